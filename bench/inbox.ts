@@ -1,0 +1,205 @@
+// End-to-end throughput with the PostgreSQL inbox on the memory transport: Sluice (one inbox
+// transaction per message: claim + the handler's effect INSERT) against raw `pg` doing the same
+// claim + effect in one transaction per message, same pool size and concurrency, in the same run.
+//
+//   npx tsx bench/inbox.ts [messages=5000] [runs=3] [concurrency=8] [memory|rabbitmq]
+import pg from 'pg';
+import pino from 'pino';
+import { z } from 'zod';
+import {
+  cloudEventsCodec,
+  createBus,
+  createEnvelope,
+  createMemoryBroker,
+  defineMessage,
+  memoryTransport,
+} from '../src/index.js';
+import { postgresInbox } from '../src/inbox/postgres/index.js';
+import { systemClock } from '../src/transport/index.js';
+import { rabbitmqTransport } from '../transports/rabbitmq/index.js';
+import { deleteTopology } from '../test/integration/rabbitmq/rabbitmq-test-kit.js';
+
+const total = Number(process.argv[2] ?? 5_000);
+const runs = Number(process.argv[3] ?? 3);
+const concurrency = Number(process.argv[4] ?? 8);
+/** `memory` (pre-filled in-process queue) or `rabbitmq` (a pre-filled quorum queue on 127.0.0.1). */
+const transportKind = (process.argv[5] ?? 'memory') as 'memory' | 'rabbitmq';
+const URL = 'postgres://postgres@127.0.0.1:5432/test';
+const Credit = defineMessage('bench.credit.v1', z.object({ account: z.string(), amount: z.number() }));
+const silent = pino({ level: 'silent' });
+const admin = new pg.Pool({ connectionString: URL, max: 2 });
+
+async function resetTables(): Promise<void> {
+  await admin.query('CREATE SCHEMA IF NOT EXISTS sluice_bench');
+  await admin.query('DROP TABLE IF EXISTS sluice_bench.inbox, sluice_bench.raw_inbox, sluice_bench.effects');
+  await admin.query(`CREATE TABLE sluice_bench.raw_inbox (endpoint text NOT NULL, message_id text NOT NULL,
+    message_type text NOT NULL, entity_key text, occurred_at text NOT NULL, received_at timestamptz NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now(), outcome text NOT NULL DEFAULT 'completed', attempts integer NOT NULL,
+    envelope jsonb, PRIMARY KEY (endpoint, message_id))`);
+  await admin.query(
+    'CREATE TABLE sluice_bench.effects (message_id text NOT NULL, account text NOT NULL, amount numeric NOT NULL)',
+  );
+}
+
+function envelopes() {
+  return Array.from({ length: total }, (_, n) =>
+    createEnvelope(Credit.type, 'bench', { account: `a${n % 100}`, amount: 1 }, { key: `a${n % 100}` }),
+  );
+}
+
+async function raw(batch: ReturnType<typeof envelopes>): Promise<number> {
+  await resetTables();
+  const pool = new pg.Pool({ connectionString: URL, max: concurrency });
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < batch.length; i = next++) {
+        const env = batch[i]!;
+        const bytes = cloudEventsCodec.encode(env);
+        const parsed = JSON.parse(bytes.toString()) as {
+          id: string;
+          type: string;
+          subject: string;
+          time: string;
+          data: { account: string; amount: number };
+        };
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          const claim = await client.query({
+            name: 'raw-claim',
+            text: `INSERT INTO sluice_bench.raw_inbox (endpoint, message_id, message_type, entity_key, occurred_at, received_at, attempts, envelope)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (endpoint, message_id) DO NOTHING`,
+            values: ['bench', parsed.id, parsed.type, parsed.subject, parsed.time, new Date(), 1, null],
+          });
+          if (claim.rowCount === 1) {
+            await client.query({
+              name: 'raw-effect',
+              text: 'INSERT INTO sluice_bench.effects VALUES ($1, $2, $3)',
+              values: [parsed.id, parsed.data.account, parsed.data.amount],
+            });
+          }
+          await client.query('COMMIT');
+        } finally {
+          client.release();
+        }
+      }
+    }),
+  );
+  const rate = total / ((performance.now() - started) / 1000);
+  await pool.end();
+  return rate;
+}
+
+type Mode = 'per-message' | 'group-rerun' | 'group-savepoint' | 'batch-handler';
+
+async function sluice(batch: ReturnType<typeof envelopes>, mode: Mode = 'per-message'): Promise<number> {
+  await resetTables();
+  const broker = createMemoryBroker();
+  const address = `bench-inbox-${Math.random().toString(36).slice(2, 8)}`;
+  const bus = createBus(
+    {
+      shutdown: { signals: [] },
+      transport: transportKind === 'rabbitmq' ? { kind: 'rabbitmq', queueType: 'quorum' } : { kind: 'memory' },
+      inbox: { kind: 'postgres', connectionString: URL, schema: 'sluice_bench', table: 'inbox', poolSize: concurrency },
+    },
+    { inbox: postgresInbox(), transports: [memoryTransport({ broker }), rabbitmqTransport()], logger: silent },
+  );
+  let done = 0;
+  let resolve!: () => void;
+  const finished = new Promise<void>((r) => {
+    resolve = r;
+  });
+  if (mode === 'batch-handler') {
+    bus.endpoint(address, { concurrency: 200, prefetch: 400 }).handleBatch(
+      Credit,
+      async (credits, ctx) => {
+        await ctx.tx.query({
+          name: 'sluice-batch-effect',
+          text: 'INSERT INTO sluice_bench.effects SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[])',
+          values: [ctx.envelopes.map((e) => e.id), credits.map((c) => c.account), credits.map((c) => c.amount)],
+        });
+        done += credits.length;
+        if (done === total) resolve();
+      },
+      { maxMessages: 100, maxWaitMs: 2 },
+    );
+  } else {
+    const isolation = mode === 'group-rerun' ? ('rerun' as const) : ('savepoint' as const);
+    const group = mode === 'per-message' ? undefined : { maxMessages: 100, isolation };
+    const c = group ? 200 : concurrency;
+    bus.endpoint(address, { concurrency: c, prefetch: c * 2, groupCommit: group }).handle(Credit, async (m, ctx) => {
+      await ctx.tx.query({
+        name: 'sluice-effect',
+        text: 'INSERT INTO sluice_bench.effects VALUES ($1, $2, $3)',
+        values: [ctx.messageId, m.account, m.amount],
+      });
+      if (++done === total) resolve();
+    });
+  }
+  await prefill(address, batch, broker);
+  const started = performance.now();
+  await bus.start();
+  await finished;
+  const rate = total / ((performance.now() - started) / 1000);
+  await bus.stop();
+  if (transportKind === 'rabbitmq') await deleteTopology([{ address, endpoint: address, messageTypes: [Credit.type] }]);
+  return rate;
+}
+
+/** Puts every message on the endpoint's queue before the consuming bus starts. */
+async function prefill(
+  address: string,
+  batch: ReturnType<typeof envelopes>,
+  broker: ReturnType<typeof createMemoryBroker>,
+) {
+  const messages = batch.map((env) => ({
+    messageId: env.id,
+    body: cloudEventsCodec.encode(env),
+    headers: {},
+    contentType: cloudEventsCodec.contentType,
+    key: env.key,
+    messageType: Credit.type,
+  }));
+  if (transportKind === 'memory') {
+    const queue = broker.queue(address);
+    for (const m of messages)
+      queue.enqueue({ messageId: m.messageId, body: m.body, headers: {}, key: m.key, deliveryCount: 0 });
+    return;
+  }
+  const definition = rabbitmqTransport();
+  const transport = definition.create(definition.configSchema.parse({ kind: 'rabbitmq', queueType: 'quorum' }), {
+    logger: silent,
+    clock: systemClock,
+  });
+  await transport.connect();
+  await transport.declare({ address, endpoint: address, messageTypes: [Credit.type] });
+  for (let i = 0; i < messages.length; i += 500) {
+    await Promise.all(messages.slice(i, i + 500).map((m) => transport.send(address, m)));
+  }
+  await transport.close();
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const batch = envelopes();
+const modes: Mode[] = ['per-message', 'group-rerun', 'group-savepoint', 'batch-handler'];
+const rates = new Map<string, number[]>([['raw', []], ...modes.map((m) => [m, []] as [string, number[]])]);
+for (let i = 0; i < runs; i++) {
+  rates.get('raw')?.push(await raw(batch));
+  for (const mode of modes) rates.get(mode)?.push(await sluice(batch, mode));
+}
+const m = (k: string) => median(rates.get(k) ?? []);
+const list = (k: string) => (rates.get(k) ?? []).map(fmt).join(', ');
+console.log(
+  `inbox on PostgreSQL, ${transportKind} transport, ${fmt(total)} messages × ${runs} runs, pool ${concurrency}`,
+);
+console.log(`  raw pg, one transaction per message   ${fmt(m('raw')).padStart(8)} msg/s  [${list('raw')}]`);
+for (const mode of modes) {
+  console.log(
+    `  sluice ${mode.padEnd(30)} ${fmt(m(mode)).padStart(8)} msg/s  [${list(mode)}]  ` +
+      `vs raw ${(m(mode) / m('raw')).toFixed(2)}×  vs sluice per-message ${(m(mode) / m('per-message')).toFixed(2)}×`,
+  );
+}
+await admin.end();

@@ -1,0 +1,109 @@
+// Throughput of the full pipeline (decode → validate → schedule → retry → handler → settle) on the
+// memory transport with a no-op handler, against the same transport consumed raw (JSON.parse +
+// complete, no Sluice pipeline) in the same run. Prints messages/s and the ratio.
+//
+//   npx tsx bench/memory-pipeline.ts [messages=200000] [runs=5]
+import pino from 'pino';
+import { z } from 'zod';
+import {
+  cloudEventsCodec,
+  createBus,
+  createEnvelope,
+  createMemoryBroker,
+  defineMessage,
+  memoryTransport,
+  systemClock,
+} from '../src/index.js';
+import type { OutgoingMessage } from '../src/transport/index.js';
+
+const total = Number(process.argv[2] ?? 200_000);
+const runs = Number(process.argv[3] ?? 5);
+const Tick = defineMessage('bench.tick.v1', z.object({ n: z.number(), payload: z.string() }));
+const silent = pino({ level: 'silent' });
+
+function messages(): OutgoingMessage[] {
+  const payload = 'x'.repeat(128);
+  return Array.from({ length: total }, (_, n) => {
+    const envelope = createEnvelope(Tick.type, 'bench', { n, payload }, { key: `k${n % 64}` });
+    return {
+      messageId: envelope.id,
+      body: cloudEventsCodec.encode(envelope),
+      headers: {},
+      contentType: 'application/json',
+      key: envelope.key,
+      messageType: Tick.type,
+    };
+  });
+}
+
+async function raw(prefetch: number, batch: OutgoingMessage[]): Promise<number> {
+  const broker = createMemoryBroker();
+  const transport = memoryTransport({ broker }).create(
+    { kind: 'memory', lockTimeoutMs: 60_000 },
+    { logger: silent, clock: systemClock },
+  );
+  await transport.connect();
+  for (const m of batch) await transport.send('raw', m);
+  let done = 0;
+  const started = performance.now();
+  await new Promise<void>((resolve) => {
+    void transport.consume(
+      'raw',
+      (d) => {
+        JSON.parse(d.body.toString());
+        void d.complete().then(() => {
+          if (++done === total) resolve();
+        });
+      },
+      { prefetch },
+    );
+  });
+  const rate = total / ((performance.now() - started) / 1000);
+  await transport.close();
+  return rate;
+}
+
+async function sluice(concurrency: number, batch: OutgoingMessage[]): Promise<number> {
+  const broker = createMemoryBroker();
+  const bus = createBus(
+    { transport: { kind: 'memory' }, shutdown: { signals: [] }, logging: { level: 'silent' } },
+    { transports: [memoryTransport({ broker })], logger: silent },
+  );
+  let done = 0;
+  let resolve!: () => void;
+  const finished = new Promise<void>((r) => {
+    resolve = r;
+  });
+  bus.endpoint('bench', { concurrency, prefetch: concurrency * 2 }).handle(Tick, () => {
+    if (++done === total) resolve();
+  });
+  const queue = broker.queue('bench');
+  for (const m of batch)
+    queue.enqueue({ messageId: m.messageId, body: m.body, headers: {}, key: m.key, deliveryCount: 0 });
+  const started = performance.now();
+  await bus.start();
+  await finished;
+  const rate = total / ((performance.now() - started) / 1000);
+  await bus.stop();
+  return rate;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+const batch = messages();
+console.log(`memory pipeline: ${fmt(total)} messages × ${runs} runs, no-op handler, node ${process.version}`);
+for (const concurrency of [1, 16]) {
+  const rawRates: number[] = [];
+  const sluiceRates: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    rawRates.push(await raw(concurrency * 2, batch));
+    sluiceRates.push(await sluice(concurrency, batch));
+  }
+  const r = median(rawRates);
+  const s = median(sluiceRates);
+  console.log(
+    `concurrency ${String(concurrency).padStart(2)}: sluice ${fmt(s)} msg/s (min ${fmt(Math.min(...sluiceRates))}, max ${fmt(Math.max(...sluiceRates))}) | ` +
+      `raw transport ${fmt(r)} msg/s | ratio ${(s / r).toFixed(2)} | overhead ${(1e6 / s - 1e6 / r).toFixed(2)} µs/msg`,
+  );
+}

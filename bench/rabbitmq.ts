@@ -1,0 +1,235 @@
+/**
+ * Consume-and-ack throughput on RabbitMQ: Sluice (bus, no inbox, no-op handler) against raw
+ * amqplib with the same prefetch and queue type, and rascal as a peer, in the same run. A fourth
+ * client, `amqplib-coalesced`, is raw amqplib acking the way Sluice does (one `multiple` ack per
+ * event-loop turn), to separate the gain of coalesced acks from the cost of Sluice's pipeline.
+ *
+ *   npx tsx bench/rabbitmq.ts [--messages 20000] [--runs 5] [--prefetch 100] [--types quorum,classic]
+ *
+ * Each measurement gets a fresh queue pre-filled with persistent 256-byte CloudEvents messages,
+ * then times first delivery → last ack. Clients take turns within each run so that drift of the
+ * shared machine hits all of them alike. Prints medians (min–max) and the ratio Sluice / raw.
+ */
+import { createRequire } from 'node:module';
+import { parseArgs } from 'node:util';
+import amqp from 'amqplib';
+import pino from 'pino';
+import { z } from 'zod';
+import { cloudEventsCodec, createBus, createEnvelope, defineMessage } from '../src/index.js';
+import { rabbitmqTransport } from '../transports/rabbitmq/index.js';
+
+const URL = 'amqp://guest:guest@127.0.0.1:5672';
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '20000' },
+    runs: { type: 'string', default: '5' },
+    prefetch: { type: 'string', default: '100' },
+    types: { type: 'string', default: 'quorum,classic' },
+    clients: { type: 'string', default: 'sluice,amqplib,rascal,amqplib-coalesced' },
+  },
+});
+const N = Number(values.messages);
+const RUNS = Number(values.runs);
+const PREFETCH = Number(values.prefetch);
+const TYPES = String(values.types).split(',') as ('quorum' | 'classic')[];
+const CLIENTS = String(values.clients).split(',');
+
+const Tick = defineMessage('bench.tick.v1', z.object({ n: z.number(), pad: z.string() }));
+
+/** A CloudEvents body of exactly 256 bytes, valid for `Tick`. */
+function body(): Buffer {
+  let pad = '';
+  for (;;) {
+    const bytes = cloudEventsCodec.encode(createEnvelope(Tick.type, 'bench', { n: 1, pad }));
+    if (bytes.length >= 256) return bytes;
+    pad += 'x';
+  }
+}
+const BODY = body();
+
+const queueArgs = (type: 'quorum' | 'classic') => (type === 'quorum' ? { 'x-queue-type': 'quorum' } : {});
+
+async function prefill(connection: amqp.ChannelModel, queue: string, type: 'quorum' | 'classic'): Promise<void> {
+  const channel = await connection.createConfirmChannel();
+  await channel.assertQueue(queue, { durable: true, arguments: queueArgs(type) });
+  for (let i = 0; i < N; i += 1000) {
+    for (let j = i; j < Math.min(N, i + 1000); j++) {
+      channel.sendToQueue(queue, BODY, {
+        persistent: true,
+        messageId: `m-${j}`,
+        contentType: cloudEventsCodec.contentType,
+      });
+    }
+    await channel.waitForConfirms();
+  }
+  await channel.close();
+}
+
+async function rawAmqplib(connection: amqp.ChannelModel, queue: string): Promise<number> {
+  const channel = await connection.createChannel();
+  await channel.prefetch(PREFETCH);
+  let acked = 0;
+  let start = 0;
+  const done = new Promise<number>((resolve) => {
+    void channel.consume(queue, (message) => {
+      if (!message) return;
+      if (acked === 0) start = performance.now();
+      channel.ack(message);
+      if (++acked === N) resolve(performance.now() - start);
+    });
+  });
+  const ms = await done;
+  await channel.close();
+  return ms;
+}
+
+/** Raw amqplib acking like Sluice does: once per event-loop turn, `multiple` up to the highest tag. */
+async function rawAmqplibCoalesced(connection: amqp.ChannelModel, queue: string): Promise<number> {
+  const channel = await connection.createChannel();
+  await channel.prefetch(PREFETCH);
+  let acked = 0;
+  let start = 0;
+  let last: amqp.ConsumeMessage | undefined;
+  const done = new Promise<number>((resolve) => {
+    void channel.consume(queue, (message) => {
+      if (!message) return;
+      if (acked === 0) start = performance.now();
+      if (!last) {
+        setImmediate(() => {
+          if (last) channel.ack(last, true);
+          last = undefined;
+        });
+      }
+      last = message;
+      if (++acked === N) setImmediate(() => resolve(performance.now() - start));
+    });
+  });
+  const ms = await done;
+  await channel.close();
+  return ms;
+}
+
+async function sluice(queue: string, type: 'quorum' | 'classic'): Promise<number> {
+  const bus = createBus(
+    {
+      service: 'bench',
+      transport: { kind: 'rabbitmq', url: URL, queueType: type },
+      logging: { level: 'warn' },
+      shutdown: { signals: [], timeoutMs: 5_000 },
+    },
+    { transports: [rabbitmqTransport()], logger: pino({ level: 'warn' }) },
+  );
+  let handled = 0;
+  let start = 0;
+  let resolveAll!: () => void;
+  const all = new Promise<void>((resolve) => {
+    resolveAll = resolve;
+  });
+  bus.endpoint(queue, { concurrency: PREFETCH, prefetch: PREFETCH, retry: { kind: 'none' } }).handle(Tick, async () => {
+    if (handled === 0) start = performance.now();
+    if (++handled === N) resolveAll();
+  });
+  await bus.start();
+  await all;
+  const completed = () => bus.health().endpoints[queue]?.counters.completed ?? 0;
+  while (completed() < N) await new Promise((resolve) => setImmediate(resolve));
+  const ms = performance.now() - start;
+  await bus.stop();
+  return ms;
+}
+
+interface RascalSubscription {
+  on(event: 'message', fn: (message: unknown, content: unknown, ackOrNack: () => void) => void): RascalSubscription;
+  on(event: 'error', fn: (error: unknown) => void): RascalSubscription;
+  cancel(): Promise<void>;
+}
+interface RascalBroker {
+  subscribe(name: string): Promise<RascalSubscription>;
+  shutdown(): Promise<void>;
+  on(event: 'error', fn: (error: unknown) => void): void;
+}
+const rascal = createRequire(import.meta.url)('rascal') as {
+  BrokerAsPromised: { create(config: unknown): Promise<RascalBroker> };
+  withDefaultConfig(config: unknown): unknown;
+};
+
+async function rascalPeer(queue: string): Promise<number> {
+  const config = rascal.withDefaultConfig({
+    vhosts: {
+      '/': {
+        connection: { url: URL },
+        queues: { [queue]: { assert: false, check: true } },
+        subscriptions: { bench: { queue, prefetch: PREFETCH } },
+      },
+    },
+  });
+  const broker = await rascal.BrokerAsPromised.create(config);
+  broker.on('error', () => {});
+  let acked = 0;
+  let start = 0;
+  const subscription = await broker.subscribe('bench');
+  const ms = await new Promise<number>((resolve) => {
+    subscription
+      .on('message', (_message, _content, ackOrNack) => {
+        if (acked === 0) start = performance.now();
+        ackOrNack();
+        if (++acked === N) resolve(performance.now() - start);
+      })
+      .on('error', () => {});
+  });
+  await subscription.cancel();
+  await broker.shutdown();
+  return ms;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+const connection = await amqp.connect(URL);
+const results = new Map<string, number[]>();
+console.log(
+  `${N} persistent ${BODY.length}-byte messages, prefetch ${PREFETCH}, ${RUNS} runs, node ${process.version}`,
+);
+for (const type of TYPES) {
+  for (let run = 0; run < RUNS; run++) {
+    // Rotate the order so that no client always goes first.
+    const order = CLIENTS.map((_, i) => CLIENTS[(i + run) % CLIENTS.length] as string);
+    for (const client of order) {
+      const queue = `bench-${client}-${type}-${Date.now().toString(36)}`;
+      await prefill(connection, queue, type);
+      const ms =
+        client === 'sluice'
+          ? await sluice(queue, type)
+          : client === 'amqplib'
+            ? await rawAmqplib(connection, queue)
+            : client === 'amqplib-coalesced'
+              ? await rawAmqplibCoalesced(connection, queue)
+              : await rascalPeer(queue);
+      const rate = (N / ms) * 1000;
+      const key = `${type} ${client}`;
+      results.set(key, [...(results.get(key) ?? []), rate]);
+      process.stdout.write(`  ${type} run ${run + 1} ${client.padEnd(17)} ${fmt(rate)} msgs/s\n`);
+      const ch = await connection.createChannel();
+      await ch.deleteQueue(queue);
+      await ch.deleteQueue(`${queue}.dlq`).catch(() => {});
+      await ch.close().catch(() => {});
+    }
+  }
+}
+await connection.close();
+
+console.log('\n| queue | client | msgs/s median (min–max) | vs raw amqplib |\n| --- | --- | ---: | ---: |');
+for (const type of TYPES) {
+  const raw = median(results.get(`${type} amqplib`) ?? [Number.NaN]);
+  for (const client of CLIENTS) {
+    const rates = results.get(`${type} ${client}`) ?? [];
+    const m = median(rates);
+    console.log(
+      `| ${type} | ${client} | ${fmt(m)} (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))}) | ${(m / raw).toFixed(2)}× |`,
+    );
+  }
+}

@@ -1,0 +1,522 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { MessageContract, MessageInputOf } from '../contracts/define-message.js';
+import type { OutgoingOptions } from '../contracts/message-context.js';
+import type { EnvelopeCodec } from '../envelope/cloudevents-codec.js';
+import { createEnvelope } from '../envelope/cloudevents-codec.js';
+import type { EnvelopeOptions } from '../envelope/envelope.js';
+import { InvalidOutgoingMessageError, LifecycleError, RegistrationError } from '../errors/sluice-error.js';
+import type { Clock } from '../internal/clock.js';
+import { PipelineBuilder } from '../pipeline/compose.js';
+import type { DeliveryContext, HandlerContext, Route } from '../pipeline/context.js';
+import { KeyedLimiter } from '../pipeline/keyed-limiter.js';
+import { withTransaction } from '../pipeline/narrow.js';
+import { inboxStage } from '../pipeline/stages/inbox-stage.js';
+import { BatchCollector } from '../pipeline/batch-collector.js';
+import { GroupCommitter } from '../inbox/group-committer.js';
+import type { InboxCommonConfig, InboxStore } from '../inbox/inbox-store.js';
+import { decodeStage } from '../pipeline/stages/decode-stage.js';
+import { derivedId, invokeHandler, type Outbound } from '../pipeline/stages/invoke-handler.js';
+import { dropStage } from '../pipeline/stages/drop-stage.js';
+import { retryStage } from '../pipeline/stages/retry-stage.js';
+import { type PartitionKeyOf, scheduleStage } from '../pipeline/stages/schedule-stage.js';
+import { type UnknownTypePolicy, validateStage } from '../pipeline/stages/validate-stage.js';
+import { MessageRejected } from '../contracts/message-rejected.js';
+import type { FaultDetails } from '../errors/fault.js';
+import type { Delivery } from '../transport/delivery.js';
+import type { DeadLetterQueue } from '../transport/dead-letter-queue.js';
+import type { Transport } from '../transport/transport.js';
+import type { BusConfig, EndpointConfig } from './config-schema.js';
+import { Endpoint, type EndpointCounters, type EndpointState } from './endpoint.js';
+import { EndpointBuilder, type EndpointRegistration } from './endpoint-builder.js';
+import type { EndpointOptions } from './create-bus.js';
+import { createHealthHandler } from '../health/health-handler.js';
+import { type HealthServer, startHealthServer } from '../health/health-server.js';
+import { KillSwitch, type KillSwitchControl, type KillSwitchView } from '../killswitch/kill-switch.js';
+import { gateInputStage } from '../pipeline/stages/gate-input-stage.js';
+import { gateStage } from '../pipeline/stages/gate-stage.js';
+import { orderingStage } from '../pipeline/stages/ordering-stage.js';
+import { cleanupTombstones } from '../ordering/cleanup-tombstones.js';
+import { type BusEventListener, type BusEventName, type BusEvents, EventHub } from '../telemetry/events.js';
+import { observeBus } from '../telemetry/bus-metrics.js';
+import { EndpointTelemetry } from '../telemetry/endpoint-telemetry.js';
+import { ProducerTelemetry } from '../telemetry/producer-telemetry.js';
+import { type TraceFields, traceHeaders } from '../telemetry/trace-context.js';
+import { traceStage } from '../telemetry/trace-stage.js';
+
+/** How long a delivery another consumer is processing waits before it comes back. */
+const BUSY_RETRY_MS = 1_000;
+/** One cleanup run deletes at most this many batches, then waits for the next interval. */
+const MAX_CLEANUP_ROUNDS = 100;
+
+export type BusState = 'created' | 'starting' | 'started' | 'stopping' | 'stopped';
+
+/** A point-in-time view of the bus for health checks and dashboards. */
+export interface BusHealth {
+  readonly state: BusState;
+  readonly transport: { readonly kind: string; readonly state: string };
+  readonly endpoints: Readonly<
+    Record<
+      string,
+      {
+        readonly state: EndpointState;
+        readonly inFlight: number;
+        readonly counters: EndpointCounters;
+        readonly killSwitch: KillSwitchView;
+      }
+    >
+  >;
+}
+
+/** Everything the bus is built from; assembled and validated by `createBus`. */
+export interface BusParts {
+  readonly config: BusConfig;
+  readonly transport: Transport;
+  /** The inbox store and its common settings, when the bus has one. */
+  readonly inbox: { readonly store: InboxStore<unknown>; readonly config: InboxCommonConfig } | undefined;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly codec: EnvelopeCodec;
+  readonly registrations: Map<string, EndpointRegistration>;
+  /** Validates code-given endpoint options merged with config; throws ConfigError naming the field. */
+  readonly resolveEndpoint: (name: string, options: object) => EndpointRegistration;
+}
+
+/**
+ * The composition root: owns the transport and the endpoints, publishes and sends, and runs the
+ * lifecycle (start, graceful stop on signals). Create it with `createBus`.
+ */
+export class Bus<TTx = undefined> {
+  #state: BusState = 'created';
+  readonly #endpoints = new Map<string, Endpoint>();
+  readonly #signalHandlers = new Map<NodeJS.Signals, () => void>();
+  #stopping: Promise<void> | undefined;
+  readonly #killSwitches = new Map<string, KillSwitch>();
+  readonly #events = new EventHub<BusEvents>((error, event) =>
+    this.parts.logger.error({ err: error, event }, 'an event listener failed'),
+  );
+  #healthServer: HealthServer | undefined;
+  readonly #producer = new ProducerTelemetry(() => this.parts.transport.kind);
+  #unobserve: (() => void) | undefined;
+
+  constructor(private readonly parts: BusParts) {}
+
+  get state(): BusState {
+    return this.#state;
+  }
+
+  get logger(): Logger {
+    return this.parts.logger;
+  }
+
+  /** The transport, for tests and tools (dead letters, broker-specific checks). */
+  get transport(): Transport {
+    return this.parts.transport;
+  }
+
+  /**
+   * Declares an endpoint (or returns the one declared under this name). Options given here are
+   * overridden by `endpoints.<name>` in the configuration.
+   */
+  endpoint(name: string, options: EndpointOptions & { inbox: false }): EndpointBuilder<undefined>;
+  endpoint(name: string, options?: EndpointOptions): EndpointBuilder<TTx>;
+  endpoint(name: string, options: EndpointOptions = {}): EndpointBuilder<TTx> | EndpointBuilder<undefined> {
+    this.#assertConfigurable();
+    let registration = this.parts.registrations.get(name);
+    if (registration && Object.keys(options).length > 0) {
+      throw new RegistrationError(`endpoint "${name}" is already declared; give its options once`);
+    }
+    if (!registration) {
+      registration = this.parts.resolveEndpoint(name, options);
+      this.parts.registrations.set(name, registration);
+    }
+    return new EndpointBuilder<TTx>(registration, () => this.#assertConfigurable());
+  }
+
+  #assertConfigurable(): void {
+    if (this.#state !== 'created')
+      throw new LifecycleError(`handlers must be registered before start (bus is ${this.#state})`);
+  }
+
+  /** Connects, declares every endpoint's topology, then starts consuming. */
+  async start(): Promise<void> {
+    if (this.#state !== 'created') throw new LifecycleError(`bus already ${this.#state}`);
+    this.#state = 'starting';
+    const { transport, config, logger } = this.parts;
+    for (const name of Object.keys(config.endpoints)) {
+      if (!this.parts.registrations.has(name)) {
+        this.#state = 'created';
+        const known = [...this.parts.registrations.keys()].join(', ') || '(none)';
+        throw new RegistrationError(
+          `endpoints.${name}: configured, but no endpoint "${name}" is declared in code; declared: ${known}`,
+        );
+      }
+    }
+    try {
+      await this.parts.inbox?.store.init();
+      await transport.connect();
+      for (const registration of this.parts.registrations.values()) {
+        if (registration.routes.size === 0) {
+          throw new RegistrationError(`endpoint "${registration.name}" has no handlers`);
+        }
+        await transport.declare({
+          address: registration.config.address ?? registration.name,
+          endpoint: registration.name,
+          messageTypes: [...registration.routes.keys()],
+        });
+      }
+      for (const registration of this.parts.registrations.values()) {
+        const endpoint = this.#buildEndpoint(registration);
+        this.#endpoints.set(registration.name, endpoint);
+        await endpoint.start(transport);
+      }
+      if (config.health.enabled) this.#healthServer = await this.#startHealth();
+    } catch (error) {
+      await Promise.allSettled([...this.#endpoints.values()].map((e) => e.stop(0)));
+      await transport.close().catch(() => {});
+      await this.parts.inbox?.store.close().catch(() => {});
+      this.#state = 'stopped';
+      throw error;
+    }
+    this.#installSignalHandlers();
+    this.#scheduleInboxCleanup();
+    this.#unobserve = observeBus(transport.kind, this);
+    this.#state = 'started';
+    logger.info({ transport: transport.kind, endpoints: [...this.#endpoints.keys()] }, 'bus started');
+  }
+
+  #buildEndpoint(registration: EndpointRegistration): Endpoint {
+    const { config, name } = registration;
+    const info = { name, address: config.address ?? name };
+    const logger = this.parts.logger.child({ endpoint: name });
+    const limiter = new KeyedLimiter(config.concurrency);
+    // Brokers that order by partition or session promise per-key order, so the endpoint keeps it by default.
+    const byKey = config.orderBy === 'key' || this.parts.transport.capabilities.ordering !== 'none';
+    const keyOf: PartitionKeyOf | undefined =
+      registration.partitionKey ?? (byKey ? (env, partitionKey) => env.key ?? partitionKey : undefined);
+    const outbound: Outbound = {
+      publish: async (contract, data, options) => {
+        await this.publish(contract, data as never, options);
+      },
+      send: async (address, contract, data, options) => {
+        await this.send(address, contract, data as never, options);
+      },
+    };
+    const address = info.address;
+    const endpointInbox = config.inbox ? this.parts.inbox : undefined;
+    const committer =
+      endpointInbox && config.groupCommit ? new GroupCommitter(endpointInbox.store, config.groupCommit) : undefined;
+    const batches = new Map<Route, BatchCollector>();
+    for (const route of registration.routes.values()) {
+      if (!route.batch) continue;
+      const store = endpointInbox
+        ? { store: endpointInbox.store, storeEnvelope: endpointInbox.config.storeEnvelope }
+        : undefined;
+      batches.set(route, new BatchCollector(route.batch.handler, route.batch, store));
+    }
+    const unknownTypes: UnknownTypePolicy =
+      config.unknownTypes === 'skippedQueue'
+        ? { kind: 'skippedQueue', address: config.skippedAddress ?? `${address}.skipped` }
+        : { kind: config.unknownTypes };
+    const killSwitch = this.#killSwitchOf(registration);
+    const telemetry = new EndpointTelemetry({ endpoint: name, address, system: this.parts.transport.kind });
+    const run = PipelineBuilder.start<DeliveryContext>()
+      .use(gateInputStage(killSwitch))
+      .use(decodeStage(this.parts.codec, config.maxBodyBytes))
+      .use(traceStage(telemetry))
+      .use(dropStage(registration.routes))
+      .use(validateStage(registration.routes, unknownTypes))
+      .use(scheduleStage(limiter, keyOf))
+      .use(gateStage(killSwitch))
+      .use(retryStage({ clock: this.parts.clock, inProcessMaxDelayMs: config.inProcessRetryMaxDelayMs }))
+      .use<HandlerContext>(
+        endpointInbox
+          ? inboxStage(
+              committer
+                ? (entry, work) => committer.submit(entry, work)
+                : (entry, work) => endpointInbox.store.runOnce(entry, work),
+              { storeEnvelope: endpointInbox.config.storeEnvelope, busyRetryMs: BUSY_RETRY_MS },
+            )
+          : (ctx, next) => next(withTransaction(ctx, undefined)),
+      )
+      .use(
+        orderingStage({
+          endpoint: name,
+          routes: registration.routes,
+          store: endpointInbox?.store,
+          clock: this.parts.clock,
+        }),
+      )
+      .end(invokeHandler(outbound, batches));
+    const { rejectionAddress } = config;
+    return new Endpoint({
+      info,
+      prefetch: config.prefetch ?? Math.max(2, config.concurrency * 2),
+      run,
+      limiter,
+      logger,
+      telemetry,
+      forward: (to, delivery, headers, messageId) =>
+        this.parts.transport.send(to, {
+          messageId: messageId ?? delivery.deliveryId,
+          body: delivery.body,
+          headers: { ...delivery.headers, ...headers },
+          contentType: this.parts.codec.contentType,
+          key: delivery.partitionKey,
+          messageType: '',
+        }),
+      onBadInput:
+        rejectionAddress === undefined
+          ? undefined
+          : (fault, delivery) => this.#reject(rejectionAddress, name, fault, delivery),
+    });
+  }
+
+  /** Sends a rejection notice; its id is derived from the rejected message so a redelivery repeats it. */
+  async #reject(address: string, endpoint: string, fault: FaultDetails, delivery: Delivery): Promise<void> {
+    const subject = fault.messageId ?? createHash('sha256').update(delivery.body).digest('hex');
+    await this.send(
+      address,
+      MessageRejected,
+      {
+        messageId: fault.messageId,
+        messageType: fault.messageType,
+        endpoint,
+        reason: fault.reason,
+        description: fault.description,
+        rejectedAt: fault.lastFailureAt,
+      },
+      { id: derivedId(subject, endpoint, 0), causationId: fault.messageId },
+    );
+  }
+
+  /** Publishes an event to every endpoint that handles its type. Resolves once the broker has it. */
+  async publish<C extends MessageContract>(
+    contract: C,
+    data: MessageInputOf<C>,
+    options: EnvelopeOptions = {},
+  ): Promise<string> {
+    return this.#producer.run('publish', contract.type, async (trace) => {
+      const message = this.#outgoing(contract, data, options, trace);
+      await this.parts.transport.publish(message);
+      return message;
+    });
+  }
+
+  /** Sends a command to one endpoint: a local endpoint's name, or any broker address. */
+  async send<C extends MessageContract>(
+    endpoint: string,
+    contract: C,
+    data: MessageInputOf<C>,
+    options: EnvelopeOptions = {},
+  ): Promise<string> {
+    const address = this.parts.registrations.get(endpoint)?.config.address ?? endpoint;
+    return this.#producer.run('send', address, async (trace) => {
+      const message = this.#outgoing(contract, data, options, trace);
+      await this.parts.transport.send(address, message);
+      return message;
+    });
+  }
+
+  #outgoing(
+    contract: MessageContract,
+    data: unknown,
+    options: EnvelopeOptions & OutgoingOptions,
+    trace: TraceFields | undefined,
+  ) {
+    if (this.#state !== 'started' && this.#state !== 'stopping') {
+      throw new LifecycleError(`cannot send before the bus has started (bus is ${this.#state})`);
+    }
+    const parsed = contract.schema.safeParse(data);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => `data.${i.path.join('.')}: ${i.message}`).join('; ');
+      throw new InvalidOutgoingMessageError(`${contract.type}: ${problems}`);
+    }
+    const created = createEnvelope(contract.type, this.parts.config.service, parsed.data, options);
+    // The producer span's context travels in the envelope (CloudEvents tracing extension) and headers.
+    const envelope = trace === undefined ? created : { ...created, ...trace };
+    return {
+      messageId: envelope.id,
+      body: this.parts.codec.encode(envelope),
+      headers: traceHeaders(trace),
+      contentType: this.parts.codec.contentType,
+      key: envelope.key,
+      messageType: envelope.type,
+    };
+  }
+
+  /** The effective settings of a declared endpoint: code options overridden by configuration. */
+  endpointSettings(endpoint: string): EndpointConfig {
+    const registration = this.parts.registrations.get(endpoint);
+    if (!registration) throw new RegistrationError(`no endpoint "${endpoint}" is declared`);
+    return registration.config;
+  }
+
+  /** The dead-letter queue of a declared endpoint. */
+  deadLetters(endpoint: string): DeadLetterQueue {
+    const registration = this.parts.registrations.get(endpoint);
+    if (!registration) throw new RegistrationError(`no endpoint "${endpoint}" is declared`);
+    return this.parts.transport.deadLetters(registration.config.address ?? endpoint);
+  }
+
+  /** The kill switch of a declared endpoint: state and view, `trip(reason)`, `reset()`. */
+  killSwitch(endpoint: string): KillSwitchControl {
+    const registration = this.parts.registrations.get(endpoint);
+    if (!registration) throw new RegistrationError(`no endpoint "${endpoint}" is declared`);
+    return this.#killSwitchOf(registration);
+  }
+
+  /** Subscribes to a bus event (`BusEvents`: `killswitch.tripped`, ...); returns the unsubscribe function. */
+  on<E extends BusEventName>(event: E, listener: BusEventListener<E>): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  /** The health server, when `health.enabled` and the bus has started. */
+  get healthServer(): HealthServer | undefined {
+    return this.#healthServer;
+  }
+
+  #killSwitchOf(registration: EndpointRegistration): KillSwitch {
+    const { name } = registration;
+    let killSwitch = this.#killSwitches.get(name);
+    if (!killSwitch) {
+      killSwitch = new KillSwitch({
+        endpoint: name,
+        config: registration.config.killSwitch,
+        clock: this.parts.clock,
+        logger: this.parts.logger.child({ endpoint: name }),
+        emit: (event, payload) => this.#events.emit(event, payload),
+        consumer: () => {
+          const endpoint = this.#endpoints.get(name);
+          return endpoint?.state === 'running' ? endpoint : undefined;
+        },
+      });
+      this.#killSwitches.set(name, killSwitch);
+    }
+    return killSwitch;
+  }
+
+  async #startHealth(): Promise<HealthServer> {
+    const { health } = this.parts.config;
+    const logger = this.parts.logger.child({ component: 'health' });
+    const handler = createHealthHandler(this, { ...health, logger });
+    const server = await startHealthServer(handler, health);
+    logger.info({ listening: server.url }, 'health server listening');
+    return server;
+  }
+
+  health(): BusHealth {
+    const endpoints: Record<string, BusHealth['endpoints'][string]> = {};
+    for (const [name, e] of this.#endpoints)
+      endpoints[name] = {
+        state: e.state,
+        inFlight: e.inFlight,
+        counters: { ...e.counters, skippedByReason: { ...e.counters.skippedByReason } },
+        killSwitch: this.killSwitch(name).view(),
+      };
+    return {
+      state: this.#state,
+      transport: { kind: this.parts.transport.kind, state: this.parts.transport.state },
+      endpoints,
+    };
+  }
+
+  /**
+   * Graceful stop: endpoints stop taking work, running handlers get `shutdown.timeoutMs`, what is
+   * left goes back to the broker, then the transport closes. Idempotent; concurrent calls share one stop.
+   */
+  stop(): Promise<void> {
+    if (this.#state === 'created') {
+      this.#state = 'stopped';
+      return Promise.resolve();
+    }
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#state = 'stopping';
+    this.#removeSignalHandlers();
+    for (const killSwitch of this.#killSwitches.values()) killSwitch.close();
+    const { timeoutMs } = this.parts.config.shutdown;
+    this.#cancelCleanup?.();
+    this.#unobserve?.();
+    await Promise.all([...this.#endpoints.values()].map((e) => e.stop(timeoutMs)));
+    await this.parts.transport.close();
+    await this.parts.inbox?.store.close();
+    await this.#healthServer?.close();
+    this.#state = 'stopped';
+    this.parts.logger.info('bus stopped');
+  }
+
+  /** The inbox of the bus: look up what was processed ("why is this entity in this state?"). */
+  get inbox(): InboxStore<TTx> | undefined {
+    return this.parts.inbox?.store as InboxStore<TTx> | undefined;
+  }
+
+  /**
+   * Deletes inbox rows older than the retention, in bounded batches (never one long statement).
+   * Runs every `cleanupIntervalMs` while the bus runs; returns how many rows went.
+   */
+  async cleanupInbox(): Promise<number> {
+    const inbox = this.parts.inbox;
+    if (!inbox) return 0;
+    const olderThan = new Date(this.parts.clock.now() - inbox.config.retentionMs);
+    let total = 0;
+    for (let round = 0; round < MAX_CLEANUP_ROUNDS; round++) {
+      const deleted = await inbox.store.cleanup(olderThan, inbox.config.cleanupBatchSize);
+      total += deleted;
+      if (deleted < inbox.config.cleanupBatchSize) break;
+    }
+    total += await cleanupTombstones(
+      inbox.store,
+      this.parts.registrations.values(),
+      this.parts.clock.now(),
+      inbox.config.cleanupBatchSize,
+      MAX_CLEANUP_ROUNDS,
+    );
+    return total;
+  }
+
+  #cancelCleanup: (() => void) | undefined;
+
+  #scheduleInboxCleanup(): void {
+    const inbox = this.parts.inbox;
+    if (!inbox) return;
+    this.#cancelCleanup = this.parts.clock.setTimer(() => {
+      this.cleanupInbox()
+        .then((deleted) => {
+          if (deleted > 0) this.parts.logger.info({ deleted }, 'inbox cleanup');
+        })
+        .catch((error: unknown) => this.parts.logger.warn({ err: error }, 'inbox cleanup failed'))
+        .finally(() => {
+          if (this.#state === 'started') this.#scheduleInboxCleanup();
+        });
+    }, inbox.config.cleanupIntervalMs);
+  }
+
+  #installSignalHandlers(): void {
+    for (const signal of this.parts.config.shutdown.signals) {
+      const handler = () => {
+        this.parts.logger.info({ signal }, 'stopping on signal');
+        this.stop().then(
+          () => {
+            // Exit only when nobody else listens for the signal; otherwise the application decides.
+            if (process.listenerCount(signal) === 0) process.exit(0);
+          },
+          (error: unknown) => {
+            this.parts.logger.error({ err: error }, 'graceful stop failed');
+            process.exit(1);
+          },
+        );
+      };
+      this.#signalHandlers.set(signal, handler);
+      process.once(signal, handler);
+    }
+  }
+
+  #removeSignalHandlers(): void {
+    for (const [signal, handler] of this.#signalHandlers) process.removeListener(signal, handler);
+    this.#signalHandlers.clear();
+  }
+}

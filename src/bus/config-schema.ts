@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { DEFAULT_RETRY, RetryConfigSchema } from '../retry/retry-config.js';
+import { DEFAULT_HEALTH, HealthConfigSchema } from '../health/health-config.js';
+import { DEFAULT_KILL_SWITCH, KillSwitchConfigSchema } from '../killswitch/kill-switch-config.js';
+import { DEFAULT_ORDERING, OrderingConfigSchema } from '../ordering/ordering-config.js';
+
+/** Per-endpoint settings; every field has a default, so `{}` is a valid endpoint. */
+export const EndpointConfigSchema = z.strictObject({
+  /** The broker address (queue, subscription, topic); defaults to the endpoint name. */
+  address: z.string().min(1).max(255).optional(),
+  /** Messages handled at once. */
+  concurrency: z.number().int().min(1).max(10_000).default(1),
+  /** Unsettled deliveries the broker may hand out; defaults to 2 × concurrency. */
+  prefetch: z.number().int().min(1).max(65_535).optional(),
+  /** `key`: messages with the same envelope key (subject) run one after another. */
+  orderBy: z.enum(['none', 'key']).default('none'),
+  /** Larger bodies are dead-lettered as `oversized` without being parsed. */
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(64)
+    .max(256 * 1024 * 1024)
+    .default(1024 * 1024),
+  /**
+   * A message whose type no handler takes: dead-letter it, move it to the skipped queue
+   * (`skippedAddress`), or complete it with a warning.
+   */
+  unknownTypes: z.enum(['deadLetter', 'skippedQueue', 'ignore']).default('deadLetter'),
+  /** Where `unknownTypes: skippedQueue` moves messages; defaults to `<address>.skipped`. */
+  skippedAddress: z.string().min(1).max(255).optional(),
+  /**
+   * When set, a message dead-lettered for bad input also yields a `sluice.message-rejected` notice
+   * sent to this address, so the producing team learns.
+   */
+  rejectionAddress: z.string().min(1).max(255).optional(),
+  retry: RetryConfigSchema.default(DEFAULT_RETRY),
+  /** Retry waits up to this are spent in process; longer ones release the message with a delay. */
+  inProcessRetryMaxDelayMs: z.number().int().min(0).max(60_000).default(5_000),
+  /** Pauses the consumer when final outcomes keep failing (see docs/kill-switch.md). */
+  killSwitch: KillSwitchConfigSchema.default(DEFAULT_KILL_SWITCH),
+  /** Run handlers through the bus's inbox (when it has one). Off: at-least-once effects. */
+  inbox: z.boolean().default(true),
+  /**
+   * Group commit: messages reaching the inbox at about the same time share one transaction (one
+   * multi-row claim, one commit). Off by default.
+   */
+  groupCommit: z
+    .strictObject({
+      maxMessages: z.number().int().min(2).max(1_000).default(100),
+      maxWaitMs: z.number().int().min(0).max(1_000).default(0),
+      isolation: z.enum(['rerun', 'savepoint']).default('rerun'),
+    })
+    .optional(),
+  /** The ordering guard: stale events and tombstones per key (see docs/ordering-and-tombstones.md). */
+  ordering: OrderingConfigSchema.default(DEFAULT_ORDERING),
+});
+export type EndpointConfig = z.infer<typeof EndpointConfigSchema>;
+export type EndpointConfigInput = z.input<typeof EndpointConfigSchema>;
+
+export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** The whole bus configuration. Parsed once at `createBus`; an error names the field. */
+export const BusConfigSchema = z.strictObject({
+  /** Names this service: the CloudEvents `source` of what it publishes, and in logs. */
+  service: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'letters, digits and . _ - (at most 128)')
+    .default('sluice'),
+  /** Which broker; the rest of the object is checked by that transport's own schema. */
+  transport: z.looseObject({ kind: z.string().min(1) }).default({ kind: 'memory' }),
+  logging: z
+    .strictObject({
+      level: LogLevelSchema.default('info'),
+    })
+    .default({ level: 'info' }),
+  shutdown: z
+    .strictObject({
+      /** How long in-flight handlers may run after a stop was asked for. */
+      timeoutMs: z.number().int().min(0).max(600_000).default(30_000),
+      /** Signals that start a graceful stop; `[]` leaves signals to the application. */
+      signals: z.array(z.enum(['SIGTERM', 'SIGINT', 'SIGHUP'])).default(['SIGTERM', 'SIGINT']),
+    })
+    .default({ timeoutMs: 30_000, signals: ['SIGTERM', 'SIGINT'] }),
+  /** The inbox store's settings; its `kind` must match the store given to `createBus`. */
+  inbox: z.looseObject({ kind: z.string().min(1) }).optional(),
+  /** Per-endpoint settings by endpoint name; they override options given in code. */
+  // Kept as given (validated by createBus against EndpointConfigSchema): applying defaults here
+  // would overwrite the options given in code for every field the file leaves out.
+  endpoints: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+  /** The health HTTP server: liveness, readiness, endpoint view, kill switch control. */
+  health: HealthConfigSchema.default(DEFAULT_HEALTH),
+});
+export type BusConfig = z.infer<typeof BusConfigSchema>;
+export type BusConfigInput = z.input<typeof BusConfigSchema>;

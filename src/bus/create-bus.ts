@@ -1,0 +1,164 @@
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { memoryTransport } from '../../transports/memory/index.js';
+import { cloudEventsCodec, type EnvelopeCodec } from '../envelope/cloudevents-codec.js';
+import { ConfigError } from '../errors/sluice-error.js';
+import { type Clock, systemClock } from '../internal/clock.js';
+import type { PartitionKeyOf } from '../pipeline/stages/schedule-stage.js';
+import { createRootLogger } from '../telemetry/logger.js';
+import type { TransportDefinition } from '../transport/definition.js';
+import type { InboxCommonConfig, InboxDefinition, InboxDeps, InboxStore } from '../inbox/inbox-store.js';
+import { Bus } from './bus.js';
+import { configErrorFrom } from './config-errors.js';
+import {
+  type BusConfigInput,
+  BusConfigSchema,
+  type EndpointConfigInput,
+  EndpointConfigSchema,
+} from './config-schema.js';
+import type { EndpointRegistration } from './endpoint-builder.js';
+import type { LoadedConfig } from './load-config.js';
+
+/** Endpoint options in code: the config fields plus what only code can give. */
+export interface EndpointOptions extends EndpointConfigInput {
+  /** Picks the ordering key of a message (overrides `orderBy`). */
+  partitionKey?: PartitionKeyOf;
+}
+
+export interface BusOptions<TTx = undefined> {
+  /**
+   * The inbox store (exactly-once effects): `sqliteInbox()` from 'sluice/sqlite',
+   * `postgresInbox()` from 'sluice/postgres', `memoryInbox()` for tests. Its settings come from
+   * `config.inbox`; its transaction handle types `ctx.tx`.
+   */
+  inbox?: InboxDefinition<TTx, InboxCommonConfig & { kind: string }>;
+  /** Extra transports by kind (`memory` is always available). */
+  transports?: readonly TransportDefinition[];
+  /** Defaults to a pino logger at `logging.level`, secrets redacted. */
+  logger?: Logger;
+  clock?: Clock;
+  codec?: EnvelopeCodec;
+}
+
+const ENDPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+/**
+ * Validates the configuration and builds a bus. Nothing connects until `start()`. Throws
+ * `ConfigError` naming every bad field (`transport.lockTimeoutMs: ...`, `endpoints.x.concurrency: ...`).
+ *
+ * @example
+ * const bus = createBus({ service: 'billing', transport: { kind: 'memory' } });
+ * const bus = createBus(loadConfig(), { transports: [rabbitmqTransport()] });
+ */
+export function createBus<TTx = undefined>(
+  config: BusConfigInput | LoadedConfig = {},
+  options: BusOptions<TTx> = {},
+): Bus<TTx> {
+  const loaded = isLoaded(config) ? config : { config, sources: new Map<string, string>() };
+  const parsed = BusConfigSchema.safeParse(loaded.config);
+  if (!parsed.success) throw configErrorFrom(parsed.error, { schema: BusConfigSchema, sources: loaded.sources });
+  const busConfig = parsed.data;
+  for (const [name, fields] of Object.entries(busConfig.endpoints)) {
+    const checked = EndpointConfigSchema.safeParse(fields);
+    if (!checked.success) {
+      throw configErrorFrom(checked.error, {
+        prefix: `endpoints.${name}`,
+        schema: EndpointConfigSchema,
+        sources: loaded.sources,
+      });
+    }
+  }
+
+  const definitions = new Map<string, TransportDefinition>();
+  for (const d of [memoryTransport() as TransportDefinition, ...(options.transports ?? [])]) definitions.set(d.kind, d);
+  const definition = definitions.get(busConfig.transport.kind);
+  if (!definition) {
+    const known = [...definitions.keys()].join(', ');
+    throw new ConfigError([
+      `transport.kind: unknown transport "${busConfig.transport.kind}"; registered: ${known} ` +
+        `(pass other transports to createBus, e.g. { transports: [rabbitmqTransport()] } from 'sluice/rabbitmq')`,
+    ]);
+  }
+  const transportConfig = definition.configSchema.safeParse(busConfig.transport);
+  if (!transportConfig.success) {
+    throw configErrorFrom(transportConfig.error, {
+      prefix: 'transport',
+      schema: definition.configSchema as z.ZodType,
+      sources: loaded.sources,
+    });
+  }
+
+  const logger = options.logger ?? createRootLogger(busConfig.logging.level, busConfig.service);
+  const clockForStores = options.clock ?? systemClock;
+  const inbox = resolveInbox(busConfig.inbox, options.inbox, loaded.sources, {
+    logger: logger.child({ inbox: true }),
+    clock: clockForStores,
+  });
+  const clock = clockForStores;
+  const transport = definition.create(transportConfig.data, {
+    logger: logger.child({ transport: definition.kind }),
+    clock,
+  });
+
+  const resolveEndpoint = (name: string, endpointOptions: EndpointOptions): EndpointRegistration => {
+    if (!ENDPOINT_NAME.test(name)) {
+      throw new ConfigError([
+        `endpoint name "${name}": letters, digits and . _ - (at most 200), starting with a letter or digit`,
+      ]);
+    }
+    const { partitionKey, ...fields } = endpointOptions;
+    const merged = { ...fields, ...busConfig.endpoints[name] };
+    const result = EndpointConfigSchema.safeParse(merged);
+    if (!result.success) {
+      throw configErrorFrom(result.error, {
+        prefix: `endpoints.${name}`,
+        schema: EndpointConfigSchema,
+        sources: loaded.sources,
+      });
+    }
+    return { name, config: result.data, routes: new Map(), partitionKey };
+  };
+
+  return new Bus<TTx>({
+    config: busConfig,
+    transport,
+    inbox,
+    logger,
+    clock,
+    codec: options.codec ?? cloudEventsCodec,
+    registrations: new Map(),
+    resolveEndpoint: resolveEndpoint as (name: string, options: object) => EndpointRegistration,
+  });
+}
+
+function isLoaded(value: BusConfigInput | LoadedConfig): value is LoadedConfig {
+  return 'sources' in value && value.sources instanceof Map && 'config' in value;
+}
+
+function resolveInbox<TTx>(
+  section: { kind: string } | undefined,
+  definition: InboxDefinition<TTx, InboxCommonConfig & { kind: string }> | undefined,
+  sources: ReadonlyMap<string, string>,
+  deps: InboxDeps,
+): { store: InboxStore<unknown>; config: InboxCommonConfig } | undefined {
+  if (!definition) {
+    if (section) {
+      throw new ConfigError([
+        `inbox.kind: "${section.kind}" is configured but no inbox store was given to createBus ` +
+          `(e.g. createBus(config, { inbox: ${section.kind}Inbox() }) from 'sluice/${section.kind}')`,
+      ]);
+    }
+    return undefined;
+  }
+  const raw = section ?? { kind: definition.kind };
+  if (raw.kind !== definition.kind) {
+    throw new ConfigError([
+      `inbox.kind: "${raw.kind}" does not match the inbox store given to createBus ("${definition.kind}")`,
+    ]);
+  }
+  const parsed = definition.configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw configErrorFrom(parsed.error, { prefix: 'inbox', schema: definition.configSchema as z.ZodType, sources });
+  }
+  return { store: definition.create(parsed.data, deps) as InboxStore<unknown>, config: parsed.data };
+}

@@ -1,0 +1,269 @@
+import type { Logger } from 'pino';
+import { BadInputReasons, createFault, type FaultDetails } from '../errors/fault.js';
+import { AlreadySettledError, LockLostError } from '../errors/sluice-error.js';
+import { delay } from '../internal/abort.js';
+import { describeError, safeError } from '../telemetry/logger.js';
+import { settleWithin } from '../internal/abort.js';
+import { type DeliveryContext, DeliveryRun, type EndpointInfo } from '../pipeline/context.js';
+import type { Terminal } from '../pipeline/compose.js';
+import type { KeyedLimiter } from '../pipeline/keyed-limiter.js';
+import type { Outcome, SkipReason } from '../pipeline/outcome.js';
+import { type Forward, settle } from '../pipeline/settle.js';
+import type { Delivery } from '../transport/delivery.js';
+import type { Consumer, Transport } from '../transport/transport.js';
+import type { EndpointTelemetry } from '../telemetry/endpoint-telemetry.js';
+
+export type EndpointState = 'created' | 'running' | 'stopping' | 'stopped';
+
+/** Counts of final outcomes since start. */
+export interface EndpointCounters {
+  received: number;
+  completed: number;
+  skipped: number;
+  retried: number;
+  deadLettered: number;
+  released: number;
+  /** Settlements the broker refused (lock lost): those messages come back. */
+  settleFailures: number;
+  /** `skipped`, by reason (`duplicate`, `stale`, `tombstoned`, ...). */
+  skippedByReason: Partial<Record<SkipReason, number>>;
+}
+
+export interface EndpointRuntimeOptions {
+  readonly info: EndpointInfo;
+  readonly prefetch: number;
+  readonly run: Terminal<DeliveryContext>;
+  readonly limiter: KeyedLimiter;
+  readonly logger: Logger;
+  /** Sends a copy of a delivery elsewhere (skipped queue). */
+  readonly forward: Forward;
+  /** Called after a message was dead-lettered for bad input (rejection notices). */
+  readonly onBadInput?: (fault: FaultDetails, delivery: Delivery) => Promise<void>;
+  /** Ends each delivery's span and counts its outcome (see `docs/observability.md`). */
+  readonly telemetry?: EndpointTelemetry;
+}
+
+const UNEXPECTED_RELEASE_MS = 1_000;
+/** A delivery on which the pipeline itself failed this many times is dead-lettered. */
+const MAX_UNEXPECTED_DELIVERIES = 5;
+/** Settlement attempts (backoff from SETTLE_RETRY_MS, doubling) before the message is given back. */
+const SETTLE_ATTEMPTS = 4;
+const SETTLE_RETRY_MS = 250;
+
+/**
+ * The consume loop of one endpoint: takes deliveries from the transport, runs each through the
+ * pipeline and settles it once from the outcome. Stopping drains: no new deliveries, waiting ones
+ * are released, running ones get until the timeout, then their signal aborts.
+ */
+export class Endpoint {
+  #state: EndpointState = 'created';
+  #consumer: Consumer | undefined;
+  #inFlight = 0;
+  #idle: (() => void) | undefined;
+  readonly #abort = new AbortController();
+  readonly #stopping = new AbortController();
+  readonly counters: EndpointCounters = {
+    received: 0,
+    completed: 0,
+    skipped: 0,
+    retried: 0,
+    deadLettered: 0,
+    released: 0,
+    settleFailures: 0,
+    skippedByReason: {},
+  };
+
+  constructor(private readonly options: EndpointRuntimeOptions) {}
+
+  get name(): string {
+    return this.options.info.name;
+  }
+  get state(): EndpointState {
+    return this.#state;
+  }
+  /** Deliveries received and not yet settled. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  async start(transport: Transport): Promise<void> {
+    this.#consumer = await transport.consume(this.options.info.address, (d) => this.#onDelivery(d), {
+      prefetch: this.options.prefetch,
+    });
+    this.#state = 'running';
+  }
+
+  #onDelivery(delivery: Delivery): void {
+    this.#inFlight++;
+    this.counters.received++;
+    const run = new DeliveryRun(
+      delivery,
+      this.options.info,
+      this.#abort.signal,
+      this.#stopping.signal,
+      this.options.logger,
+    );
+    void this.#process(run);
+  }
+
+  async #process(run: DeliveryRun): Promise<void> {
+    let outcome: Outcome;
+    try {
+      outcome = await this.options.run(run);
+    } catch (error) {
+      // A bug in a stage (or in a partitionKey function), not in the handler: put the message back
+      // rather than lose it, but not forever: after a few deliveries it goes to the dead-letter queue.
+      outcome = this.#unexpected(run, error);
+    }
+    await this.#settle(run, outcome);
+    this.#inFlight--;
+    if (this.#inFlight === 0) this.#idle?.();
+  }
+
+  #unexpected(run: DeliveryRun, error: unknown): Outcome {
+    const { delivery } = run;
+    if (delivery.deliveryCount >= MAX_UNEXPECTED_DELIVERIES) {
+      run.log.error({ err: safeError(error) }, 'pipeline failed unexpectedly again; dead-lettering the message');
+      return {
+        kind: 'deadLetter',
+        fault: createFault({
+          reason: 'permanent-failure',
+          description: `the pipeline failed unexpectedly on ${delivery.deliveryCount} deliveries: ${describeError(error)}`,
+          error,
+          attempts: delivery.deliveryCount,
+          endpoint: this.options.info.name,
+          originalAddress: delivery.address,
+          now: new Date(),
+        }),
+      };
+    }
+    run.log.error({ err: safeError(error) }, 'pipeline failed unexpectedly; releasing the message');
+    return { kind: 'released', reason: 'busy', delayMs: UNEXPECTED_RELEASE_MS };
+  }
+
+  /**
+   * Settles once. A settlement the broker refuses because the lock is gone is final (the broker
+   * redelivers). Any other failure (a broker hiccup writing a dead-letter or delayed copy, a failed
+   * forward) is retried with backoff; if it still fails, the message is given back to the broker.
+   * The delivery counts as in flight until then, so no prefetch slot leaks silently.
+   */
+  async #settle(ctx: DeliveryContext, outcome: Outcome): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await settle(ctx.delivery, outcome, this.options.forward);
+        break;
+      } catch (error) {
+        this.counters.settleFailures++;
+        this.options.telemetry?.settleFailed(ctx, outcome, error);
+        if (error instanceof LockLostError || error instanceof AlreadySettledError) {
+          ctx.log.warn(
+            { err: safeError(error), outcome: outcome.kind },
+            'lock lost before settling; the broker redelivers',
+          );
+          return;
+        }
+        if (attempt < SETTLE_ATTEMPTS && !ctx.stopping.aborted) {
+          const waitMs = SETTLE_RETRY_MS * 2 ** (attempt - 1);
+          ctx.log.warn(
+            { err: safeError(error), outcome: outcome.kind, retryInMs: waitMs },
+            'settling failed; trying again',
+          );
+          await delay(waitMs, ctx.stopping).catch(() => {});
+          continue;
+        }
+        try {
+          await ctx.delivery.release({ delayMs: UNEXPECTED_RELEASE_MS });
+          ctx.log.error(
+            { err: safeError(error), outcome: outcome.kind },
+            'settling failed; released the message instead',
+          );
+        } catch (releaseError) {
+          ctx.log.error(
+            { err: safeError(error), releaseError: safeError(releaseError), outcome: outcome.kind },
+            'settling failed and the message could not be given back; the broker redelivers it when its lock or connection goes',
+          );
+        }
+        return;
+      }
+    }
+    this.#record(ctx, outcome);
+  }
+
+  #record(ctx: DeliveryContext, outcome: Outcome): void {
+    this.options.telemetry?.record(ctx, outcome);
+    const log = outcome.kind === 'completed' ? this.options.logger : ctx.log;
+    switch (outcome.kind) {
+      case 'completed':
+        this.counters.completed++;
+        // Checked on the endpoint logger so that the hot path never builds a child logger.
+        if (log.isLevelEnabled('debug')) ctx.log.debug({ outcome: 'completed' }, 'completed');
+        return;
+      case 'skipped':
+        this.counters.skipped++;
+        this.counters.skippedByReason[outcome.reason] = (this.counters.skippedByReason[outcome.reason] ?? 0) + 1;
+        if (outcome.reason === 'duplicate') log.debug({ outcome: 'skipped', reason: outcome.reason }, 'skipped');
+        else
+          log.info(
+            { outcome: 'skipped', reason: outcome.reason, detail: outcome.detail, ...outcome.ordering },
+            'skipped',
+          );
+        return;
+      case 'retry':
+        this.counters.retried++;
+        log.warn({ outcome: 'retry', attempt: outcome.attempt, delayMs: outcome.delayMs }, 'released for redelivery');
+        return;
+      case 'deadLetter': {
+        this.counters.deadLettered++;
+        const { fault } = outcome;
+        const fields = {
+          outcome: 'deadLetter',
+          reason: fault.reason,
+          description: fault.description,
+          attempts: fault.attempts,
+        };
+        if (BadInputReasons.has(fault.reason)) {
+          log.warn(fields, 'dead-lettered bad input');
+          this.options.onBadInput?.(fault, ctx.delivery).catch((error: unknown) => {
+            log.warn({ err: safeError(error) }, 'could not send the rejection notice');
+          });
+        } else log.error({ ...fields, errorName: fault.errorName, errorMessage: fault.errorMessage }, 'dead-lettered');
+        return;
+      }
+      case 'released':
+        this.counters.released++;
+        log.info({ outcome: 'released', reason: outcome.reason }, 'released');
+        return;
+    }
+  }
+
+  async pause(): Promise<void> {
+    await this.#consumer?.pause();
+  }
+
+  async resume(): Promise<void> {
+    await this.#consumer?.resume();
+  }
+
+  /**
+   * Stops taking deliveries, releases those not started, waits up to `timeoutMs` for running
+   * handlers, then aborts their signal and gives the broker back whatever is unsettled.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.#state !== 'running') return;
+    this.#state = 'stopping';
+    this.#stopping.abort(new Error('endpoint stopping'));
+    await this.#consumer?.pause();
+    this.options.limiter.cancelWaiting();
+    if (this.#inFlight > 0) {
+      const idle = new Promise<void>((resolve) => {
+        this.#idle = resolve;
+      });
+      if ((await settleWithin(idle, timeoutMs)) === 'timeout') {
+        this.options.logger.warn({ inFlight: this.#inFlight }, 'shutdown timeout: aborting running handlers');
+        this.#abort.abort(new Error('endpoint stopping'));
+      }
+    }
+    await this.#consumer?.close({ drainTimeoutMs: 0 });
+    this.#state = 'stopped';
+  }
+}

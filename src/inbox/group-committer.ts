@@ -1,0 +1,106 @@
+import type { InboxEntry, InboxResult, InboxStore, InboxWork } from './inbox-store.js';
+
+export interface GroupCommitOptions {
+  /** Most messages in one transaction. */
+  readonly maxMessages: number;
+  /** How long the first message waits for others; 0 = only those arriving in the same tick. */
+  readonly maxWaitMs: number;
+  /**
+   * How one failing message is kept from failing the others:
+   * `rerun` runs the batch optimistically and, if any handler throws, rolls back and re-runs each
+   * message in a transaction of its own; `savepoint` wraps each handler in a savepoint.
+   */
+  readonly isolation: 'rerun' | 'savepoint';
+}
+
+interface Pending {
+  readonly entry: InboxEntry;
+  readonly work: (tx: unknown) => Promise<InboxWork<unknown>>;
+  readonly resolve: (result: InboxResult<unknown>) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for an endpoint's inbox: messages that reach the inbox at about the same time share
+ * one transaction (one multi-row claim, their handlers one after another, one commit). Each caller
+ * still gets its own result or error, exactly as from `store.runOnce`.
+ */
+export class GroupCommitter {
+  #pending: Pending[] = [];
+  #scheduled: (() => void) | undefined;
+
+  constructor(
+    private readonly store: InboxStore<unknown>,
+    private readonly options: GroupCommitOptions,
+  ) {}
+
+  submit<R>(entry: InboxEntry, work: (tx: unknown) => Promise<InboxWork<R>>): Promise<InboxResult<R>> {
+    return new Promise<InboxResult<R>>((resolve, reject) => {
+      this.#pending.push({ entry, work, resolve: resolve as (r: InboxResult<unknown>) => void, reject });
+      if (this.#pending.length >= this.options.maxMessages) this.#flush();
+      else this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    if (this.options.maxWaitMs > 0) {
+      const timer = setTimeout(() => this.#flush(), this.options.maxWaitMs);
+      this.#scheduled = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(() => this.#flush());
+      this.#scheduled = () => clearImmediate(immediate);
+    }
+  }
+
+  #flush(): void {
+    this.#scheduled?.();
+    this.#scheduled = undefined;
+    const batch = this.#pending.splice(0, this.options.maxMessages);
+    if (this.#pending.length > 0) this.#schedule();
+    if (batch.length > 0) void this.#commit(batch);
+  }
+
+  async #commit(batch: Pending[]): Promise<void> {
+    if (batch.length === 1) {
+      const [only] = batch as [Pending];
+      return this.store.runOnce(only.entry, only.work).then(only.resolve, only.reject);
+    }
+    // `rerun`: a handler that throws fails the whole batch (everything rolls back), then each
+    // message runs alone. `savepoint`: a handler's failure rolls back only its own statements.
+    const isolate = this.options.isolation === 'savepoint';
+    const failures = new Map<number, unknown>();
+    let results: InboxResult<unknown>[];
+    try {
+      results = await this.store.runBatch(
+        batch.map((p) => p.entry),
+        async (tx, fresh) => {
+          const done: (InboxWork<unknown> | undefined)[] = [];
+          for (const [i, p] of batch.entries()) {
+            if (!fresh[i]) done.push(undefined);
+            else if (!isolate) done.push(await p.work(tx));
+            else {
+              try {
+                done.push(await this.store.withSavepoint(tx, () => p.work(tx)));
+              } catch (error) {
+                failures.set(i, error);
+                done.push(undefined);
+              }
+            }
+          }
+          return done;
+        },
+      );
+    } catch {
+      // Nothing committed (a handler failed under `rerun`, a claim timed out behind another
+      // consumer, the connection broke): each message runs alone, so only the one that cannot
+      // proceed fails.
+      await Promise.all(batch.map((p) => this.store.runOnce(p.entry, p.work).then(p.resolve, p.reject)));
+      return;
+    }
+    for (const [i, p] of batch.entries()) {
+      if (failures.has(i)) p.reject(failures.get(i));
+      else p.resolve(results[i] as InboxResult<unknown>);
+    }
+  }
+}

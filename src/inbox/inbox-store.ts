@@ -1,0 +1,144 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Clock } from '../internal/clock.js';
+import type { EntityVersion } from '../ordering/ordering-policy.js';
+
+/** What the inbox records about a message it processes. */
+export interface InboxEntry {
+  readonly endpoint: string;
+  readonly messageId: string;
+  readonly messageType: string;
+  readonly key: string | undefined;
+  /** RFC 3339 as the producer sent it. */
+  readonly occurredAt: string;
+  readonly receivedAt: Date;
+  /** 1-based attempt that processed it. */
+  readonly attempts: number;
+  /** The whole envelope as JSON, when the store is configured to keep it for audit. */
+  readonly envelopeJson: string | undefined;
+}
+
+/** What a unit of work tells the store to record besides its result. */
+export interface InboxWork<R> {
+  readonly result: R;
+  /** The outcome column; `completed` unless the work says otherwise (e.g. `stale`). */
+  readonly recordAs?: string;
+}
+
+export type InboxResult<R> =
+  | { readonly status: 'processed'; readonly value: R }
+  /** Processed before (in a committed transaction): the work did not run. */
+  | { readonly status: 'duplicate' }
+  /** Another consumer holds the same message id right now (it waited past its lock timeout). */
+  | { readonly status: 'busy' };
+
+/** A row of the inbox, for "why is this entity in this state?". */
+export interface InboxRow {
+  readonly endpoint: string;
+  readonly messageId: string;
+  readonly messageType: string;
+  readonly key: string | null;
+  readonly occurredAt: string;
+  readonly receivedAt: Date;
+  readonly processedAt: Date;
+  readonly outcome: string;
+  readonly attempts: number;
+  readonly envelope: unknown;
+}
+
+/**
+ * Runs a handler once per (endpoint, message id), inside a transaction it hands to the handler,
+ * so that the handler's own writes and the record that the message was processed commit together.
+ *
+ * Guarantees: `runOnce` claims the id first, in the same transaction; if the work throws, the
+ * transaction rolls back and nothing is recorded (the message runs again on redelivery). Two
+ * concurrent `runOnce` calls for one id — in one process or several — run the work once: the loser
+ * waits for the winner's commit and sees `duplicate`, or `busy` past the store's lock timeout.
+ */
+export interface InboxStore<TTx> {
+  readonly kind: string;
+  /** Creates the tables if they do not exist (idempotent). Called by `bus.start()`. */
+  init(): Promise<void>;
+  runOnce<R>(entry: InboxEntry, work: (tx: TTx) => Promise<InboxWork<R>>): Promise<InboxResult<R>>;
+  /**
+   * Group commit: claims every entry with one multi-row insert in one transaction, calls `work`
+   * with which entries are new (the first occurrence of an id not processed before), records and
+   * commits once. A new entry whose work result is `undefined` failed on its own (savepoint): its
+   * claim is removed before the commit, so it is not recorded as processed. If `work` throws,
+   * everything rolls back and the error is rethrown.
+   */
+  runBatch<R>(
+    entries: readonly InboxEntry[],
+    work: (tx: TTx, fresh: readonly boolean[]) => Promise<readonly (InboxWork<R> | undefined)[]>,
+  ): Promise<InboxResult<R>[]>;
+  /** Runs `fn` inside a savepoint of `tx`: a throw rolls back only `fn`'s statements. */
+  withSavepoint<R>(tx: TTx, fn: () => Promise<R>): Promise<R>;
+  /** Deletes up to `limit` rows processed before `olderThan`; returns how many. */
+  cleanup(olderThan: Date, limit: number): Promise<number>;
+  /**
+   * Ordering guard: the last applied version of (endpoint, key), read inside `tx` (the transaction
+   * of `runOnce`/`runBatch`) and locked until that transaction ends, so that two consumers of one
+   * key run their read-decide-write one after the other (PostgreSQL `SELECT … FOR UPDATE`; SQLite's
+   * write transaction locks the whole file; memory: a per-key lock). `undefined`: nothing applied yet
+   * (or its tombstone expired).
+   */
+  readVersion(tx: TTx, endpoint: string, key: string): Promise<EntityVersion | undefined>;
+  /**
+   * Records `version` as the last applied of (endpoint, key) inside `tx`; rolled back with it.
+   * `first` (readVersion found none): inserts, and returns `false` when another transaction inserted
+   * the key's first version meanwhile — read again and decide again. Otherwise replaces the row
+   * `readVersion` locked and returns `true`. The caller decides; the store compares nothing.
+   */
+  writeVersion(tx: TTx, endpoint: string, key: string, version: EntityVersion, first: boolean): Promise<boolean>;
+  /** Deletes up to `limit` tombstones of `endpoint` recorded before `olderThan`; returns how many. */
+  cleanupTombstones(endpoint: string, olderThan: Date, limit: number): Promise<number>;
+  find(endpoint: string, messageId: string): Promise<InboxRow | undefined>;
+  close(): Promise<void>;
+}
+
+/** Settings every store shares. */
+export const InboxCommonConfigShape = {
+  /** Keep the whole envelope (JSON) in each row, for audit. */
+  storeEnvelope: z.boolean().default(false),
+  /** Rows older than this are deleted. Keep it longer than any redelivery can take (DLQ redrives!). */
+  retentionMs: z
+    .number()
+    .int()
+    .min(60_000)
+    .default(30 * 24 * 3_600_000),
+  cleanupIntervalMs: z.number().int().min(1_000).default(3_600_000),
+  /** Rows deleted per statement: cleanup never holds long locks. */
+  cleanupBatchSize: z.number().int().min(1).max(100_000).default(1_000),
+};
+
+export interface InboxDeps {
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+/**
+ * Registers an inbox store kind. `createBus(config, { inbox: sqliteInbox() })` validates
+ * `config.inbox` with `configSchema` (errors name `inbox.<field>`) and types `ctx.tx` as `TTx`.
+ */
+export interface InboxDefinition<
+  TTx,
+  TConfig extends InboxCommonConfig & { kind: string } = InboxCommonConfig & { kind: string },
+> {
+  readonly kind: string;
+  readonly configSchema: z.ZodType<TConfig>;
+  create(config: TConfig, deps: InboxDeps): InboxStore<TTx>;
+}
+
+export interface InboxCommonConfig {
+  readonly storeEnvelope: boolean;
+  readonly retentionMs: number;
+  readonly cleanupIntervalMs: number;
+  readonly cleanupBatchSize: number;
+}
+
+const SQL_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** A schema, table or index name safe to interpolate into SQL (lower-case identifier). */
+export const SqlIdentifierSchema = z
+  .string()
+  .regex(SQL_NAME, 'a lower-case SQL identifier: letters, digits and _, starting with a letter or _, at most 63');

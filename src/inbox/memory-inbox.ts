@@ -1,0 +1,242 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { z } from 'zod';
+import type { EntityVersion } from '../ordering/ordering-policy.js';
+import {
+  type InboxDefinition,
+  InboxCommonConfigShape,
+  type InboxEntry,
+  type InboxResult,
+  type InboxRow,
+  type InboxStore,
+  type InboxWork,
+} from './inbox-store.js';
+
+export const MemoryInboxConfigSchema = z.strictObject({ kind: z.literal('memory'), ...InboxCommonConfigShape });
+
+/** One `runOnce`/`runBatch` of the memory inbox: the key locks it holds and how to undo its version writes. */
+interface Scope {
+  readonly held: Set<string>;
+  readonly undo: (() => void)[];
+}
+
+interface KeyLock {
+  readonly scope: Scope;
+  readonly released: Promise<void>;
+  readonly release: () => void;
+}
+
+/**
+ * An inbox in process memory, for tests: the same deduplication guarantees within one process,
+ * nothing durable. The transaction handle is `undefined`; the ordering guard's versions are
+ * transactional all the same: a run's writes are undone when its work throws, and a key read by a
+ * run stays locked until the run ends. A run that already holds a key and would wait for another
+ * fails at once instead (no deadlock; PostgreSQL would detect it and fail one of the two).
+ */
+export class MemoryInbox implements InboxStore<undefined> {
+  readonly kind = 'memory';
+  readonly #rows = new Map<string, InboxRow>();
+  readonly #running = new Map<string, Promise<unknown>>();
+  readonly #scope = new AsyncLocalStorage<Scope>();
+  readonly #versions = new Map<string, { readonly version: EntityVersion; readonly updatedAt: number }>();
+  readonly #locks = new Map<string, KeyLock>();
+
+  async init(): Promise<void> {}
+
+  async runOnce<R>(entry: InboxEntry, work: (tx: undefined) => Promise<InboxWork<R>>): Promise<InboxResult<R>> {
+    const id = `${entry.endpoint}\u0000${entry.messageId}`;
+    // A concurrent claim of the same id waits for the first, like a unique index does.
+    while (this.#running.has(id)) await this.#running.get(id)?.catch(() => {});
+    if (this.#rows.has(id)) return { status: 'duplicate' };
+    const scope: Scope = { held: new Set(), undo: [] };
+    const run = this.#scope.run(scope, () => work(undefined));
+    this.#running.set(id, run);
+    try {
+      const done = await run;
+      this.#rows.set(id, this.#row(entry, done.recordAs));
+      return { status: 'processed', value: done.result };
+    } catch (error) {
+      this.#undo(scope, 0);
+      throw error;
+    } finally {
+      this.#running.delete(id);
+      this.#release(scope);
+    }
+  }
+
+  async runBatch<R>(
+    entries: readonly InboxEntry[],
+    work: (tx: undefined, fresh: readonly boolean[]) => Promise<readonly (InboxWork<R> | undefined)[]>,
+  ): Promise<InboxResult<R>[]> {
+    const ids = [...new Set(entries.map((e) => `${e.endpoint}\u0000${e.messageId}`))];
+    // Like a unique index: wait for other claims of the same ids, then hold them ourselves.
+    for (;;) {
+      const busy = ids.find((id) => this.#running.has(id));
+      if (busy === undefined) break;
+      await this.#running.get(busy)?.catch(() => {});
+    }
+    let finished!: () => void;
+    const holding = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
+    for (const id of ids) this.#running.set(id, holding);
+    try {
+      return await this.#runBatchHeld(entries, work);
+    } finally {
+      for (const id of ids) if (this.#running.get(id) === holding) this.#running.delete(id);
+      finished();
+    }
+  }
+
+  async #runBatchHeld<R>(
+    entries: readonly InboxEntry[],
+    work: (tx: undefined, fresh: readonly boolean[]) => Promise<readonly (InboxWork<R> | undefined)[]>,
+  ): Promise<InboxResult<R>[]> {
+    const seen = new Set<string>();
+    const fresh = entries.map((e) => {
+      const id = `${e.endpoint}\u0000${e.messageId}`;
+      const isNew = !this.#rows.has(id) && !seen.has(id);
+      seen.add(id);
+      return isNew;
+    });
+    const scope: Scope = { held: new Set(), undo: [] };
+    let done: readonly (InboxWork<R> | undefined)[];
+    try {
+      done = await this.#scope.run(scope, () => work(undefined, fresh));
+    } catch (error) {
+      this.#undo(scope, 0);
+      throw error;
+    } finally {
+      this.#release(scope);
+    }
+    return entries.map((entry, i) => {
+      const d = done[i];
+      if (!fresh[i] || !d) return { status: 'duplicate' } as const;
+      this.#rows.set(`${entry.endpoint}\u0000${entry.messageId}`, this.#row(entry, d.recordAs));
+      return { status: 'processed', value: d.result } as const;
+    });
+  }
+
+  async withSavepoint<R>(_tx: undefined, fn: () => Promise<R>): Promise<R> {
+    const scope = this.#scope.getStore();
+    const mark = scope?.undo.length ?? 0;
+    try {
+      return await fn();
+    } catch (error) {
+      if (scope) this.#undo(scope, mark);
+      throw error;
+    }
+  }
+
+  async readVersion(_tx: undefined, endpoint: string, key: string): Promise<EntityVersion | undefined> {
+    const scope = this.#current('readVersion');
+    const id = `${endpoint}\u0000${key}`;
+    for (;;) {
+      const lock = this.#locks.get(id);
+      if (!lock || lock.scope === scope) break;
+      if (scope.held.size > 0) {
+        throw new Error(`memory inbox: key "${key}" is locked by another transaction while this one holds other keys`);
+      }
+      await lock.released;
+    }
+    if (!this.#locks.has(id)) {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      this.#locks.set(id, { scope, released, release });
+      scope.held.add(id);
+    }
+    return this.#versions.get(id)?.version;
+  }
+
+  async writeVersion(
+    _tx: undefined,
+    endpoint: string,
+    key: string,
+    version: EntityVersion,
+    first: boolean,
+  ): Promise<boolean> {
+    const scope = this.#current('writeVersion');
+    const id = `${endpoint}\u0000${key}`;
+    const previous = this.#versions.get(id);
+    if (first && previous) return false;
+    scope.undo.push(() => {
+      if (previous) this.#versions.set(id, previous);
+      else this.#versions.delete(id);
+    });
+    this.#versions.set(id, { version, updatedAt: Date.now() });
+    return true;
+  }
+
+  async cleanupTombstones(endpoint: string, olderThan: Date, limit: number): Promise<number> {
+    let deleted = 0;
+    const prefix = `${endpoint}\u0000`;
+    for (const [id, { version, updatedAt }] of this.#versions) {
+      if (deleted >= limit) break;
+      if (id.startsWith(prefix) && version.tombstone && updatedAt < olderThan.getTime() && !this.#locks.has(id)) {
+        this.#versions.delete(id);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  #current(what: string): Scope {
+    const scope = this.#scope.getStore();
+    if (!scope) throw new Error(`memory inbox: ${what} must be called inside runOnce or runBatch`);
+    return scope;
+  }
+
+  #undo(scope: Scope, mark: number): void {
+    while (scope.undo.length > mark) scope.undo.pop()?.();
+  }
+
+  #release(scope: Scope): void {
+    for (const id of scope.held) {
+      const lock = this.#locks.get(id);
+      if (lock?.scope === scope) {
+        this.#locks.delete(id);
+        lock.release();
+      }
+    }
+    scope.held.clear();
+  }
+
+  #row(entry: InboxEntry, recordAs: string | undefined): InboxRow {
+    return {
+      endpoint: entry.endpoint,
+      messageId: entry.messageId,
+      messageType: entry.messageType,
+      key: entry.key ?? null,
+      occurredAt: entry.occurredAt,
+      receivedAt: entry.receivedAt,
+      processedAt: new Date(),
+      outcome: recordAs ?? 'completed',
+      attempts: entry.attempts,
+      envelope: entry.envelopeJson === undefined ? null : JSON.parse(entry.envelopeJson),
+    };
+  }
+
+  async cleanup(olderThan: Date, limit: number): Promise<number> {
+    let deleted = 0;
+    for (const [id, row] of this.#rows) {
+      if (deleted >= limit) break;
+      if (row.processedAt < olderThan) {
+        this.#rows.delete(id);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  async find(endpoint: string, messageId: string): Promise<InboxRow | undefined> {
+    return this.#rows.get(`${endpoint}\u0000${messageId}`);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The memory inbox definition: `createBus(config, { inbox: memoryInbox() })`. */
+export function memoryInbox(): InboxDefinition<undefined, z.infer<typeof MemoryInboxConfigSchema>> {
+  return { kind: 'memory', configSchema: MemoryInboxConfigSchema, create: () => new MemoryInbox() };
+}

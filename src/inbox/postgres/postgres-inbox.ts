@@ -1,0 +1,359 @@
+import pg from 'pg';
+import { z } from 'zod';
+import {
+  type InboxDefinition,
+  InboxCommonConfigShape,
+  type InboxDeps,
+  type InboxEntry,
+  type InboxResult,
+  type InboxRow,
+  type InboxStore,
+  type InboxWork,
+  SqlIdentifierSchema,
+} from '../inbox-store.js';
+import type { EntityVersion } from '../../ordering/ordering-policy.js';
+
+export const PostgresInboxConfigSchema = z.strictObject({
+  kind: z.literal('postgres'),
+  /** `postgres://user:password@host:5432/db`. A secret: never logged. */
+  connectionString: z.string().min(1),
+  schema: SqlIdentifierSchema.default('public'),
+  table: SqlIdentifierSchema.default('sluice_inbox'),
+  poolSize: z.number().int().min(1).max(1_000).default(10),
+  /**
+   * How long a consumer waits for another consumer that holds the same message id in an open
+   * transaction; past it the delivery is released with a short delay instead.
+   */
+  lockTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
+  /** Create the schema and table on start; off when a DBA creates them (see docs/inbox.md). */
+  createTables: z.boolean().default(true),
+  ...InboxCommonConfigShape,
+});
+export type PostgresInboxConfig = z.infer<typeof PostgresInboxConfigSchema>;
+
+/** The transaction handle a handler gets: a `pg` client inside the inbox transaction. */
+export type PostgresTransaction = pg.PoolClient;
+
+/** The DDL the store runs on start (idempotent); also in docs/inbox.md for DBAs. */
+export function postgresInboxDdl(schema: string, table: string): string {
+  return `CREATE SCHEMA IF NOT EXISTS ${schema};
+CREATE TABLE IF NOT EXISTS ${schema}.${table} (
+  endpoint     text        NOT NULL,
+  message_id   text        NOT NULL,
+  message_type text        NOT NULL,
+  entity_key   text,
+  occurred_at  text        NOT NULL,
+  received_at  timestamptz NOT NULL,
+  processed_at timestamptz NOT NULL DEFAULT now(),
+  outcome      text        NOT NULL DEFAULT 'completed',
+  attempts     integer     NOT NULL,
+  envelope     jsonb,
+  PRIMARY KEY (endpoint, message_id)
+);
+CREATE INDEX IF NOT EXISTS ${table}_processed_at_idx ON ${schema}.${table} (processed_at);
+${postgresVersionsDdl(schema, table)}`;
+}
+
+/**
+ * The ordering guard's table `<table>_versions`: the last applied event per (endpoint, key), and the
+ * tombstones. `occurred_ms` + `occurred_ns` hold the instant at full precision (compared);
+ * `occurred_at` is the text as sent (for people).
+ */
+export function postgresVersionsDdl(schema: string, table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${schema}.${table}_versions (
+  endpoint    text        NOT NULL,
+  entity_key  text        NOT NULL,
+  occurred_at text        NOT NULL,
+  occurred_ms bigint      NOT NULL,
+  occurred_ns integer     NOT NULL,
+  message_id  text        NOT NULL,
+  tombstone   boolean     NOT NULL,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (endpoint, entity_key)
+);
+CREATE INDEX IF NOT EXISTS ${table}_versions_tombstones_idx ON ${schema}.${table}_versions (endpoint, updated_at) WHERE tombstone;`;
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/**
+ * The inbox on PostgreSQL with a `pg` pool. One transaction per message: BEGIN, claim the id with
+ * `INSERT … ON CONFLICT DO NOTHING`, the handler's statements on the same client, COMMIT. A second
+ * consumer inserting the same id blocks on the primary key until the first commits (then sees a
+ * duplicate) or rolls back (then processes it); `lock_timeout` bounds that wait.
+ */
+export class PostgresInbox implements InboxStore<PostgresTransaction> {
+  readonly kind = 'postgres';
+  readonly #pool: pg.Pool;
+  readonly #claim: string;
+  readonly #record: string;
+  readonly #qualified: string;
+  readonly #versions: string;
+
+  constructor(
+    private readonly config: PostgresInboxConfig,
+    deps: InboxDeps,
+  ) {
+    // lock_timeout is a startup parameter of each connection: no extra round trip per message.
+    this.#pool = new pg.Pool({
+      connectionString: config.connectionString,
+      max: config.poolSize,
+      options: `-c lock_timeout=${config.lockTimeoutMs}`,
+    });
+    this.#pool.on('error', (error) => deps.logger.warn({ err: error }, 'idle PostgreSQL inbox connection failed'));
+    this.#qualified = `${config.schema}.${config.table}`;
+    this.#versions = `${config.schema}.${config.table}_versions`;
+    this.#claim = `INSERT INTO ${this.#qualified}
+      (endpoint, message_id, message_type, entity_key, occurred_at, received_at, attempts, envelope)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (endpoint, message_id) DO NOTHING`;
+    this.#record = `UPDATE ${this.#qualified} SET outcome = $3 WHERE endpoint = $1 AND message_id = $2`;
+  }
+
+  async init(): Promise<void> {
+    if (!this.config.createTables) return;
+    if (`${this.config.table}_versions`.length > 63) {
+      throw new Error(
+        `inbox.table: "${this.config.table}" is too long for its versions table "${this.config.table}_versions" (at most 63 characters)`,
+      );
+    }
+    await this.#pool.query(postgresInboxDdl(this.config.schema, this.config.table));
+  }
+
+  async runOnce<R>(
+    entry: InboxEntry,
+    work: (tx: PostgresTransaction) => Promise<InboxWork<R>>,
+  ): Promise<InboxResult<R>> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    // Only the claim waiting behind another consumer means "busy"; a lock timeout inside the
+    // handler's own statements is the handler's failure, for the retry policy to judge.
+    let claiming = true;
+    try {
+      await client.query('BEGIN');
+      const claimed = await client.query({
+        name: `sluice-claim-${this.#qualified}`,
+        text: this.#claim,
+        values: [
+          entry.endpoint,
+          entry.messageId,
+          entry.messageType,
+          entry.key ?? null,
+          entry.occurredAt,
+          entry.receivedAt,
+          entry.attempts,
+          entry.envelopeJson ?? null,
+        ],
+      });
+      claiming = false;
+      if (claimed.rowCount === 0) {
+        await client.query('ROLLBACK');
+        return { status: 'duplicate' };
+      }
+      const done = await work(client);
+      if (done.recordAs !== undefined && done.recordAs !== 'completed') {
+        await client.query(this.#record, [entry.endpoint, entry.messageId, done.recordAs]);
+      }
+      await client.query('COMMIT');
+      return { status: 'processed', value: done.result };
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError as Error;
+      }
+      if (claiming && (error as { code?: string }).code === LOCK_NOT_AVAILABLE) return { status: 'busy' };
+      throw error;
+    } finally {
+      // A client whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.release(broken);
+    }
+  }
+
+  async runBatch<R>(
+    entries: readonly InboxEntry[],
+    work: (tx: PostgresTransaction, fresh: readonly boolean[]) => Promise<readonly (InboxWork<R> | undefined)[]>,
+  ): Promise<InboxResult<R>[]> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      // One multi-row insert claims the whole batch; RETURNING names the ids that are new.
+      const values: unknown[] = [];
+      const rows: string[] = [];
+      for (const e of entries) {
+        const b = values.length;
+        rows.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8})`);
+        values.push(
+          e.endpoint,
+          e.messageId,
+          e.messageType,
+          e.key ?? null,
+          e.occurredAt,
+          e.receivedAt,
+          e.attempts,
+          e.envelopeJson ?? null,
+        );
+      }
+      const claimed = await client.query(
+        `INSERT INTO ${this.#qualified}
+           (endpoint, message_id, message_type, entity_key, occurred_at, received_at, attempts, envelope)
+         VALUES ${rows.join(', ')} ON CONFLICT (endpoint, message_id) DO NOTHING RETURNING endpoint, message_id`,
+        values,
+      );
+      const isNew = new Set(
+        claimed.rows.map((r: { endpoint: string; message_id: string }) => `${r.endpoint}\u0000${r.message_id}`),
+      );
+      const fresh = entries.map((e) => isNew.delete(`${e.endpoint}\u0000${e.messageId}`));
+      const done = await work(client, fresh);
+      const failed = entries.filter((_, i) => fresh[i] && !done[i]);
+      if (failed.length > 0) {
+        await client.query(`DELETE FROM ${this.#qualified} WHERE endpoint = $1 AND message_id = ANY($2)`, [
+          failed[0]?.endpoint,
+          failed.map((e) => e.messageId),
+        ]);
+      }
+      const results: InboxResult<R>[] = [];
+      for (let i = 0; i < entries.length; i++) {
+        const d = done[i];
+        const entry = entries[i] as InboxEntry;
+        if (!fresh[i] || !d) {
+          results.push({ status: 'duplicate' });
+          continue;
+        }
+        if (d.recordAs !== undefined && d.recordAs !== 'completed') {
+          await client.query(this.#record, [entry.endpoint, entry.messageId, d.recordAs]);
+        }
+        results.push({ status: 'processed', value: d.result });
+      }
+      await client.query('COMMIT');
+      return results;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError as Error;
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async withSavepoint<R>(tx: PostgresTransaction, fn: () => Promise<R>): Promise<R> {
+    await tx.query('SAVEPOINT sluice_item');
+    try {
+      const result = await fn();
+      await tx.query('RELEASE SAVEPOINT sluice_item');
+      return result;
+    } catch (error) {
+      await tx.query('ROLLBACK TO SAVEPOINT sluice_item');
+      throw error;
+    }
+  }
+
+  async cleanup(olderThan: Date, limit: number): Promise<number> {
+    const result = await this.#pool.query(
+      `DELETE FROM ${this.#qualified} WHERE ctid IN
+         (SELECT ctid FROM ${this.#qualified} WHERE processed_at < $1 LIMIT $2)`,
+      [olderThan, limit],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  async readVersion(tx: PostgresTransaction, endpoint: string, key: string): Promise<EntityVersion | undefined> {
+    const { rows } = await tx.query({
+      name: `sluice-read-version-${this.#versions}`,
+      text: `SELECT occurred_at, occurred_ms, occurred_ns, message_id, tombstone FROM ${this.#versions}
+             WHERE endpoint = $1 AND entity_key = $2 FOR UPDATE`,
+      values: [endpoint, key],
+    });
+    const row = rows[0] as Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    return {
+      occurredAt: String(row.occurred_at),
+      instant: { epochMs: Number(row.occurred_ms), nanos: Number(row.occurred_ns) },
+      messageId: String(row.message_id),
+      tombstone: row.tombstone === true,
+    };
+  }
+
+  async writeVersion(
+    tx: PostgresTransaction,
+    endpoint: string,
+    key: string,
+    version: EntityVersion,
+    first: boolean,
+  ): Promise<boolean> {
+    const values = [
+      endpoint,
+      key,
+      version.occurredAt,
+      version.instant.epochMs,
+      version.instant.nanos,
+      version.messageId,
+      version.tombstone,
+    ];
+    if (first) {
+      // Blocks on a concurrent first insert of the key until it commits (then inserts nothing).
+      const inserted = await tx.query({
+        name: `sluice-insert-version-${this.#versions}`,
+        text: `INSERT INTO ${this.#versions} (endpoint, entity_key, occurred_at, occurred_ms, occurred_ns, message_id, tombstone)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (endpoint, entity_key) DO NOTHING`,
+        values,
+      });
+      return inserted.rowCount === 1;
+    }
+    await tx.query({
+      name: `sluice-update-version-${this.#versions}`,
+      text: `UPDATE ${this.#versions} SET occurred_at = $3, occurred_ms = $4, occurred_ns = $5, message_id = $6,
+               tombstone = $7, updated_at = now() WHERE endpoint = $1 AND entity_key = $2`,
+      values,
+    });
+    return true;
+  }
+
+  async cleanupTombstones(endpoint: string, olderThan: Date, limit: number): Promise<number> {
+    // SKIP LOCKED: a tombstone a running transaction holds is left for the next run.
+    const result = await this.#pool.query(
+      `DELETE FROM ${this.#versions} WHERE ctid IN
+         (SELECT ctid FROM ${this.#versions} WHERE endpoint = $1 AND tombstone AND updated_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED)`,
+      [endpoint, olderThan, limit],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  async find(endpoint: string, messageId: string): Promise<InboxRow | undefined> {
+    const { rows } = await this.#pool.query(
+      `SELECT endpoint, message_id, message_type, entity_key, occurred_at, received_at, processed_at, outcome, attempts, envelope
+       FROM ${this.#qualified} WHERE endpoint = $1 AND message_id = $2`,
+      [endpoint, messageId],
+    );
+    const row = rows[0] as Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    return {
+      endpoint: String(row.endpoint),
+      messageId: String(row.message_id),
+      messageType: String(row.message_type),
+      key: row.entity_key === null ? null : String(row.entity_key),
+      occurredAt: String(row.occurred_at),
+      receivedAt: row.received_at as Date,
+      processedAt: row.processed_at as Date,
+      outcome: String(row.outcome),
+      attempts: Number(row.attempts),
+      envelope: row.envelope ?? null,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}
+
+/** The PostgreSQL inbox definition: `createBus({ inbox: { kind: 'postgres', connectionString } }, { inbox: postgresInbox() })`. */
+export function postgresInbox(): InboxDefinition<PostgresTransaction, PostgresInboxConfig> {
+  return {
+    kind: 'postgres',
+    configSchema: PostgresInboxConfigSchema,
+    create: (config, deps) => new PostgresInbox(config, deps),
+  };
+}

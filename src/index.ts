@@ -1,0 +1,131 @@
+/**
+ * Sluice: a consumer-side messaging runtime. The public entry point: re-exports only.
+ */
+export { createBus, type BusOptions, type EndpointOptions } from './bus/create-bus.js';
+export { Bus, type BusHealth, type BusState } from './bus/bus.js';
+export type { EndpointBuilder, HandleOptions } from './bus/endpoint-builder.js';
+export type { EndpointCounters, EndpointState } from './bus/endpoint.js';
+export { loadConfig, type LoadConfigOptions, type LoadedConfig } from './bus/load-config.js';
+export {
+  BusConfigSchema,
+  EndpointConfigSchema,
+  type BusConfig,
+  type BusConfigInput,
+  type EndpointConfig,
+  type EndpointConfigInput,
+} from './bus/config-schema.js';
+export {
+  defineMessage,
+  type MessageContract,
+  type MessageInputOf,
+  type MessageOf,
+} from './contracts/define-message.js';
+export type { Handler, MessageContext, OutgoingOptions } from './contracts/message-context.js';
+export type { TombstoneContext, TombstoneHandler } from './contracts/tombstone-handler.js';
+export {
+  OrderingConfigSchema,
+  type OrderingConfig,
+  type OrderingConfigInput,
+  type OrderingOverride,
+} from './ordering/ordering-config.js';
+export type { EntityVersion } from './ordering/ordering-policy.js';
+export { MessageRejected } from './contracts/message-rejected.js';
+export type { Envelope, EnvelopeOptions } from './envelope/envelope.js';
+export { CloudEventSchema } from './envelope/envelope.js';
+export {
+  cloudEventsCodec,
+  createEnvelope,
+  type DecodeResult,
+  type EnvelopeCodec,
+} from './envelope/cloudevents-codec.js';
+export { checkTimestamp, compareInstants, type Instant } from './envelope/timestamp.js';
+export { ErrorCodes, type ErrorCode } from './errors/codes.js';
+export {
+  AlreadySettledError,
+  ConfigError,
+  InvalidOutgoingMessageError,
+  LifecycleError,
+  LockLostError,
+  PermanentError,
+  RegistrationError,
+  SluiceError,
+  TransportError,
+} from './errors/sluice-error.js';
+export {
+  BadInputReasons,
+  DeadLetterReasons,
+  FaultHeader,
+  faultFromHeaders,
+  type DeadLetterReason,
+  type FaultDetails,
+} from './errors/fault.js';
+export type { Outcome, SkipReason } from './pipeline/outcome.js';
+export type {
+  InboxCommonConfig,
+  InboxDefinition,
+  InboxDeps,
+  InboxEntry,
+  InboxResult,
+  InboxRow,
+  InboxStore,
+  InboxWork,
+} from './inbox/inbox-store.js';
+export { MemoryInbox, memoryInbox } from './inbox/memory-inbox.js';
+export type { PartitionKeyOf } from './pipeline/stages/schedule-stage.js';
+export {
+  exponential,
+  immediate,
+  intervals,
+  isRetryable,
+  noRetry,
+  type ErrorFilter,
+  type ErrorMatcher,
+  type ExponentialOptions,
+  type FailureFacts,
+  type RetryDecision,
+  type RetryPolicy,
+} from './retry/retry-policy.js';
+export { RetryConfigSchema, type RetryConfig } from './retry/retry-config.js';
+export { redactSecrets } from './telemetry/logger.js';
+export type { BusEventListener, BusEventName, BusEvents, KillSwitchChange } from './telemetry/events.js';
+export {
+  KillSwitchConfigSchema,
+  type KillSwitchConfig,
+  type KillSwitchConfigInput,
+} from './killswitch/kill-switch-config.js';
+export type { KillSwitchControl, KillSwitchView, LastFailure } from './killswitch/kill-switch.js';
+export type { KillSwitchState } from './killswitch/kill-switch-policy.js';
+export { HealthConfigSchema, type HealthConfig, type HealthConfigInput } from './health/health-config.js';
+export {
+  createHealthHandler,
+  type HealthHandlerOptions,
+  type HealthRequestHandler,
+  type HealthSource,
+} from './health/health-handler.js';
+export { startHealthServer, type HealthServer } from './health/health-server.js';
+export type {
+  Consumer,
+  ConsumeOptions,
+  DeadLetteredMessage,
+  DeadLetterQueue,
+  Delivery,
+  DeliveryCallback,
+  EndpointTopology,
+  OutgoingMessage,
+  RedriveResult,
+  RedriveSelection,
+  ReleaseOptions,
+  Transport,
+  TransportCapabilities,
+  TransportDefinition,
+  TransportDeps,
+  TransportState,
+} from './transport/index.js';
+export { defineTransport, SluiceHeader } from './transport/index.js';
+export { type Clock, ManualClock, systemClock } from './internal/clock.js';
+export {
+  memoryTransport,
+  createMemoryBroker,
+  MemoryBroker,
+  type MemoryTransportConfig,
+} from '../transports/memory/index.js';

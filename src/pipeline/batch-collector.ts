@@ -1,0 +1,83 @@
+import type { BatchContext, BatchHandler } from '../contracts/batch-context.js';
+import type { Envelope } from '../envelope/envelope.js';
+import type { InboxStore } from '../inbox/inbox-store.js';
+import { inboxEntryOf } from './stages/inbox-stage.js';
+import type { HandlerContext } from './context.js';
+import { COMPLETED, type Outcome } from './outcome.js';
+
+const DUPLICATE: Outcome = Object.freeze({ kind: 'skipped', reason: 'duplicate' });
+
+interface Waiting {
+  readonly ctx: HandlerContext;
+  readonly resolve: (outcome: Outcome) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Gathers the messages of one batch route and calls its handler with up to `maxMessages` at once,
+ * inside one inbox transaction when the endpoint has an inbox. Each message's pipeline awaits its
+ * own outcome: completed, duplicate, or the batch's error (which its retry stage then classifies).
+ */
+export class BatchCollector {
+  #waiting: Waiting[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly handler: BatchHandler<unknown, unknown>,
+    private readonly options: { readonly maxMessages: number; readonly maxWaitMs: number },
+    private readonly inbox: { readonly store: InboxStore<unknown>; readonly storeEnvelope: boolean } | undefined,
+  ) {}
+
+  submit(ctx: HandlerContext): Promise<Outcome> {
+    return new Promise<Outcome>((resolve, reject) => {
+      this.#waiting.push({ ctx, resolve, reject });
+      if (this.#waiting.length >= this.options.maxMessages) this.#flush();
+      else this.#timer ??= setTimeout(() => this.#flush(), this.options.maxWaitMs);
+    });
+  }
+
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#waiting.splice(0, this.options.maxMessages);
+    if (this.#waiting.length > 0) this.#timer = setTimeout(() => this.#flush(), this.options.maxWaitMs);
+    if (batch.length > 0) void this.#run(batch);
+  }
+
+  async #run(batch: Waiting[]): Promise<void> {
+    try {
+      if (!this.inbox) {
+        await this.#call(batch, undefined);
+        for (const w of batch) w.resolve(COMPLETED);
+        return;
+      }
+      const { store, storeEnvelope } = this.inbox;
+      const results = await store.runBatch(
+        batch.map((w) => inboxEntryOf(w.ctx, storeEnvelope)),
+        async (tx, fresh) => {
+          const todo = batch.filter((_, i) => fresh[i]);
+          if (todo.length > 0) await this.#call(todo, tx);
+          return batch.map(() => ({ result: COMPLETED }));
+        },
+      );
+      for (const [i, w] of batch.entries()) w.resolve(results[i]?.status === 'processed' ? COMPLETED : DUPLICATE);
+    } catch (error) {
+      for (const w of batch) w.reject(error);
+    }
+  }
+
+  async #call(batch: Waiting[], tx: unknown): Promise<void> {
+    const first = (batch[0] as Waiting).ctx;
+    const ctx: BatchContext<unknown, unknown> = {
+      envelopes: batch.map((w) => w.ctx.envelope as Envelope<unknown>),
+      endpoint: first.endpoint.name,
+      log: first.log,
+      signal: first.signal,
+      tx,
+    };
+    await this.handler(
+      batch.map((w) => w.ctx.message),
+      ctx,
+    );
+  }
+}

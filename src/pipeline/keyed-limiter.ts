@@ -1,0 +1,119 @@
+import { Fifo } from '../internal/fifo.js';
+
+export const CANCELLED: unique symbol = Symbol('cancelled');
+
+/** A task that could not start at once: it waits for a slot, or behind a task with its key. */
+class Waiting<T> {
+  constructor(
+    readonly key: string | undefined,
+    readonly fn: () => Promise<T>,
+    readonly resolve: (value: T | typeof CANCELLED) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+}
+
+/**
+ * Runs at most `concurrency` tasks at once, and tasks that share a key one after another in
+ * arrival order; tasks with different keys (or none) run in parallel.
+ *
+ * A task that can start at once (a free slot, its key idle) runs without any bookkeeping object:
+ * that is the common case on the hot path.
+ */
+export class KeyedLimiter {
+  #running = 0;
+  readonly #ready = new Fifo<Waiting<unknown>>();
+  /**
+   * Keys with a task running or queued. The value is the queue of tasks waiting behind it, created
+   * only when a second task with the key arrives (`null` until then).
+   */
+  readonly #busy = new Map<string, Fifo<Waiting<unknown>> | null>();
+
+  constructor(private readonly concurrency: number) {}
+
+  get running(): number {
+    return this.#running;
+  }
+
+  get waiting(): number {
+    let n = this.#ready.length;
+    for (const q of this.#busy.values()) n += q?.length ?? 0;
+    return n;
+  }
+
+  /**
+   * Runs `fn` when its turn comes; resolves with `cancelled` if {@link cancelWaiting} ran first.
+   */
+  run<T>(key: string | undefined, fn: () => Promise<T>): Promise<T | typeof CANCELLED> {
+    if (key !== undefined) {
+      const behind = this.#busy.get(key);
+      if (behind !== undefined) {
+        // The key is busy: wait behind it, in arrival order.
+        return new Promise((resolve, reject) => {
+          const queue = behind ?? new Fifo<Waiting<unknown>>();
+          if (behind === null) this.#busy.set(key, queue);
+          queue.push(new Waiting<unknown>(key, fn, resolve as (v: unknown) => void, reject));
+        });
+      }
+      this.#busy.set(key, null);
+    }
+    if (this.#running < this.concurrency && this.#ready.length === 0) return this.#start(key, fn);
+    return new Promise((resolve, reject) => {
+      this.#ready.push(new Waiting<unknown>(key, fn, resolve as (v: unknown) => void, reject));
+    });
+  }
+
+  #start<T>(key: string | undefined, fn: () => Promise<T>): Promise<T> {
+    this.#running++;
+    let result: Promise<T>;
+    try {
+      result = fn();
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    const done = key === undefined ? this.#freeSlot : () => this.#freeKey(key);
+    result.then(done, done);
+    return result;
+  }
+
+  #startWaiting(task: Waiting<unknown>): void {
+    this.#start(task.key, task.fn).then(task.resolve, task.reject);
+  }
+
+  readonly #freeSlot = (): void => {
+    this.#running--;
+    this.#startReady();
+  };
+
+  #freeKey(key: string): void {
+    this.#running--;
+    const behind = this.#busy.get(key);
+    const next = behind?.shift();
+    if (next) this.#ready.push(next);
+    else this.#busy.delete(key);
+    this.#startReady();
+  }
+
+  #startReady(): void {
+    while (this.#running < this.concurrency) {
+      const next = this.#ready.shift();
+      if (!next) break;
+      this.#startWaiting(next);
+    }
+  }
+
+  /** Resolves every task that has not started with `cancelled` (used on shutdown). */
+  cancelWaiting(): void {
+    // A ready task holds its key (it was next in line) without running: its key becomes free.
+    const heldByReady = new Set<string>();
+    for (let t = this.#ready.shift(); t; t = this.#ready.shift()) {
+      if (t.key !== undefined) heldByReady.add(t.key);
+      t.resolve(CANCELLED);
+    }
+    for (const [key, behind] of this.#busy) {
+      for (let t = behind?.shift(); t; t = behind?.shift()) t.resolve(CANCELLED);
+      // Keys whose running task is still going stay busy until it finishes.
+      if (heldByReady.has(key)) this.#busy.delete(key);
+      else this.#busy.set(key, null);
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import type { FaultDetails } from '../errors/fault.js';
+
+export type SkipReason = 'duplicate' | 'stale' | 'tombstoned' | 'unknown-type' | 'dropped';
+
+/**
+ * The decision for one delivery. Stages return it; only the endpoint applies it to the delivery,
+ * once (see `settle.ts`).
+ */
+export type Outcome =
+  | { readonly kind: 'completed' }
+  | {
+      readonly kind: 'skipped';
+      readonly reason: SkipReason;
+      readonly detail?: string;
+      /** Copy the message here before completing it (MassTransit's `_skipped` queue). */
+      readonly forwardTo?: string;
+      /** The message id the forwarded copy keeps (so broker and inbox deduplication still see it). */
+      readonly messageId?: string;
+      /** For `stale` / `tombstoned` skips by the ordering guard: what it compared (logged). */
+      readonly ordering?: OrderingFacts;
+    }
+  | {
+      readonly kind: 'retry';
+      readonly delayMs: number;
+      /** Headers carried to the next delivery (attempt count, first failure time). */
+      readonly headers: Readonly<Record<string, string>>;
+      readonly attempt: number;
+      readonly error: unknown;
+    }
+  | { readonly kind: 'deadLetter'; readonly fault: FaultDetails }
+  | {
+      readonly kind: 'released';
+      readonly reason: 'kill-switch' | 'shutdown' | 'busy';
+      /** Comes back no sooner than this (a message another consumer holds). */
+      readonly delayMs?: number;
+    };
+
+/** What the ordering guard compared when it refused an event. */
+export interface OrderingFacts {
+  readonly orderingKey: string;
+  /** The refused event's `occurredAt`, as sent. */
+  readonly occurredAt: string;
+  /** The last applied event's `occurredAt` for the key, as sent, and its message id. */
+  readonly lastAppliedAt: string;
+  readonly lastMessageId: string;
+  readonly lastTombstone: boolean;
+}
+
+export const COMPLETED: Outcome = Object.freeze({ kind: 'completed' });

@@ -1,0 +1,60 @@
+import type { Envelope } from '../../envelope/envelope.js';
+import { Admission } from '../../killswitch/kill-switch-policy.js';
+import type { Stage } from '../compose.js';
+import type { ValidatedContext } from '../context.js';
+import type { Outcome } from '../outcome.js';
+
+/** The kill switch as the pipeline sees it (implemented by `KillSwitch`). */
+export interface Gate {
+  /**
+   * Tripped: the delivery must go back untouched. Makes sure the consumer is paused. Cheap; called
+   * before decoding.
+   */
+  releasesAll(): boolean;
+  /**
+   * A ticket (≥ 0), `Admission.release` or `Admission.shutdown`; a promise of one when the
+   * delivery must wait for a probe slot (it waits until `signal` aborts at the latest).
+   */
+  admit(signal: AbortSignal): number | Promise<number>;
+  /**
+   * Records a final outcome and returns the one to settle: the same, or `released` when a failure
+   * arrives after the switch tripped.
+   */
+  observe(ticket: number, outcome: Outcome, envelope: Envelope | undefined): Outcome;
+}
+
+export const RELEASED_BY_KILL_SWITCH: Outcome = Object.freeze({ kind: 'released', reason: 'kill-switch' });
+const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 'shutdown' });
+const RELEASED_BY_KILL_SWITCH_P = Promise.resolve(RELEASED_BY_KILL_SWITCH);
+const RELEASED_ON_SHUTDOWN_P = Promise.resolve(RELEASED_ON_SHUTDOWN);
+
+/**
+ * The kill switch's gate, placed right after the schedule stage so that a message that waited for
+ * its turn is checked when the turn comes. Tripped → released untouched; probing → only the probe
+ * messages run, the others wait for the verdict. The outcome of everything admitted passes back
+ * through here: the switch counts what the endpoint will settle (after retries), and a failure that
+ * arrives after a trip is released instead of dead-lettered.
+ */
+export function gateStage(gate: Gate): Stage<ValidatedContext> {
+  const admitted = (ctx: ValidatedContext, next: (ctx: ValidatedContext) => Promise<Outcome>, ticket: number) => {
+    if (ticket < 0) return ticket === Admission.shutdown ? RELEASED_ON_SHUTDOWN_P : RELEASED_BY_KILL_SWITCH_P;
+    // A bug in a later stage: the endpoint releases the message; it counts as neither success nor
+    // failure, but its probe slot (if it had one) must be given back.
+    const failed = (error: unknown): never => {
+      gate.observe(ticket, RELEASED_ON_SHUTDOWN, ctx.envelope);
+      throw error;
+    };
+    let outcome: Promise<Outcome>;
+    try {
+      outcome = next(ctx);
+    } catch (error) {
+      return Promise.resolve().then(() => failed(error));
+    }
+    return outcome.then((o) => gate.observe(ticket, o, ctx.envelope), failed);
+  };
+  // Not async: this runs for every message, and an async wrapper costs more than the gate itself.
+  return (ctx, next) => {
+    const ticket = gate.admit(ctx.stopping);
+    return typeof ticket === 'number' ? admitted(ctx, next, ticket) : ticket.then((t) => admitted(ctx, next, t));
+  };
+}

@@ -1,0 +1,71 @@
+import type { InboxEntry, InboxResult, InboxStore } from '../../inbox/inbox-store.js';
+import type { AttemptContext, HandlerContext } from '../context.js';
+import { withTransaction } from '../narrow.js';
+import type { Outcome } from '../outcome.js';
+import type { Stage } from '../compose.js';
+
+const DUPLICATE: Outcome = Object.freeze({ kind: 'skipped', reason: 'duplicate' });
+
+/** Carries a dead letter decided inside the transaction out of it, rolling the transaction back. */
+class RollbackWith extends Error {
+  constructor(readonly outcome: Outcome) {
+    super('dead-lettered inside the inbox transaction');
+  }
+}
+
+export interface InboxStageOptions {
+  /** Keep the whole envelope in the inbox row. */
+  readonly storeEnvelope: boolean;
+  /** How long to wait before a message another consumer is processing comes back. */
+  readonly busyRetryMs: number;
+}
+
+/**
+ * Exactly-once effects: each attempt runs in one inbox transaction that first claims
+ * (endpoint, message id). Already processed → `skipped` (duplicate), the handler does not run. The
+ * handler gets the transaction as `ctx.tx`; it commits after the handler returns and before the
+ * delivery is settled, so a crash before commit re-runs the handler and a crash after it makes the
+ * redelivery a duplicate. `runOnce` is the store's, or a group committer's (several messages per
+ * transaction).
+ */
+export function inboxStage(
+  runOnce: InboxStore<unknown>['runOnce'],
+  options: InboxStageOptions,
+): Stage<AttemptContext, HandlerContext> {
+  const busy: Outcome = Object.freeze({ kind: 'released', reason: 'busy', delayMs: options.busyRetryMs });
+  return async (ctx, next) => {
+    // Batch handlers claim their messages together, in the batch's own transaction.
+    if (ctx.route.batch) return next(withTransaction(ctx, undefined));
+    let result: InboxResult<Outcome>;
+    try {
+      result = await runOnce(inboxEntryOf(ctx, options.storeEnvelope), async (tx) => {
+        const outcome = await next(withTransaction(ctx, tx));
+        // A dead letter (the ordering guard's, an unhandled tombstone's) is not "processed": like a
+        // handler's ctx.deadLetter it rolls back, so a redrive from the dead-letter queue runs again.
+        if (outcome.kind === 'deadLetter') throw new RollbackWith(outcome);
+        return { result: outcome, recordAs: outcome.kind === 'skipped' ? outcome.reason : undefined };
+      });
+    } catch (error) {
+      if (error instanceof RollbackWith) return error.outcome;
+      throw error;
+    }
+    if (result.status === 'duplicate') return DUPLICATE;
+    if (result.status === 'busy') return busy;
+    return result.value;
+  };
+}
+
+/** What the inbox records for the attempt a context describes. */
+export function inboxEntryOf(ctx: AttemptContext, storeEnvelope: boolean): InboxEntry {
+  const { envelope } = ctx;
+  return {
+    endpoint: ctx.endpoint.name,
+    messageId: envelope.id,
+    messageType: envelope.type,
+    key: envelope.key,
+    occurredAt: envelope.occurredAt,
+    receivedAt: new Date(ctx.receivedAt),
+    attempts: ctx.attempt,
+    envelopeJson: storeEnvelope ? JSON.stringify(envelope) : undefined,
+  };
+}

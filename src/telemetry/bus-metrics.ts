@@ -1,0 +1,45 @@
+import type { BatchObservableCallback, Meter } from '@opentelemetry/api';
+import type { KillSwitchState } from '../killswitch/kill-switch-policy.js';
+import { sluiceMeter } from './otel.js';
+import { Attr, Metric } from './semantic.js';
+
+const KILL_SWITCH_STATES = ['closed', 'tripped', 'probing'] as const satisfies readonly KillSwitchState[];
+
+/** What the observed gauges read: the bus's health view (`bus.health()`). */
+export interface ObservedBus {
+  health(): {
+    readonly endpoints: Readonly<
+      Record<string, { readonly inFlight: number; readonly killSwitch: { readonly state: KillSwitchState } }>
+    >;
+  };
+}
+
+/**
+ * Registers the observable instruments of a bus: in-flight deliveries per endpoint and each
+ * endpoint's kill switch state (1 for the current state, 0 for the others). They are read when the
+ * SDK collects, never on the message path. Returns the function that unregisters them (on stop).
+ */
+export function observeBus(system: string, bus: ObservedBus, meter: Meter = sluiceMeter()): () => void {
+  const inFlight = meter.createObservableUpDownCounter(Metric.inFlight.name, {
+    unit: Metric.inFlight.unit,
+    description: Metric.inFlight.description,
+  });
+  const killSwitch = meter.createObservableGauge(Metric.killSwitchState.name, {
+    unit: Metric.killSwitchState.unit,
+    description: Metric.killSwitchState.description,
+  });
+  const callback: BatchObservableCallback = (result) => {
+    for (const [name, endpoint] of Object.entries(bus.health().endpoints)) {
+      const base = { [Attr.messagingSystem]: system, [Attr.consumerGroup]: name };
+      result.observe(inFlight, endpoint.inFlight, base);
+      for (const state of KILL_SWITCH_STATES) {
+        result.observe(killSwitch, endpoint.killSwitch.state === state ? 1 : 0, {
+          ...base,
+          [Attr.killSwitchState]: state,
+        });
+      }
+    }
+  };
+  meter.addBatchObservableCallback(callback, [inFlight, killSwitch]);
+  return () => meter.removeBatchObservableCallback(callback, [inFlight, killSwitch]);
+}

@@ -1,0 +1,80 @@
+import type { KillSwitchState } from '../killswitch/kill-switch-policy.js';
+
+/** One state change of an endpoint's kill switch, as logged and emitted. */
+export interface KillSwitchChange {
+  readonly endpoint: string;
+  readonly from: KillSwitchState;
+  readonly to: KillSwitchState;
+  /** When it changed (RFC 3339, UTC). */
+  readonly at: string;
+  /** Why: the trip rule that fired, the operator's reason, `probe failed`, `probe succeeded`. */
+  readonly reason: string;
+  /** Tripped by an operator (stays tripped until reset) rather than by a rule. */
+  readonly manual: boolean;
+  /** Automatic trips in a row without a successful probe in between (drives the restart delay). */
+  readonly consecutiveTrips: number;
+  /** When an automatically tripped switch starts probing (only on `killswitch.tripped`). */
+  readonly restartAt?: string;
+}
+
+/**
+ * The events a bus emits, by name. Subscribe with `bus.on(name, listener)`.
+ *
+ * The map is an interface so that it can grow: a later feature adds its events by declaring more
+ * members (declaration merging) without touching the emitter.
+ */
+export interface BusEvents {
+  /** The switch opened: the consumer is paused, in-flight failures are released, not dead-lettered. */
+  'killswitch.tripped': KillSwitchChange;
+  /** The restart delay passed: the consumer resumed and admits `probeMessages` messages. */
+  'killswitch.probing': KillSwitchChange;
+  /** The probes succeeded: the endpoint consumes normally again. */
+  'killswitch.closed': KillSwitchChange;
+  /** An operator (code or HTTP) reset the switch: it is closed and its counts start over. */
+  'killswitch.reset': KillSwitchChange;
+}
+
+export type BusEventName = keyof BusEvents;
+export type BusEventListener<E extends BusEventName> = (event: BusEvents[E]) => void | Promise<void>;
+
+/**
+ * A typed, synchronous event emitter. Listeners run in subscription order when an event is
+ * emitted; one that throws (or rejects) is reported to `onListenerError` and never stops the others
+ * or the code that emitted.
+ */
+export class EventHub<M extends object> {
+  readonly #listeners = new Map<keyof M, Set<(event: never) => void | Promise<void>>>();
+
+  constructor(private readonly onListenerError: (error: unknown, event: keyof M) => void) {}
+
+  /** Subscribes; returns a function that unsubscribes (idempotent). */
+  on<E extends keyof M>(event: E, listener: (payload: M[E]) => void | Promise<void>): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
+    const entry = listener as (event: never) => void | Promise<void>;
+    set.add(entry);
+    return () => {
+      this.#listeners.get(event)?.delete(entry);
+    };
+  }
+
+  emit<E extends keyof M>(event: E, payload: M[E]): void {
+    const set = this.#listeners.get(event);
+    if (!set) return;
+    for (const listener of [...set]) {
+      try {
+        const result = (listener as (payload: M[E]) => void | Promise<void>)(payload);
+        if (result instanceof Promise) result.catch((error: unknown) => this.onListenerError(error, event));
+      } catch (error) {
+        this.onListenerError(error, event);
+      }
+    }
+  }
+
+  listenerCount(event: keyof M): number {
+    return this.#listeners.get(event)?.size ?? 0;
+  }
+}

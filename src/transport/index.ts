@@ -1,0 +1,24 @@
+/** The broker contract: the only part of `src` that `transports/*` import. */
+export type { Delivery, ReleaseOptions } from './delivery.js';
+export type {
+  Consumer,
+  ConsumeOptions,
+  DeliveryCallback,
+  EndpointTopology,
+  OutgoingMessage,
+  Transport,
+  TransportCapabilities,
+  TransportState,
+} from './transport.js';
+export type { DeadLetteredMessage, DeadLetterQueue, RedriveResult, RedriveSelection } from './dead-letter-queue.js';
+export { defineTransport, type TransportDefinition, type TransportDeps } from './definition.js';
+export { deadLetterHeaders, redriveHeaders, SluiceHeader } from './headers.js';
+export {
+  AlreadySettledError,
+  LockLostError,
+  TransportError,
+} from '../errors/sluice-error.js';
+export { type FaultDetails, faultFromHeaders, faultToHeaders } from '../errors/fault.js';
+export { type Clock, systemClock } from '../internal/clock.js';
+export { Fifo } from '../internal/fifo.js';
+export { redactSecrets } from '../telemetry/logger.js';

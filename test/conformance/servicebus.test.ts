@@ -1,0 +1,58 @@
+import pino from 'pino';
+import { afterAll, beforeAll } from 'vitest';
+import { systemClock } from '../../src/transport/index.js';
+import { type ServiceBusTransportConfig, serviceBusTransport } from '../../transports/servicebus/index.js';
+import { type ServiceBusEmulator, startServiceBusEmulator } from '../infra/servicebus/start-service-bus-emulator.js';
+import { emulatorAdministration } from '../integration/servicebus/emulator-administration.js';
+import { describeTransportConformance } from './transport-conformance.js';
+
+/**
+ * The shared conformance suite on Azure Service Bus. By default against the local emulator (short
+ * locks, so that a consumer that dies without settling is noticed within seconds); with
+ * SLUICE_SERVICEBUS_CONNECTION_STRING set, against that namespace, creating the `conf-*` entities
+ * through the administration API (the connection needs Manage rights; the service's shortest lock
+ * is 5 s).
+ */
+const realConnectionString = process.env.SLUICE_SERVICEBUS_CONNECTION_STRING;
+const lockDurationMs = realConnectionString ? 5_000 : 1_500;
+
+let emulator: ServiceBusEmulator | undefined;
+const definition = serviceBusTransport(
+  realConnectionString
+    ? {}
+    : {
+        administration: emulatorAdministration(() => {
+          if (!emulator) throw new Error('emulator not started');
+          return emulator;
+        }),
+      },
+);
+
+const config = (): ServiceBusTransportConfig =>
+  definition.configSchema.parse({
+    kind: 'servicebus',
+    connectionString: realConnectionString ?? emulator?.connectionString,
+    entities: 'create',
+    createdQueues: { lockDurationMs, maxDeliveryCount: 10 },
+    operationTimeoutMs: 10_000,
+  });
+
+beforeAll(async () => {
+  if (!realConnectionString) emulator = await startServiceBusEmulator({ port: 0 });
+});
+afterAll(async () => {
+  await emulator?.close();
+});
+
+describeTransportConformance('servicebus', {
+  definition,
+  get transportConfig() {
+    return { ...config() };
+  },
+  patienceMs: realConnectionString ? 20_000 : 6_000,
+  async connect() {
+    const transport = definition.create(config(), { logger: pino({ level: 'silent' }), clock: systemClock });
+    await transport.connect();
+    return transport;
+  },
+});

@@ -1,0 +1,37 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import pino from 'pino';
+import type { InboxStore } from '../../../src/index.js';
+import { systemClock } from '../../../src/index.js';
+import { postgresInbox, type PostgresTransaction } from '../../../src/inbox/postgres/index.js';
+import { sqliteInbox, type SqliteTransaction } from '../../../src/inbox/sqlite/index.js';
+
+export const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const deps = { logger: pino({ level: 'silent' }), clock: systemClock };
+
+/** A fresh table name per test run, so parallel test files never share rows. */
+export const uniqueTable = (prefix: string) => `${prefix}_${Math.random().toString(36).slice(2, 10)}`;
+
+export function sqliteStore(table = uniqueTable('inbox')): { store: InboxStore<SqliteTransaction>; path: string } {
+  const path = join(mkdtempSync(join(tmpdir(), 'sluice-sqlite-')), 'inbox.db');
+  const def = sqliteInbox();
+  return { store: def.create(def.configSchema.parse({ kind: 'sqlite', path, table }), deps), path };
+}
+
+export function postgresStore(
+  table = uniqueTable('inbox'),
+  extra: Record<string, unknown> = {},
+): InboxStore<PostgresTransaction> {
+  const def = postgresInbox();
+  return def.create(
+    def.configSchema.parse({ kind: 'postgres', connectionString: PG_URL, schema: 'sluice_test', table, ...extra }),
+    deps,
+  );
+}
+
+/** A plain pg pool for test assertions and effect tables. */
+export function testPool(): pg.Pool {
+  return new pg.Pool({ connectionString: PG_URL, max: 4 });
+}

@@ -1,0 +1,61 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Delivery, OutgoingMessage, Transport } from '../../../src/transport/index.js';
+import { ensureKafka } from '../../infra/kafka/kafka.mjs';
+import { waitFor } from '../../support/wait-for.js';
+import { connectKafka, unique } from './kafka-fixture.js';
+
+const message = (body: string): OutgoingMessage => ({
+  messageId: body,
+  body: Buffer.from(body),
+  headers: { 'x-origin': 'test' },
+  contentType: 'text/plain',
+  key: 'same-key',
+  messageType: 'it.retry.v1',
+});
+
+describe('kafka: delayed release through the retry topic', () => {
+  const open: Transport[] = [];
+  beforeAll(async () => {
+    await ensureKafka();
+  }, 180_000);
+  afterEach(async () => {
+    await Promise.allSettled(open.splice(0).map((t) => t.close()));
+  });
+
+  it('waits at least the delay without holding up later messages, and counts the delivery', async () => {
+    const t = await connectKafka();
+    open.push(t);
+    const address = unique('retry');
+    await t.declare({ address, endpoint: address, messageTypes: [] });
+    const got: { d: Delivery; at: number }[] = [];
+    await t.consume(address, (d) => got.push({ d, at: performance.now() }), { prefetch: 10 });
+    await t.send(address, message('slow'));
+    await waitFor(() => got.length === 1, { timeoutMs: 15_000, what: 'first delivery' });
+    const first = got[0]?.d as Delivery;
+    const delayMs = 1_500;
+    const releasedAt = performance.now();
+    await first.release({ delayMs, headers: { 'sluice-attempts': '1' } });
+
+    // Messages sent after the release flow while the copy waits on its (paused) retry partition.
+    for (let i = 0; i < 5; i++) await t.send(address, message(`fast-${i}`));
+    await waitFor(() => got.length === 6, { timeoutMs: 15_000, what: 'five later messages' });
+    for (const { d } of got.slice(1)) await d.complete();
+    expect(got.slice(1).every(({ at }) => at - releasedAt < delayMs)).toBe(true);
+
+    await waitFor(() => got.length === 7, { timeoutMs: 15_000, what: 'the delayed copy' });
+    const again = got[6] as { d: Delivery; at: number };
+    expect(again.at - releasedAt).toBeGreaterThanOrEqual(delayMs - 2);
+    expect(again.d.body.toString()).toBe('slow');
+    expect(again.d.deliveryCount).toBe(2);
+    expect(again.d.headers['sluice-attempts']).toBe('1');
+    expect(again.d.headers['x-origin']).toBe('test');
+    expect(again.d.headers['sluice-delivery-count']).toBe('1');
+    expect(again.d.deliveryId.startsWith(`${address}.${address}.retry:`)).toBe(true);
+
+    // A second release counts on: the copy of a copy carries deliveryCount 2 forward.
+    await again.d.release();
+    await waitFor(() => got.length === 8, { timeoutMs: 15_000, what: 'the second copy' });
+    expect(got[7]?.d.deliveryCount).toBe(3);
+    await got[7]?.d.complete();
+  }, 60_000);
+});

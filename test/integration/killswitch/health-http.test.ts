@@ -1,0 +1,275 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  type Bus,
+  type BusConfigInput,
+  createBus,
+  createHealthHandler,
+  createMemoryBroker,
+  defineMessage,
+  type KillSwitchChange,
+  type MemoryBroker,
+  memoryTransport,
+} from '../../../src/index.js';
+import { waitFor } from '../../support/wait-for.js';
+
+const Entry = defineMessage('ledger.entry.v1', z.object({ n: z.number().int() }));
+const TOKEN = 'test-token-0123456789abcdef';
+
+describe('health endpoint over HTTP', () => {
+  const buses: Bus[] = [];
+  const servers: Server[] = [];
+  let broker: MemoryBroker;
+  let logLines: Record<string, unknown>[];
+
+  const bus = (health: BusConfigInput['health'], endpoints = ['ledger']) => {
+    const logger = pino(
+      { level: 'info' },
+      {
+        write(line: string) {
+          logLines.push(JSON.parse(line));
+        },
+      },
+    );
+    const b = createBus(
+      { shutdown: { signals: [], timeoutMs: 2_000 }, health },
+      { transports: [memoryTransport({ broker })], logger },
+    );
+    for (const name of endpoints) b.endpoint(name).handle(Entry, async () => {});
+    buses.push(b);
+    return b;
+  };
+  const started = async (health: BusConfigInput['health'], endpoints?: string[]) => {
+    const b = bus({ enabled: true, port: 0, ...health }, endpoints);
+    await b.start();
+    const url = b.healthServer?.url;
+    if (!url) throw new Error('no health server');
+    return { b, url };
+  };
+  const post = (url: string, body?: unknown, token?: string) =>
+    fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  const json = async (response: Response) => ({
+    status: response.status,
+    body: (await response.json()) as Record<string, unknown>,
+  });
+
+  beforeEach(() => {
+    broker = createMemoryBroker();
+    logLines = [];
+  });
+  afterEach(async () => {
+    await Promise.all(buses.splice(0).map((b) => b.stop()));
+    await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
+  });
+
+  it('answers liveness, readiness and the endpoint view', async () => {
+    const { url } = await started({ token: TOKEN });
+    expect(await json(await fetch(`${url}/health/live`))).toEqual({
+      status: 200,
+      body: { status: 'alive', bus: 'started' },
+    });
+    expect(await json(await fetch(`${url}/health/ready`))).toEqual({ status: 200, body: { status: 'ready' } });
+    const view = await json(await fetch(`${url}/health/endpoints`));
+    expect(view.status).toBe(200);
+    expect(view.body).toMatchObject({
+      state: 'started',
+      transport: { kind: 'memory', state: 'connected' },
+      endpoints: {
+        ledger: {
+          state: 'running',
+          inFlight: 0,
+          counters: { received: 0 },
+          killSwitch: { state: 'closed', manual: false, trips: 0 },
+        },
+      },
+    });
+    const one = await json(await fetch(`${url}/health/endpoints/ledger`));
+    expect(one.body).toMatchObject({ endpoint: 'ledger', state: 'running', killSwitch: { state: 'closed' } });
+  });
+
+  it('trips and resets an endpoint with the token, and readiness follows when configured', async () => {
+    const { b, url } = await started({ token: TOKEN, readinessFailsWhenTripped: true });
+    const events: KillSwitchChange[] = [];
+    b.on('killswitch.tripped', (e) => {
+      events.push(e);
+    });
+    b.on('killswitch.reset', (e) => {
+      events.push(e);
+    });
+
+    const tripped = await json(await post(`${url}/health/endpoints/ledger/trip`, { reason: 'db failover' }, TOKEN));
+    expect(tripped).toMatchObject({
+      status: 200,
+      body: { endpoint: 'ledger', killSwitch: { state: 'tripped', manual: true, reason: 'db failover' } },
+    });
+    expect(b.killSwitch('ledger').state).toBe('tripped');
+    expect(await json(await fetch(`${url}/health/ready`))).toEqual({
+      status: 503,
+      body: { status: 'not-ready', reasons: ['endpoint ledger: kill switch tripped'] },
+    });
+
+    // Tripped by hand, messages stay on the broker.
+    await b.send('ledger', Entry, { n: 1 });
+    await waitFor(() => broker.queue('ledger').readyCount === 1 && b.health().endpoints.ledger?.inFlight === 0);
+    expect(b.health().endpoints.ledger?.counters.completed).toBe(0);
+
+    const reset = await json(await post(`${url}/health/endpoints/ledger/reset`, undefined, TOKEN));
+    expect(reset).toMatchObject({ status: 200, body: { killSwitch: { state: 'closed' } } });
+    expect(await json(await fetch(`${url}/health/ready`))).toEqual({ status: 200, body: { status: 'ready' } });
+    await waitFor(() => b.health().endpoints.ledger?.counters.completed === 1);
+    expect(events.map((e) => [e.to, e.manual, e.reason])).toEqual([
+      ['tripped', true, 'db failover'],
+      ['closed', true, 'reset by operator'],
+    ]);
+    expect(logLines.some((l) => l.msg === 'kill switch trip requested over HTTP' && l.reason === 'db failover')).toBe(
+      true,
+    );
+  });
+
+  it('refuses trip and reset without the token (401) or with a wrong one (403), and logs it without the token', async () => {
+    const { b, url } = await started({ token: TOKEN });
+    const missing = await post(`${url}/health/endpoints/ledger/trip`, { reason: 'x' });
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(await missing.json()).toMatchObject({ error: 'unauthorized' });
+
+    const wrong = await post(`${url}/health/trip`, { reason: 'x' }, 'not-the-token-at-all-123');
+    expect(wrong.status).toBe(403);
+    expect(await wrong.json()).toMatchObject({ error: 'forbidden' });
+    const basic = await fetch(`${url}/health/reset`, { method: 'POST', headers: { authorization: `Basic ${TOKEN}` } });
+    expect(basic.status).toBe(401);
+
+    expect(b.killSwitch('ledger').state).toBe('closed');
+    const refused = logLines.filter((l) => /^health (trip|reset) refused/.test(String(l.msg)));
+    expect(refused.map((l) => l.status)).toEqual([401, 403, 401]);
+    expect(refused[1]).toMatchObject({ level: 40, route: 'POST /health/trip', component: 'health' });
+    expect(JSON.stringify(logLines)).not.toContain('not-the-token-at-all-123');
+    expect(JSON.stringify(logLines)).not.toContain(TOKEN);
+  });
+
+  it('turns the mutating routes off when no token is configured', async () => {
+    const { b, url } = await started({});
+    const response = await post(`${url}/health/endpoints/ledger/trip`, { reason: 'x' }, TOKEN);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ message: 'trip is off: no health token is configured' });
+    expect(b.killSwitch('ledger').state).toBe('closed');
+    expect((await fetch(`${url}/health/live`)).status).toBe(200);
+  });
+
+  it('validates bodies and parameters', async () => {
+    const { url } = await started({ token: TOKEN });
+    expect(await json(await post(`${url}/health/endpoints/ledger/trip`, {}, TOKEN))).toMatchObject({
+      status: 400,
+      body: { error: 'invalid-request', issues: [expect.stringMatching(/^reason: /)] },
+    });
+    expect(await json(await post(`${url}/health/endpoints/ledger/trip`, { reason: '  ' }, TOKEN))).toMatchObject({
+      status: 400,
+    });
+    expect(
+      await json(await post(`${url}/health/endpoints/ledger/trip`, { reason: 'x', force: true }, TOKEN)),
+    ).toMatchObject({ status: 400, body: { issues: [expect.stringContaining('force')] } });
+    const notJson = await fetch(`${url}/health/trip`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: 'reason=x',
+    });
+    expect(notJson.status).toBe(400);
+    expect((await post(`${url}/health/endpoints/nope/trip`, { reason: 'x' }, TOKEN)).status).toBe(404);
+    expect((await fetch(`${url}/health/endpoints/nope`)).status).toBe(404);
+    expect((await fetch(`${url}/health/endpoints/%2E%2Ebad`)).status).toBe(400);
+    expect((await fetch(`${url}/health/unknown`)).status).toBe(404);
+    const get = await fetch(`${url}/health/endpoints/ledger/trip`);
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('POST');
+    const big = await post(`${url}/health/trip`, { reason: 'x'.repeat(20_000) }, TOKEN);
+    expect(big.status).toBe(413);
+  });
+
+  it('trips and resets every endpoint at once', async () => {
+    const { b, url } = await started({ token: TOKEN }, ['ledger', 'audit']);
+    const all = await json(await post(`${url}/health/trip`, { reason: 'maintenance window' }, TOKEN));
+    expect(all.status).toBe(200);
+    expect(Object.keys(all.body.endpoints as object).sort()).toEqual(['audit', 'ledger']);
+    expect(b.killSwitch('ledger').state).toBe('tripped');
+    expect(b.killSwitch('audit').state).toBe('tripped');
+    // Readiness ignores tripped switches unless configured to fail on them.
+    expect((await fetch(`${url}/health/ready`)).status).toBe(200);
+    expect((await post(`${url}/health/reset`, { reason: 'done' }, TOKEN)).status).toBe(200);
+    expect(b.killSwitch('audit').view()).toMatchObject({ state: 'closed' });
+  });
+
+  it('reports not ready when the transport is disconnected', async () => {
+    const { b, url } = await started({});
+    expect((await fetch(`${url}/health/ready`)).status).toBe(200);
+    await b.transport.close();
+    expect(await json(await fetch(`${url}/health/ready`))).toEqual({
+      status: 503,
+      body: { status: 'not-ready', reasons: ['transport memory is closed'] },
+    });
+    expect((await fetch(`${url}/health/live`)).status).toBe(200);
+  });
+
+  it('works as a handler inside another server, passing other paths on', async () => {
+    const b = bus(undefined);
+    await b.start();
+    const handler = createHealthHandler(b, { token: TOKEN, basePath: '/ops' });
+    const server = createServer((req, res) =>
+      handler(req, res, () => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('app route');
+      }),
+    );
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect(b.healthServer).toBeUndefined();
+    expect(await (await fetch(`${url}/orders`)).text()).toBe('app route');
+    expect((await fetch(`${url}/ops/ready`)).status).toBe(200);
+    expect((await post(`${url}/ops/endpoints/ledger/trip`, { reason: 'from express' }, TOKEN)).status).toBe(200);
+    expect(b.killSwitch('ledger').view()).toMatchObject({ state: 'tripped', reason: 'from express' });
+  });
+
+  it('uses a body a framework already parsed', async () => {
+    const b = bus(undefined);
+    await b.start();
+    const handler = createHealthHandler(b, { token: TOKEN });
+    const server = createServer((req, res) => {
+      // As express.json() or fastify would: the stream is consumed, the object is on req.body.
+      Object.assign(req, { body: { reason: 'pre-parsed' } });
+      req.resume();
+      handler(req, res);
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect((await post(`${url}/health/endpoints/ledger/trip`, { reason: 'ignored' }, TOKEN)).status).toBe(200);
+    expect(b.killSwitch('ledger').view().reason).toBe('pre-parsed');
+  });
+
+  it('is not ready before start and after stop', async () => {
+    const b = bus(undefined);
+    const handler = createHealthHandler(b);
+    const server = createServer((req, res) => handler(req, res));
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect(await json(await fetch(`${url}/health/ready`))).toEqual({
+      status: 503,
+      body: { status: 'not-ready', reasons: ['bus is created', 'transport memory is idle'] },
+    });
+    await b.start();
+    expect((await fetch(`${url}/health/ready`)).status).toBe(200);
+    await b.stop();
+    expect((await json(await fetch(`${url}/health/ready`))).body.reasons).toContain('bus is stopped');
+  });
+});

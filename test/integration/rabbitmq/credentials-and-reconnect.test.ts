@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createBus, defineMessage, LockLostError, TransportError } from '../../../src/index.js';
+import type { Delivery, Transport } from '../../../src/transport/index.js';
+import { waitFor } from '../../support/wait-for.js';
+import { rabbitmqctl, trackedRabbitmq, unique } from './rabbitmq-test-kit.js';
+
+/** A pino logger at trace level whose every line lands in `lines`. */
+function capturingLogger() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  return { logger: pino({ level: 'trace' }, stream), lines };
+}
+
+const user = unique('sluice-test-user');
+const password = `Pw-${randomUUID()}`;
+const url = `amqp://${user}:${encodeURIComponent(password)}@127.0.0.1:5672`;
+const rabbit = trackedRabbitmq({ url, reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, publishTimeoutMs: 20_000 });
+const open: Transport[] = [];
+
+const message = (body: string) => ({
+  messageId: randomUUID(),
+  body: Buffer.from(body),
+  headers: {},
+  contentType: 'text/plain',
+  key: undefined,
+  messageType: 'reconnect.test.v1',
+});
+
+/** Closes this test's own connections on the broker side (the user is unique to this file). */
+async function dropOurConnections(): Promise<number> {
+  const out = await rabbitmqctl('list_connections', '--quiet', 'pid', 'user');
+  const pids = out
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([, who]) => who === user)
+    .map(([pid]) => pid as string);
+  for (const pid of pids) await rabbitmqctl('close_connection', pid, 'sluice test: simulated network drop');
+  return pids.length;
+}
+
+describe('rabbitmq credentials and connection recovery', () => {
+  beforeAll(async () => {
+    await rabbitmqctl('add_user', user, password);
+    await rabbitmqctl('set_permissions', '-p', '/', user, '.*', '.*', '.*');
+  });
+  afterAll(async () => {
+    await Promise.allSettled(open.map((t) => t.close()));
+    await rabbit.cleanup();
+    await rabbitmqctl('delete_user', user).catch(() => {});
+  });
+
+  it('never logs the password: not on a refused login, not across a reconnection', async () => {
+    const { logger, lines } = capturingLogger();
+    const wrong = createBus(
+      {
+        service: 'creds',
+        transport: { ...rabbit.config, url: `amqp://${user}:${password}-wrong@127.0.0.1:5672` },
+        shutdown: { signals: [], timeoutMs: 1_000 },
+      },
+      { transports: [rabbit.definition], logger },
+    );
+    wrong.endpoint(unique('creds')).handle(defineMessage('creds.test.v1', z.object({})), async () => {});
+    const error = await wrong.start().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransportError);
+    expect(String((error as Error).message)).not.toContain(password);
+    expect((error as Error).message).toContain(`amqp://${user}:***@127.0.0.1:5672`);
+
+    const t = await rabbit.connect(logger);
+    open.push(t);
+    expect(await dropOurConnections()).toBe(1);
+    await waitFor(() => t.state === 'reconnecting', { what: 'reconnecting' });
+    await waitFor(() => t.state === 'connected', { timeoutMs: 10_000, what: 'reconnected' });
+    await t.close();
+
+    const text = lines.join('');
+    expect(text).toContain('reconnected to RabbitMQ');
+    expect(text).toContain(':***@');
+    expect(text).not.toContain(password);
+    expect(text).not.toContain(encodeURIComponent(password));
+  });
+
+  it('after a connection drop: settling a stale delivery fails with LockLostError, the message comes back, a paused consumer stays paused', async () => {
+    const t = await rabbit.connect();
+    open.push(t);
+    const active = unique('reconnect-active');
+    const paused = unique('reconnect-paused');
+    await t.declare({ address: active, endpoint: active, messageTypes: [] });
+    await t.declare({ address: paused, endpoint: paused, messageTypes: [] });
+    const got: Delivery[] = [];
+    const gotPaused: Delivery[] = [];
+    await t.consume(active, (d) => got.push(d), { prefetch: 10 });
+    const pausedConsumer = await t.consume(paused, (d) => gotPaused.push(d), { prefetch: 10 });
+    await pausedConsumer.pause();
+    await t.send(active, message('held'));
+    await t.send(paused, message('waits-for-resume'));
+    await waitFor(() => got.length === 1, { what: 'first delivery' });
+
+    await dropOurConnections();
+    await waitFor(() => t.state === 'reconnecting', { what: 'reconnecting' });
+    await expect(got[0]?.complete()).rejects.toBeInstanceOf(LockLostError);
+    // A send while reconnecting waits for the connection instead of failing or dropping.
+    const sending = t.send(active, message('sent-while-down'));
+    await waitFor(() => t.state === 'connected', { timeoutMs: 10_000, what: 'reconnected' });
+    await sending;
+
+    await waitFor(() => got.length === 3, { timeoutMs: 10_000, what: 'redelivery and the new message' });
+    const again = got.slice(1).find((d) => d.body.toString() === 'held');
+    expect(again?.deliveryCount).toBe(2);
+    await Promise.all(got.slice(1).map((d) => d.complete()));
+
+    expect(gotPaused).toHaveLength(0);
+    await pausedConsumer.resume();
+    await waitFor(() => gotPaused.length === 1, { what: 'delivery after resume' });
+    await gotPaused[0]?.complete();
+  });
+
+  it('fails a send with TransportError once the transport is closed, never dropping it silently', async () => {
+    const short = trackedRabbitmq({ url: 'amqp://guest:guest@127.0.0.1:5672', publishTimeoutMs: 300 });
+    const t = await short.connect();
+    open.push(t);
+    await t.close();
+    await expect(t.send('anywhere', message('x'))).rejects.toBeInstanceOf(TransportError);
+  });
+});

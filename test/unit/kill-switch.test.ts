@@ -1,0 +1,564 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createBus } from '../../src/bus/create-bus.js';
+import { createFault, type DeadLetterReason } from '../../src/errors/fault.js';
+import { ManualClock } from '../../src/internal/clock.js';
+import { classifyOutcome } from '../../src/killswitch/classify-outcome.js';
+import { BUCKETS, FailureWindow } from '../../src/killswitch/failure-window.js';
+import { KillSwitch, type PausableConsumer } from '../../src/killswitch/kill-switch.js';
+import { type KillSwitchConfigInput, KillSwitchConfigSchema } from '../../src/killswitch/kill-switch-config.js';
+import { Admission, KillSwitchPolicy } from '../../src/killswitch/kill-switch-policy.js';
+import type { ValidatedContext } from '../../src/pipeline/context.js';
+import type { Outcome } from '../../src/pipeline/outcome.js';
+import { gateStage } from '../../src/pipeline/stages/gate-stage.js';
+import { RetryLaterSignal } from '../../src/retry/control-signals.js';
+import type { BusEvents, KillSwitchChange } from '../../src/telemetry/events.js';
+
+const config = (over: KillSwitchConfigInput = {}) =>
+  KillSwitchConfigSchema.parse({ restartDelayMs: { initial: 1_000, factor: 2, max: 5_000 }, ...over });
+
+const policy = (over: KillSwitchConfigInput = {}) => {
+  const clock = new ManualClock();
+  return { clock, p: new KillSwitchPolicy(config(over), clock) };
+};
+
+/** Admits one message and records its result, as the gate does. */
+const run = (p: KillSwitchPolicy, result: 'success' | 'failure' | 'neutral') => p.record(p.admit(), result);
+
+const deadLetter = (reason: DeadLetterReason): Outcome => ({
+  kind: 'deadLetter',
+  fault: createFault({
+    reason,
+    description: `${reason}: database down at postgres://app:hunter2@db/app`,
+    error: new Error('database down'),
+    attempts: 3,
+    endpoint: 'ledger',
+    originalAddress: 'ledger',
+    now: new Date('2026-01-01T00:00:00Z'),
+    messageId: 'm-1',
+    messageType: 'ledger.entry.v1',
+  }),
+});
+const retry = (error: unknown = new Error('database down')): Outcome => ({
+  kind: 'retry',
+  delayMs: 60_000,
+  headers: {},
+  attempt: 2,
+  error,
+});
+
+describe('kill switch policy', () => {
+  it('admits everything while closed', () => {
+    const { p } = policy();
+    expect(p.state).toBe('closed');
+    expect(p.admit()).toBeGreaterThanOrEqual(0);
+    expect(p.admit()).toBe(p.admit());
+  });
+
+  it('trips on the Nth consecutive failure and settles that failure as decided', () => {
+    const { p } = policy({ consecutiveFailures: 3 });
+    expect(run(p, 'failure')).toEqual({ afterTrip: false });
+    expect(run(p, 'failure').transition).toBeUndefined();
+    const third = run(p, 'failure');
+    expect(third.afterTrip).toBe(false);
+    expect(third.transition).toMatchObject({
+      from: 'closed',
+      to: 'tripped',
+      cause: 'rule',
+      reason: '3 consecutive failures',
+      manual: false,
+      consecutiveTrips: 1,
+    });
+    expect(p.state).toBe('tripped');
+  });
+
+  it('starts the consecutive count over after a success, and ignores neutral outcomes', () => {
+    const { p } = policy({ consecutiveFailures: 3 });
+    run(p, 'failure');
+    run(p, 'failure');
+    run(p, 'success');
+    run(p, 'failure');
+    run(p, 'neutral');
+    run(p, 'failure');
+    expect(p.state).toBe('closed');
+    expect(p.snapshot().consecutiveFailures).toBe(2);
+    expect(run(p, 'failure').transition?.to).toBe('tripped');
+  });
+
+  it('releases instead of admitting while tripped, and marks late outcomes of earlier admissions', () => {
+    const { p } = policy({ consecutiveFailures: 1 });
+    const early = p.admit();
+    const tripping = p.admit();
+    expect(p.record(tripping, 'failure').transition?.to).toBe('tripped');
+    expect(p.admit()).toBe(Admission.release);
+    // Admitted before the trip, finished after: not counted, and a failure is to be released.
+    expect(p.record(early, 'failure')).toEqual({ afterTrip: true });
+    expect(p.snapshot().consecutiveFailures).toBe(1);
+  });
+
+  it('waits the restart delay, then probes', () => {
+    const { p, clock } = policy({ consecutiveFailures: 1 });
+    const tripped = run(p, 'failure').transition;
+    expect(tripped?.restartAt).toBe(clock.now() + 1_000);
+    expect(p.restartDueIn()).toBe(1_000);
+    clock.advance(999);
+    expect(p.tick()).toBeUndefined();
+    clock.advance(1);
+    expect(p.tick()).toMatchObject({ from: 'tripped', to: 'probing', cause: 'restart' });
+    expect(p.state).toBe('probing');
+    expect(p.restartDueIn()).toBeUndefined();
+  });
+
+  it('admits only the probe messages while probing and closes when all of them succeeded', () => {
+    const { p, clock } = policy({ consecutiveFailures: 1, probeMessages: 2 });
+    run(p, 'failure');
+    clock.advance(1_000);
+    p.tick();
+    const a = p.admit();
+    const b = p.admit();
+    expect(a).toBeGreaterThanOrEqual(0);
+    expect(p.admit()).toBe(Admission.wait);
+    expect(p.record(a, 'success').transition).toBeUndefined();
+    expect(p.admit()).toBe(Admission.wait);
+    expect(p.record(b, 'success').transition).toMatchObject({
+      from: 'probing',
+      to: 'closed',
+      cause: 'probe-succeeded',
+      consecutiveTrips: 0,
+    });
+    expect(p.admit()).toBeGreaterThanOrEqual(0);
+  });
+
+  it('frees a probe slot when a probe ends neutral', () => {
+    const { p, clock } = policy({ consecutiveFailures: 1 });
+    run(p, 'failure');
+    clock.advance(1_000);
+    p.tick();
+    const probe = p.admit();
+    expect(p.admit()).toBe(Admission.wait);
+    expect(p.record(probe, 'neutral')).toEqual({ afterTrip: false });
+    expect(p.admit()).toBeGreaterThanOrEqual(0);
+  });
+
+  it('trips again when a probe fails, waiting longer each time up to the cap', () => {
+    const { p, clock } = policy({ consecutiveFailures: 1, restartDelayMs: { initial: 1_000, factor: 3, max: 5_000 } });
+    const delays: number[] = [];
+    let transition = run(p, 'failure').transition;
+    for (let i = 0; i < 4; i++) {
+      const wait = (transition?.restartAt ?? 0) - clock.now();
+      delays.push(wait);
+      clock.advance(wait);
+      expect(p.tick()?.to).toBe('probing');
+      transition = run(p, 'failure').transition;
+      expect(transition).toMatchObject({ to: 'tripped', cause: 'probe-failed', consecutiveTrips: i + 2 });
+    }
+    expect(delays).toEqual([1_000, 3_000, 5_000, 5_000]);
+  });
+
+  it('computes the restart delay as initial × factor^(trips − 1), capped', () => {
+    const { p } = policy({ restartDelayMs: { initial: 50, factor: 2, max: 300 } });
+    expect([1, 2, 3, 4, 5].map((n) => p.restartDelay(n))).toEqual([50, 100, 200, 300, 300]);
+  });
+
+  it('starts the backoff over after a probe succeeded', () => {
+    const { p, clock } = policy({ consecutiveFailures: 1 });
+    run(p, 'failure');
+    clock.advance(1_000);
+    p.tick();
+    run(p, 'failure');
+    clock.advance(2_000);
+    p.tick();
+    expect(run(p, 'success').transition?.to).toBe('closed');
+    expect(run(p, 'failure').transition).toMatchObject({ consecutiveTrips: 1, restartAt: clock.now() + 1_000 });
+  });
+
+  it('stays tripped by hand until reset, whatever time passes', () => {
+    const { p, clock } = policy();
+    expect(p.trip('database migration')).toMatchObject({
+      from: 'closed',
+      to: 'tripped',
+      cause: 'manual',
+      manual: true,
+      reason: 'database migration',
+    });
+    expect(p.trip('again')).toBeUndefined();
+    expect(p.snapshot().trip?.reason).toBe('database migration');
+    clock.advance(24 * 3_600_000);
+    expect(p.tick()).toBeUndefined();
+    expect(p.restartDueIn()).toBeUndefined();
+    expect(p.admit()).toBe(Admission.release);
+    expect(p.reset('migration done')).toMatchObject({ from: 'tripped', to: 'closed', cause: 'reset', manual: true });
+    expect(p.reset()).toBeUndefined();
+    expect(p.admit()).toBeGreaterThanOrEqual(0);
+  });
+
+  it('turns an automatic trip into a manual one that no longer restarts', () => {
+    const { p, clock } = policy({ consecutiveFailures: 1 });
+    run(p, 'failure');
+    expect(p.trip('investigating')?.manual).toBe(true);
+    clock.advance(10_000);
+    expect(p.tick()).toBeUndefined();
+    expect(p.state).toBe('tripped');
+  });
+
+  it('clears counts and backoff on reset, and ignores outcomes admitted before it', () => {
+    const { p } = policy({ consecutiveFailures: 2 });
+    const before = p.admit();
+    run(p, 'failure');
+    run(p, 'failure');
+    p.reset();
+    expect(p.snapshot()).toMatchObject({ state: 'closed', consecutiveFailures: 0, consecutiveTrips: 0 });
+    expect(p.record(before, 'failure')).toEqual({ afterTrip: false });
+    expect(p.snapshot().consecutiveFailures).toBe(0);
+  });
+
+  it('never trips on its own when disabled, but can be tripped by hand', () => {
+    const { p } = policy({ enabled: false, consecutiveFailures: 1 });
+    for (let i = 0; i < 50; i++) run(p, 'failure');
+    expect(p.state).toBe('closed');
+    expect(p.trip('by hand')?.to).toBe('tripped');
+  });
+
+  it('counts bad input (not admitted) only while closed', () => {
+    const { p, clock } = policy({ consecutiveFailures: 2 });
+    p.record(Admission.unadmitted, 'failure');
+    expect(p.record(Admission.unadmitted, 'failure').transition?.to).toBe('tripped');
+    expect(p.record(Admission.unadmitted, 'failure')).toEqual({ afterTrip: true });
+    clock.advance(1_000);
+    p.tick();
+    // Probing: the consumer runs again, so bad input is settled as decided rather than bounced back.
+    expect(p.record(Admission.unadmitted, 'failure')).toEqual({ afterTrip: false });
+    expect(p.state).toBe('probing');
+  });
+
+  describe('failure rate', () => {
+    const rate = {
+      consecutiveFailures: false as const,
+      failureRate: { threshold: 0.5, windowMs: 10_000, minimumMessages: 10 },
+    };
+
+    it('does not trip before the minimum number of messages', () => {
+      const { p } = policy(rate);
+      for (let i = 0; i < 9; i++) run(p, 'failure');
+      expect(p.state).toBe('closed');
+      expect(run(p, 'failure').transition).toMatchObject({
+        to: 'tripped',
+        reason: 'failure rate 100% reached 50%: 10 of 10 messages in 10000 ms',
+      });
+    });
+
+    it('trips when the rate reaches the threshold, not below it', () => {
+      const { p } = policy(rate);
+      // 4 failures in 10 (40%): no trip.
+      for (let i = 0; i < 6; i++) run(p, 'success');
+      for (let i = 0; i < 4; i++) run(p, 'failure');
+      expect(p.state).toBe('closed');
+      // The 5th failure of 11 (45%) neither; the 6th of 12 (50%) trips.
+      run(p, 'failure');
+      expect(p.state).toBe('closed');
+      expect(run(p, 'failure').transition?.reason).toBe('failure rate 50% reached 50%: 6 of 12 messages in 10000 ms');
+    });
+
+    it('forgets outcomes that slid out of the window', () => {
+      const { p, clock } = policy(rate);
+      for (let i = 0; i < 9; i++) run(p, 'failure');
+      clock.advance(10_000);
+      // The 9 old failures are gone: 1 of 1 is below the minimum.
+      run(p, 'failure');
+      expect(p.state).toBe('closed');
+      expect(p.snapshot().window).toEqual({ messages: 1, failures: 1 });
+      for (let i = 0; i < 9; i++) run(p, 'success');
+      expect(p.state).toBe('closed');
+      expect(p.snapshot().window).toEqual({ messages: 10, failures: 1 });
+    });
+
+    it('keeps failures inside the window as it slides', () => {
+      const { p, clock } = policy(rate);
+      for (let i = 0; i < 10; i++) {
+        run(p, i % 2 === 0 ? 'success' : 'failure');
+        clock.advance(900);
+      }
+      // Over 9 s: every outcome is still inside the 10 s window.
+      expect(p.snapshot().window).toEqual({ messages: 10, failures: 5 });
+    });
+
+    it('works together with the consecutive rule: whichever fires first', () => {
+      const { p } = policy({ ...rate, consecutiveFailures: 3 });
+      run(p, 'success');
+      run(p, 'failure');
+      run(p, 'failure');
+      expect(run(p, 'failure').transition?.reason).toBe('3 consecutive failures');
+    });
+  });
+});
+
+describe('failure window', () => {
+  it('slides in steps of a twentieth of the window', () => {
+    const w = new FailureWindow(20_000);
+    expect(BUCKETS).toBe(20);
+    w.record(0, true);
+    w.record(500, false);
+    expect(w.counts(500)).toEqual({ messages: 2, failures: 1 });
+    expect(w.counts(19_999)).toEqual({ messages: 2, failures: 1 });
+    expect(w.counts(20_000)).toEqual({ messages: 0, failures: 0 });
+  });
+
+  it('reuses a slot for a later bucket without mixing counts', () => {
+    const w = new FailureWindow(2_000);
+    w.record(0, true);
+    w.record(2_000, false);
+    expect(w.counts(2_000)).toEqual({ messages: 1, failures: 0 });
+    w.clear();
+    expect(w.counts(2_000)).toEqual({ messages: 0, failures: 0 });
+  });
+});
+
+describe('classifyOutcome', () => {
+  it.each<[string, Outcome, boolean, string]>([
+    ['completed', { kind: 'completed' }, false, 'success'],
+    ['a duplicate', { kind: 'skipped', reason: 'duplicate' }, false, 'success'],
+    ['retries exhausted', deadLetter('retries-exhausted'), false, 'failure'],
+    ['a permanent failure', deadLetter('permanent-failure'), false, 'failure'],
+    ['ctx.deadLetter()', deadLetter('handler-dead-lettered'), false, 'failure'],
+    ['a release for delayed redelivery', retry(), false, 'failure'],
+    ['ctx.retryLater()', retry(new RetryLaterSignal(1_000, 'not yet')), false, 'neutral'],
+    ['a schema violation', deadLetter('schema-violation'), false, 'neutral'],
+    ['a schema violation with countBadInput', deadLetter('schema-violation'), true, 'failure'],
+    ['an undecodable body with countBadInput', deadLetter('undecodable'), true, 'failure'],
+    ['a stale message', deadLetter('stale'), true, 'neutral'],
+    ['a release', { kind: 'released', reason: 'busy' }, false, 'neutral'],
+  ])('classifies %s', (_what, outcome, countBadInput, expected) => {
+    expect(classifyOutcome(outcome, countBadInput)).toBe(expected);
+  });
+});
+
+describe('kill switch runtime', () => {
+  const setup = (over: KillSwitchConfigInput = {}) => {
+    const clock = new ManualClock();
+    const calls: string[] = [];
+    const events: [keyof BusEvents, KillSwitchChange][] = [];
+    const consumer: PausableConsumer = {
+      pause: async () => {
+        calls.push('pause');
+      },
+      resume: async () => {
+        calls.push('resume');
+      },
+    };
+    const listeners: ((name: keyof BusEvents, change: KillSwitchChange) => void)[] = [];
+    const ks = new KillSwitch({
+      endpoint: 'ledger',
+      config: config({ consecutiveFailures: 2, ...over }),
+      clock,
+      logger: pino({ level: 'silent' }),
+      emit: (name, change) => {
+        events.push([name, change]);
+        for (const l of listeners) l(name, change);
+      },
+      consumer: () => consumer,
+    });
+    const signal = new AbortController().signal;
+    const admit = () => ks.admit(signal) as number;
+    const fail = () => ks.observe(admit(), deadLetter('retries-exhausted'), undefined);
+    return { clock, calls, events, ks, admit, fail, listeners, signal };
+  };
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('pauses the consumer on a trip, resumes it to probe, and emits each change in order', async () => {
+    const { ks, clock, calls, events, fail, admit } = setup();
+    fail();
+    expect(fail().kind).toBe('deadLetter');
+    await settle();
+    expect(calls).toEqual(['pause']);
+    expect(events.map(([name]) => name)).toEqual(['killswitch.tripped']);
+    expect(events[0]?.[1]).toMatchObject({
+      endpoint: 'ledger',
+      from: 'closed',
+      to: 'tripped',
+      reason: '2 consecutive failures',
+      manual: false,
+      consecutiveTrips: 1,
+      at: '2026-01-01T00:00:00.000Z',
+      restartAt: '2026-01-01T00:00:01.000Z',
+    });
+    clock.advance(1_000);
+    await settle();
+    expect(calls).toEqual(['pause', 'resume']);
+    expect(ks.state).toBe('probing');
+    ks.observe(admit(), { kind: 'completed' }, undefined);
+    expect(events.map(([name]) => name)).toEqual(['killswitch.tripped', 'killswitch.probing', 'killswitch.closed']);
+    expect(ks.view()).toMatchObject({ state: 'closed', trips: 1, consecutiveTrips: 0 });
+  });
+
+  it('releases failures that arrive after the trip instead of dead-lettering them', () => {
+    const { ks, admit, fail } = setup();
+    const running = admit();
+    const waitingRetry = admit();
+    fail();
+    fail();
+    expect(ks.observe(running, deadLetter('retries-exhausted'), undefined)).toEqual({
+      kind: 'released',
+      reason: 'kill-switch',
+    });
+    expect(ks.observe(waitingRetry, retry(), undefined)).toEqual({ kind: 'released', reason: 'kill-switch' });
+    expect(ks.view().released).toBe(2);
+  });
+
+  it('keeps what the last failure was, with secrets masked', () => {
+    const { ks, fail } = setup();
+    fail();
+    expect(ks.view().lastFailure).toEqual({
+      at: '2026-01-01T00:00:00.000Z',
+      reason: 'retries-exhausted',
+      description: 'retries-exhausted: database down at postgres://app:***@db/app',
+      errorName: 'Error',
+      messageId: 'm-1',
+      messageType: 'ledger.entry.v1',
+    });
+  });
+
+  it('holds deliveries beyond the probe slots until the verdict, then lets them through', async () => {
+    const { ks, clock, admit, fail, signal } = setup();
+    fail();
+    fail();
+    clock.advance(1_000);
+    const probe = admit();
+    const held = ks.admit(signal);
+    expect(held).toBeInstanceOf(Promise);
+    ks.observe(probe, { kind: 'completed' }, undefined);
+    expect(await held).toBeGreaterThanOrEqual(0);
+  });
+
+  it('releases held deliveries when the probe fails', async () => {
+    const { ks, clock, admit, fail, signal } = setup();
+    fail();
+    fail();
+    clock.advance(1_000);
+    const probe = admit();
+    const held = ks.admit(signal);
+    ks.observe(probe, deadLetter('retries-exhausted'), undefined);
+    expect(await held).toBe(Admission.release);
+    expect(ks.view()).toMatchObject({ state: 'tripped', consecutiveTrips: 2 });
+  });
+
+  it('lets a held delivery go when the endpoint stops', async () => {
+    const { ks, clock, admit, fail } = setup();
+    fail();
+    fail();
+    clock.advance(1_000);
+    admit();
+    const stopping = new AbortController();
+    const held = ks.admit(stopping.signal);
+    stopping.abort();
+    expect(await held).toBe(Admission.shutdown);
+  });
+
+  it('stays tripped by hand through any time, and a reset resumes the consumer', async () => {
+    const { ks, clock, calls, events } = setup();
+    ks.trip('deploying a fix');
+    ks.trip('deploying a fix');
+    clock.advance(3_600_000);
+    await settle();
+    expect(ks.state).toBe('tripped');
+    expect(ks.view()).toMatchObject({ manual: true, reason: 'deploying a fix', trippedAt: '2026-01-01T00:00:00.000Z' });
+    expect(ks.view().restartAt).toBeUndefined();
+    ks.reset('fixed');
+    await settle();
+    expect(calls).toEqual(['pause', 'resume']);
+    expect(events.map(([name, e]) => [name, e.reason])).toEqual([
+      ['killswitch.tripped', 'deploying a fix'],
+      ['killswitch.reset', 'fixed'],
+    ]);
+  });
+
+  it('cancels the restart timer when closed', () => {
+    const { ks, clock, fail } = setup();
+    fail();
+    fail();
+    expect(clock.pendingTimers).toBe(1);
+    ks.close();
+    expect(clock.pendingTimers).toBe(0);
+    clock.advance(10_000);
+    expect(ks.state).toBe('tripped');
+  });
+
+  it('survives a listener that trips or resets re-entrantly', async () => {
+    const { ks, calls, listeners, fail } = setup();
+    listeners.push((name) => {
+      if (name === 'killswitch.tripped') ks.reset('auto-reset by listener');
+    });
+    fail();
+    fail();
+    await settle();
+    expect(ks.state).toBe('closed');
+    // Paused and resumed, never left paused.
+    expect(calls.at(-1) ?? 'resume').toBe('resume');
+  });
+});
+
+describe('kill switch and health configuration', () => {
+  it('fills the defaults', () => {
+    expect(KillSwitchConfigSchema.parse({})).toEqual({
+      enabled: true,
+      consecutiveFailures: 10,
+      countBadInput: false,
+      restartDelayMs: { initial: 30_000, factor: 2, max: 600_000 },
+      probeMessages: 1,
+    });
+  });
+
+  it('names the field of a bad setting', () => {
+    const bus = createBus({}, { logger: pino({ level: 'silent' }) });
+    expect(() =>
+      bus.endpoint('ledger', { killSwitch: { failureRate: { threshold: 1.5, windowMs: 1_000, minimumMessages: 5 } } }),
+    ).toThrow(/endpoints\.ledger\.killSwitch\.failureRate\.threshold: /);
+    expect(() => bus.endpoint('audit', { killSwitch: { restartDelayMs: { initial: 5_000, max: 1_000 } } })).toThrow(
+      /endpoints\.audit\.killSwitch\.restartDelayMs\.max: restartDelayMs.max must be at least restartDelayMs.initial/,
+    );
+    expect(() => createBus({ health: { token: 'short' } })).toThrow(/health\.token: must be at least 16 characters/);
+  });
+});
+
+describe('gate stage', () => {
+  const probing = () => {
+    const clock = new ManualClock();
+    const ks = new KillSwitch({
+      endpoint: 'ledger',
+      config: config({ consecutiveFailures: 1 }),
+      clock,
+      logger: pino({ level: 'silent' }),
+      emit: () => {},
+      consumer: () => undefined,
+    });
+    ks.observe(ks.admit(new AbortController().signal) as number, deadLetter('retries-exhausted'), undefined);
+    clock.advance(1_000);
+    expect(ks.state).toBe('probing');
+    return ks;
+  };
+  const ctx = { stopping: new AbortController().signal, envelope: undefined } as unknown as ValidatedContext;
+
+  it('gives the probe slot back when a later stage throws', async () => {
+    const ks = probing();
+    const stage = gateStage(ks);
+    await expect(
+      stage(ctx, () => {
+        throw new Error('bug in a stage');
+      }),
+    ).rejects.toThrow('bug in a stage');
+    await expect(stage(ctx, () => Promise.reject(new Error('async bug')))).rejects.toThrow('async bug');
+    expect(await stage(ctx, async () => ({ kind: 'completed' }))).toEqual({ kind: 'completed' });
+    expect(ks.state).toBe('closed');
+  });
+
+  it('releases while tripped without running the rest', async () => {
+    const ks = probing();
+    ks.trip('maintenance');
+    let ran = false;
+    const outcome = await gateStage(ks)(ctx, async () => {
+      ran = true;
+      return { kind: 'completed' };
+    });
+    expect(outcome).toEqual({ kind: 'released', reason: 'kill-switch' });
+    expect(ran).toBe(false);
+  });
+});

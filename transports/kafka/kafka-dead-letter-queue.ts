@@ -1,0 +1,175 @@
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import type {
+  Clock,
+  DeadLetteredMessage,
+  DeadLetterQueue,
+  RedriveResult,
+  RedriveSelection,
+} from '../../src/transport/index.js';
+import { faultFromHeaders, redriveHeaders, SluiceHeader } from '../../src/transport/index.js';
+import { headersFromRecord, KafkaHeader } from './kafka-header.js';
+import { type RangeRecord, readTopicRange } from './read-topic-range.js';
+import type { EndpointTopics } from './topic-naming.js';
+
+export interface KafkaDeadLetterQueueDeps {
+  readonly kafka: Kafka;
+  readonly admin: Admin;
+  readonly producer: Producer;
+  readonly clock: Clock;
+  readonly topics: EndpointTopics;
+  readonly maxWaitTimeMs: number;
+  /** Serialises redrives of one topic within the process. */
+  readonly lock: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+}
+
+/**
+ * The dead-letter topic of one endpoint (`<topic>.<group>.dlq`). Kafka cannot delete a record, so the
+ * queue is the part of the topic after the committed offset of the reader group `<group>.dlq-reader`
+ * (kept with the admin API, never by a live member). `count` is exact and cheap (watermarks and
+ * committed offsets). `peek` reads without moving anything. `redrive` writes copies to the endpoint's
+ * input topic with acks=all, then moves the reader offset; a dead letter not chosen but lying before
+ * a chosen one (`{ ids }`) is appended again to the dead-letter topic first (new id, same content).
+ * A crash in between duplicates, never loses. Concurrent redrives from several processes can
+ * duplicate; within one process they run one at a time.
+ */
+export class KafkaDeadLetterQueue implements DeadLetterQueue {
+  constructor(private readonly deps: KafkaDeadLetterQueueDeps) {}
+
+  get #topic(): string {
+    return this.deps.topics.deadLetter;
+  }
+
+  get #readerGroup(): string {
+    return `${this.deps.topics.group}.dlq-reader`;
+  }
+
+  /** Per partition: where the queue starts (reader offset or log start) and the high watermark. */
+  async #ranges(): Promise<Map<number, { from: number; to: number }>> {
+    const [watermarks, committed] = await Promise.all([
+      this.deps.admin.fetchTopicOffsets(this.#topic),
+      this.deps.admin.fetchOffsets({ groupId: this.#readerGroup, topics: [this.#topic] }),
+    ]);
+    const reader = new Map<number, number>();
+    for (const p of committed[0]?.partitions ?? []) reader.set(p.partition, Number(p.offset));
+    const ranges = new Map<number, { from: number; to: number }>();
+    for (const w of watermarks) {
+      const from = Math.max(Number(w.low), reader.get(w.partition) ?? -1);
+      ranges.set(w.partition, { from, to: Number(w.high) });
+    }
+    return ranges;
+  }
+
+  async count(): Promise<number> {
+    let n = 0;
+    for (const r of (await this.#ranges()).values()) n += Math.max(0, r.to - r.from);
+    return n;
+  }
+
+  async peek(limit = 100): Promise<DeadLetteredMessage[]> {
+    const ranges = await this.#ranges();
+    for (const r of ranges.values()) r.to = Math.min(r.to, r.from + limit);
+    return oldestFirst(await this.#read(ranges))
+      .slice(0, limit)
+      .map((r) => this.#toDeadLetter(r));
+  }
+
+  redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
+    return this.deps.lock(this.#topic, () => this.#redrive(selection, reason));
+  }
+
+  async #redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
+    const ranges = await this.#ranges();
+    if ('limit' in selection) for (const r of ranges.values()) r.to = Math.min(r.to, r.from + selection.limit);
+    let result: RedriveResult = { moved: 0, ids: [] };
+    await readTopicRange(this.deps.kafka, this.#topic, {
+      ranges,
+      groupId: this.#readerGroup,
+      timeoutMs: 60_000,
+      maxWaitTimeMs: this.deps.maxWaitTimeMs,
+      whileMember: async (read, commit) => {
+        result = await this.#move(oldestFirst(read), selection, reason, commit);
+      },
+    });
+    return result;
+  }
+
+  /** Copies the chosen dead letters to the input topic, then moves the reader offset past them. */
+  async #move(
+    records: RangeRecord[],
+    selection: RedriveSelection,
+    reason: string,
+    commit: (offsets: Map<number, number>) => Promise<void>,
+  ): Promise<RedriveResult> {
+    let chosen: RangeRecord[];
+    if ('all' in selection) chosen = records;
+    else if ('limit' in selection) chosen = records.slice(0, Math.max(0, selection.limit));
+    else {
+      const ids = new Set(selection.ids);
+      chosen = records.filter((r) => {
+        const d = this.#toDeadLetter(r);
+        return ids.has(d.deadLetterId) || ids.has(d.messageId);
+      });
+    }
+    if (chosen.length === 0) return { moved: 0, ids: [] };
+    const chosenSet = new Set(chosen);
+    const lastByPartition = new Map<number, number>();
+    for (const r of chosen) {
+      lastByPartition.set(r.partition, Math.max(lastByPartition.get(r.partition) ?? -1, Number(r.message.offset)));
+    }
+    const keptBefore = records.filter(
+      (r) => !chosenSet.has(r) && Number(r.message.offset) < (lastByPartition.get(r.partition) ?? -1),
+    );
+    const now = new Date(this.deps.clock.now());
+    const moved = chosen.map((r) => {
+      const headers = redriveHeaders(headersFromRecord(r.message.headers), reason, now);
+      for (const name of Object.keys(headers)) if (name.startsWith('sluice-kafka-')) delete headers[name];
+      delete headers[SluiceHeader.deliveryCount];
+      return { key: r.message.key, value: r.message.value, headers };
+    });
+    await this.deps.producer.send({ topic: this.deps.topics.input, acks: -1, messages: moved });
+    if (keptBefore.length > 0) {
+      await this.deps.producer.send({
+        topic: this.#topic,
+        acks: -1,
+        messages: keptBefore.map((r) => ({
+          key: r.message.key,
+          value: r.message.value,
+          headers: r.message.headers ?? {},
+        })),
+      });
+    }
+    await commit(new Map([...lastByPartition].map(([p, last]) => [p, last + 1])));
+    return { moved: chosen.length, ids: chosen.map((r) => this.#toDeadLetter(r).messageId) };
+  }
+
+  #read(ranges: Map<number, { from: number; to: number }>): Promise<RangeRecord[]> {
+    return readTopicRange(this.deps.kafka, this.#topic, {
+      ranges,
+      timeoutMs: 60_000,
+      maxWaitTimeMs: this.deps.maxWaitTimeMs,
+    });
+  }
+
+  #toDeadLetter(r: RangeRecord): DeadLetteredMessage {
+    const headers = headersFromRecord(r.message.headers);
+    const deadLetterId = `${this.#topic}:${r.partition}:${r.message.offset}`;
+    const fault = faultFromHeaders(headers);
+    return {
+      deadLetterId,
+      messageId: fault?.messageId ?? headers[KafkaHeader.messageId] ?? deadLetterId,
+      body: r.message.value ?? Buffer.alloc(0),
+      headers,
+      fault,
+    };
+  }
+}
+
+/** Oldest first across partitions (record timestamp), offset order within a partition. */
+function oldestFirst(records: RangeRecord[]): RangeRecord[] {
+  return [...records].sort(
+    (a, b) =>
+      Number(a.message.timestamp) - Number(b.message.timestamp) ||
+      a.partition - b.partition ||
+      Number(a.message.offset) - Number(b.message.offset),
+  );
+}

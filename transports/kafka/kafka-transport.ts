@@ -1,0 +1,278 @@
+import type { Admin, KafkaConfig, Producer } from 'kafkajs';
+import kafkajs from 'kafkajs';
+import type { Logger } from 'pino';
+import type {
+  Clock,
+  Consumer,
+  ConsumeOptions,
+  DeadLetterQueue,
+  DeliveryCallback,
+  EndpointTopology,
+  OutgoingMessage,
+  Transport,
+  TransportCapabilities,
+  TransportState,
+} from '../../src/transport/index.js';
+import { SluiceHeader, TransportError } from '../../src/transport/index.js';
+import type { KafkaTransportConfig } from './kafka-config.js';
+import { KafkaConsumer } from './kafka-consumer.js';
+import { KafkaDeadLetterQueue } from './kafka-dead-letter-queue.js';
+import { KafkaHeader } from './kafka-header.js';
+import { type EndpointTopics, TopicNaming } from './topic-naming.js';
+
+// kafkajs is CommonJS: Node's ESM loader sees only its default export.
+const { ConfigResourceTypes, Kafka, logLevel, Partitioners } = kafkajs;
+
+/** What Kafka gives natively and what the transport builds on top. */
+export const kafkaCapabilities: TransportCapabilities = {
+  nativeDelay: false,
+  nativeDeadLetter: false,
+  deliveryCount: 'header',
+  ordering: 'partition',
+  durable: true,
+};
+
+const LEVELS = {
+  nothing: logLevel.NOTHING,
+  error: logLevel.ERROR,
+  warn: logLevel.WARN,
+  info: logLevel.INFO,
+  debug: logLevel.DEBUG,
+};
+
+/**
+ * One Kafka client (a producer, an admin client, and a consumer-group member per consumed address).
+ * See `docs/transports/kafka.md` for the topology and where Kafka's semantics differ from a queue's.
+ */
+export class KafkaTransport implements Transport {
+  readonly kind = 'kafka';
+  readonly capabilities = kafkaCapabilities;
+  readonly #config: KafkaTransportConfig;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #naming: TopicNaming;
+  readonly #kafka: InstanceType<typeof Kafka>;
+  readonly #producer: Producer;
+  readonly #admin: Admin;
+  readonly #endpoints = new Map<string, EndpointTopics>();
+  readonly #consumers = new Set<KafkaConsumer>();
+  readonly #created = new Set<string>();
+  readonly #locks = new Map<string, Promise<unknown>>();
+  #defaults: Promise<{ partitions: number; replication: number }> | undefined;
+  #state: TransportState = 'idle';
+
+  constructor(config: KafkaTransportConfig, deps: { logger: Logger; clock: Clock }) {
+    this.#config = config;
+    this.#logger = deps.logger;
+    this.#clock = deps.clock;
+    this.#naming = new TopicNaming(config);
+    const log = deps.logger.child({ client: 'kafkajs' });
+    const kafkaConfig: KafkaConfig = {
+      clientId: config.clientId,
+      brokers: config.brokers,
+      connectionTimeout: config.connectionTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      logLevel: LEVELS[config.clientLogLevel],
+      // Route kafkajs logs to pino; kafkajs never logs SASL credentials.
+      logCreator: () => (entry) => {
+        const { message, ...fields } = entry.log;
+        const level =
+          entry.level <= logLevel.ERROR
+            ? 'error'
+            : entry.level === logLevel.WARN
+              ? 'warn'
+              : entry.level === logLevel.INFO
+                ? 'info'
+                : 'debug';
+        log[level]({ namespace: entry.namespace, ...fields }, message);
+      },
+    };
+    if (config.ssl !== undefined) kafkaConfig.ssl = config.ssl;
+    if (config.sasl) kafkaConfig.sasl = { ...config.sasl } as KafkaConfig['sasl'];
+    this.#kafka = new Kafka(kafkaConfig);
+    this.#producer = this.#kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    this.#admin = this.#kafka.admin();
+  }
+
+  get state(): TransportState {
+    return this.#state;
+  }
+
+  async connect(): Promise<void> {
+    if (this.#state === 'closed') throw new TransportError('kafka transport is closed', { retryable: false });
+    if (this.#state === 'connected') return;
+    this.#state = 'connecting';
+    try {
+      await Promise.all([this.#producer.connect(), this.#admin.connect()]);
+    } catch (error) {
+      this.#state = 'idle';
+      throw new TransportError(`cannot connect to kafka at ${this.#config.brokers.join(',')}`, { cause: error });
+    }
+    this.#state = 'connected';
+  }
+
+  #assertConnected(): void {
+    if (this.#state !== 'connected') {
+      throw new TransportError(`kafka transport is ${this.#state}, not connected`, { retryable: false });
+    }
+  }
+
+  /**
+   * Creates the endpoint's input, retry and dead-letter topics and the topics of its message types
+   * (idempotent: existing topics are kept as they are), and remembers which topics the endpoint's
+   * group subscribes to.
+   */
+  async declare(topology: EndpointTopology): Promise<void> {
+    this.#assertConnected();
+    const topics = this.#naming.endpoint(
+      topology.address,
+      this.#naming.group(topology.endpoint),
+      topology.messageTypes,
+    );
+    await this.#createTopics([topics.input, topics.retry, topics.deadLetter, ...topics.subscriptions]);
+    this.#endpoints.set(topology.address, topics);
+  }
+
+  async #createTopics(names: string[]): Promise<void> {
+    const missing = names.filter((t) => !this.#created.has(t));
+    if (missing.length === 0) return;
+    const { partitions, replication } = await this.#topicDefaults();
+    try {
+      await this.#admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: replication })),
+      });
+    } catch (error) {
+      // kafkajs reports TOPIC_ALREADY_EXISTS among others; a topic that now exists is what we wanted.
+      const existing = new Set(await this.#admin.listTopics());
+      if (!missing.every((t) => existing.has(t))) {
+        throw new TransportError(`cannot create topics ${missing.join(', ')}`, { cause: error });
+      }
+    }
+    for (const t of missing) this.#created.add(t);
+  }
+
+  /** Partitions and replication for new topics; -1 reads the broker's defaults once. */
+  #topicDefaults(): Promise<{ partitions: number; replication: number }> {
+    const { numPartitions, replicationFactor } = this.#config;
+    if (numPartitions > 0 && replicationFactor > 0) {
+      return Promise.resolve({ partitions: numPartitions, replication: replicationFactor });
+    }
+    this.#defaults ??= (async () => {
+      const cluster = await this.#admin.describeCluster();
+      const broker = String(cluster.controller ?? cluster.brokers[0]?.nodeId ?? 1);
+      const described = await this.#admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.BROKER,
+            name: broker,
+            configNames: ['num.partitions', 'default.replication.factor'],
+          },
+        ],
+      });
+      const entries = described.resources[0]?.configEntries ?? [];
+      const value = (name: string) => Number(entries.find((e) => e.configName === name)?.configValue ?? '1') || 1;
+      return {
+        partitions: numPartitions > 0 ? numPartitions : value('num.partitions'),
+        replication: replicationFactor > 0 ? replicationFactor : value('default.replication.factor'),
+      };
+    })();
+    return this.#defaults;
+  }
+
+  #topicsOf(address: string): EndpointTopics {
+    // Without a declare in this process the group is the address and only input + retry are read.
+    return this.#endpoints.get(address) ?? this.#naming.endpoint(address, this.#naming.group(address), []);
+  }
+
+  async consume(address: string, callback: DeliveryCallback, options: ConsumeOptions): Promise<Consumer> {
+    this.#assertConnected();
+    const topics = this.#topicsOf(address);
+    if (!this.#endpoints.has(address)) await this.#createTopics([topics.input, topics.retry, topics.deadLetter]);
+    const consumer = new KafkaConsumer({
+      kafka: this.#kafka,
+      admin: this.#admin,
+      producer: this.#producer,
+      logger: this.#logger.child({ address, group: topics.group }),
+      clock: this.#clock,
+      config: this.#config,
+      naming: this.#naming,
+      topics,
+      callback,
+      prefetch: Math.max(1, options.prefetch),
+      onClosed: (c) => this.#consumers.delete(c),
+    });
+    this.#consumers.add(consumer);
+    try {
+      await consumer.start();
+    } catch (error) {
+      this.#consumers.delete(consumer);
+      await consumer.abandon().catch(() => {});
+      throw new TransportError(`cannot consume ${topics.input} as group ${topics.group}`, { cause: error });
+    }
+    return consumer;
+  }
+
+  async send(address: string, message: OutgoingMessage): Promise<void> {
+    this.#assertConnected();
+    await this.#produce(this.#naming.inputTopic(address), message);
+  }
+
+  async publish(message: OutgoingMessage): Promise<void> {
+    this.#assertConnected();
+    await this.#produce(this.#naming.typeTopic(message.messageType), message);
+  }
+
+  async #produce(topic: string, message: OutgoingMessage): Promise<void> {
+    const headers: Record<string, string> = {
+      ...message.headers,
+      [KafkaHeader.messageId]: message.messageId,
+      [SluiceHeader.messageType]: message.messageType,
+      [KafkaHeader.contentType]: message.contentType,
+    };
+    try {
+      await this.#producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: message.key ?? null, value: message.body, headers }],
+      });
+    } catch (error) {
+      throw new TransportError(`cannot produce to ${topic}`, { cause: error });
+    }
+  }
+
+  deadLetters(address: string): DeadLetterQueue {
+    return new KafkaDeadLetterQueue({
+      kafka: this.#kafka,
+      admin: this.#admin,
+      producer: this.#producer,
+      clock: this.#clock,
+      topics: this.#topicsOf(address),
+      maxWaitTimeMs: this.#config.maxWaitTimeMs,
+      lock: (name, fn) => this.#lock(name, fn),
+    });
+  }
+
+  #lock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(name) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    this.#locks.set(
+      name,
+      next.catch(() => {}),
+    );
+    return next;
+  }
+
+  /**
+   * Closes at once, as a crash would: consumers commit only what is already settled and leave their
+   * groups; unsettled deliveries are redelivered to the next owner of their partition.
+   */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    await Promise.allSettled([...this.#consumers].map((c) => c.abandon()));
+    this.#consumers.clear();
+    await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()]);
+  }
+}

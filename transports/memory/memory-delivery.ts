@@ -1,0 +1,56 @@
+import type { Delivery, FaultDetails, ReleaseOptions } from '../../src/transport/index.js';
+import { AlreadySettledError } from '../../src/transport/index.js';
+import type { Lock, MemoryQueue } from './memory-queue.js';
+
+/** A delivery from a memory queue: settlement goes straight to the queue under the lock. */
+export class MemoryDelivery implements Delivery {
+  #settled = false;
+
+  constructor(
+    private readonly queue: MemoryQueue,
+    private readonly lock: Lock,
+  ) {}
+
+  get deliveryId(): string {
+    return `${this.queue.address}#${this.lock.tag}`;
+  }
+  get body(): Buffer {
+    return this.lock.message.body;
+  }
+  get headers(): Readonly<Record<string, string>> {
+    return this.lock.message.headers;
+  }
+  get deliveryCount(): number {
+    return this.lock.message.deliveryCount;
+  }
+  get partitionKey(): string | undefined {
+    return this.lock.message.key;
+  }
+  get address(): string {
+    return this.queue.address;
+  }
+
+  #settle(): void {
+    if (this.#settled) throw new AlreadySettledError(this.deliveryId);
+    this.#settled = true;
+  }
+
+  async complete(): Promise<void> {
+    this.#settle();
+    this.queue.complete(this.lock);
+  }
+
+  async release(options: ReleaseOptions = {}): Promise<void> {
+    this.#settle();
+    this.queue.release(this.lock, options.delayMs ?? 0, options.headers);
+  }
+
+  async deadLetter(fault: FaultDetails): Promise<void> {
+    this.#settle();
+    this.queue.deadLetter(this.lock, fault);
+  }
+
+  async renewLock(): Promise<void> {
+    this.queue.renew(this.lock);
+  }
+}

@@ -1,0 +1,109 @@
+import type { Logger } from 'pino';
+import type {
+  Clock,
+  Consumer,
+  ConsumeOptions,
+  DeadLetterQueue,
+  DeliveryCallback,
+  EndpointTopology,
+  OutgoingMessage,
+  Transport,
+  TransportCapabilities,
+  TransportState,
+} from '../../src/transport/index.js';
+import { TransportError } from '../../src/transport/index.js';
+import type { MemoryBroker } from './memory-broker.js';
+import { MemoryConsumer } from './memory-consumer.js';
+
+export const memoryCapabilities: TransportCapabilities = {
+  nativeDelay: true,
+  nativeDeadLetter: true,
+  deliveryCount: 'native',
+  ordering: 'none',
+  durable: false,
+};
+
+/**
+ * One connection to a {@link MemoryBroker}. Closing it returns its unsettled deliveries to their
+ * queues with the delivery count kept, exactly as a broker treats a connection that dropped.
+ */
+export class MemoryTransport implements Transport {
+  readonly kind = 'memory';
+  readonly capabilities = memoryCapabilities;
+  #state: TransportState = 'idle';
+  readonly #consumers = new Set<MemoryConsumer>();
+
+  constructor(
+    readonly broker: MemoryBroker,
+    private readonly deps: { logger: Logger; clock: Clock },
+  ) {}
+
+  get state(): TransportState {
+    return this.#state;
+  }
+
+  async connect(): Promise<void> {
+    if (this.#state === 'closed') throw new TransportError('memory transport is closed', { retryable: false });
+    this.#state = 'connected';
+  }
+
+  #assertConnected(): void {
+    if (this.#state !== 'connected') {
+      throw new TransportError(`memory transport is ${this.#state}, not connected`, { retryable: false });
+    }
+  }
+
+  async declare(topology: EndpointTopology): Promise<void> {
+    this.#assertConnected();
+    this.broker.queue(topology.address);
+    for (const type of topology.messageTypes) this.broker.bind(type, topology.address);
+  }
+
+  async consume(address: string, callback: DeliveryCallback, options: ConsumeOptions): Promise<Consumer> {
+    this.#assertConnected();
+    const queue = this.broker.queue(address);
+    const consumer = new MemoryConsumer(queue, callback, options.prefetch, (c) => this.#consumers.delete(c));
+    this.#consumers.add(consumer);
+    queue.addConsumer(consumer);
+    return consumer;
+  }
+
+  async send(address: string, message: OutgoingMessage): Promise<void> {
+    this.#assertConnected();
+    this.broker.queue(address).enqueue({
+      messageId: message.messageId,
+      body: message.body,
+      headers: { ...message.headers },
+      key: message.key,
+      deliveryCount: 0,
+    });
+  }
+
+  async publish(message: OutgoingMessage): Promise<void> {
+    this.#assertConnected();
+    const addresses = this.broker.subscribers(message.messageType);
+    if (addresses.size === 0) {
+      this.deps.logger.debug({ messageType: message.messageType }, 'published with no subscribers');
+    }
+    for (const address of addresses) await this.send(address, message);
+  }
+
+  deadLetters(address: string): DeadLetterQueue {
+    const queue = this.broker.queue(address);
+    return {
+      peek: async (limit = 100) => queue.peekDeadLetters(limit),
+      count: async () => queue.deadLetterCount,
+      redrive: async (selection, reason) => queue.redrive(selection, reason),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    for (const consumer of this.#consumers) {
+      consumer.abandonAll();
+      consumer.close().catch(() => {});
+    }
+    this.#consumers.clear();
+  }
+}

@@ -1,0 +1,209 @@
+import amqp, { type ChannelModel } from 'amqplib';
+import type { Logger } from 'pino';
+import type { Clock, TransportState } from '../../src/transport/index.js';
+import { redactSecrets, TransportError } from '../../src/transport/index.js';
+import type { RabbitmqTransportConfig } from './rabbitmq-config.js';
+
+/** Runs after every (re)connection, before the transport reports `connected`; a throw retries. */
+export type ConnectedHook = (model: ChannelModel) => Promise<void>;
+
+interface Waiter {
+  resolve(model: ChannelModel): void;
+  reject(error: unknown): void;
+  cancel: () => void;
+}
+
+/**
+ * The one AMQP connection of a transport and its recovery. After a loss it reconnects with
+ * exponential backoff and jitter, forever until closed, running the hooks (re-declare topology,
+ * reopen consumers) on the new connection before it reports `connected` again. Callers that need
+ * the connection wait for it with a deadline ({@link whenConnected}).
+ */
+export class RabbitmqConnection {
+  #state: TransportState = 'idle';
+  #model: ChannelModel | undefined;
+  #generation = 0;
+  #cancelRetry: (() => void) | undefined;
+  readonly #waiters = new Set<Waiter>();
+  readonly #hooks: ConnectedHook[] = [];
+  readonly #display: string;
+
+  constructor(
+    private readonly config: RabbitmqTransportConfig,
+    private readonly logger: Logger,
+    private readonly clock: Clock,
+  ) {
+    this.#display = redactSecrets(config.url);
+  }
+
+  get state(): TransportState {
+    return this.#state;
+  }
+
+  /** Increases on each new connection: a channel of an older generation is dead. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The live connection, or undefined while not connected. */
+  get current(): ChannelModel | undefined {
+    return this.#state === 'connected' ? this.#model : undefined;
+  }
+
+  /** Registers a hook run on every later reconnection, in registration order. */
+  onReconnected(hook: ConnectedHook): void {
+    this.#hooks.push(hook);
+  }
+
+  /** Opens the first connection; one attempt, failing with a retryable `TransportError`. */
+  async connect(): Promise<void> {
+    if (this.#state === 'closed') throw new TransportError('rabbitmq transport is closed', { retryable: false });
+    if (this.#state !== 'idle') return;
+    this.#state = 'connecting';
+    try {
+      this.#adopt(await this.#open());
+    } catch (error) {
+      this.#state = 'idle';
+      throw new TransportError(`cannot connect to RabbitMQ at ${this.#display}: ${redactSecrets(describe(error))}`, {
+        cause: error,
+      });
+    }
+    this.logger.info({ broker: this.#display }, 'connected to RabbitMQ');
+  }
+
+  async #open(): Promise<ChannelModel> {
+    const { url, heartbeatSeconds, tls } = this.config;
+    const target = new URL(url);
+    if (!target.searchParams.has('heartbeat')) target.searchParams.set('heartbeat', String(heartbeatSeconds));
+    const socket: Record<string, unknown> = { clientProperties: { connection_name: 'sluice' } };
+    if (tls) {
+      socket.rejectUnauthorized = tls.rejectUnauthorized;
+      if (tls.ca) socket.ca = [tls.ca];
+      if (tls.cert) socket.cert = tls.cert;
+      if (tls.key) socket.key = tls.key;
+    }
+    const model = await amqp.connect(target.toString(), socket);
+    model.on('error', (error: Error) => {
+      this.logger.warn({ error: redactSecrets(describe(error)) }, 'RabbitMQ connection error');
+    });
+    model.on('blocked', (reason: string) =>
+      this.logger.warn({ reason }, 'RabbitMQ blocked the connection (resource alarm)'),
+    );
+    model.on('unblocked', () => this.logger.info('RabbitMQ unblocked the connection'));
+    return model;
+  }
+
+  #adopt(model: ChannelModel): void {
+    this.#model = model;
+    this.#generation++;
+    this.#state = 'connected';
+    model.once('close', (error?: Error) => this.#lost(model, error));
+    for (const waiter of this.#waiters) waiter.resolve(model);
+    this.#waiters.clear();
+  }
+
+  #lost(model: ChannelModel, error: Error | undefined): void {
+    if (model !== this.#model || this.#state === 'closed') return;
+    this.#model = undefined;
+    this.#state = 'reconnecting';
+    this.logger.warn(
+      { broker: this.#display, error: error ? redactSecrets(describe(error)) : 'closed' },
+      'lost the RabbitMQ connection; reconnecting',
+    );
+    this.#scheduleReconnect(this.config.reconnect.initialDelayMs, 1);
+  }
+
+  #scheduleReconnect(delayMs: number, attempt: number): void {
+    const jittered = Math.round(delayMs * (0.8 + Math.random() * 0.4));
+    this.#cancelRetry = this.clock.setTimer(() => {
+      this.#cancelRetry = undefined;
+      void this.#reconnect(delayMs, attempt);
+    }, jittered);
+  }
+
+  async #reconnect(delayMs: number, attempt: number): Promise<void> {
+    if (this.#state !== 'reconnecting') return;
+    let model: ChannelModel | undefined;
+    let closed = false;
+    try {
+      model = await this.#open();
+      model.once('close', () => {
+        closed = true;
+      });
+      for (const hook of this.#hooks) {
+        if (closed) throw new Error('connection closed during recovery');
+        await hook(model);
+      }
+      if (closed) throw new Error('connection closed during recovery');
+    } catch (error) {
+      if (model && !closed) await model.close().catch(() => {});
+      if (this.#state !== 'reconnecting') return;
+      const next = Math.min(delayMs * 2, this.config.reconnect.maxDelayMs);
+      this.logger.warn(
+        { attempt, retryInMs: next, error: redactSecrets(describe(error)) },
+        'RabbitMQ reconnect failed',
+      );
+      this.#scheduleReconnect(next, attempt + 1);
+      return;
+    }
+    if (this.#state !== 'reconnecting') {
+      await model.close().catch(() => {});
+      return;
+    }
+    this.#adopt(model);
+    this.logger.info({ broker: this.#display, attempt }, 'reconnected to RabbitMQ');
+  }
+
+  /**
+   * The live connection; while reconnecting, waits for it up to `timeoutMs` and then fails with a
+   * retryable `TransportError`. Fails at once, not retryable, once the transport is closed.
+   */
+  whenConnected(timeoutMs: number): Promise<ChannelModel> {
+    if (this.#state === 'connected' && this.#model) return Promise.resolve(this.#model);
+    if (this.#state === 'closed') {
+      return Promise.reject(new TransportError('rabbitmq transport is closed', { retryable: false }));
+    }
+    if (this.#state === 'idle') {
+      return Promise.reject(
+        new TransportError('rabbitmq transport is not connected (call connect first)', { retryable: false }),
+      );
+    }
+    return new Promise<ChannelModel>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: (model) => {
+          waiter.cancel();
+          resolve(model);
+        },
+        reject: (error) => {
+          waiter.cancel();
+          reject(error);
+        },
+        cancel: () => {},
+      };
+      const cancelTimer = this.clock.setTimer(() => {
+        this.#waiters.delete(waiter);
+        reject(new TransportError(`RabbitMQ at ${this.#display} still unreachable after ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiter.cancel = cancelTimer;
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /** Closes at once; unacked deliveries go back to their queues. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#cancelRetry?.();
+    for (const waiter of this.#waiters)
+      waiter.reject(new TransportError('rabbitmq transport closed', { retryable: false }));
+    this.#waiters.clear();
+    const model = this.#model;
+    this.#model = undefined;
+    await model?.close().catch(() => {});
+  }
+}
+
+/** An error's message, for logs and wrapped errors (callers redact it). */
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,158 @@
+import type { ChannelModel, ConfirmChannel, GetMessage } from 'amqplib';
+import type {
+  Clock,
+  DeadLetteredMessage,
+  DeadLetterQueue,
+  RedriveResult,
+  RedriveSelection,
+} from '../../src/transport/index.js';
+import { faultFromHeaders, redriveHeaders, SluiceHeader, TransportError } from '../../src/transport/index.js';
+import { copyProperties, toStringHeaders, withoutBrokerHeaders } from './amqp-headers.js';
+import { DEAD_LETTER_ID_HEADER } from './rabbitmq-delivery.js';
+import { queueNames } from './topology.js';
+
+/** Copies in flight during a redrive before the next dead letter is taken. */
+const REDRIVE_WINDOW = 100;
+
+/**
+ * The `<queue>.dlq` queue of one endpoint, read with `basic.get` on a short-lived channel of its own.
+ * Peek takes messages without acking and closes the channel, which puts them back in order. Redrive
+ * publishes each chosen message's copy to the endpoint queue with confirms (mandatory: a missing
+ * endpoint queue fails the redrive) and acks the dead letter only after the broker confirmed it:
+ * a crash in between duplicates, never loses. Messages a peek or redrive holds at that moment are
+ * invisible to a concurrent peek or redrive.
+ */
+export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
+  readonly #names: { queue: string; deadLetter: string };
+
+  constructor(
+    address: string,
+    private readonly connection: () => Promise<ChannelModel>,
+    private readonly clock: Clock,
+  ) {
+    this.#names = queueNames(address);
+  }
+
+  async count(): Promise<number> {
+    const model = await this.connection();
+    const channel = await model.createChannel();
+    channel.on('error', () => {});
+    try {
+      return (await channel.checkQueue(this.#names.deadLetter)).messageCount;
+    } catch (error) {
+      if (isNotFound(error)) return 0;
+      throw wrap('counting dead letters', error);
+    } finally {
+      await channel.close().catch(() => {});
+    }
+  }
+
+  async peek(limit = 100): Promise<DeadLetteredMessage[]> {
+    const model = await this.connection();
+    const channel = await model.createChannel();
+    channel.on('error', () => {});
+    const found: DeadLetteredMessage[] = [];
+    try {
+      while (found.length < limit) {
+        const message = await channel.get(this.#names.deadLetter, { noAck: false });
+        if (message === false) break;
+        found.push(toDeadLettered(this.#names.deadLetter, message));
+      }
+    } catch (error) {
+      if (!isNotFound(error)) throw wrap('peeking dead letters', error);
+    } finally {
+      // Closing returns every message taken above to the queue, in its place.
+      await channel.close().catch(() => {});
+    }
+    return found;
+  }
+
+  async redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
+    const model = await this.connection();
+    const channel = await model.createConfirmChannel();
+    channel.on('error', () => {});
+    let returned: string | undefined;
+    channel.on('return', (message: GetMessage) => {
+      returned = message.fields.routingKey;
+    });
+    const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
+    const limit = 'limit' in selection ? selection.limit : Number.POSITIVE_INFINITY;
+    const moved: string[] = [];
+    try {
+      // Bound the scan by what was there at the start: new dead letters wait for the next redrive.
+      const waiting = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
+      const now = new Date(this.clock.now());
+      let inFlight: Promise<void>[] = [];
+      for (let taken = 0; taken < waiting && moved.length < limit; taken++) {
+        const message = await channel.get(this.#names.deadLetter, { noAck: false });
+        if (message === false) break;
+        const dead = toDeadLettered(this.#names.deadLetter, message);
+        if (ids && !ids.has(dead.deadLetterId) && !ids.has(dead.messageId)) continue; // held, returned on close
+        const headers = withoutBrokerHeaders(redriveHeaders(dead.headers, reason, now));
+        delete headers[DEAD_LETTER_ID_HEADER];
+        delete headers[SluiceHeader.deliveryCount];
+        moved.push(dead.messageId);
+        inFlight.push(this.#copyThenAck(channel, message, headers, () => returned));
+        if (ids && moved.length >= ids.size) break;
+        if (inFlight.length >= REDRIVE_WINDOW) {
+          await Promise.all(inFlight);
+          inFlight = [];
+        }
+      }
+      await Promise.all(inFlight);
+    } catch (error) {
+      throw wrap(`redriving dead letters of "${this.#names.queue}" (${moved.length} chosen so far)`, error);
+    } finally {
+      await channel.close().catch(() => {});
+    }
+    return { moved: moved.length, ids: moved };
+  }
+
+  #copyThenAck(
+    channel: ConfirmChannel,
+    message: GetMessage,
+    headers: Record<string, string>,
+    returned: () => string | undefined,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const options = { ...copyProperties(message.properties, headers), mandatory: true };
+      channel.publish('', this.#names.queue, message.content, options, (error: unknown) => {
+        if (returned() !== undefined) {
+          reject(
+            new TransportError(`endpoint queue "${this.#names.queue}" does not exist; dead letters left in place`, {
+              retryable: false,
+            }),
+          );
+        } else if (error) {
+          reject(error);
+        } else {
+          channel.ack(message);
+          resolve();
+        }
+      });
+    });
+  }
+}
+
+function toDeadLettered(queue: string, message: GetMessage): DeadLetteredMessage {
+  const headers = toStringHeaders(message.properties.headers as Record<string, unknown> | undefined);
+  const messageId = typeof message.properties.messageId === 'string' ? message.properties.messageId : '';
+  return {
+    deadLetterId: headers[DEAD_LETTER_ID_HEADER] ?? `${queue}#${messageId}`,
+    messageId,
+    body: message.content,
+    headers,
+    fault: faultFromHeaders(headers),
+  };
+}
+
+function isNotFound(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 404;
+}
+
+function wrap(what: string, error: unknown): TransportError {
+  if (error instanceof TransportError) return error;
+  return new TransportError(`${what} failed: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+  });
+}

@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import type { Channel, ChannelModel, Options } from 'amqplib';
+import type { Logger } from 'pino';
+import type {
+  Clock,
+  Consumer,
+  ConsumeOptions,
+  DeadLetterQueue,
+  DeliveryCallback,
+  EndpointTopology,
+  OutgoingMessage,
+  Transport,
+  TransportCapabilities,
+  TransportState,
+} from '../../src/transport/index.js';
+import { TransportError } from '../../src/transport/index.js';
+import { ConfirmLostError, ConfirmPublisher, type PublishTarget, UnroutableError } from './confirm-publisher.js';
+import type { RabbitmqTransportConfig } from './rabbitmq-config.js';
+import { describe, RabbitmqConnection } from './rabbitmq-connection.js';
+import { RabbitmqConsumer } from './rabbitmq-consumer.js';
+import { RabbitmqDeadLetterQueue } from './rabbitmq-dead-letter-queue.js';
+import type { SettlementRoutes } from './rabbitmq-delivery.js';
+import {
+  DELAY_QUEUE_REDECLARE_MS,
+  declareDelayQueue,
+  declareEndpoint,
+  declareExchange,
+  delayBucketMs,
+  delayQueueName,
+  exchangeFor,
+} from './topology.js';
+
+/** Capabilities by queue type: quorum queues count redeliveries themselves (`x-delivery-count`). */
+export function rabbitmqCapabilities(queueType: 'quorum' | 'classic'): TransportCapabilities {
+  return {
+    nativeDelay: false,
+    nativeDeadLetter: false,
+    deliveryCount: queueType === 'quorum' ? 'native' : 'header',
+    ordering: 'none',
+    durable: true,
+  };
+}
+
+/**
+ * The RabbitMQ transport over one amqplib connection. Topology (see docs/transports/rabbitmq.md):
+ * a durable queue per endpoint, `<queue>.dlq`, `<queue>.delay.<ms>` delay queues, and a fanout
+ * exchange per message type. Sends and publishes resolve once the broker confirmed them; while the
+ * connection is being recovered they wait up to `publishTimeoutMs`, then fail with `TransportError`.
+ * After a connection loss it reconnects with backoff, re-declares every declared endpoint and
+ * reopens every consumer (paused ones stay paused).
+ */
+export class RabbitmqTransport implements Transport {
+  readonly kind = 'rabbitmq';
+  readonly capabilities: TransportCapabilities;
+  readonly #connection: RabbitmqConnection;
+  readonly #publisher: ConfirmPublisher;
+  readonly #topologies = new Map<string, EndpointTopology>();
+  readonly #consumers = new Set<RabbitmqConsumer>();
+  /** Exchanges declared on the current connection (cleared on reconnect). */
+  #exchanges = new Set<string>();
+  /** Delay queue → when it was last declared (renews its `x-expires` lease). */
+  readonly #delayQueues = new Map<string, number>();
+
+  constructor(
+    private readonly config: RabbitmqTransportConfig,
+    private readonly deps: { logger: Logger; clock: Clock },
+  ) {
+    this.capabilities = rabbitmqCapabilities(config.queueType);
+    this.#connection = new RabbitmqConnection(config, deps.logger, deps.clock);
+    this.#publisher = new ConfirmPublisher(deps.logger);
+    this.#connection.onReconnected((model) => this.#recover(model));
+  }
+
+  get state(): TransportState {
+    return this.#connection.state;
+  }
+
+  async connect(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    await this.#connection.connect();
+  }
+
+  async #recover(model: ChannelModel): Promise<void> {
+    for (const consumer of this.#consumers) consumer.connectionLost();
+    this.#exchanges = new Set();
+    this.#delayQueues.clear();
+    for (const topology of this.#topologies.values()) await this.#declareOn(model, topology);
+    for (const consumer of this.#consumers) await consumer.open(model);
+  }
+
+  #model(): Promise<ChannelModel> {
+    return this.#connection.whenConnected(this.config.publishTimeoutMs);
+  }
+
+  async #withChannel<T>(model: ChannelModel, what: string, fn: (channel: Channel) => Promise<T>): Promise<T> {
+    let channel: Channel;
+    try {
+      channel = await model.createChannel();
+    } catch (error) {
+      throw new TransportError(`${what}: cannot open a channel: ${describe(error)}`, { cause: error });
+    }
+    channel.on('error', () => {});
+    try {
+      return await fn(channel);
+    } catch (error) {
+      const precondition = (error as { code?: unknown }).code === 406;
+      throw new TransportError(
+        `${what} failed: ${describe(error)}${precondition ? ' (it exists with other arguments: another queue type?)' : ''}`,
+        { retryable: !precondition, cause: error },
+      );
+    } finally {
+      await channel.close().catch(() => {});
+    }
+  }
+
+  #declareOn(model: ChannelModel, topology: EndpointTopology): Promise<void> {
+    return this.#withChannel(model, `declaring endpoint "${topology.endpoint}"`, async (channel) => {
+      await declareEndpoint(channel, topology.address, topology.messageTypes, this.config.queueType);
+      for (const type of topology.messageTypes) this.#exchanges.add(exchangeFor(type));
+    });
+  }
+
+  async declare(topology: EndpointTopology): Promise<void> {
+    const model = await this.#model();
+    await this.#declareOn(model, topology);
+    this.#topologies.set(topology.address, topology);
+  }
+
+  async consume(address: string, callback: DeliveryCallback, options: ConsumeOptions): Promise<Consumer> {
+    const model = await this.#model();
+    const consumer = new RabbitmqConsumer(
+      address,
+      callback,
+      options.prefetch,
+      this.#routes(address),
+      this.deps.logger.child({ queue: address }),
+      (c) => this.#consumers.delete(c),
+    );
+    this.#consumers.add(consumer);
+    try {
+      await consumer.open(model);
+    } catch (error) {
+      this.#consumers.delete(consumer);
+      throw new TransportError(`consuming "${address}" failed: ${describe(error)}`, { cause: error });
+    }
+    return consumer;
+  }
+
+  #routes(address: string): SettlementRoutes {
+    return {
+      address,
+      nackCountsRedelivery: this.config.queueType === 'quorum',
+      publishCopy: async (routingKey, content, options) => {
+        // A copy belongs to a delivery of the current connection: no waiting for another one.
+        const model = this.#connection.current;
+        if (!model) throw new ConfirmLostError(new Error('not connected'));
+        await this.#publisher.publish(model, { exchange: '', routingKey, mandatory: true }, content, options);
+      },
+      delayQueue: (delayMs) => this.#delayQueue(address, delayMs),
+      newDeadLetterId: () => randomUUID(),
+    };
+  }
+
+  async #delayQueue(address: string, delayMs: number): Promise<string> {
+    const bucket = delayBucketMs(delayMs);
+    const name = delayQueueName(address, bucket);
+    const declaredAt = this.#delayQueues.get(name);
+    const now = this.deps.clock.now();
+    if (declaredAt !== undefined && now - declaredAt < DELAY_QUEUE_REDECLARE_MS) return name;
+    const model = this.#connection.current;
+    if (!model) throw new ConfirmLostError(new Error('not connected'));
+    await this.#withChannel(model, `declaring delay queue "${name}"`, (channel) =>
+      declareDelayQueue(channel, address, bucket, this.config.queueType),
+    );
+    this.#delayQueues.set(name, now);
+    return name;
+  }
+
+  /** Publishes with confirms; across a reconnection it tries again until the publish timeout. */
+  async #publishDurably(
+    target: PublishTarget,
+    message: OutgoingMessage,
+    prepare?: (model: ChannelModel) => Promise<void>,
+  ): Promise<void> {
+    const deadline = this.deps.clock.now() + this.config.publishTimeoutMs;
+    const options: Options.Publish = {
+      persistent: true,
+      messageId: message.messageId,
+      contentType: message.contentType,
+      type: message.messageType,
+      headers: message.headers,
+    };
+    for (;;) {
+      const remaining = deadline - this.deps.clock.now();
+      if (remaining <= 0) {
+        throw new TransportError(
+          `publishing ${message.messageId} to "${target.routingKey || target.exchange}" timed out after ${this.config.publishTimeoutMs} ms`,
+        );
+      }
+      const model = await this.#connection.whenConnected(remaining);
+      try {
+        await prepare?.(model);
+        await withTimeout(
+          this.#publisher.publish(model, target, message.body, options),
+          remaining,
+          () =>
+            new TransportError(
+              `no confirm from RabbitMQ for ${message.messageId} within ${this.config.publishTimeoutMs} ms; it may or may not be stored`,
+            ),
+        );
+        return;
+      } catch (error) {
+        // The connection went away before the confirm: unknown outcome, so publish again (a
+        // duplicate is possible, a loss is not). Anything else is the caller's to see.
+        if (error instanceof UnroutableError || this.#connection.current === model) throw error;
+        this.deps.logger.debug({ messageId: message.messageId }, 'publish interrupted by a connection loss; retrying');
+      }
+    }
+  }
+
+  send(address: string, message: OutgoingMessage): Promise<void> {
+    return this.#publishDurably({ exchange: '', routingKey: address, mandatory: true }, message);
+  }
+
+  publish(message: OutgoingMessage): Promise<void> {
+    const exchange = exchangeFor(message.messageType);
+    return this.#publishDurably({ exchange, routingKey: '', mandatory: false }, message, async (model) => {
+      if (this.#exchanges.has(exchange)) return;
+      await this.#withChannel(model, `declaring exchange "${exchange}"`, (channel) =>
+        declareExchange(channel, message.messageType),
+      );
+      this.#exchanges.add(exchange);
+    });
+  }
+
+  deadLetters(address: string): DeadLetterQueue {
+    return new RabbitmqDeadLetterQueue(address, () => this.#model(), this.deps.clock);
+  }
+
+  async close(): Promise<void> {
+    for (const consumer of this.#consumers) consumer.connectionLost();
+    this.#consumers.clear();
+    await this.#connection.close();
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
+import { type OutgoingMessage, SluiceHeader } from '../../src/transport/index.js';
+
+/** Application properties the service writes on a dead-lettered message. */
+export const DeadLetterProperty = {
+  reason: 'DeadLetterReason',
+  description: 'DeadLetterErrorDescription',
+} as const;
+
+type PropertyValue = string | number | boolean | Date | null;
+
+/**
+ * The Service Bus message for an outgoing Sluice message: body as one data section (bytes kept),
+ * headers as application properties, the message type as `subject`.
+ */
+export function toServiceBusMessage(message: OutgoingMessage, sessionId: string | undefined): ServiceBusMessage {
+  const sbMessage: ServiceBusMessage = {
+    body: message.body,
+    messageId: message.messageId,
+    contentType: message.contentType,
+    subject: message.messageType,
+    applicationProperties: { ...message.headers },
+  };
+  if (sessionId !== undefined) sbMessage.sessionId = sessionId;
+  return sbMessage;
+}
+
+/** Carries the original message id on copies, which get a broker message id of their own. */
+export const ORIGINAL_MESSAGE_ID = 'sluice-message-id';
+
+/** The message id as the producer sent it, also on a copy (see {@link copyOf}). */
+export function messageIdOf(received: ServiceBusReceivedMessage): string {
+  const original = (received.applicationProperties as Record<string, unknown> | undefined)?.[ORIGINAL_MESSAGE_ID];
+  return typeof original === 'string' ? original : String(received.messageId);
+}
+
+/**
+ * A copy of a received message with new application properties (scheduled retry, redrive). The
+ * copy gets a new broker message id, so that a queue with duplicate detection on cannot drop it as
+ * a duplicate of the original (which is then completed: the message would be lost); the original id
+ * travels in `sluice-message-id`. Sluice itself deduplicates on the envelope id in the body.
+ */
+export function copyOf(
+  received: ServiceBusReceivedMessage,
+  headers: Readonly<Record<string, string>>,
+): ServiceBusMessage {
+  const copy: ServiceBusMessage = {
+    body: bodyOf(received),
+    messageId: randomUUID(),
+    applicationProperties: { ...headers, [ORIGINAL_MESSAGE_ID]: messageIdOf(received) },
+  };
+  if (received.contentType !== undefined) copy.contentType = received.contentType;
+  if (received.subject !== undefined) copy.subject = received.subject;
+  if (received.correlationId !== undefined) copy.correlationId = received.correlationId as string;
+  if (received.sessionId !== undefined) copy.sessionId = received.sessionId;
+  return copy;
+}
+
+/** The body bytes as received (a data section); other AMQP body kinds are encoded as UTF-8 / JSON. */
+export function bodyOf(received: ServiceBusReceivedMessage): Buffer {
+  const body: unknown = received.body;
+  if (Buffer.isBuffer(body)) return body;
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  return Buffer.from(JSON.stringify(body), 'utf8');
+}
+
+/** Application properties as string headers (dates as ISO 8601, numbers and booleans printed). */
+export function headersOf(received: ServiceBusReceivedMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const properties = (received.applicationProperties ?? {}) as Record<string, PropertyValue | undefined>;
+  for (const [name, value] of Object.entries(properties)) {
+    if (value === null || value === undefined) continue;
+    headers[name] = value instanceof Date ? value.toISOString() : String(value);
+  }
+  return headers;
+}
+
+/**
+ * Sluice's delivery count: the SDK counts from 0 on the first delivery, and a scheduled copy (a
+ * delayed release) carries the count of the delivery it replaces in `sluice-delivery-count`.
+ */
+export function sluiceDeliveryCount(
+  received: ServiceBusReceivedMessage,
+  headers: Readonly<Record<string, string>>,
+): number {
+  const carried = Number(headers[SluiceHeader.deliveryCount] ?? 0);
+  return (Number.isFinite(carried) && carried > 0 ? carried : 0) + (received.deliveryCount ?? 0) + 1;
+}
+
+/** Headers of a message leaving the dead-letter queue: the service's reason properties removed. */
+export function withoutBrokerHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const copy: Record<string, string> = { ...headers };
+  delete copy[DeadLetterProperty.reason];
+  delete copy[DeadLetterProperty.description];
+  delete copy[SluiceHeader.deliveryCount];
+  return copy;
+}

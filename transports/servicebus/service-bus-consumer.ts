@@ -1,0 +1,316 @@
+import {
+  isServiceBusError,
+  type ProcessErrorArgs,
+  type ServiceBusClient,
+  type ServiceBusMessage,
+  type ServiceBusReceivedMessage,
+  type ServiceBusReceiver,
+  type ServiceBusSessionReceiver,
+} from '@azure/service-bus';
+import type { Logger } from 'pino';
+import type { Clock, Consumer, DeliveryCallback } from '../../src/transport/index.js';
+import { ServiceBusDelivery } from './service-bus-delivery.js';
+import { SettlementSequencer } from './settlement-sequencer.js';
+
+export interface ServiceBusConsumerOptions {
+  readonly client: ServiceBusClient;
+  readonly address: string;
+  readonly callback: DeliveryCallback;
+  readonly prefetch: number;
+  readonly sessions: false | { readonly maxConcurrentSessions: number; readonly idleTimeoutMs: number };
+  readonly maxAutoLockRenewalDurationMs: number;
+  readonly schedule: (message: ServiceBusMessage, at: Date) => Promise<void>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly onClosed: (consumer: ServiceBusConsumer) => void;
+}
+
+/** One SDK receiver (the queue's, or one held session's) and its subscription. */
+interface Lane {
+  readonly receiver: ServiceBusReceiver;
+  readonly session: boolean;
+  readonly sequencer: SettlementSequencer;
+  subscription: { close(): Promise<void> } | undefined;
+  /** Messages of this lane admitted and not yet done (handed out or waiting for a slot). */
+  pending: number;
+  lastActivity: number;
+  /** The session lock is gone: end the lane once nothing is pending. */
+  lost: boolean;
+}
+
+interface Admitted {
+  readonly lane: Lane;
+  readonly message: ServiceBusReceivedMessage;
+  readonly done: () => void;
+}
+
+/**
+ * A consumer of one queue: `subscribe` with manual settlement and `maxConcurrentCalls = prefetch`
+ * on the queue's receiver, or on up to `maxConcurrentSessions` session receivers (accept-next-
+ * session) when the queue requires sessions. The SDK tops up one credit only when a delivery is
+ * done (its message handler promise resolves on settlement), and a gate shared by all receivers
+ * hands out at most `prefetch` unsettled deliveries; messages past it wait, locked, for a slot.
+ *
+ * Pause drains the receivers' credit and gives back waiting messages; close also gives back
+ * (abandons) what is still unsettled after the drain timeout.
+ */
+export class ServiceBusConsumer implements Consumer {
+  #inFlight = 0;
+  #paused = false;
+  #closed = false;
+  readonly #lanes = new Set<Lane>();
+  readonly #waiting: Admitted[] = [];
+  readonly #handedOut = new Set<ServiceBusDelivery>();
+  readonly #abort = new AbortController();
+  #idle: (() => void) | undefined;
+  #resumed: { promise: Promise<void>; resolve: () => void } = resolvedSignal();
+  #sessionWorkers: Promise<void>[] = [];
+
+  constructor(private readonly options: ServiceBusConsumerOptions) {}
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  start(): void {
+    const { sessions } = this.options;
+    if (sessions === false) {
+      const receiver = this.options.client.createReceiver(this.options.address, this.#receiverOptions());
+      const lane = this.#newLane(receiver, false);
+      this.#subscribe(lane);
+      return;
+    }
+    for (let i = 0; i < sessions.maxConcurrentSessions; i++) this.#sessionWorkers.push(this.#sessionWorker());
+  }
+
+  #receiverOptions() {
+    return {
+      receiveMode: 'peekLock' as const,
+      maxAutoLockRenewalDurationInMs: this.options.maxAutoLockRenewalDurationMs,
+      skipParsingBodyAsJson: true,
+      skipConvertingDate: true,
+    };
+  }
+
+  #newLane(receiver: ServiceBusReceiver, session: boolean): Lane {
+    const lane: Lane = {
+      receiver,
+      session,
+      sequencer: new SettlementSequencer(),
+      subscription: undefined,
+      pending: 0,
+      lastActivity: this.options.clock.now(),
+      lost: false,
+    };
+    this.#lanes.add(lane);
+    return lane;
+  }
+
+  #subscribe(lane: Lane): void {
+    lane.subscription = lane.receiver.subscribe(
+      {
+        processMessage: (message) => this.#admit(lane, message),
+        processError: async (args) => this.#onError(lane, args),
+      },
+      { autoCompleteMessages: false, maxConcurrentCalls: this.options.prefetch },
+    );
+  }
+
+  async #unsubscribe(lane: Lane): Promise<void> {
+    const subscription = lane.subscription;
+    lane.subscription = undefined;
+    await subscription?.close().catch(() => {});
+  }
+
+  #onError(lane: Lane, args: ProcessErrorArgs): void {
+    const code = isServiceBusError(args.error) ? args.error.code : undefined;
+    if (lane.session && (code === 'SessionLockLost' || lane.receiver.isClosed)) lane.lost = true;
+    if (this.#closed) return;
+    this.options.logger.warn(
+      { err: args.error, code, errorSource: args.errorSource, address: this.options.address },
+      'Service Bus receiver reported an error',
+    );
+  }
+
+  /** The SDK's message handler: resolves when the message no longer holds a slot. */
+  #admit(lane: Lane, message: ServiceBusReceivedMessage): Promise<void> {
+    return new Promise<void>((resolve) => {
+      lane.pending++;
+      lane.lastActivity = this.options.clock.now();
+      const admitted: Admitted = {
+        lane,
+        message,
+        done: () => {
+          lane.pending--;
+          lane.lastActivity = this.options.clock.now();
+          resolve();
+        },
+      };
+      if (this.#closed || this.#paused) this.#giveBack(admitted);
+      else if (this.#inFlight >= this.options.prefetch) this.#waiting.push(admitted);
+      else this.#handOut(admitted);
+    });
+  }
+
+  #giveBack(admitted: Admitted): void {
+    admitted.lane.sequencer
+      .run('other', () => admitted.lane.receiver.abandonMessage(admitted.message))
+      .catch(() => {
+        // lock already lost or link gone: the broker redelivers after the lock expires
+      })
+      .finally(admitted.done);
+  }
+
+  #handOut(admitted: Admitted): void {
+    this.#inFlight++;
+    const delivery: ServiceBusDelivery = new ServiceBusDelivery(admitted.message, admitted.lane.receiver, {
+      address: this.options.address,
+      schedule: this.options.schedule,
+      now: () => this.options.clock.now(),
+      session: admitted.lane.session,
+      sequencer: admitted.lane.sequencer,
+      onDone: () => {
+        this.#handedOut.delete(delivery);
+        this.#inFlight--;
+        admitted.done();
+        this.#pumpWaiting();
+        if (this.#inFlight === 0) this.#idle?.();
+      },
+    });
+    this.#handedOut.add(delivery);
+    try {
+      this.options.callback(delivery);
+    } catch {
+      // A callback must not throw; if it does, the message goes back rather than being lost.
+      void delivery.giveBack();
+    }
+  }
+
+  #pumpWaiting(): void {
+    while (!this.#paused && !this.#closed && this.#inFlight < this.options.prefetch) {
+      const next = this.#waiting.shift();
+      if (next === undefined) return;
+      this.#handOut(next);
+    }
+  }
+
+  async #sessionWorker(): Promise<void> {
+    const sessions = this.options.sessions;
+    if (sessions === false) return;
+    while (!this.#closed) {
+      if (this.#paused) {
+        await this.#resumed.promise;
+        continue;
+      }
+      let receiver: ServiceBusSessionReceiver;
+      try {
+        receiver = await this.options.client.acceptNextSession(this.options.address, {
+          ...this.#receiverOptions(),
+          abortSignal: this.#abort.signal,
+        });
+      } catch (error) {
+        if (this.#closed) return;
+        // No session with messages within the operation timeout: ask again.
+        if (isServiceBusError(error) && error.code === 'ServiceTimeout') continue;
+        this.options.logger.warn({ err: error, address: this.options.address }, 'accepting a session failed');
+        await new Promise<void>((resolve) => this.options.clock.setTimer(resolve, 1_000));
+        continue;
+      }
+      await this.#runSession(receiver, sessions.idleTimeoutMs);
+    }
+  }
+
+  /** Holds one session until it is idle (nothing pending for `idleTimeoutMs`), lost, paused or closed. */
+  async #runSession(receiver: ServiceBusSessionReceiver, idleTimeoutMs: number): Promise<void> {
+    const lane = this.#newLane(receiver, true);
+    if (!this.#closed && !this.#paused) this.#subscribe(lane);
+    const every = Math.max(25, Math.floor(idleTimeoutMs / 4));
+    const shouldEnd = () =>
+      this.#closed ||
+      this.#paused ||
+      lane.lost ||
+      receiver.isClosed ||
+      this.options.clock.now() - lane.lastActivity >= idleTimeoutMs;
+    await this.#until(() => lane.pending === 0 && shouldEnd(), every);
+    // Stop the credit first, then let go of the session once nothing of it is in flight.
+    await this.#unsubscribe(lane);
+    await this.#until(() => lane.pending === 0 || receiver.isClosed, every);
+    this.#lanes.delete(lane);
+    await receiver.close().catch(() => {});
+  }
+
+  #until(condition: () => boolean, everyMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const check = () => {
+        if (condition()) resolve();
+        else this.options.clock.setTimer(check, everyMs);
+      };
+      check();
+    });
+  }
+
+  async pause(): Promise<void> {
+    if (this.#paused || this.#closed) return;
+    this.#paused = true;
+    this.#resumed = pendingSignal();
+    await Promise.all([...this.#lanes].map((lane) => this.#unsubscribe(lane)));
+    for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
+  }
+
+  async resume(): Promise<void> {
+    if (!this.#paused || this.#closed) return;
+    this.#paused = false;
+    this.#resumed.resolve();
+    if (this.options.sessions === false) for (const lane of this.#lanes) this.#subscribe(lane);
+  }
+
+  async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#abort.abort();
+    this.#resumed.resolve();
+    await Promise.all([...this.#lanes].map((lane) => this.#unsubscribe(lane)));
+    for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
+    const drainTimeoutMs = options.drainTimeoutMs ?? 0;
+    if (this.#inFlight > 0 && drainTimeoutMs > 0) {
+      await new Promise<void>((resolve) => {
+        const cancel = this.options.clock.setTimer(resolve, drainTimeoutMs);
+        this.#idle = () => {
+          cancel();
+          resolve();
+        };
+      });
+      this.#idle = undefined;
+    }
+    await Promise.all([...this.#handedOut].map((delivery) => delivery.giveBack()));
+    await Promise.allSettled(this.#sessionWorkers);
+    await Promise.all([...this.#lanes].map((lane) => lane.receiver.close().catch(() => {})));
+    this.#lanes.clear();
+    this.options.onClosed(this);
+  }
+
+  /**
+   * The connection is going away (transport close, as when a process dies): nothing is settled;
+   * the broker redelivers what this consumer held once the locks expire. Later settlements of its
+   * deliveries reject with `LockLostError`.
+   */
+  abandonOnConnectionLoss(): void {
+    this.#closed = true;
+    this.#abort.abort();
+    this.#resumed.resolve();
+    for (const delivery of [...this.#handedOut]) delivery.markReturned();
+    for (const admitted of this.#waiting.splice(0)) admitted.done();
+  }
+}
+
+function resolvedSignal(): { promise: Promise<void>; resolve: () => void } {
+  return { promise: Promise.resolve(), resolve: () => {} };
+}
+
+function pendingSignal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}

@@ -1,0 +1,123 @@
+import type { ServiceBusClient, ServiceBusReceivedMessage, ServiceBusSender } from '@azure/service-bus';
+// The SDK's own dependency: sequence numbers are `Long`s in its API.
+import Long from 'long';
+import type {
+  Clock,
+  DeadLetteredMessage,
+  DeadLetterQueue,
+  RedriveResult,
+  RedriveSelection,
+} from '../../src/transport/index.js';
+import { faultFromHeaders, redriveHeaders } from '../../src/transport/index.js';
+import { bodyOf, copyOf, headersOf, messageIdOf, withoutBrokerHeaders } from './message-mapping.js';
+
+const PAGE = 100;
+
+export interface ServiceBusDeadLetterQueueDeps {
+  readonly client: ServiceBusClient;
+  /** The queue whose `$DeadLetterQueue` subqueue this is; redrive sends back to it. */
+  readonly queue: string;
+  readonly sender: () => ServiceBusSender;
+  readonly clock: Clock;
+}
+
+/**
+ * The native `<queue>/$DeadLetterQueue` subqueue of an endpoint. `deadLetterId` is the dead
+ * letter's sequence number. Headers include the service's `DeadLetterReason` and
+ * `DeadLetterErrorDescription` (so `MaxDeliveryCountExceeded`, decided by the broker, is visible);
+ * `fault` is set when Sluice dead-lettered the message.
+ *
+ * Redrive receives dead letters under a lock, sends a copy with the fault, attempt and delivery
+ * count state removed and the redrive stamped to the queue, and only then completes the dead
+ * letter: a crash in between duplicates, never loses. It looks at no more messages than were in the
+ * subqueue when it started; messages not selected are abandoned back into the subqueue at the end.
+ */
+export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
+  constructor(private readonly deps: ServiceBusDeadLetterQueueDeps) {}
+
+  #receiver() {
+    return this.deps.client.createReceiver(this.deps.queue, {
+      subQueueType: 'deadLetter',
+      receiveMode: 'peekLock',
+      skipParsingBodyAsJson: true,
+      skipConvertingDate: true,
+    });
+  }
+
+  async #peekAll(limit: number): Promise<ServiceBusReceivedMessage[]> {
+    const receiver = this.#receiver();
+    try {
+      const all: ServiceBusReceivedMessage[] = [];
+      // An explicit start: the SDK's implicit peek cursor is shared by every receiver of the entity.
+      let from = Long.ZERO;
+      while (all.length < limit) {
+        const page = await receiver.peekMessages(Math.min(PAGE, limit - all.length), { fromSequenceNumber: from });
+        const last = page.at(-1);
+        if (last === undefined) break;
+        all.push(...page);
+        from = Long.fromValue(last.sequenceNumber ?? from).add(1);
+      }
+      return all;
+    } finally {
+      await receiver.close().catch(() => {});
+    }
+  }
+
+  async peek(limit = 100): Promise<DeadLetteredMessage[]> {
+    const messages = await this.#peekAll(limit);
+    return messages.map((m) => {
+      const headers = headersOf(m);
+      return {
+        deadLetterId: String(m.sequenceNumber),
+        messageId: messageIdOf(m),
+        body: bodyOf(m),
+        headers,
+        fault: faultFromHeaders(headers),
+      };
+    });
+  }
+
+  async count(): Promise<number> {
+    return (await this.#peekAll(Number.MAX_SAFE_INTEGER)).length;
+  }
+
+  async redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
+    const budget = 'limit' in selection ? selection.limit : await this.count();
+    const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
+    const wantedLimit = 'limit' in selection ? selection.limit : Number.POSITIVE_INFINITY;
+    const receiver = this.#receiver();
+    const kept: ServiceBusReceivedMessage[] = [];
+    const moved: string[] = [];
+    let seen = 0;
+    try {
+      while (seen < budget && moved.length < wantedLimit) {
+        if (ids !== undefined && moved.length >= ids.size) break;
+        const batch = await receiver.receiveMessages(Math.min(PAGE, budget - seen), { maxWaitTimeInMs: 1_000 });
+        if (batch.length === 0) break;
+        for (const message of batch) {
+          seen++;
+          const id = messageIdOf(message);
+          const wanted =
+            moved.length < wantedLimit && (ids === undefined || ids.has(id) || ids.has(String(message.sequenceNumber)));
+          if (!wanted) {
+            kept.push(message);
+            continue;
+          }
+          const headers = redriveHeaders(
+            withoutBrokerHeaders(headersOf(message)),
+            reason,
+            new Date(this.deps.clock.now()),
+          );
+          // The copy is on the queue before the dead letter goes.
+          await this.deps.sender().sendMessages(copyOf(message, headers));
+          await receiver.completeMessage(message);
+          moved.push(id);
+        }
+      }
+    } finally {
+      await Promise.allSettled(kept.map((m) => receiver.abandonMessage(m)));
+      await receiver.close().catch(() => {});
+    }
+    return { moved: moved.length, ids: moved };
+  }
+}

@@ -1,0 +1,35 @@
+import { defineConfig } from 'vitest/config';
+
+// Two groups: everything in parallel first, then the tests that disrupt a shared broker (a RabbitMQ
+// restart) alone, so they never break another file's run.
+export default defineConfig({
+  test: {
+    testTimeout: 30_000,
+    globalSetup: ['test/support/global-setup.ts'],
+    hookTimeout: 180_000,
+    reporters: ['default'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'default',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.serial.test.ts'],
+          fileParallelism: true,
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'serial',
+          include: ['test/**/*.serial.test.ts'],
+          fileParallelism: false,
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
+  },
+});
