@@ -75,6 +75,8 @@ CREATE INDEX IF NOT EXISTS ${table}_versions_tombstones_idx ON ${schema}.${table
 }
 
 const LOCK_NOT_AVAILABLE = '55P03';
+/** The advisory lock key of start-up DDL: the bytes of "sluice" read as a number. */
+const DDL_LOCK_KEY = '126909663503205';
 
 /**
  * The inbox on PostgreSQL with a `pg` pool. One transaction per message: BEGIN, claim the id with
@@ -116,7 +118,25 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
         `inbox.table: "${this.config.table}" is too long for its versions table "${this.config.table}_versions" (at most 63 characters)`,
       );
     }
-    await this.#pool.query(postgresInboxDdl(this.config.schema, this.config.table));
+    // `CREATE … IF NOT EXISTS` is not safe against itself: two instances starting at once both see
+    // no table and one fails on a catalog unique index (23505). One transaction-scoped advisory
+    // lock serialises every Sluice start-up DDL on this database; the second instance then finds
+    // the tables made.
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK_KEY]);
+      await client.query(postgresInboxDdl(this.config.schema, this.config.table));
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
   }
 
   async runOnce<R>(

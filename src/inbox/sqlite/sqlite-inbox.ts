@@ -93,9 +93,11 @@ export class SqliteInbox implements InboxStore<SqliteTransaction> {
     const { path, table } = this.config;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const db = new Database(path);
+    // The busy timeout first: switching to WAL and the DDL both wait on another process opening
+    // the same file at the same moment instead of failing with SQLITE_BUSY.
+    db.pragma(`busy_timeout = ${this.config.busyTimeoutMs}`);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${this.config.synchronous.toUpperCase()}`);
-    db.pragma(`busy_timeout = ${this.config.busyTimeoutMs}`);
     db.exec(sqliteInboxDdl(table));
     this.#claim = db.prepare(
       `INSERT INTO ${table} (endpoint, message_id, message_type, entity_key, occurred_at, received_at, processed_at, outcome, attempts, envelope)

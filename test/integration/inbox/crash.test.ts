@@ -35,6 +35,15 @@ function startConsumer(queue: string, inboxTable: string, effectsTable: string, 
   return { process: child, output: () => out, exited };
 }
 
+/** Whether the consumer printed READY; throws with its output if it died before that. */
+function started(child: Child): boolean {
+  if (child.output().includes('READY')) return true;
+  if (child.process.exitCode !== null || child.process.signalCode !== null) {
+    throw new Error(`a consumer exited before it was ready:\n${child.output()}`);
+  }
+  return false;
+}
+
 async function queueDepth(queue: string): Promise<{ ready: number; unacked: number }> {
   const out = await rabbitmqctl(
     'list_queues',
@@ -94,9 +103,9 @@ describe('inbox over RabbitMQ and PostgreSQL, with real processes', () => {
     const { queue, inboxTable, effectsTable, effects } = await setup();
     const doomed = startConsumer(queue, inboxTable, effectsTable, 'kill-after-commit');
     children.push(doomed);
-    await waitFor(() => doomed.output().includes('READY'), {
+    await waitFor(() => started(doomed), {
       timeoutMs: 30_000,
-      what: `the first consumer: ${doomed.output()}`,
+      what: () => `the first consumer: ${doomed.output()}`,
     });
     await producer.send(queue, Credit, { n: 1 }, { id: 'credit-1' });
     expect((await doomed.exited).signal).toBe('SIGKILL');
@@ -122,7 +131,10 @@ describe('inbox over RabbitMQ and PostgreSQL, with real processes', () => {
     const a = startConsumer(queue, inboxTable, effectsTable, 'inject-redeliveries');
     const b = startConsumer(queue, inboxTable, effectsTable, 'inject-redeliveries');
     children.push(a, b);
-    await waitFor(() => a.output().includes('READY') && b.output().includes('READY'), { timeoutMs: 30_000 });
+    await waitFor(() => started(a) && started(b), {
+      timeoutMs: 30_000,
+      what: () => `both consumers to start:\n--- a ---\n${a.output()}\n--- b ---\n${b.output()}`,
+    });
     const total = 5_000;
     for (let i = 0; i < total; i++) await producer.send(queue, Credit, { n: i }, { id: `c-${i}` });
     await waitFor(async () => (await effects()).d === total, { timeoutMs: 120_000, what: 'all effects' });

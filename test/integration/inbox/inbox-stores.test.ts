@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboxEntry, InboxStore } from '../../../src/index.js';
 import type { PostgresTransaction } from '../../../src/inbox/postgres/index.js';
 import type { SqliteTransaction } from '../../../src/inbox/sqlite/index.js';
-import { postgresStore, sqliteStore, testPool } from './stores.js';
+import { postgresStore, sqliteStore, testPool, uniqueTable } from './stores.js';
 
 const entry = (messageId: string, extra: Partial<InboxEntry> = {}): InboxEntry => ({
   endpoint: 'billing',
@@ -176,5 +176,22 @@ describe('postgres inbox under contention', () => {
     expect(await first).toEqual({ status: 'processed', value: 'first' });
     expect(await store.runOnce(entry('held'), async () => ({ result: 'third' }))).toEqual({ status: 'duplicate' });
     await store.close();
+  });
+});
+
+describe('postgres inbox start-up', () => {
+  it('instances starting at once on a new schema and table all initialise (CREATE IF NOT EXISTS races)', async () => {
+    const schema = uniqueTable('sluice_init');
+    const table = uniqueTable('inbox');
+    const stores = Array.from({ length: 4 }, () => postgresStore(table, { schema }));
+    try {
+      const results = await Promise.allSettled(stores.map((s) => s.init()));
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      const outcomes = await Promise.all(stores.map((s) => s.runOnce(entry('first'), async () => ({ result: 'ran' }))));
+      expect(outcomes.filter((o) => o.status === 'processed')).toHaveLength(1);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
   });
 });
