@@ -12,7 +12,9 @@ const run = (cmd, args) => spawnSync(cmd, args, { stdio: 'inherit' }).status ?? 
 try {
   await ensureServices();
 } catch (error) {
-  process.stderr.write(`\nA server the tests need is not available: ${error instanceof Error ? error.message : error}\n`);
+  process.stderr.write(
+    `\nA server the tests need is not available: ${error instanceof Error ? error.message : error}\n`,
+  );
   process.exit(1);
 }
 const typecheck = run('npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']);

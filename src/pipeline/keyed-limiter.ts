@@ -70,9 +70,14 @@ export class KeyedLimiter {
     } catch (error) {
       result = Promise.reject(error);
     }
-    const done = key === undefined ? this.#freeSlot : () => this.#freeKey(key);
+    const done = key === undefined ? this.#freeSlot : this.#freeing(key);
     result.then(done, done);
     return result;
+  }
+
+  /** Frees `key` when called. (Returned, not assigned to a name: a bundler that keeps names wraps those.) */
+  #freeing(key: string): () => void {
+    return () => this.#freeKey(key);
   }
 
   #startWaiting(task: Waiting<unknown>): void {

@@ -39,18 +39,22 @@ export function gateStage(gate: Gate): Stage<ValidatedContext> {
   const admitted = (ctx: ValidatedContext, next: (ctx: ValidatedContext) => Promise<Outcome>, ticket: number) => {
     if (ticket < 0) return ticket === Admission.shutdown ? RELEASED_ON_SHUTDOWN_P : RELEASED_BY_KILL_SWITCH_P;
     // A bug in a later stage: the endpoint releases the message; it counts as neither success nor
-    // failure, but its probe slot (if it had one) must be given back.
-    const failed = (error: unknown): never => {
-      gate.observe(ticket, RELEASED_ON_SHUTDOWN, ctx.envelope);
-      throw error;
-    };
+    // failure, but its probe slot (if it had one) must be given back. (Inline closures, not named
+    // ones: bundlers that keep names wrap every named closure, and this runs for every message.)
     let outcome: Promise<Outcome>;
     try {
       outcome = next(ctx);
     } catch (error) {
-      return Promise.resolve().then(() => failed(error));
+      gate.observe(ticket, RELEASED_ON_SHUTDOWN, ctx.envelope);
+      return Promise.reject(error);
     }
-    return outcome.then((o) => gate.observe(ticket, o, ctx.envelope), failed);
+    return outcome.then(
+      (o) => gate.observe(ticket, o, ctx.envelope),
+      (error: unknown) => {
+        gate.observe(ticket, RELEASED_ON_SHUTDOWN, ctx.envelope);
+        throw error;
+      },
+    );
   };
   // Not async: this runs for every message, and an async wrapper costs more than the gate itself.
   return (ctx, next) => {
