@@ -77,6 +77,8 @@ CREATE INDEX IF NOT EXISTS ${table}_versions_tombstones_idx ON ${schema}.${table
 const LOCK_NOT_AVAILABLE = '55P03';
 /** The advisory lock key of start-up DDL: the bytes of "sluice" read as a number. */
 const DDL_LOCK_KEY = '126909663503205';
+/** How long start-up DDL waits for the DDL lock and for the tables it alters. */
+const DDL_LOCK_TIMEOUT_MS = 60_000;
 
 /**
  * The inbox on PostgreSQL with a `pg` pool. One transaction per message: BEGIN, claim the id with
@@ -118,16 +120,22 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
         `inbox.table: "${this.config.table}" is too long for its versions table "${this.config.table}_versions" (at most 63 characters)`,
       );
     }
+    const { schema, table } = this.config;
+    // On a live database the tables are there: check without taking any lock. (`CREATE INDEX IF
+    // NOT EXISTS` locks the table against writes even when the index exists, so running the DDL
+    // anyway would queue behind every handler transaction in flight and stall new claims.)
+    if (await this.#tablesExist()) return;
     // `CREATE … IF NOT EXISTS` is not safe against itself: two instances starting at once both see
     // no table and one fails on a catalog unique index (23505). One transaction-scoped advisory
     // lock serialises every Sluice start-up DDL on this database; the second instance then finds
-    // the tables made.
+    // the tables made. The wait has its own timeout, not the pool's short `lockTimeoutMs`.
     const client = await this.#pool.connect();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
+      await client.query(`SET LOCAL lock_timeout = ${DDL_LOCK_TIMEOUT_MS}`);
       await client.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK_KEY]);
-      await client.query(postgresInboxDdl(this.config.schema, this.config.table));
+      await client.query(postgresInboxDdl(schema, table));
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: Error) => {
@@ -137,6 +145,17 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
     } finally {
       client.release(broken);
     }
+  }
+
+  /** Whether both tables and their indexes exist (catalog lookups only, no locks). */
+  async #tablesExist(): Promise<boolean> {
+    const { schema, table } = this.config;
+    const names = [table, `${table}_processed_at_idx`, `${table}_versions`, `${table}_versions_tombstones_idx`];
+    const result = await this.#pool.query<{ missing: number }>(
+      'SELECT count(*) FILTER (WHERE to_regclass(name) IS NULL)::int AS missing FROM unnest($1::text[]) AS name',
+      [names.map((name) => `${schema}.${name}`)],
+    );
+    return result.rows[0]?.missing === 0;
   }
 
   async runOnce<R>(

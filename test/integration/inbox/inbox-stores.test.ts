@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboxEntry, InboxStore } from '../../../src/index.js';
 import type { PostgresTransaction } from '../../../src/inbox/postgres/index.js';
 import type { SqliteTransaction } from '../../../src/inbox/sqlite/index.js';
+import { signal } from '../../support/signal.js';
 import { postgresStore, sqliteStore, testPool, uniqueTable } from './stores.js';
 
 const entry = (messageId: string, extra: Partial<InboxEntry> = {}): InboxEntry => ({
@@ -156,23 +157,17 @@ describe('postgres inbox under contention', () => {
   it('releases as busy instead of failing when the other holder keeps the id past the lock timeout', async () => {
     const store = postgresStore(undefined, { lockTimeoutMs: 200 });
     await store.init();
-    let releaseFirst!: () => void;
-    const firstHolds = new Promise<void>((resolve) => {
-      releaseFirst = resolve;
-    });
-    let firstStarted!: () => void;
-    const started = new Promise<void>((resolve) => {
-      firstStarted = resolve;
-    });
+    const hold = signal();
+    const started = signal();
     const first = store.runOnce(entry('held'), async () => {
-      firstStarted();
-      await firstHolds;
+      started.fire();
+      await hold.wait;
       return { result: 'first' };
     });
-    await started;
+    await started.wait;
     const second = await store.runOnce(entry('held'), async () => ({ result: 'second' }));
     expect(second).toEqual({ status: 'busy' });
-    releaseFirst();
+    hold.fire();
     expect(await first).toEqual({ status: 'processed', value: 'first' });
     expect(await store.runOnce(entry('held'), async () => ({ result: 'third' }))).toEqual({ status: 'duplicate' });
     await store.close();
@@ -192,6 +187,51 @@ describe('postgres inbox start-up', () => {
     } finally {
       await Promise.all(stores.map((s) => s.close()));
       await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
+
+  it('waits for another instance creating its tables even with a short lockTimeoutMs', async () => {
+    // Another instance (any table on this database) holds the start-up DDL lock for a while.
+    const holder = await pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(126909663503205)');
+      const store = postgresStore(undefined, { lockTimeoutMs: 50 });
+      const init = store.init();
+      await new Promise((r) => setTimeout(r, 300));
+      await holder.query('COMMIT');
+      await init;
+      expect(await store.runOnce(entry('after-wait'), async () => ({ result: 1 }))).toEqual({
+        status: 'processed',
+        value: 1,
+      });
+      await store.close();
+    } finally {
+      holder.release();
+    }
+  });
+
+  it('starts on existing tables without locking them: a running transaction on the table does not block it', async () => {
+    const table = uniqueTable('inbox');
+    const running = postgresStore(table);
+    await running.init();
+    const hold = signal();
+    const claimed = signal();
+    // A handler transaction in flight: it holds a row lock on the inbox table until it commits.
+    const inFlight = running.runOnce(entry('in-flight'), async () => {
+      claimed.fire();
+      await hold.wait;
+      return { result: 'done' };
+    });
+    await claimed.wait;
+    const starting = postgresStore(table, { lockTimeoutMs: 100 });
+    try {
+      await starting.init();
+    } finally {
+      hold.fire();
+      await inFlight;
+      await starting.close();
+      await running.close();
     }
   });
 });
