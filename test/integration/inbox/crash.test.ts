@@ -117,10 +117,14 @@ describe('inbox over RabbitMQ and PostgreSQL, with real processes', () => {
       timeoutMs: 30_000,
       what: 'the duplicate skip',
     });
-    await waitFor(async () => {
-      const d = await queueDepth(queue);
-      return d.ready === 0 && d.unacked === 0;
-    });
+    // rabbitmqctl starts an Erlang VM per call (seconds on a loaded box): a generous deadline.
+    await waitFor(
+      async () => {
+        const d = await queueDepth(queue);
+        return d.ready === 0 && d.unacked === 0;
+      },
+      { timeoutMs: 60_000, what: 'the queue to drain' },
+    );
     expect(await effects()).toEqual({ n: 1, d: 1 });
     heir.process.kill('SIGTERM');
     await heir.exited;

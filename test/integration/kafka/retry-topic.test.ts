@@ -32,7 +32,8 @@ describe('kafka: delayed release through the retry topic', () => {
     await t.send(address, message('slow'));
     await waitFor(() => got.length === 1, { timeoutMs: 15_000, what: 'first delivery' });
     const first = got[0]?.d as Delivery;
-    const delayMs = 1_500;
+    // Long enough that five acks=all sends and their delivery fit well inside it on a loaded box.
+    const delayMs = 4_000;
     const releasedAt = performance.now();
     await first.release({ delayMs, headers: { 'sluice-attempts': '1' } });
 

@@ -1,13 +1,24 @@
 import { randomUUID } from 'node:crypto';
+import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TransportError } from '../../../src/index.js';
 import type { Delivery, Transport } from '../../../src/transport/index.js';
 import { waitFor } from '../../support/wait-for.js';
-import { listQueues, trackedRabbitmq, unique } from './rabbitmq-test-kit.js';
+import { listQueues, RABBITMQ_URL, trackedRabbitmq, unique } from './rabbitmq-test-kit.js';
 
 const quorum = trackedRabbitmq({ queueType: 'quorum' });
 const classic = trackedRabbitmq({ queueType: 'classic' });
 const open: Transport[] = [];
+
+async function consumerCount(queue: string): Promise<number> {
+  const connection = await amqp.connect(RABBITMQ_URL);
+  try {
+    const channel = await connection.createChannel();
+    return (await channel.checkQueue(queue)).consumerCount;
+  } finally {
+    await connection.close();
+  }
+}
 
 const message = (messageType: string, body: string) => ({
   messageId: randomUUID(),
@@ -24,6 +35,35 @@ describe('rabbitmq topology', () => {
     await quorum.cleanup();
     await classic.cleanup();
   });
+
+  it('instances starting at once on a new quorum queue all declare it and consume', async () => {
+    // RabbitMQ 3.10 may answer a concurrent declare before the new queue's process runs; a consume
+    // sent right after it then fails with INTERNAL_ERROR (541), which closes the connection. Raw
+    // amqplib hits that (assertQueue + consume, 8 clients: 16 of 160 failed); the endpoint's
+    // declare runs more steps before its consume, and this checks that it stays clear of it.
+    for (let round = 0; round < 4; round++) {
+      const transports = await Promise.all(Array.from({ length: 8 }, () => quorum.connect()));
+      open.push(...transports);
+      const address = unique('topo-race');
+      const topology = { address, endpoint: address, messageTypes: [`topo.${address}.v1`] };
+      const started = await Promise.allSettled(
+        transports.map(async (t) => {
+          await t.declare(topology);
+          return t.consume(address, () => {}, { prefetch: 1 });
+        }),
+      );
+      expect(started.filter((s) => s.status === 'rejected')).toEqual([]);
+      let consumers = 0;
+      await waitFor(
+        async () => {
+          consumers = await consumerCount(address);
+          return consumers === transports.length;
+        },
+        { timeoutMs: 30_000, what: () => `${transports.length} consumers on ${address} (have ${consumers})` },
+      );
+      await Promise.all(transports.map((t) => t.close()));
+    }
+  }, 120_000);
 
   it('declares queue, dead-letter queue and type exchanges idempotently, twice and from a second transport', async () => {
     const t1 = await quorum.connect();

@@ -34,11 +34,15 @@ describe('Service Bus transport: publish', () => {
 
     await billingBus.publish(OrderPlaced, { orderId: 'o-1' });
     await waitFor(() => billed.length === 1 && audited.length === 1, { timeoutMs: 10_000, what: 'both endpoints' });
+    // The handlers ran; their completions reach the emulator a moment later. Once both queues are
+    // empty nothing else is pending anywhere: each endpoint got exactly one copy.
+    const emulator = f.emulator;
+    await waitFor(
+      () => emulator.messages(`billing-${suffix}`).length === 0 && emulator.messages(`audit-${suffix}`).length === 0,
+      { timeoutMs: 10_000, what: 'both completions to reach the broker' },
+    );
     expect(billed).toEqual(['o-1']);
     expect(audited).toEqual(['o-1']);
-    // Nothing else is pending anywhere: each endpoint got exactly one copy.
-    expect(f.emulator.messages(`billing-${suffix}`)).toHaveLength(0);
-    expect(f.emulator.messages(`audit-${suffix}`)).toHaveLength(0);
   });
 
   it('with entities: verify, start fails naming the missing entity', async () => {
