@@ -35,6 +35,8 @@ export type HealthRequestHandler = (
 ) => void;
 
 const MAX_BODY_BYTES = 16 * 1024;
+/** A body over the limit is still read (and dropped) up to this, so that the client gets the 413. */
+const DRAIN_BYTES = 1024 * 1024;
 // The endpoint-name rule of createBus.
 const EndpointNameSchema = z
   .string()
@@ -53,6 +55,8 @@ class HttpProblem extends Error {
     readonly error: string,
     message: string,
     readonly issues?: string[],
+    /** Answer with `connection: close` (the request was not read to its end). */
+    readonly close = false,
   ) {
     super(message);
   }
@@ -158,6 +162,7 @@ export function createHealthHandler(bus: HealthSource, options: HealthHandlerOpt
     handle(req, res, next).catch((error: unknown) => {
       if (error instanceof HttpProblem) {
         if (error.status === 401) res.setHeader('www-authenticate', 'Bearer realm="sluice-health"');
+        if (error.close) res.setHeader('connection', 'close');
         return send(res, error.status, {
           error: error.error,
           message: error.message,
@@ -233,22 +238,41 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   if (given !== undefined && !Buffer.isBuffer(given) && typeof given !== 'string') return given;
   let text: string;
   if (given !== undefined) text = given.toString();
-  else {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_BODY_BYTES) throw new HttpProblem(413, 'too-large', `the body exceeds ${MAX_BODY_BYTES} bytes`);
-      chunks.push(chunk as Buffer);
-    }
-    text = Buffer.concat(chunks).toString('utf8');
-  }
+  else text = await readText(req);
   if (text.trim() === '') return {};
   try {
     return JSON.parse(text);
   } catch {
     throw new HttpProblem(400, 'invalid-request', 'the body is not JSON');
   }
+}
+
+/**
+ * Reads the body up to MAX_BODY_BYTES. A larger one is read to its end and dropped (up to
+ * DRAIN_BYTES), so that the client, still sending, receives the 413 instead of a reset connection;
+ * past that the connection is closed after the answer.
+ */
+function readText(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const tooLarge = (close: boolean) =>
+      new HttpProblem(413, 'too-large', `the body exceeds ${MAX_BODY_BYTES} bytes`, undefined, close);
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else if (size > DRAIN_BYTES) {
+        req.off('data', onData);
+        req.pause();
+        reject(tooLarge(true));
+      }
+    };
+    req.on('data', onData);
+    req.once('end', () =>
+      size > MAX_BODY_BYTES ? reject(tooLarge(false)) : resolve(Buffer.concat(chunks).toString('utf8')),
+    );
+    req.once('error', reject);
+  });
 }
 
 function send(res: ServerResponse, status: number, body: unknown, head = false): void {
