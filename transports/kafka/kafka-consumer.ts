@@ -5,7 +5,7 @@ import { deadLetterHeaders, Fifo, SluiceHeader } from '../../src/transport/index
 import { type DeliveryMark, decodeDeliveryMark, encodeDeliveryMark } from './delivery-mark.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import { type DeliveryOwner, KafkaDelivery, type PartitionLease } from './kafka-delivery.js';
-import { headersFromRecord, KafkaHeader } from './kafka-header.js';
+import { headersFromRecord, isMessageTooLarge, KafkaHeader } from './kafka-header.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { pauseAwareAssigner } from './pause-aware-assigner.js';
 import type { EndpointTopics, TopicNaming } from './topic-naming.js';
@@ -470,11 +470,30 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     original[SluiceHeader.deliveryCount] = String(delivery.deliveryCount);
     const headers = deadLetterHeaders(original, fault);
     headers[KafkaHeader.source] = delivery.deliveryId;
-    await this.#deps.producer.send({
-      topic: this.#deps.topics.deadLetter,
-      acks: -1,
-      messages: [{ key: delivery.key, value: delivery.body, headers }],
-    });
+    const topic = this.#deps.topics.deadLetter;
+    try {
+      await this.#deps.producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: delivery.key, value: delivery.body, headers }],
+      });
+    } catch (error) {
+      if (!isMessageTooLarge(error)) throw error;
+      // The copy (body + fault headers) does not fit the dead-letter topic. Rather than hold the
+      // partition's commits forever, dead-letter a reference: the fault, no body, and where the
+      // body stays (the source record, kept for its topic's retention; redrive reads it there).
+      headers[KafkaHeader.bodyOmitted] =
+        `${delivery.body.length} bytes did not fit ${topic} (max.message.bytes); the body stays at ${delivery.deliveryId}`;
+      this.#deps.logger.warn(
+        { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic },
+        'dead-letter copy too large for the dead-letter topic; dead-lettered a reference to the record instead',
+      );
+      await this.#deps.producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: delivery.key, value: Buffer.alloc(0), headers }],
+      });
+    }
   }
 
   #scheduleCommit(): void {

@@ -7,7 +7,7 @@ import type {
   RedriveSelection,
 } from '../../src/transport/index.js';
 import { faultFromHeaders, redriveHeaders, SluiceHeader } from '../../src/transport/index.js';
-import { headersFromRecord, KafkaHeader } from './kafka-header.js';
+import { headersFromRecord, KafkaHeader, parseRecordPosition } from './kafka-header.js';
 import { type RangeRecord, readTopicRange } from './read-topic-range.js';
 import type { EndpointTopics } from './topic-naming.js';
 
@@ -119,14 +119,23 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     const keptBefore = records.filter(
       (r) => !chosenSet.has(r) && Number(r.message.offset) < (lastByPartition.get(r.partition) ?? -1),
     );
+    // A dead letter written as a reference (its copy did not fit) gets its body from the source
+    // record. One whose source is gone (retention) stays, as if not chosen.
+    const bodies = await this.#referencedBodies(chosen);
+    const gone = chosen.filter((r) => bodies.get(r) === null);
+    if (gone.length > 0) {
+      chosen = chosen.filter((r) => bodies.get(r) !== null);
+      keptBefore.push(...gone);
+      keptBefore.sort((a, b) => a.partition - b.partition || Number(a.message.offset) - Number(b.message.offset));
+    }
     const now = new Date(this.deps.clock.now());
     const moved = chosen.map((r) => {
       const headers = redriveHeaders(headersFromRecord(r.message.headers), reason, now);
       for (const name of Object.keys(headers)) if (name.startsWith('sluice-kafka-')) delete headers[name];
       delete headers[SluiceHeader.deliveryCount];
-      return { key: r.message.key, value: r.message.value, headers };
+      return { key: r.message.key, value: bodies.get(r) ?? r.message.value, headers };
     });
-    await this.deps.producer.send({ topic: this.deps.topics.input, acks: -1, messages: moved });
+    if (moved.length > 0) await this.deps.producer.send({ topic: this.deps.topics.input, acks: -1, messages: moved });
     if (keptBefore.length > 0) {
       await this.deps.producer.send({
         topic: this.#topic,
@@ -140,6 +149,55 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     }
     await commit(new Map([...lastByPartition].map(([p, last]) => [p, last + 1])));
     return { moved: chosen.length, ids: chosen.map((r) => this.#toDeadLetter(r).messageId) };
+  }
+
+  /**
+   * The bodies of reference dead letters (`sluice-kafka-body-omitted`), read from their source
+   * records: a Buffer per reference, null when the source record is no longer there.
+   */
+  async #referencedBodies(records: RangeRecord[]): Promise<Map<RangeRecord, Buffer | null>> {
+    const bodies = new Map<RangeRecord, Buffer | null>();
+    const wanted = new Map<string, { record: RangeRecord; partition: number; offset: number }[]>();
+    for (const r of records) {
+      const headers = headersFromRecord(r.message.headers);
+      if (!(KafkaHeader.bodyOmitted in headers)) continue;
+      const source = parseRecordPosition(headers[KafkaHeader.source]);
+      if (!source) {
+        bodies.set(r, null);
+        continue;
+      }
+      const list = wanted.get(source.topic) ?? [];
+      list.push({ record: r, partition: source.partition, offset: source.offset });
+      wanted.set(source.topic, list);
+    }
+    for (const [topic, list] of wanted) {
+      const watermarks = new Map(
+        (await this.deps.admin.fetchTopicOffsets(topic)).map((p) => [
+          p.partition,
+          { low: Number(p.low), high: Number(p.high) },
+        ]),
+      );
+      // Only offsets still in the log: a record removed by retention is not waited for.
+      const ranges = new Map<number, { from: number; to: number }>();
+      for (const { partition, offset } of list) {
+        const bounds = watermarks.get(partition);
+        if (!bounds || offset < bounds.low || offset >= bounds.high) continue;
+        const range = ranges.get(partition);
+        ranges.set(partition, {
+          from: Math.min(range?.from ?? offset, offset),
+          to: Math.max(range?.to ?? offset + 1, offset + 1),
+        });
+      }
+      const read = await readTopicRange(this.deps.kafka, topic, {
+        ranges,
+        timeoutMs: 60_000,
+        maxWaitTimeMs: this.deps.maxWaitTimeMs,
+      });
+      const byPosition = new Map(read.map((r) => [`${r.partition}:${r.message.offset}`, r.message.value]));
+      for (const { record, partition, offset } of list)
+        bodies.set(record, byPosition.get(`${partition}:${offset}`) ?? null);
+    }
+    return bodies;
   }
 
   #read(ranges: Map<number, { from: number; to: number }>): Promise<RangeRecord[]> {

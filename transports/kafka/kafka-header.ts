@@ -8,7 +8,26 @@ export const KafkaHeader = {
   dueAt: 'sluice-kafka-due-at',
   /** On retry and dead-letter copies: `<topic>:<partition>:<offset>` of the record copied. */
   source: 'sluice-kafka-source',
+  /**
+   * On a dead letter whose copy did not fit the dead-letter topic (`max.message.bytes`): why the
+   * body is empty. The body is read from `source` again on redrive.
+   */
+  bodyOmitted: 'sluice-kafka-body-omitted',
 } as const;
+
+/** Whether a produce failed because the record is larger than the topic accepts. */
+export function isMessageTooLarge(error: unknown): boolean {
+  return (error as { type?: unknown } | null)?.type === 'MESSAGE_TOO_LARGE';
+}
+
+/** `<topic>:<partition>:<offset>` (a delivery id) → its parts; undefined when malformed. */
+export function parseRecordPosition(
+  text: string | undefined,
+): { topic: string; partition: number; offset: number } | undefined {
+  const match = text === undefined ? null : /^(.+):(\d+):(\d+)$/.exec(text);
+  if (!match) return undefined;
+  return { topic: match[1] as string, partition: Number(match[2]), offset: Number(match[3]) };
+}
 
 /** Kafka record headers as strings (the first value of a repeated header; bytes read as UTF-8). */
 export function headersFromRecord(headers: IHeaders | undefined): Record<string, string> {
