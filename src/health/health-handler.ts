@@ -253,6 +253,8 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
  * past that the connection is closed after the answer.
  */
 function readText(req: IncomingMessage): Promise<string> {
+  // Read already (middleware that consumed the stream without setting `req.body`): nothing comes.
+  if (req.readableEnded) return Promise.resolve('');
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -268,6 +268,23 @@ describe('health endpoint over HTTP', () => {
     expect(b.killSwitch('ledger').view().reason).toBe('pre-parsed');
   });
 
+  it('answers (400: no reason) when middleware consumed the body without parsing it', async () => {
+    const b = bus(undefined);
+    await b.start();
+    const handler = createHealthHandler(b, { token: TOKEN });
+    const server = createServer((req, res) => {
+      // Read to its end, nothing on req.body: the handler must not wait for data that never comes.
+      req.resume();
+      req.once('end', () => handler(req, res));
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const answer = await post(`${url}/health/endpoints/ledger/trip`, { reason: 'consumed' }, TOKEN);
+    expect(await json(answer)).toMatchObject({ status: 400, body: { error: 'invalid-request' } });
+    expect(b.killSwitch('ledger').state).toBe('closed');
+  });
+
   it('is not ready before start and after stop', async () => {
     const b = bus(undefined);
     const handler = createHealthHandler(b);
