@@ -94,6 +94,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   #closed = false;
   #wake: (() => void)[] = [];
   #commitTimer: (() => void) | undefined;
+  /** Timers of records held for an in-process redelivery (their retry copy did not fit). */
+  readonly #held = new Set<() => void>();
   #commitChain: Promise<void> = Promise.resolve();
 
   constructor(deps: KafkaConsumerDeps) {
@@ -452,16 +454,65 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     this.#scheduleCommit();
   }
 
-  async writeRetryCopy(delivery: KafkaDelivery, options: ReleaseOptions): Promise<void> {
+  async writeRetryCopy(delivery: KafkaDelivery, options: ReleaseOptions): Promise<boolean> {
     const headers: Record<string, string> = { ...delivery.rawHeaders, ...options.headers };
     headers[SluiceHeader.deliveryCount] = String(delivery.deliveryCount);
     headers[KafkaHeader.dueAt] = String(this.#deps.clock.now() + Math.max(0, options.delayMs ?? 0));
     headers[KafkaHeader.source] = delivery.deliveryId;
-    await this.#deps.producer.send({
-      topic: this.#deps.topics.retry,
-      acks: -1,
-      messages: [{ key: delivery.key, value: delivery.body, headers }],
-    });
+    try {
+      await this.#deps.producer.send({
+        topic: this.#deps.topics.retry,
+        acks: -1,
+        messages: [{ key: delivery.key, value: delivery.body, headers }],
+      });
+      return true;
+    } catch (error) {
+      if (!isMessageTooLarge(error)) throw error;
+      this.#redeliverLater(delivery, options);
+      return false;
+    }
+  }
+
+  /**
+   * The copy does not fit the retry topic: rather than hold the partition's commits for good, keep
+   * the record (its offset unsettled, its prefetch slot taken) and hand it out again after the
+   * delay. A crash or a rebalance meanwhile loses nothing: the record is read again from the
+   * committed offset.
+   */
+  #redeliverLater(delivery: KafkaDelivery, options: ReleaseOptions): void {
+    const state = delivery.lease as PartitionState;
+    const count = String(delivery.deliveryCount);
+    const raw: Record<string, string> = { ...delivery.rawHeaders, ...options.headers };
+    raw[SluiceHeader.deliveryCount] = count;
+    const headers: Record<string, string> = { ...delivery.headers, ...options.headers };
+    headers[SluiceHeader.deliveryCount] = count;
+    const delayMs = Math.max(0, options.delayMs ?? 0);
+    this.#deps.logger.warn(
+      { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic: this.#deps.topics.retry, delayMs },
+      'retry copy too large for the retry topic; redelivering the record in process after the delay instead',
+    );
+    const cancel = this.#deps.clock.setTimer(() => {
+      this.#held.delete(cancel);
+      if (state.revoked || this.#closing) return;
+      const again = new KafkaDelivery(
+        this,
+        state,
+        delivery.offset,
+        delivery.key,
+        raw,
+        delivery.address,
+        delivery.body,
+        headers,
+        delivery.deliveryCount + 1,
+        delivery.partitionKey,
+      );
+      try {
+        this.#deps.callback(again);
+      } catch (error) {
+        this.#deps.logger.error({ err: error }, 'delivery callback threw; the record will come again');
+      }
+    }, delayMs);
+    this.#held.add(cancel);
   }
 
   async writeDeadLetter(delivery: KafkaDelivery, fault: FaultDetails): Promise<void> {
@@ -591,6 +642,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     this.#commitTimer = undefined;
     await this.#flush();
     this.#closed = true;
+    for (const cancel of this.#held) cancel();
+    this.#held.clear();
     for (const k of [...this.#deferred.keys()]) this.#undefer(k);
     for (const state of [...this.#partitions.values()]) this.#revoke(state);
     await this.#consumer.disconnect().catch((error: unknown) => {

@@ -126,7 +126,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     if (gone.length > 0) {
       chosen = chosen.filter((r) => bodies.get(r) !== null);
       keptBefore.push(...gone);
-      keptBefore.sort((a, b) => a.partition - b.partition || Number(a.message.offset) - Number(b.message.offset));
+      keptBefore.splice(0, keptBefore.length, ...oldestFirst(keptBefore));
     }
     const now = new Date(this.deps.clock.now());
     const moved = chosen.map((r) => {
@@ -135,7 +135,18 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
       delete headers[SluiceHeader.deliveryCount];
       return { key: r.message.key, value: bodies.get(r) ?? r.message.value, headers };
     });
-    if (moved.length > 0) await this.deps.producer.send({ topic: this.deps.topics.input, acks: -1, messages: moved });
+    // In order; a body read back from its source goes alone: it was too large for the dead-letter
+    // topic, and two of them in one produce can exceed the input topic's limit for one batch.
+    let batch: typeof moved = [];
+    const flush = async () => {
+      if (batch.length > 0) await this.deps.producer.send({ topic: this.deps.topics.input, acks: -1, messages: batch });
+      batch = [];
+    };
+    for (const [i, m] of moved.entries()) {
+      batch.push(m);
+      if (bodies.has(chosen[i] as RangeRecord)) await flush();
+    }
+    await flush();
     if (keptBefore.length > 0) {
       await this.deps.producer.send({
         topic: this.#topic,
@@ -153,49 +164,60 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
 
   /**
    * The bodies of reference dead letters (`sluice-kafka-body-omitted`), read from their source
-   * records: a Buffer per reference, null when the source record is no longer there.
+   * records: a Buffer per reference, null when the source record is no longer there (retention,
+   * a deleted topic) or is not the same message any more (a recreated topic).
    */
   async #referencedBodies(records: RangeRecord[]): Promise<Map<RangeRecord, Buffer | null>> {
     const bodies = new Map<RangeRecord, Buffer | null>();
-    const wanted = new Map<string, { record: RangeRecord; partition: number; offset: number }[]>();
+    const wanted = new Map<string, Wanted[]>();
     for (const r of records) {
       const headers = headersFromRecord(r.message.headers);
       if (!(KafkaHeader.bodyOmitted in headers)) continue;
+      bodies.set(r, null);
       const source = parseRecordPosition(headers[KafkaHeader.source]);
-      if (!source) {
-        bodies.set(r, null);
-        continue;
-      }
+      if (!source) continue;
       const list = wanted.get(source.topic) ?? [];
-      list.push({ record: r, partition: source.partition, offset: source.offset });
+      list.push({ record: r, messageId: headers[KafkaHeader.messageId], ...source });
       wanted.set(source.topic, list);
     }
     for (const [topic, list] of wanted) {
-      const watermarks = new Map(
-        (await this.deps.admin.fetchTopicOffsets(topic)).map((p) => [
-          p.partition,
-          { low: Number(p.low), high: Number(p.high) },
-        ]),
-      );
-      // Only offsets still in the log: a record removed by retention is not waited for.
-      const ranges = new Map<number, { from: number; to: number }>();
-      for (const { partition, offset } of list) {
-        const bounds = watermarks.get(partition);
-        if (!bounds || offset < bounds.low || offset >= bounds.high) continue;
-        const range = ranges.get(partition);
-        ranges.set(partition, {
-          from: Math.min(range?.from ?? offset, offset),
-          to: Math.max(range?.to ?? offset + 1, offset + 1),
-        });
+      let watermarks: Map<number, { low: number; high: number }>;
+      try {
+        const offsets = await this.deps.admin.fetchTopicOffsets(topic);
+        watermarks = new Map(offsets.map((p) => [p.partition, { low: Number(p.low), high: Number(p.high) }]));
+      } catch {
+        continue; // The source topic is gone: its references stay dead letters.
       }
-      const read = await readTopicRange(this.deps.kafka, topic, {
-        ranges,
-        timeoutMs: 60_000,
-        maxWaitTimeMs: this.deps.maxWaitTimeMs,
-      });
-      const byPosition = new Map(read.map((r) => [`${r.partition}:${r.message.offset}`, r.message.value]));
-      for (const { record, partition, offset } of list)
-        bodies.set(record, byPosition.get(`${partition}:${offset}`) ?? null);
+      // Only offsets still in the log, read in windows of nearby offsets: never a long stretch of
+      // the source topic between two far-apart references.
+      const present = list
+        .filter(({ partition, offset }) => {
+          const bounds = watermarks.get(partition);
+          return bounds !== undefined && offset >= bounds.low && offset < bounds.high;
+        })
+        .sort((x, y) => x.partition - y.partition || x.offset - y.offset);
+      const windows: { partition: number; from: number; to: number }[] = [];
+      for (const { partition, offset } of present) {
+        const last = windows[windows.length - 1];
+        if (last && last.partition === partition && offset - last.to < SOURCE_WINDOW_GAP) last.to = offset + 1;
+        else windows.push({ partition, from: offset, to: offset + 1 });
+      }
+      for (const w of windows) {
+        const read = await readTopicRange(this.deps.kafka, topic, {
+          ranges: new Map([[w.partition, { from: w.from, to: w.to }]]),
+          timeoutMs: 60_000,
+          maxWaitTimeMs: this.deps.maxWaitTimeMs,
+        });
+        const byOffset = new Map(read.map((r) => [Number(r.message.offset), r.message]));
+        for (const want of present) {
+          if (want.partition !== w.partition || want.offset < w.from || want.offset >= w.to) continue;
+          const source = byOffset.get(want.offset);
+          if (!source?.value) continue;
+          const sourceId = headersFromRecord(source.headers)[KafkaHeader.messageId];
+          if (want.messageId !== undefined && sourceId !== undefined && sourceId !== want.messageId) continue;
+          bodies.set(want.record, source.value);
+        }
+      }
     }
     return bodies;
   }
@@ -221,6 +243,18 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     };
   }
 }
+
+/** A reference to find in its source topic. */
+interface Wanted {
+  readonly record: RangeRecord;
+  readonly messageId: string | undefined;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+/** References at most this many offsets apart in a source partition are read in one pass. */
+const SOURCE_WINDOW_GAP = 1_000;
 
 /** Oldest first across partitions (record timestamp), offset order within a partition. */
 function oldestFirst(records: RangeRecord[]): RangeRecord[] {

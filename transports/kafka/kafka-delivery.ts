@@ -3,8 +3,12 @@ import { AlreadySettledError, LockLostError } from '../../src/transport/index.js
 
 /** What a delivery needs from the consumer that handed it out. */
 export interface DeliveryOwner {
-  /** Writes the retry-topic copy (acks=all). */
-  writeRetryCopy(delivery: KafkaDelivery, options: ReleaseOptions): Promise<void>;
+  /**
+   * Writes the retry-topic copy (acks=all) and resolves true; resolves false when the copy does not
+   * fit the retry topic and the owner hands the record out again itself after the delay (its offset
+   * stays unsettled meanwhile).
+   */
+  writeRetryCopy(delivery: KafkaDelivery, options: ReleaseOptions): Promise<boolean>;
   /** Writes the dead-letter copy (acks=all). */
   writeDeadLetter(delivery: KafkaDelivery, fault: FaultDetails): Promise<void>;
   /** The delivery is done: its offset may be committed. */
@@ -82,13 +86,17 @@ export class KafkaDelivery implements Delivery {
 
   async release(options: ReleaseOptions = {}): Promise<void> {
     this.#begin();
+    let copied: boolean;
     try {
-      await this.owner.writeRetryCopy(this, options);
+      copied = await this.owner.writeRetryCopy(this, options);
     } catch (error) {
       this.#state = 'open';
       throw error;
     }
-    this.#finish();
+    if (copied) return this.#finish();
+    // Held for an in-process redelivery: done for this delivery, not for its offset.
+    if (this.lease.revoked) throw this.#lost();
+    this.#state = 'settled';
   }
 
   async deadLetter(fault: FaultDetails): Promise<void> {

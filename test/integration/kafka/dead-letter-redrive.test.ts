@@ -1,10 +1,9 @@
-import kafkajs from 'kafkajs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFault } from '../../../src/errors/fault.js';
 import type { Delivery, OutgoingMessage, Transport } from '../../../src/transport/index.js';
-import { ensureKafka, KAFKA_BROKERS } from '../../infra/kafka/kafka.mjs';
+import { ensureKafka } from '../../infra/kafka/kafka.mjs';
 import { waitFor } from '../../support/wait-for.js';
-import { connectKafka, unique } from './kafka-fixture.js';
+import { connectKafka, limitMessageBytes, unique, withAdmin } from './kafka-fixture.js';
 
 const message = (id: string): OutgoingMessage => ({
   messageId: id,
@@ -92,28 +91,16 @@ describe('kafka: dead-letter topic and redrive', () => {
     const address = unique('dlq-big');
     await t.declare({ address, endpoint: address, messageTypes: [] });
     // The dead-letter topic takes less than the input topic: a copy of a large record cannot fit.
-    const admin = new kafkajs.Kafka({ brokers: KAFKA_BROKERS, logLevel: kafkajs.logLevel.NOTHING }).admin();
-    await admin.connect();
-    try {
-      await admin.alterConfigs({
-        validateOnly: false,
-        resources: [
-          {
-            type: kafkajs.ConfigResourceTypes.TOPIC,
-            name: `${address}.${address}.dlq`,
-            configEntries: [{ name: 'max.message.bytes', value: '2000' }],
-          },
-        ],
-      });
-    } finally {
-      await admin.disconnect();
-    }
+    await limitMessageBytes(`${address}.${address}.dlq`, 2_000);
     const got: Delivery[] = [];
     await t.consume(address, (d) => got.push(d), { prefetch: 10 });
-    const big = { ...message('big'), body: Buffer.alloc(6_000, 'b') };
+    // Two records of 600 KB: each fits the input topic (1 MB), together they exceed one batch.
+    const big = { ...message('big'), body: Buffer.alloc(600_000, 'b') };
+    const bigB = { ...message('big-b'), body: Buffer.alloc(600_000, 'c') };
     await t.send(address, big);
+    await t.send(address, bigB);
     await t.send(address, message('small'));
-    await waitFor(() => got.length === 2, { timeoutMs: 15_000, what: 'two deliveries' });
+    await waitFor(() => got.length === 3, { timeoutMs: 15_000, what: 'three deliveries' });
     const reject = (d: Delivery) =>
       d.deadLetter(
         createFault({
@@ -128,25 +115,27 @@ describe('kafka: dead-letter topic and redrive', () => {
       );
     for (const d of got) await reject(d);
     const dlq = t.deadLetters(address);
-    expect(await dlq.count()).toBe(2);
-    const [reference, small] = await dlq.peek(10);
+    expect(await dlq.count()).toBe(3);
+    const [reference, , small] = await dlq.peek(10);
     expect(reference?.messageId).toBe('big');
     expect(reference?.body.length).toBe(0);
     expect(reference?.fault).toMatchObject({ reason: 'permanent-failure', description: 'rejected' });
-    expect(reference?.headers['sluice-kafka-body-omitted']).toContain('6000 bytes did not fit');
+    expect(reference?.headers['sluice-kafka-body-omitted']).toContain('600000 bytes did not fit');
     expect(reference?.headers['sluice-kafka-source']).toBe(`${address}:0:0`);
     expect(small?.body.toString()).toBe('body-small');
 
     // The partition is not held up: a later record is delivered, and its commit goes through.
     await t.send(address, message('later'));
-    await waitFor(() => got.length === 3, { timeoutMs: 15_000, what: 'the later record' });
-    await got[2]?.complete();
+    await waitFor(() => got.length === 4, { timeoutMs: 15_000, what: 'the later record' });
+    await got[3]?.complete();
 
-    expect(await dlq.redrive({ all: true }, 'retry both')).toEqual({ moved: 2, ids: ['big', 'small'] });
-    await waitFor(() => got.length === 5, { timeoutMs: 30_000, what: 'both redriven' });
-    const back = got.slice(3);
-    expect(back.map((d) => d.body.length).sort((a, b) => a - b)).toEqual(['body-small'.length, 6_000]);
-    expect(back.find((d) => d.body.length === 6_000)?.body.equals(big.body)).toBe(true);
+    expect(await dlq.redrive({ all: true }, 'retry all')).toEqual({ moved: 3, ids: ['big', 'big-b', 'small'] });
+    await waitFor(() => got.length === 7, { timeoutMs: 30_000, what: 'all three redriven' });
+    const back = got.slice(4);
+    expect(back.map((d) => d.headers['sluice-message-id'])).toEqual(['big', 'big-b', 'small']);
+    expect(back[0]?.body.equals(big.body)).toBe(true);
+    expect(back[1]?.body.equals(bigB.body)).toBe(true);
+    expect(back[2]?.body.toString()).toBe('body-small');
     expect(back.every((d) => d.headers['sluice-kafka-body-omitted'] === undefined)).toBe(true);
     for (const d of back) await d.complete();
     expect(await dlq.count()).toBe(0);
@@ -154,21 +143,17 @@ describe('kafka: dead-letter topic and redrive', () => {
     // A reference whose source record is gone (retention; here deleteRecords) cannot be redriven:
     // it stays in the dead-letter topic instead of going back with an empty body.
     await t.send(address, { ...big, messageId: 'big2' });
-    await waitFor(() => got.length === 6, { timeoutMs: 15_000, what: 'big2' });
-    const big2 = got[5] as Delivery;
+    await waitFor(() => got.length === 8, { timeoutMs: 15_000, what: 'big2' });
+    const big2 = got[7] as Delivery;
     await reject(big2);
-    const admin2 = new kafkajs.Kafka({ brokers: KAFKA_BROKERS, logLevel: kafkajs.logLevel.NOTHING }).admin();
-    await admin2.connect();
-    try {
+    await withAdmin(async (admin) => {
       const [, , offset] = big2.deliveryId.split(':');
-      await admin2.fetchTopicMetadata({ topics: [address] });
-      await admin2.deleteTopicRecords({
+      await admin.fetchTopicMetadata({ topics: [address] });
+      await admin.deleteTopicRecords({
         topic: address,
         partitions: [{ partition: 0, offset: String(Number(offset) + 1) }],
       });
-    } finally {
-      await admin2.disconnect();
-    }
+    });
     expect(await dlq.redrive({ all: true }, 'source gone')).toEqual({ moved: 0, ids: [] });
     expect((await dlq.peek(10)).map((m) => m.messageId)).toEqual(['big2']);
   }, 90_000);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import kafkajs from 'kafkajs';
 import pino from 'pino';
 import { systemClock, type Transport } from '../../../src/transport/index.js';
 import {
@@ -30,3 +31,30 @@ export async function connectKafka(overrides: Partial<KafkaTransportConfigInput>
 }
 
 export const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** Runs `fn` with a connected kafkajs admin client. */
+export async function withAdmin<T>(fn: (admin: kafkajs.Admin) => Promise<T>): Promise<T> {
+  const admin = new kafkajs.Kafka({ brokers: KAFKA_BROKERS, logLevel: kafkajs.logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Lowers a topic's `max.message.bytes` (to make copies of large records not fit). */
+export function limitMessageBytes(topic: string, bytes: number): Promise<void> {
+  return withAdmin(async (admin) => {
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: kafkajs.ConfigResourceTypes.TOPIC,
+          name: topic,
+          configEntries: [{ name: 'max.message.bytes', value: String(bytes) }],
+        },
+      ],
+    });
+  });
+}
