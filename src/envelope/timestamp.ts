@@ -76,7 +76,7 @@ export function checkTimestamp(text: string): TimestampCheck {
   if (hour > 23 || minute > 59 || second > 60) return OUT_OF_RANGE;
   // A leap second (:60) is folded onto the next second, as Date does.
   const epochMs =
-    Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59), millis) +
+    utc(year, month, day, hour, minute, Math.min(second, 59), millis) +
     (second === 60 ? 1000 : 0) -
     offsetMinutes * 60_000;
   return { ok: true, instant: { epochMs, nanos } };
@@ -94,6 +94,17 @@ const UPPER_T = 84;
 const LOWER_T = 116;
 const UPPER_Z = 90;
 const LOWER_Z = 122;
+
+/**
+ * Epoch ms of a UTC date-time. `Date.UTC` reads years 0–99 as 1900–1999; those (valid RFC 3339
+ * years) get their own year set explicitly.
+ */
+function utc(year: number, month: number, day: number, hour: number, minute: number, second: number, ms: number) {
+  if (year >= 100) return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  const date = new Date(Date.UTC(2000, 0, 1, hour, minute, second, ms));
+  date.setUTCFullYear(year, month - 1, day);
+  return date.getTime();
+}
 
 const isDigit = (c: number) => c >= ZERO && c <= ZERO + 9;
 

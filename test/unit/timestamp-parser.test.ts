@@ -30,7 +30,9 @@ function reference(text: string): TimestampCheck {
   }
   const fraction = (frac ?? '').padEnd(9, '0');
   const epochMs =
-    Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59), Number(fraction.slice(0, 3))) +
+    Date.parse(
+      `${String(year).padStart(4, '0')}-${mo}-${d}T${h}:${mi}:${String(Math.min(second, 59)).padStart(2, '0')}.${fraction.slice(0, 3)}Z`,
+    ) +
     (second === 60 ? 1000 : 0) -
     offsetMinutes * 60_000;
   return { ok: true, instant: { epochMs, nanos: Number(fraction.slice(3)) } };
@@ -84,6 +86,17 @@ describe('checkTimestamp', () => {
     for (const rule of ['ok', 'format', 'missing-offset', 'out-of-range']) {
       expect(rules.get(rule) ?? 0, rule).toBeGreaterThan(200);
     }
+  });
+
+  it('reads years 0000-0099 as such (not as 1900-1999, as Date.UTC would)', () => {
+    expect(checkTimestamp('0050-06-01T00:00:00Z')).toEqual({
+      ok: true,
+      instant: { epochMs: Date.parse('0050-06-01T00:00:00Z'), nanos: 0 },
+    });
+    expect(checkTimestamp('0000-02-29T12:00:00.5+01:00')).toEqual({
+      ok: true,
+      instant: { epochMs: Date.parse('0000-02-29T11:00:00.500Z'), nanos: 0 },
+    });
   });
 
   it('keeps all nine fraction digits and the offset', () => {
