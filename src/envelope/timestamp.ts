@@ -6,9 +6,10 @@
 //   ^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})?$
 // (the offset optional in the pattern only so that its absence gets its own rule).
 
+/** The result of {@link checkTimestamp}; failures are shared frozen objects. */
 export type TimestampCheck =
-  | { ok: true; instant: Instant }
-  | { ok: false; rule: 'format' | 'missing-offset' | 'out-of-range' };
+  | { readonly ok: true; readonly instant: Instant }
+  | { readonly ok: false; readonly rule: 'format' | 'missing-offset' | 'out-of-range' };
 
 /** A point in time at full precision: epoch milliseconds plus the nanoseconds below them. */
 export interface Instant {
