@@ -1,4 +1,4 @@
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type {
   Clock,
   DeadLetteredMessage,
@@ -116,7 +116,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     for (const r of chosen) {
       lastByPartition.set(r.partition, Math.max(lastByPartition.get(r.partition) ?? -1, Number(r.message.offset)));
     }
-    const keptBefore = records.filter(
+    let keptBefore = records.filter(
       (r) => !chosenSet.has(r) && Number(r.message.offset) < (lastByPartition.get(r.partition) ?? -1),
     );
     // A dead letter written as a reference (its copy did not fit) gets its body from the source
@@ -125,28 +125,21 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     const gone = chosen.filter((r) => bodies.get(r) === null);
     if (gone.length > 0) {
       chosen = chosen.filter((r) => bodies.get(r) !== null);
-      keptBefore.push(...gone);
-      keptBefore.splice(0, keptBefore.length, ...oldestFirst(keptBefore));
+      keptBefore = oldestFirst([...keptBefore, ...gone]);
     }
     const now = new Date(this.deps.clock.now());
-    const moved = chosen.map((r) => {
+    // In order; a body read back from its source goes alone: it was too large for the dead-letter
+    // topic, and two of them in one produce can exceed the input topic's limit for one batch.
+    let batch: Message[] = [];
+    for (const r of chosen) {
       const headers = redriveHeaders(headersFromRecord(r.message.headers), reason, now);
       for (const name of Object.keys(headers)) if (name.startsWith('sluice-kafka-')) delete headers[name];
       delete headers[SluiceHeader.deliveryCount];
-      return { key: r.message.key, value: bodies.get(r) ?? r.message.value, headers };
-    });
-    // In order; a body read back from its source goes alone: it was too large for the dead-letter
-    // topic, and two of them in one produce can exceed the input topic's limit for one batch.
-    let batch: typeof moved = [];
-    const flush = async () => {
-      if (batch.length > 0) await this.deps.producer.send({ topic: this.deps.topics.input, acks: -1, messages: batch });
-      batch = [];
-    };
-    for (const [i, m] of moved.entries()) {
-      batch.push(m);
-      if (bodies.has(chosen[i] as RangeRecord)) await flush();
+      const referenced = bodies.get(r);
+      batch.push({ key: r.message.key, value: referenced ?? r.message.value, headers });
+      if (referenced) batch = await this.#produceToInput(batch);
     }
-    await flush();
+    await this.#produceToInput(batch);
     if (keptBefore.length > 0) {
       await this.deps.producer.send({
         topic: this.#topic,
@@ -160,6 +153,12 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     }
     await commit(new Map([...lastByPartition].map(([p, last]) => [p, last + 1])));
     return { moved: chosen.length, ids: chosen.map((r) => this.#toDeadLetter(r).messageId) };
+  }
+
+  /** Produces `messages` (if any) to the endpoint's input topic with acks=all; returns a new empty batch. */
+  async #produceToInput(messages: Message[]): Promise<Message[]> {
+    if (messages.length > 0) await this.deps.producer.send({ topic: this.deps.topics.input, acks: -1, messages });
+    return [];
   }
 
   /**
@@ -202,21 +201,21 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
         if (last && last.partition === partition && offset - last.to < SOURCE_WINDOW_GAP) last.to = offset + 1;
         else windows.push({ partition, from: offset, to: offset + 1 });
       }
+      const found = new Map<string, KafkaMessage>();
       for (const w of windows) {
         const read = await readTopicRange(this.deps.kafka, topic, {
           ranges: new Map([[w.partition, { from: w.from, to: w.to }]]),
           timeoutMs: 60_000,
           maxWaitTimeMs: this.deps.maxWaitTimeMs,
         });
-        const byOffset = new Map(read.map((r) => [Number(r.message.offset), r.message]));
-        for (const want of present) {
-          if (want.partition !== w.partition || want.offset < w.from || want.offset >= w.to) continue;
-          const source = byOffset.get(want.offset);
-          if (!source?.value) continue;
-          const sourceId = headersFromRecord(source.headers)[KafkaHeader.messageId];
-          if (want.messageId !== undefined && sourceId !== undefined && sourceId !== want.messageId) continue;
-          bodies.set(want.record, source.value);
-        }
+        for (const r of read) found.set(`${r.partition}:${r.message.offset}`, r.message);
+      }
+      for (const want of present) {
+        const source = found.get(`${want.partition}:${want.offset}`);
+        if (!source?.value) continue;
+        const sourceId = headersFromRecord(source.headers)[KafkaHeader.messageId];
+        if (want.messageId !== undefined && sourceId !== undefined && sourceId !== want.messageId) continue;
+        bodies.set(want.record, source.value);
       }
     }
     return bodies;

@@ -129,18 +129,31 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
     // no table and one fails on a catalog unique index (23505). One transaction-scoped advisory
     // lock serialises every Sluice start-up DDL on this database; the second instance then finds
     // the tables made. The wait has its own timeout, not the pool's short `lockTimeoutMs`.
+    await this.#transaction(async (client) => {
+      await client.query(`SET LOCAL lock_timeout = ${DDL_LOCK_TIMEOUT_MS}`);
+      await client.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK_KEY]);
+      await client.query(postgresInboxDdl(schema, table));
+    });
+  }
+
+  /**
+   * Runs `fn` in one transaction on a pooled client: COMMIT after it, ROLLBACK if it throws. A client
+   * whose rollback failed is in an unknown state: it is destroyed rather than reused.
+   */
+  async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      await client.query(`SET LOCAL lock_timeout = ${DDL_LOCK_TIMEOUT_MS}`);
-      await client.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK_KEY]);
-      await client.query(postgresInboxDdl(schema, table));
+      const result = await fn(client);
       await client.query('COMMIT');
+      return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => {
-        broken = rollbackError;
-      });
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError as Error;
+      }
       throw error;
     } finally {
       client.release(broken);
@@ -162,49 +175,37 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
     entry: InboxEntry,
     work: (tx: PostgresTransaction) => Promise<InboxWork<R>>,
   ): Promise<InboxResult<R>> {
-    const client = await this.#pool.connect();
-    let broken: Error | undefined;
     // Only the claim waiting behind another consumer means "busy"; a lock timeout inside the
     // handler's own statements is the handler's failure, for the retry policy to judge.
     let claiming = true;
     try {
-      await client.query('BEGIN');
-      const claimed = await client.query({
-        name: `sluice-claim-${this.#qualified}`,
-        text: this.#claim,
-        values: [
-          entry.endpoint,
-          entry.messageId,
-          entry.messageType,
-          entry.key ?? null,
-          entry.occurredAt,
-          entry.receivedAt,
-          entry.attempts,
-          entry.envelopeJson ?? null,
-        ],
+      return await this.#transaction(async (client): Promise<InboxResult<R>> => {
+        const claimed = await client.query({
+          name: `sluice-claim-${this.#qualified}`,
+          text: this.#claim,
+          values: [
+            entry.endpoint,
+            entry.messageId,
+            entry.messageType,
+            entry.key ?? null,
+            entry.occurredAt,
+            entry.receivedAt,
+            entry.attempts,
+            entry.envelopeJson ?? null,
+          ],
+        });
+        claiming = false;
+        // Nothing was written: the transaction ends without effect.
+        if (claimed.rowCount === 0) return { status: 'duplicate' };
+        const done = await work(client);
+        if (done.recordAs !== undefined && done.recordAs !== 'completed') {
+          await client.query(this.#record, [entry.endpoint, entry.messageId, done.recordAs]);
+        }
+        return { status: 'processed', value: done.result };
       });
-      claiming = false;
-      if (claimed.rowCount === 0) {
-        await client.query('ROLLBACK');
-        return { status: 'duplicate' };
-      }
-      const done = await work(client);
-      if (done.recordAs !== undefined && done.recordAs !== 'completed') {
-        await client.query(this.#record, [entry.endpoint, entry.messageId, done.recordAs]);
-      }
-      await client.query('COMMIT');
-      return { status: 'processed', value: done.result };
     } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackError) {
-        broken = rollbackError as Error;
-      }
       if (claiming && (error as { code?: string }).code === LOCK_NOT_AVAILABLE) return { status: 'busy' };
       throw error;
-    } finally {
-      // A client whose rollback failed is in an unknown state: destroy it rather than reuse it.
-      client.release(broken);
     }
   }
 
@@ -212,10 +213,7 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
     entries: readonly InboxEntry[],
     work: (tx: PostgresTransaction, fresh: readonly boolean[]) => Promise<readonly (InboxWork<R> | undefined)[]>,
   ): Promise<InboxResult<R>[]> {
-    const client = await this.#pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
+    return this.#transaction(async (client) => {
       // One multi-row insert claims the whole batch; RETURNING names the ids that are new.
       const values: unknown[] = [];
       const rows: string[] = [];
@@ -235,8 +233,8 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
       }
       const claimed = await client.query(
         `INSERT INTO ${this.#qualified}
-           (endpoint, message_id, message_type, entity_key, occurred_at, received_at, attempts, envelope)
-         VALUES ${rows.join(', ')} ON CONFLICT (endpoint, message_id) DO NOTHING RETURNING endpoint, message_id`,
+             (endpoint, message_id, message_type, entity_key, occurred_at, received_at, attempts, envelope)
+           VALUES ${rows.join(', ')} ON CONFLICT (endpoint, message_id) DO NOTHING RETURNING endpoint, message_id`,
         values,
       );
       const isNew = new Set(
@@ -264,18 +262,8 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
         }
         results.push({ status: 'processed', value: d.result });
       }
-      await client.query('COMMIT');
       return results;
-    } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackError) {
-        broken = rollbackError as Error;
-      }
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 
   async withSavepoint<R>(tx: PostgresTransaction, fn: () => Promise<R>): Promise<R> {
