@@ -6,6 +6,7 @@ import { postgresInbox, type PostgresTransaction } from '../../../src/inbox/post
 import { sqliteInbox, type SqliteTransaction } from '../../../src/inbox/sqlite/index.js';
 import { waitFor } from '../../support/wait-for.js';
 import { PG_URL, sqliteStore, testPool, uniqueTable } from './stores.js';
+import { TEST_SCHEMA } from '../../support/test-schema.js';
 
 const Deposit = defineMessage('bank.deposit.v1', z.object({ account: z.string(), amount: z.number() }));
 const silent = pino({ level: 'silent' });
@@ -17,15 +18,15 @@ describe('bus with the PostgreSQL inbox', () => {
   let failNext = false;
 
   beforeAll(async () => {
-    await pool.query('CREATE SCHEMA IF NOT EXISTS sluice_test');
-    await pool.query(`CREATE TABLE sluice_test.${effects} (account text PRIMARY KEY, balance numeric NOT NULL)`);
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${TEST_SCHEMA}`);
+    await pool.query(`CREATE TABLE ${TEST_SCHEMA}.${effects} (account text PRIMARY KEY, balance numeric NOT NULL)`);
     bus = createBus(
       {
         shutdown: { signals: [] },
         inbox: {
           kind: 'postgres',
           connectionString: PG_URL,
-          schema: 'sluice_test',
+          schema: TEST_SCHEMA,
           table: uniqueTable('inbox'),
           storeEnvelope: true,
         },
@@ -37,7 +38,7 @@ describe('bus with the PostgreSQL inbox', () => {
       .handle(Deposit, async (d, ctx) => {
         expectTypeOf(ctx.tx).toEqualTypeOf<PostgresTransaction>();
         await ctx.tx.query(
-          `INSERT INTO sluice_test.${effects} (account, balance) VALUES ($1, $2)
+          `INSERT INTO ${TEST_SCHEMA}.${effects} (account, balance) VALUES ($1, $2)
          ON CONFLICT (account) DO UPDATE SET balance = ${effects}.balance + EXCLUDED.balance`,
           [d.account, d.amount],
         );
@@ -50,13 +51,13 @@ describe('bus with the PostgreSQL inbox', () => {
   });
   afterAll(async () => {
     await bus.stop();
-    await pool.query(`DROP TABLE IF EXISTS sluice_test.${effects}`);
+    await pool.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${effects}`);
     await pool.end();
   });
   const balance = async (account: string) =>
     Number(
-      (await pool.query(`SELECT balance FROM sluice_test.${effects} WHERE account = $1`, [account])).rows[0]?.balance ??
-        0,
+      (await pool.query(`SELECT balance FROM ${TEST_SCHEMA}.${effects} WHERE account = $1`, [account])).rows[0]
+        ?.balance ?? 0,
     );
   const counters = () => bus.health().endpoints.ledger?.counters;
 

@@ -8,6 +8,7 @@ import { rabbitmqTransport } from '../../../transports/rabbitmq/index.js';
 import { deleteTopology, rabbitmqctl } from '../rabbitmq/rabbitmq-test-kit.js';
 import { waitFor } from '../../support/wait-for.js';
 import { testPool, uniqueTable } from './stores.js';
+import { TEST_SCHEMA } from '../../support/test-schema.js';
 
 const Credit = defineMessage('test.credit.v1', z.object({ n: z.number() }));
 const script = fileURLToPath(new URL('./fixtures/inbox-consumer.ts', import.meta.url));
@@ -67,7 +68,7 @@ describe('inbox over RabbitMQ and PostgreSQL, with real processes', () => {
   const queues: string[] = [];
 
   beforeAll(async () => {
-    await pool.query('CREATE SCHEMA IF NOT EXISTS sluice_test');
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${TEST_SCHEMA}`);
     producer = createBus(
       { service: 'producer', transport: { kind: 'rabbitmq' }, shutdown: { signals: [] } },
       { transports: [rabbitmqTransport()], logger: pino({ level: 'silent' }) },
@@ -86,11 +87,11 @@ describe('inbox over RabbitMQ and PostgreSQL, with real processes', () => {
     const inboxTable = uniqueTable('inbox');
     const effectsTable = uniqueTable('effects');
     queues.push(queue);
-    await pool.query(`CREATE TABLE sluice_test.${effectsTable} (message_id text NOT NULL)`);
+    await pool.query(`CREATE TABLE ${TEST_SCHEMA}.${effectsTable} (message_id text NOT NULL)`);
     const effects = async () =>
       (
         await pool.query(
-          `SELECT count(*)::int AS n, count(DISTINCT message_id)::int AS d FROM sluice_test.${effectsTable}`,
+          `SELECT count(*)::int AS n, count(DISTINCT message_id)::int AS d FROM ${TEST_SCHEMA}.${effectsTable}`,
         )
       ).rows[0] as {
         n: number;

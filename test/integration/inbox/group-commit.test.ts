@@ -13,6 +13,7 @@ import { postgresInbox, type PostgresTransaction } from '../../../src/inbox/post
 import { waitFor } from '../../support/wait-for.js';
 import { GroupCommitter } from '../../../src/inbox/group-committer.js';
 import { PG_URL, postgresStore, testPool, uniqueTable } from './stores.js';
+import { TEST_SCHEMA } from '../../support/test-schema.js';
 
 const Credit = defineMessage('bank.credit.v1', z.object({ account: z.string(), amount: z.number() }));
 const silent = pino({ level: 'silent' });
@@ -24,12 +25,12 @@ describe.each(['rerun', 'savepoint'] as const)('group commit on PostgreSQL (%s i
   const inboxTable = uniqueTable('inbox');
 
   beforeAll(async () => {
-    await pool.query('CREATE SCHEMA IF NOT EXISTS sluice_test');
-    await pool.query(`CREATE TABLE sluice_test.${effects} (message_id text NOT NULL, amount numeric NOT NULL)`);
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${TEST_SCHEMA}`);
+    await pool.query(`CREATE TABLE ${TEST_SCHEMA}.${effects} (message_id text NOT NULL, amount numeric NOT NULL)`);
     bus = createBus(
       {
         shutdown: { signals: [] },
-        inbox: { kind: 'postgres', connectionString: PG_URL, schema: 'sluice_test', table: inboxTable },
+        inbox: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: inboxTable },
       },
       { inbox: postgresInbox(), transports: [memoryTransport({ broker: createMemoryBroker() })], logger: silent },
     );
@@ -41,14 +42,14 @@ describe.each(['rerun', 'savepoint'] as const)('group commit on PostgreSQL (%s i
         groupCommit: { maxMessages: 50, isolation },
       })
       .handle(Credit, async (c, ctx) => {
-        await ctx.tx.query(`INSERT INTO sluice_test.${effects} VALUES ($1, $2)`, [ctx.messageId, c.amount]);
+        await ctx.tx.query(`INSERT INTO ${TEST_SCHEMA}.${effects} VALUES ($1, $2)`, [ctx.messageId, c.amount]);
         if (c.account === 'poison') throw new PermanentError('rejected after writing');
       });
     await bus.start();
   });
   afterAll(async () => {
     await bus.stop();
-    await pool.query(`DROP TABLE IF EXISTS sluice_test.${effects}, sluice_test.${inboxTable}`);
+    await pool.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${effects}, ${TEST_SCHEMA}.${inboxTable}`);
     await pool.end();
   });
 
@@ -65,7 +66,7 @@ describe.each(['rerun', 'savepoint'] as const)('group commit on PostgreSQL (%s i
     };
     await waitFor(() => settled() === total + 10, { timeoutMs: 20_000 });
     const rows = await pool.query(
-      `SELECT message_id, count(*)::int AS n FROM sluice_test.${effects} GROUP BY message_id`,
+      `SELECT message_id, count(*)::int AS n FROM ${TEST_SCHEMA}.${effects} GROUP BY message_id`,
     );
     expect(rows.rows).toHaveLength(total - 1);
     expect(rows.rows.every((r: { n: number }) => r.n === 1)).toBe(true);
@@ -86,12 +87,12 @@ describe('batch handlers on PostgreSQL', () => {
   let failOnce = true;
 
   beforeAll(async () => {
-    await pool.query('CREATE SCHEMA IF NOT EXISTS sluice_test');
-    await pool.query(`CREATE TABLE sluice_test.${effects} (message_id text NOT NULL, amount numeric NOT NULL)`);
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${TEST_SCHEMA}`);
+    await pool.query(`CREATE TABLE ${TEST_SCHEMA}.${effects} (message_id text NOT NULL, amount numeric NOT NULL)`);
     bus = createBus(
       {
         shutdown: { signals: [] },
-        inbox: { kind: 'postgres', connectionString: PG_URL, schema: 'sluice_test', table: inboxTable },
+        inbox: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: inboxTable },
       },
       { inbox: postgresInbox(), transports: [memoryTransport({ broker: createMemoryBroker() })], logger: silent },
     );
@@ -100,7 +101,7 @@ describe('batch handlers on PostgreSQL', () => {
       async (credits, ctx) => {
         sizes.push(credits.length);
         // One multi-row statement for the whole batch.
-        await ctx.tx.query(`INSERT INTO sluice_test.${effects} SELECT * FROM unnest($1::text[], $2::numeric[])`, [
+        await ctx.tx.query(`INSERT INTO ${TEST_SCHEMA}.${effects} SELECT * FROM unnest($1::text[], $2::numeric[])`, [
           ctx.envelopes.map((e) => e.id),
           credits.map((c) => c.amount),
         ]);
@@ -115,7 +116,7 @@ describe('batch handlers on PostgreSQL', () => {
   });
   afterAll(async () => {
     await bus.stop();
-    await pool.query(`DROP TABLE IF EXISTS sluice_test.${effects}, sluice_test.${inboxTable}`);
+    await pool.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${effects}, ${TEST_SCHEMA}.${inboxTable}`);
     await pool.end();
   });
 
@@ -131,7 +132,7 @@ describe('batch handlers on PostgreSQL', () => {
       { timeoutMs: 20_000 },
     );
     const { rows } = await pool.query(
-      `SELECT count(*)::int AS n, count(DISTINCT message_id)::int AS d FROM sluice_test.${effects}`,
+      `SELECT count(*)::int AS n, count(DISTINCT message_id)::int AS d FROM ${TEST_SCHEMA}.${effects}`,
     );
     expect(rows[0]).toEqual({ n: total, d: total });
     expect(Math.max(...sizes)).toBeGreaterThan(10);

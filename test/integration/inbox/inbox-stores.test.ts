@@ -4,6 +4,7 @@ import type { PostgresTransaction } from '../../../src/inbox/postgres/index.js';
 import type { SqliteTransaction } from '../../../src/inbox/sqlite/index.js';
 import { signal } from '../../support/signal.js';
 import { postgresStore, sqliteStore, testPool, uniqueTable } from './stores.js';
+import { TEST_SCHEMA } from '../../support/test-schema.js';
 
 const entry = (messageId: string, extra: Partial<InboxEntry> = {}): InboxEntry => ({
   endpoint: 'billing',
@@ -138,18 +139,20 @@ storeCases<PostgresTransaction>(
   'postgres',
   () => postgresStore(),
   async (client, id) => {
-    await client.query(`INSERT INTO sluice_test.${effectsTable} (id) VALUES ($1)`, [id]);
+    await client.query(`INSERT INTO ${TEST_SCHEMA}.${effectsTable} (id) VALUES ($1)`, [id]);
   },
   async (id) =>
-    Number((await pool.query(`SELECT count(*) AS n FROM sluice_test.${effectsTable} WHERE id = $1`, [id])).rows[0].n),
+    Number(
+      (await pool.query(`SELECT count(*) AS n FROM ${TEST_SCHEMA}.${effectsTable} WHERE id = $1`, [id])).rows[0].n,
+    ),
 );
 
 beforeAll(async () => {
-  await pool.query('CREATE SCHEMA IF NOT EXISTS sluice_test');
-  await pool.query(`CREATE TABLE IF NOT EXISTS sluice_test.${effectsTable} (id text NOT NULL)`);
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${TEST_SCHEMA}`);
+  await pool.query(`CREATE TABLE IF NOT EXISTS ${TEST_SCHEMA}.${effectsTable} (id text NOT NULL)`);
 });
 afterAll(async () => {
-  await pool.query(`DROP TABLE IF EXISTS sluice_test.${effectsTable}`);
+  await pool.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${effectsTable}`);
   await pool.end();
 });
 

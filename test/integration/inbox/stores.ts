@@ -7,6 +7,7 @@ import type { InboxStore } from '../../../src/index.js';
 import { systemClock } from '../../../src/index.js';
 import { postgresInbox, type PostgresTransaction } from '../../../src/inbox/postgres/index.js';
 import { sqliteInbox, type SqliteTransaction } from '../../../src/inbox/sqlite/index.js';
+import { TEST_SCHEMA } from '../../support/test-schema.js';
 
 export const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const deps = { logger: pino({ level: 'silent' }), clock: systemClock };
@@ -26,7 +27,7 @@ export function postgresStore(
 ): InboxStore<PostgresTransaction> {
   const def = postgresInbox();
   return def.create(
-    def.configSchema.parse({ kind: 'postgres', connectionString: PG_URL, schema: 'sluice_test', table, ...extra }),
+    def.configSchema.parse({ kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table, ...extra }),
     deps,
   );
 }

@@ -22,6 +22,7 @@ import { sqliteInbox, type SqliteTransaction } from '../../../src/inbox/sqlite/i
 import { compareVersions } from '../../../src/ordering/ordering-policy.js';
 import { waitFor } from '../../support/wait-for.js';
 import { PG_URL, testPool, uniqueTable } from '../inbox/stores.js';
+import { TEST_SCHEMA } from '../../support/test-schema.js';
 
 export type StoreKind = 'memory' | 'sqlite' | 'postgres';
 export const STORE_KINDS: readonly StoreKind[] = ['memory', 'sqlite', 'postgres'];
@@ -158,9 +159,9 @@ export async function startHarness(kind: StoreKind, options: HarnessOptions = {}
   } else {
     const pool = testPool();
     const table = uniqueTable('state');
-    await pool.query('CREATE SCHEMA IF NOT EXISTS sluice_test');
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${TEST_SCHEMA}`);
     await pool.query(
-      `CREATE TABLE sluice_test.${table} (k text PRIMARY KEY, value double precision, deleted boolean NOT NULL, occurred_at text NOT NULL, message_id text NOT NULL)`,
+      `CREATE TABLE ${TEST_SCHEMA}.${table} (k text PRIMARY KEY, value double precision, deleted boolean NOT NULL, occurred_at text NOT NULL, message_id text NOT NULL)`,
     );
     const inboxTable = uniqueTable('inbox');
     bus = createBus(
@@ -169,7 +170,7 @@ export async function startHarness(kind: StoreKind, options: HarnessOptions = {}
         inbox: {
           kind: 'postgres',
           connectionString: PG_URL,
-          schema: 'sluice_test',
+          schema: TEST_SCHEMA,
           table: inboxTable,
           lockTimeoutMs: 20_000,
         },
@@ -184,25 +185,25 @@ export async function startHarness(kind: StoreKind, options: HarnessOptions = {}
     });
     effects = {
       read: async (tx, key) => {
-        const { rows } = await (tx as PostgresTransaction).query(`SELECT * FROM sluice_test.${table} WHERE k = $1`, [
+        const { rows } = await (tx as PostgresTransaction).query(`SELECT * FROM ${TEST_SCHEMA}.${table} WHERE k = $1`, [
           key,
         ]);
         return rows[0] ? fromRow(rows[0]) : undefined;
       },
       write: async (tx, key, row) => {
         await (tx as PostgresTransaction).query(
-          `INSERT INTO sluice_test.${table} (k, value, deleted, occurred_at, message_id) VALUES ($1, $2, $3, $4, $5)
+          `INSERT INTO ${TEST_SCHEMA}.${table} (k, value, deleted, occurred_at, message_id) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (k) DO UPDATE SET value = EXCLUDED.value, deleted = EXCLUDED.deleted, occurred_at = EXCLUDED.occurred_at, message_id = EXCLUDED.message_id`,
           [key, row.value, row.deleted, row.occurredAt, row.messageId],
         );
       },
       all: async () => {
-        const { rows } = await pool.query(`SELECT * FROM sluice_test.${table}`);
+        const { rows } = await pool.query(`SELECT * FROM ${TEST_SCHEMA}.${table}`);
         return new Map(rows.map((r: Record<string, unknown>) => [String(r.k), fromRow(r)]));
       },
       drop: async () => {
         await pool.query(
-          `DROP TABLE IF EXISTS sluice_test.${table}, sluice_test.${inboxTable}, sluice_test.${inboxTable}_versions`,
+          `DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}, ${TEST_SCHEMA}.${inboxTable}, ${TEST_SCHEMA}.${inboxTable}_versions`,
         );
         await pool.end();
       },

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type InboxEntry, type InboxStore, MemoryInbox } from '../../../src/index.js';
 import type { EntityVersion } from '../../../src/ordering/ordering-policy.js';
 import { postgresStore, sqliteStore, testPool, uniqueTable } from '../inbox/stores.js';
+import { TEST_SCHEMA } from '../../support/test-schema.js';
 
 const entry = (messageId: string): InboxEntry => ({
   endpoint: 'e',
@@ -134,7 +135,7 @@ versionCases(
   () => postgresStore(pgTable) as InboxStore<unknown>,
   async () => {
     const pool = testPool();
-    await pool.query(`DROP TABLE IF EXISTS sluice_test.${pgTable}, sluice_test.${pgTable}_versions`);
+    await pool.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${pgTable}, ${TEST_SCHEMA}.${pgTable}_versions`);
     await pool.end();
   },
 );
