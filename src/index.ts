@@ -2,6 +2,7 @@
  * Sluice: a consumer-side messaging runtime. The public entry point: re-exports only.
  */
 export { createBus, type BusOptions, type EndpointOptions } from './bus/create-bus.js';
+export { createBusFromConfig } from './bus/create-bus-from-config.js';
 export { Bus, type BusHealth, type BusState } from './bus/bus.js';
 export type { EndpointBuilder, HandleOptions } from './bus/endpoint-builder.js';
 export type { EndpointCounters, EndpointState } from './bus/endpoint.js';

@@ -98,6 +98,7 @@ export class Bus<TTx = undefined> {
   #healthServer: HealthServer | undefined;
   readonly #producer = new ProducerTelemetry(() => this.parts.transport.kind);
   #unobserve: (() => void) | undefined;
+  #keepAlive: NodeJS.Timeout | undefined;
 
   constructor(private readonly parts: BusParts) {}
 
@@ -179,6 +180,9 @@ export class Bus<TTx = undefined> {
       throw error;
     }
     this.#installSignalHandlers();
+    // A started bus is a server: it keeps the process alive until stopped, whatever the transport
+    // (the memory transport holds no socket, and its timers do not keep a process alive).
+    this.#keepAlive = setInterval(() => {}, 2 ** 31 - 1);
     this.#scheduleInboxCleanup();
     this.#unobserve = observeBus(transport.kind, this);
     this.#state = 'started';
@@ -437,6 +441,7 @@ export class Bus<TTx = undefined> {
   async #stop(): Promise<void> {
     this.#state = 'stopping';
     this.#removeSignalHandlers();
+    clearInterval(this.#keepAlive);
     for (const killSwitch of this.#killSwitches.values()) killSwitch.close();
     const { timeoutMs } = this.parts.config.shutdown;
     this.#cancelCleanup?.();

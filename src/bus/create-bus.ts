@@ -17,7 +17,7 @@ import {
   EndpointConfigSchema,
 } from './config-schema.js';
 import type { EndpointRegistration } from './endpoint-builder.js';
-import type { LoadedConfig } from './load-config.js';
+import { isLoadedConfig, type LoadedConfig } from './load-config.js';
 
 /** Endpoint options in code: the config fields plus what only code can give. */
 export interface EndpointOptions extends EndpointConfigInput {
@@ -54,7 +54,7 @@ export function createBus<TTx = undefined>(
   config: BusConfigInput | LoadedConfig = {},
   options: BusOptions<TTx> = {},
 ): Bus<TTx> {
-  const loaded = isLoaded(config) ? config : { config, sources: new Map<string, string>() };
+  const loaded = isLoadedConfig(config) ? config : { config, sources: new Map<string, string>() };
   const parsed = BusConfigSchema.safeParse(loaded.config);
   if (!parsed.success) throw configErrorFrom(parsed.error, { schema: BusConfigSchema, sources: loaded.sources });
   const busConfig = parsed.data;
@@ -76,7 +76,8 @@ export function createBus<TTx = undefined>(
     const known = [...definitions.keys()].join(', ');
     throw new ConfigError([
       `transport.kind: unknown transport "${busConfig.transport.kind}"; registered: ${known} ` +
-        `(pass other transports to createBus, e.g. { transports: [rabbitmqTransport()] } from 'sluice/rabbitmq')`,
+        `(pass other transports to createBus, e.g. { transports: [rabbitmqTransport()] } from 'sluice/rabbitmq', ` +
+        'or build the bus with createBusFromConfig(), which loads the configured kind)',
     ]);
   }
   const transportConfig = definition.configSchema.safeParse(busConfig.transport);
@@ -131,10 +132,6 @@ export function createBus<TTx = undefined>(
   });
 }
 
-function isLoaded(value: BusConfigInput | LoadedConfig): value is LoadedConfig {
-  return 'sources' in value && value.sources instanceof Map && 'config' in value;
-}
-
 function resolveInbox<TTx>(
   section: { kind: string } | undefined,
   definition: InboxDefinition<TTx, InboxCommonConfig & { kind: string }> | undefined,
@@ -145,7 +142,8 @@ function resolveInbox<TTx>(
     if (section) {
       throw new ConfigError([
         `inbox.kind: "${section.kind}" is configured but no inbox store was given to createBus ` +
-          `(e.g. createBus(config, { inbox: ${section.kind}Inbox() }) from 'sluice/${section.kind}')`,
+          `(e.g. createBus(config, { inbox: ${section.kind}Inbox() }) from 'sluice/${section.kind}', ` +
+          'or build the bus with createBusFromConfig(), which loads the configured kind)',
       ]);
     }
     return undefined;

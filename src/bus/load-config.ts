@@ -15,6 +15,11 @@ export interface LoadedConfig {
   readonly sources: ReadonlyMap<string, string>;
 }
 
+/** Whether a config argument is `loadConfig()`'s result rather than a plain config object. */
+export function isLoadedConfig(value: BusConfigInput | LoadedConfig): value is LoadedConfig {
+  return 'sources' in value && value.sources instanceof Map && 'config' in value;
+}
+
 /**
  * Reads configuration from a JSON file and `SLUICE_*` environment variables (which win).
  * `SLUICE_TRANSPORT__LOCK_TIMEOUT_MS=5000` sets `transport.lockTimeoutMs`: `__` separates levels
