@@ -83,7 +83,10 @@ interface Span {
   readonly end: number;
 }
 
-const SCHEME = /[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+// Every pattern starts at the beginning of a run of its characters (a lookbehind), and every scan
+// resumes after the span it found: the work is linear in the text, so a long error message (a
+// base64 body, a 100 KB stack) costs microseconds, not seconds.
+const SCHEME = /(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const SCHEMES = new RegExp(SCHEME.source, 'g');
 /** Shorter known secrets are not masked everywhere they occur (`"a"` would eat every `a`). */
 const MIN_KNOWN_LENGTH = 4;
@@ -93,12 +96,14 @@ const MASK = '***';
 function urlPasswordSpans(text: string): Span[] {
   const spans: Span[] = [];
   const starts = [...text.matchAll(SCHEMES)].map((m) => ({ index: m.index, length: m[0].length }));
+  const lines = new LineEnds(text);
   starts.forEach(({ index, length }, i) => {
     const from = index + length;
-    let to = lineEnd(text, from);
+    let to = lines.after(from);
     const next = starts[i + 1];
     if (next && next.index < to) to = next.index;
-    const at = text.lastIndexOf('@', to - 1);
+    let at = to - 1;
+    while (at >= from && text[at] !== '@') at--;
     if (at < from) return;
     const userinfo = text.slice(from, at);
     const colon = userinfo.indexOf(':');
@@ -109,56 +114,80 @@ function urlPasswordSpans(text: string): Span[] {
   return spans;
 }
 
-const AZURE_KEY = /(?<![A-Za-z0-9])(?:SharedAccessKey|SharedAccessSignature|AccountKey)\s*=\s*/gi;
-const SECRET_KEY =
-  /(?<![A-Za-z0-9])[A-Za-z0-9_.-]*?(?:password|passwd|pwd|secret|token|api[_-]?key|(?<![A-Za-z0-9])sig)\s*=\s*/gi;
+/** An identifier (a whole run of key characters) and `=`. */
+const KEY_ASSIGNMENT = /(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]+)[ \t]*=[ \t]*/g;
 /** `"password": "..."` (JSON) and `password: '...'` (util.inspect, JavaScript): a quoted value. */
-const QUOTED_MEMBER =
-  /(?<![A-Za-z0-9])[A-Za-z0-9_.-]*?(?:password|passwd|pwd|secret|token|api[_-]?key|connectionString|authorization|SharedAccessKey|AccountKey)["']?\s*:\s*(["'])/gi;
+const QUOTED_MEMBER = /(?<![A-Za-z0-9_.-])["']?([A-Za-z0-9_.-]+)["']?[ \t]*:[ \t]*(["'])/g;
+/** Service Bus splits its connection string at `;`: these keys' values may hold `=`, spaces, anything. */
+const AZURE_KEYS = new Set(['sharedaccesskey', 'sharedaccesssignature', 'accountkey']);
+const SECRET_SUFFIXES = ['password', 'passwd', 'pwd', 'secret', 'token', 'apikey', 'api_key', 'api-key'];
+const QUOTED_SUFFIXES = [...SECRET_SUFFIXES, 'connectionstring', 'authorization', 'sharedaccesskey', 'accountkey'];
 
 function keyValueSpans(text: string): Span[] {
   const spans: Span[] = [];
-  for (const m of text.matchAll(AZURE_KEY)) {
-    // Service Bus splits its connection string at `;`: a key may hold `=`, spaces, anything else.
+  const lines = new LineEnds(text);
+  KEY_ASSIGNMENT.lastIndex = 0;
+  for (let m = KEY_ASSIGNMENT.exec(text); m !== null; m = KEY_ASSIGNMENT.exec(text)) {
+    const key = (m[1] as string).toLowerCase();
     const from = m.index + m[0].length;
-    const semicolon = text.indexOf(';', from);
-    const end = Math.min(semicolon === -1 ? text.length : semicolon, lineEnd(text, from));
-    if (end > from) spans.push({ start: from, end });
-  }
-  for (const m of text.matchAll(SECRET_KEY)) {
-    const from = m.index + m[0].length;
-    if (text[from] === "'") {
-      // libpq: 'quoted value' with \' and \\ escapes.
-      const close = closingQuote(text, from + 1, "'");
-      if (close > from + 1) spans.push({ start: from + 1, end: close });
-      continue;
-    }
     let end = from;
-    while (end < text.length && !/\s/.test(text[end] as string)) end++;
+    if (AZURE_KEYS.has(key)) {
+      const lineEnd = lines.after(from);
+      while (end < lineEnd && text[end] !== ';') end++;
+    } else if (key === 'sig' || SECRET_SUFFIXES.some((suffix) => key.endsWith(suffix))) {
+      if (text[from] === "'") {
+        // libpq: 'quoted value' with \' and \\ escapes.
+        end = closingQuote(text, from + 1, "'");
+        if (end > from + 1) spans.push({ start: from + 1, end });
+        KEY_ASSIGNMENT.lastIndex = Math.max(KEY_ASSIGNMENT.lastIndex, end);
+        continue;
+      }
+      while (end < text.length && !/\s/.test(text[end] as string)) end++;
+    }
     if (end > from) spans.push({ start: from, end });
+    KEY_ASSIGNMENT.lastIndex = Math.max(KEY_ASSIGNMENT.lastIndex, end);
   }
-  for (const m of text.matchAll(QUOTED_MEMBER)) {
+  QUOTED_MEMBER.lastIndex = 0;
+  for (let m = QUOTED_MEMBER.exec(text); m !== null; m = QUOTED_MEMBER.exec(text)) {
+    const key = (m[1] as string).toLowerCase();
+    if (!QUOTED_SUFFIXES.some((suffix) => key.endsWith(suffix))) continue;
     const from = m.index + m[0].length;
-    const close = closingQuote(text, from, m[1] as string);
+    const close = closingQuote(text, from, m[2] as string);
     if (close > from) spans.push({ start: from, end: close });
+    QUOTED_MEMBER.lastIndex = Math.max(QUOTED_MEMBER.lastIndex, close);
   }
   return spans;
 }
 
 const BEARER = /\bBearer[ \t]+(?=[A-Za-z0-9\-._~+/])/g;
-const AUTHORIZATION = /(?<![A-Za-z0-9])authorization["']?\s*[:=]\s*["']?(?:[A-Za-z]+[ \t]+)?/gi;
+const AUTHORIZATION = /(?<![A-Za-z0-9])authorization["']?[ \t]*[:=][ \t]*["']?(?:[A-Za-z]+[ \t]+)?/gi;
 
 function authorizationSpans(text: string): Span[] {
   const spans: Span[] = [];
   for (const pattern of [BEARER, AUTHORIZATION]) {
-    for (const m of text.matchAll(pattern)) {
+    pattern.lastIndex = 0;
+    for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
       const from = m.index + m[0].length;
       let end = from;
       while (end < text.length && !/[\s"',;}]/.test(text[end] as string)) end++;
       if (end > from) spans.push({ start: from, end });
+      pattern.lastIndex = Math.max(pattern.lastIndex, end);
     }
   }
   return spans;
+}
+
+/** The end of the line holding a position, for positions asked in increasing order: one pass in all. */
+class LineEnds {
+  #end = -1;
+  constructor(private readonly text: string) {}
+  after(from: number): number {
+    if (from <= this.#end) return this.#end;
+    let i = from;
+    while (i < this.text.length && this.text[i] !== '\n' && this.text[i] !== '\r') i++;
+    this.#end = i;
+    return i;
+  }
 }
 
 function variantsOf(known: readonly string[]): string[] {
@@ -188,12 +217,6 @@ function mask(text: string, spans: Span[]): string {
     cursor = end;
   }
   return out + text.slice(cursor);
-}
-
-function lineEnd(text: string, from: number): number {
-  const lf = text.indexOf('\n', from);
-  const cr = text.indexOf('\r', from);
-  return Math.min(lf === -1 ? text.length : lf, cr === -1 ? text.length : cr);
 }
 
 /**
