@@ -87,7 +87,7 @@ export {
   type RetryPolicy,
 } from './retry/retry-policy.js';
 export { RetryConfigSchema, type RetryConfig } from './retry/retry-config.js';
-export { redactSecrets } from './telemetry/logger.js';
+export { type LoggedError, redactConnectionString, redactSecrets, safeError } from './telemetry/logger.js';
 export type { BusEventListener, BusEventName, BusEvents, KillSwitchChange } from './telemetry/events.js';
 export {
   KillSwitchConfigSchema,
@@ -103,7 +103,14 @@ export {
   type HealthRequestHandler,
   type HealthSource,
 } from './health/health-handler.js';
-export { startHealthServer, type HealthServer } from './health/health-server.js';
+export { startHealthServer, type HealthServer, type HealthServerOptions } from './health/health-server.js';
+export {
+  type Access,
+  createTokenAuthorizer,
+  type TokenAuthorizer,
+  type TokenCheck,
+  tokenDigest,
+} from './health/token-authorizer.js';
 export type {
   Consumer,
   ConsumeOptions,

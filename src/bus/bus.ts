@@ -404,7 +404,7 @@ export class Bus<TTx = undefined> {
     const { health } = this.parts.config;
     const logger = this.parts.logger.child({ component: 'health' });
     const handler = createHealthHandler(this, { ...health, logger });
-    const server = await startHealthServer(handler, health);
+    const server = await startHealthServer(handler, { ...health, logger });
     logger.info({ listening: server.url }, 'health server listening');
     return server;
   }

@@ -5,7 +5,7 @@ import { cloudEventsCodec, type EnvelopeCodec } from '../envelope/cloudevents-co
 import { ConfigError } from '../errors/sluice-error.js';
 import { type Clock, systemClock } from '../internal/clock.js';
 import type { PartitionKeyOf } from '../pipeline/stages/schedule-stage.js';
-import { createRootLogger } from '../telemetry/logger.js';
+import { configSecrets, createRootLogger, withSafeErrors } from '../telemetry/logger.js';
 import type { TransportDefinition } from '../transport/definition.js';
 import type { InboxCommonConfig, InboxDefinition, InboxDeps, InboxStore } from '../inbox/inbox-store.js';
 import { Bus } from './bus.js';
@@ -34,7 +34,10 @@ export interface BusOptions<TTx = undefined> {
   inbox?: InboxDefinition<TTx, InboxCommonConfig & { kind: string }>;
   /** Extra transports by kind (`memory` is always available). */
   transports?: readonly TransportDefinition[];
-  /** Defaults to a pino logger at `logging.level`, secrets redacted. */
+  /**
+   * Defaults to a pino logger at `logging.level`, secrets redacted. The bus logs through a child of
+   * it whose `err` and `error` fields are serialized by `safeError` (see docs/observability.md).
+   */
   logger?: Logger;
   clock?: Clock;
   codec?: EnvelopeCodec;
@@ -89,7 +92,13 @@ export function createBus<TTx = undefined>(
     });
   }
 
-  const logger = options.logger ?? createRootLogger(busConfig.logging.level, busConfig.service);
+  // Every logger of the bus, the application's too, logs errors as safeError: credentials redacted,
+  // the configured ones (the transport's secretFields, the health tokens) wherever they appear.
+  const known = [
+    ...configSecrets(transportConfig.data, definition.secretFields ?? []),
+    ...configSecrets(busConfig.health, ['token', 'readToken']),
+  ];
+  const logger = withSafeErrors(options.logger ?? createRootLogger(busConfig.logging.level, busConfig.service), known);
   const clockForStores = options.clock ?? systemClock;
   const inbox = resolveInbox(busConfig.inbox, options.inbox, loaded.sources, {
     logger: logger.child({ inbox: true }),

@@ -45,7 +45,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       }
       config = parsed as Record<string, unknown>;
     } catch (error) {
-      throw new ConfigError([`${file}: not valid JSON: ${(error as Error).message}`]);
+      throw new ConfigError([`${file}: not valid JSON: ${jsonProblem(error as Error)}`]);
     }
   }
   const sources = new Map<string, string>();
@@ -86,4 +86,17 @@ function setPath(target: Record<string, unknown>, path: readonly string[], value
     node = node[segment] as Record<string, unknown>;
   }
   node[path[path.length - 1] as string] = value;
+}
+
+/**
+ * Where a config file's JSON breaks, without V8's quote of the text around it
+ * (`Unexpected token 's', ..."token": sup3rsecre"... is not valid JSON`): the file holds secrets.
+ */
+function jsonProblem(error: Error): string {
+  if (!(error instanceof SyntaxError)) return error.message;
+  const at = /in JSON at position \d+(?: \(line \d+ column \d+\))?/.exec(error.message);
+  const token = /^Unexpected (?:token|end of JSON input|non-whitespace character)/.exec(error.message);
+  return at
+    ? `syntax error ${at[0]}`
+    : `${token?.[0] ?? 'syntax error'} (the text around it is not shown: it may hold a secret)`;
 }

@@ -1,10 +1,14 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { BusHealth } from '../bus/bus.js';
 import { RegistrationError } from '../errors/sluice-error.js';
 import type { KillSwitchControl } from '../killswitch/kill-switch.js';
+import { z } from 'zod';
+import { matchHealthRoute, pathOf } from './health-route.js';
+import { busView, endpointsOf } from './health-view.js';
+import { HttpProblem } from './http-problem.js';
+import { readJsonBody } from './read-json-body.js';
+import { type Access, createTokenAuthorizer, type TokenAuthorizer, tokenDigest } from './token-authorizer.js';
 
 /** What the handler needs from a bus (a `Bus` is one). */
 export interface HealthSource {
@@ -14,12 +18,24 @@ export interface HealthSource {
 }
 
 export interface HealthHandlerOptions {
-  /** Bearer token for trip and reset; without one those routes answer 404. */
+  /**
+   * Admin bearer token: trip and reset, and the detailed views with error texts. Without one, trip
+   * and reset answer 404.
+   */
   readonly token?: string | undefined;
+  /** Read bearer token: when set, the detailed views need it or the admin token (401 without). */
+  readonly readToken?: string | undefined;
+  /**
+   * Decides access instead of `token` and `readToken`: one authorizer shared by every route of a
+   * server that needs a token.
+   */
+  readonly authorizer?: TokenAuthorizer;
   /** Readiness fails while any endpoint's kill switch is not closed. Default false. */
   readonly readinessFailsWhenTripped?: boolean;
   /** Default `/health`; `''` when a framework mounts the handler under its own prefix. */
   readonly basePath?: string;
+  /** How long a trip or reset body may take to arrive; `408` past it. Default 5 000 ms. */
+  readonly requestTimeoutMs?: number;
   /** Where refused requests and operator actions are logged. */
   readonly logger?: Logger;
 }
@@ -34,56 +50,68 @@ export type HealthRequestHandler = (
   next?: (error?: unknown) => void,
 ) => void;
 
-const MAX_BODY_BYTES = 16 * 1024;
-/** A body over the limit is still read (and dropped) up to this, so that the client gets the 413. */
-const DRAIN_BYTES = 1024 * 1024;
-// The endpoint-name rule of createBus.
-const EndpointNameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'letters, digits and . _ - (at most 200)');
+const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 const TripBodySchema = z.strictObject({ reason: z.string().trim().min(1).max(500) });
 const ResetBodySchema = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
-
-type Route =
-  | { kind: 'live' | 'ready' | 'endpoints' }
-  | { kind: 'endpoint'; name: string }
-  | { kind: 'trip' | 'reset'; name?: string };
-
-class HttpProblem extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    message: string,
-    readonly issues?: string[],
-    /** Answer with `connection: close` (the request was not read to its end). */
-    readonly close = false,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * Creates the health request handler:
  *
- * | route | |
- * |---|---|
- * | `GET {base}/live` | 200 while the process answers |
- * | `GET {base}/ready` | 200, or 503 with reasons: bus not started, transport not connected, (option) a switch not closed |
- * | `GET {base}/endpoints`, `GET {base}/endpoints/:name` | each endpoint: state, in flight, counters, kill switch |
- * | `POST {base}/endpoints/:name/trip` `{reason}`, `POST {base}/trip` `{reason}` | trips one endpoint's switch, or all |
- * | `POST {base}/endpoints/:name/reset`, `POST {base}/reset` | resets one, or all |
+ * | route | who | |
+ * |---|---|---|
+ * | `GET {base}/live` | anyone | 200 while the process answers |
+ * | `GET {base}/ready` | anyone | 200, or 503 with reasons: bus not started, transport not connected, (option) a switch not closed |
+ * | `GET {base}/endpoints`, `GET {base}/endpoints/:name` | read token or admin token; anyone when no read token is set, without texts | each endpoint: state, in flight, counters, kill switch |
+ * | `POST {base}/endpoints/:name/trip` `{reason}`, `POST {base}/trip` `{reason}` | admin token | trips one endpoint's switch, or all |
+ * | `POST {base}/endpoints/:name/reset`, `POST {base}/reset` | admin token | resets one, or all |
  *
- * Trip and reset need `Authorization: Bearer <token>` (compared in constant time); missing → 401,
- * wrong → 403, both logged without the token. Bodies and parameters are checked with zod (400 names
- * the field). Never throws: a failure answers 500.
+ * Tokens come as `Authorization: Bearer <token>` (compared in constant time, see
+ * `createTokenAuthorizer`); missing → 401, wrong (or the read token for an action) → 403, logged
+ * without the token. Only a caller with a token sees texts (trip reasons, the last failure's
+ * description and names); without one the detailed views show states, numbers and times. Bodies
+ * and parameters are checked with zod (400 names the field). Endpoint names from the path are looked
+ * up in a `Map`, never on an object (`constructor` is not an endpoint). Never throws: a failure
+ * answers 500.
  */
 export function createHealthHandler(bus: HealthSource, options: HealthHandlerOptions = {}): HealthRequestHandler {
   const basePath = options.basePath ?? '/health';
-  const tokenDigest = options.token ? sha256(options.token) : undefined;
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const authorizer =
+    options.authorizer ??
+    createTokenAuthorizer({
+      admin: options.token ? tokenDigest(options.token) : undefined,
+      read: options.readToken ? tokenDigest(options.readToken) : undefined,
+    });
   const log = options.logger;
 
+  const refuse = (req: IncomingMessage, status: 401 | 403, what: string, why: string) => {
+    log?.warn(
+      { route: `${req.method} ${pathOf(req.url)}`, status, remoteAddress: req.socket.remoteAddress },
+      `health ${what} refused: ${why}`,
+    );
+    return new HttpProblem(status, status === 401 ? 'unauthorized' : 'forbidden', why);
+  };
+
+  /** The caller's access to a detailed view; throws 401/403 when it has none it needs. */
+  const reader = (req: IncomingMessage): Access => {
+    const { access, presented } = authorizer.check(req.headers.authorization);
+    if (presented && access === 'none') throw refuse(req, 403, 'read', 'the token is wrong');
+    if (access === 'none' && authorizer.hasReadToken) throw refuse(req, 401, 'read', 'a bearer token is required');
+    return access;
+  };
+
+  const actor = (req: IncomingMessage, action: string): void => {
+    if (!authorizer.hasAdminToken) {
+      throw new HttpProblem(404, 'not-found', `${action} is off: no health token is configured`);
+    }
+    const { access, presented } = authorizer.check(req.headers.authorization);
+    if (!presented) throw refuse(req, 401, action, 'a bearer token is required');
+    if (access === 'read') throw refuse(req, 403, action, `the read token does not allow ${action}`);
+    if (access !== 'admin') throw refuse(req, 403, action, 'the token is wrong');
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => {
-    const route = match(req.url ?? '/', basePath);
+    const route = matchHealthRoute(req.url ?? '/', basePath);
     if (route === undefined) {
       if (next) return next();
       throw new HttpProblem(404, 'not-found', 'no such route');
@@ -105,61 +133,53 @@ export function createHealthHandler(bus: HealthSource, options: HealthHandlerOpt
           ? send(res, 200, { status: 'ready' }, head)
           : send(res, 503, { status: 'not-ready', reasons }, head);
       }
-      case 'endpoints':
-        return send(res, 200, bus.health(), head);
+      case 'endpoints': {
+        const withTexts = reader(req) !== 'none';
+        return send(res, 200, busView(bus.health(), withTexts), head);
+      }
       case 'endpoint': {
-        const endpoint = bus.health().endpoints[route.name];
+        const withTexts = reader(req) !== 'none';
+        const endpoint = endpointsOf(bus.health(), withTexts).get(route.name);
         if (!endpoint) throw new HttpProblem(404, 'not-found', `no running endpoint "${route.name}"`);
         return send(res, 200, { endpoint: route.name, ...endpoint }, head);
       }
       case 'trip':
       case 'reset': {
-        authorize(req, route.kind);
+        actor(req, route.kind);
         const schema = route.kind === 'trip' ? TripBodySchema : ResetBodySchema;
-        const parsed = schema.safeParse(await readBody(req));
+        const parsed = schema.safeParse(await readJsonBody(req, requestTimeoutMs));
         if (!parsed.success) {
           const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
           throw new HttpProblem(400, 'invalid-request', 'the body is invalid', issues);
         }
         const reason = parsed.data.reason;
-        const names = route.name !== undefined ? [route.name] : Object.keys(bus.health().endpoints);
+        const names = route.name !== undefined ? [route.name] : [...endpointsOf(bus.health(), false).keys()];
         const switches = names.map((name) => switchOf(bus, name));
         for (const ks of switches) {
           if (route.kind === 'trip') ks.trip(reason as string);
           else ks.reset(reason);
         }
         log?.info(
-          { route: `${method} ${req.url}`, endpoints: names, reason, remoteAddress: req.socket.remoteAddress },
+          {
+            route: `${method} ${pathOf(req.url)}`,
+            endpoints: names,
+            reason,
+            remoteAddress: req.socket.remoteAddress,
+          },
           route.kind === 'trip' ? 'kill switch trip requested over HTTP' : 'kill switch reset requested over HTTP',
         );
-        const views = Object.fromEntries(switches.map((ks) => [ks.endpoint, ks.view()]));
-        return route.name !== undefined
-          ? send(res, 200, { endpoint: route.name, killSwitch: views[route.name] })
-          : send(res, 200, { endpoints: views });
+        const [only] = switches;
+        return route.name !== undefined && only
+          ? send(res, 200, { endpoint: route.name, killSwitch: only.view() })
+          : send(res, 200, { endpoints: Object.fromEntries(switches.map((ks) => [ks.endpoint, ks.view()])) });
       }
     }
   };
 
-  const authorize = (req: IncomingMessage, action: string): void => {
-    if (!tokenDigest) {
-      throw new HttpProblem(404, 'not-found', `${action} is off: no health token is configured`);
-    }
-    const header = req.headers.authorization;
-    const bearer = typeof header === 'string' ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1] : undefined;
-    const refuse = (status: 401 | 403, why: string) => {
-      log?.warn(
-        { route: `${req.method} ${req.url}`, status, remoteAddress: req.socket.remoteAddress },
-        `health ${action} refused: ${why}`,
-      );
-      return new HttpProblem(status, status === 401 ? 'unauthorized' : 'forbidden', why);
-    };
-    if (bearer === undefined) throw refuse(401, 'a bearer token is required');
-    // Hashing first gives equal lengths, so the comparison time says nothing about the token.
-    if (!timingSafeEqual(sha256(bearer), tokenDigest)) throw refuse(403, 'the token is wrong');
-  };
-
   return (req, res, next) => {
     handle(req, res, next).catch((error: unknown) => {
+      // Answered already (Node's own 408) or the client is gone: nobody to tell.
+      if (res.destroyed || res.writableEnded) return;
       if (error instanceof HttpProblem) {
         if (error.status === 401) res.setHeader('www-authenticate', 'Bearer realm="sluice-health"');
         if (error.close) res.setHeader('connection', 'close');
@@ -169,7 +189,7 @@ export function createHealthHandler(bus: HealthSource, options: HealthHandlerOpt
           ...(error.issues ? { issues: error.issues } : {}),
         });
       }
-      log?.error({ err: error, route: `${req.method} ${req.url}` }, 'health request failed');
+      log?.error({ err: error, route: `${req.method} ${pathOf(req.url)}` }, 'health request failed');
       if (res.headersSent) res.destroy();
       else send(res, 500, { error: 'internal', message: 'the health handler failed' });
     });
@@ -192,37 +212,6 @@ export function notReadyBecause(health: BusHealth, failsWhenTripped: boolean): s
   return reasons;
 }
 
-function match(url: string, basePath: string): Route | undefined {
-  const path = url.split('?', 1)[0] as string;
-  if (path !== basePath && !path.startsWith(`${basePath}/`)) return undefined;
-  let segments: string[];
-  try {
-    segments = path
-      .slice(basePath.length)
-      .split('/')
-      .filter((s) => s.length > 0)
-      .map(decodeURIComponent);
-  } catch {
-    throw new HttpProblem(400, 'invalid-request', 'the path is not valid percent-encoding');
-  }
-  const [first, name, action, ...extra] = segments;
-  if (extra.length > 0) return undefined;
-  if (name === undefined) {
-    if (first === 'live' || first === 'ready' || first === 'endpoints') return { kind: first };
-    if (first === 'trip' || first === 'reset') return { kind: first };
-    return undefined;
-  }
-  if (first !== 'endpoints') return undefined;
-  if (action !== undefined && action !== 'trip' && action !== 'reset') return undefined;
-  const parsed = EndpointNameSchema.safeParse(name);
-  if (!parsed.success) {
-    throw new HttpProblem(400, 'invalid-request', 'the endpoint name is invalid', [
-      `name: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
-    ]);
-  }
-  return action === undefined ? { kind: 'endpoint', name: parsed.data } : { kind: action, name: parsed.data };
-}
-
 function switchOf(bus: HealthSource, name: string): KillSwitchControl {
   try {
     return bus.killSwitch(name);
@@ -230,51 +219,6 @@ function switchOf(bus: HealthSource, name: string): KillSwitchControl {
     if (error instanceof RegistrationError) throw new HttpProblem(404, 'not-found', `no endpoint "${name}"`);
     throw error;
   }
-}
-
-/** The JSON body: already parsed by a framework (`req.body`), or read here up to 16 KiB. */
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const given = (req as IncomingMessage & { body?: unknown }).body;
-  if (given !== undefined && !Buffer.isBuffer(given) && typeof given !== 'string') return given;
-  let text: string;
-  if (given !== undefined) text = given.toString();
-  else text = await readText(req);
-  if (text.trim() === '') return {};
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new HttpProblem(400, 'invalid-request', 'the body is not JSON');
-  }
-}
-
-/**
- * Reads the body up to MAX_BODY_BYTES. A larger one is read to its end and dropped (up to
- * DRAIN_BYTES), so that the client, still sending, receives the 413 instead of a reset connection;
- * past that the connection is closed after the answer.
- */
-function readText(req: IncomingMessage): Promise<string> {
-  // Read already (middleware that consumed the stream without setting `req.body`): nothing comes.
-  if (req.readableEnded) return Promise.resolve('');
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const tooLarge = (close: boolean) =>
-      new HttpProblem(413, 'too-large', `the body exceeds ${MAX_BODY_BYTES} bytes`, undefined, close);
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-      else if (size > DRAIN_BYTES) {
-        req.off('data', onData);
-        req.pause();
-        reject(tooLarge(true));
-      }
-    };
-    req.on('data', onData);
-    req.once('end', () =>
-      size > MAX_BODY_BYTES ? reject(tooLarge(false)) : resolve(Buffer.concat(chunks).toString('utf8')),
-    );
-    req.once('error', reject);
-  });
 }
 
 function send(res: ServerResponse, status: number, body: unknown, head = false): void {
@@ -285,8 +229,4 @@ function send(res: ServerResponse, status: number, body: unknown, head = false):
     'content-length': Buffer.byteLength(json),
   });
   res.end(head ? undefined : json);
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }

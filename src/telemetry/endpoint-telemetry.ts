@@ -15,6 +15,7 @@ import { RetryLaterSignal } from '../retry/control-signals.js';
 import { sluiceMeter, sluiceTracer } from './otel.js';
 import { Attr, DURATION_BUCKETS_S, Metric, OperationType, SpanEvent } from './semantic.js';
 import { producerContext } from './trace-context.js';
+import { redactSecrets } from './redact.js';
 
 export interface EndpointTelemetryOptions {
   readonly endpoint: string;
@@ -258,11 +259,20 @@ function annotate(span: Span, ctx: DeliveryContext, outcome: Outcome): void {
 function recordError(span: Span, error: unknown): void {
   recordException(span, error);
   span.setAttribute(Attr.errorType, errorTypeOf(error));
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  span.setStatus({
+    code: SpanStatusCode.ERROR,
+    message: redactSecrets(error instanceof Error ? error.message : String(error)),
+  });
 }
 
+/** Spans leave the process (to a tracing backend): their texts are redacted like a log line's. */
 function recordException(span: Span, error: unknown): void {
-  span.recordException(error instanceof Error ? error : { name: 'Error', message: String(error) });
+  const e = error instanceof Error ? error : undefined;
+  span.recordException({
+    name: e?.name ?? 'Error',
+    message: redactSecrets(e ? e.message : String(error)),
+    ...(e?.stack !== undefined ? { stack: redactSecrets(e.stack) } : {}),
+  });
 }
 
 function errorTypeOf(error: unknown): string {

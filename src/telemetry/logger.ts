@@ -1,9 +1,12 @@
 import pino, { type Logger } from 'pino';
 import { redactSecrets } from './redact.js';
+import { errorSerializer, safeError } from './safe-error.js';
 
-export { redactSecrets } from './redact.js';
+export { redactConnectionString, redactSecrets, secretsOf } from './redact.js';
+export { configSecrets } from './config-secrets.js';
+export { errorSerializer, type LoggedError, safeError } from './safe-error.js';
 
-/** Field paths pino redacts in every log line. */
+/** Field paths pino redacts in every log line of the root logger. */
 export const REDACT_PATHS = [
   'password',
   '*.password',
@@ -13,11 +16,16 @@ export const REDACT_PATHS = [
   '*.url',
   'token',
   '*.token',
+  'readToken',
+  '*.readToken',
   'authorization',
   '*.authorization',
   'headers.authorization',
   'req.headers.authorization',
 ];
+
+/** The serializers every logger of a bus uses: `err` and `error` fields go through `safeError`. */
+export const ERROR_SERIALIZERS = { err: errorSerializer, error: errorSerializer } as const;
 
 /** The root logger when the application gives none: JSON to stdout, secrets redacted. */
 export function createRootLogger(level: string, service: string): Logger {
@@ -26,27 +34,24 @@ export function createRootLogger(level: string, service: string): Logger {
     level,
     base: { service },
     redact: { paths: REDACT_PATHS, censor: '***' },
-    serializers: { err: pino.stdSerializers.err },
+    serializers: ERROR_SERIALIZERS,
   });
+}
+
+/**
+ * The logger a bus works with: a child of the given one whose `err` and `error` fields are logged
+ * as `safeError`s (type, message, stack, code, cause; credentials redacted), whichever logger the
+ * application passed. `known` are the configuration's secrets (`configSecrets`), masked wherever
+ * such a field repeats them. The logger's other serializers and its redaction settings are kept.
+ */
+export function withSafeErrors(logger: Logger, known: readonly string[] = []): Logger {
+  if (known.length === 0) return logger.child({}, { serializers: ERROR_SERIALIZERS });
+  const serializer = (value: unknown) =>
+    typeof value === 'string' ? redactSecrets(value, known) : safeError(value, known);
+  return logger.child({}, { serializers: { err: serializer, error: serializer } });
 }
 
 /** "Name: message" of an error (or its string form), credentials redacted. */
 export function describeError(error: unknown): string {
   return redactSecrets(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-}
-
-/**
- * An error as a log field with credentials redacted from its message and stack: pino's redaction
- * matches field names only, and error texts (a failed connect, a driver message) often carry a URL.
- * The copy keeps the error's class, so pino's `err` serializer still reports its type and code.
- */
-export function safeError(error: unknown): unknown {
-  if (!(error instanceof Error)) return redactSecrets(String(error));
-  const copy = Object.create(Object.getPrototypeOf(error) as object) as Error;
-  Object.assign(copy, error);
-  Object.defineProperty(copy, 'message', { value: redactSecrets(error.message), writable: true, configurable: true });
-  if (error.stack) {
-    Object.defineProperty(copy, 'stack', { value: redactSecrets(error.stack), writable: true, configurable: true });
-  }
-  return copy;
 }

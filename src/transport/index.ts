@@ -21,4 +21,4 @@ export {
 export { type FaultDetails, faultFromHeaders, faultToHeaders } from '../errors/fault.js';
 export { type Clock, systemClock } from '../internal/clock.js';
 export { Fifo } from '../internal/fifo.js';
-export { redactSecrets } from '../telemetry/logger.js';
+export { redactConnectionString, redactSecrets, secretsOf } from '../telemetry/logger.js';

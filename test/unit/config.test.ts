@@ -111,6 +111,24 @@ describe('configuration', () => {
     expect(() => loadConfig({ file, env: {} })).toThrow(/bad\.json: not valid JSON/);
   });
 
+  it('does not quote a broken config file in its error: the text may hold a secret', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-config-'));
+    const file = join(dir, 'secret.json');
+    for (const text of ['{"health": {"token": sup3rsecretvalue0123}}', '{"transport": {"url": amqp://u:p@ss@h}}']) {
+      writeFileSync(file, text);
+      const message = (() => {
+        try {
+          loadConfig({ file, env: {} });
+        } catch (error) {
+          return (error as Error).message;
+        }
+        return '';
+      })();
+      expect(message).toMatch(/secret\.json: not valid JSON: Unexpected token/);
+      expect(message).not.toMatch(/sup3r|amqp|p@ss/);
+    }
+  });
+
   it('rejects a malformed message type name at definition', () => {
     expect(() => defineMessage('has space', z.object({}))).toThrow(RegistrationError);
   });

@@ -1,7 +1,7 @@
 import amqp, { type ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import type { Clock, TransportState } from '../../src/transport/index.js';
-import { redactSecrets, TransportError } from '../../src/transport/index.js';
+import { redactConnectionString, redactSecrets, secretsOf, TransportError } from '../../src/transport/index.js';
 import type { RabbitmqTransportConfig } from './rabbitmq-config.js';
 
 /** Runs after every (re)connection, before the transport reports `connected`; a throw retries. */
@@ -27,13 +27,16 @@ export class RabbitmqConnection {
   readonly #waiters = new Set<Waiter>();
   readonly #hooks: ConnectedHook[] = [];
   readonly #display: string;
+  /** The password, as written and decoded: masked wherever a client message repeats it. */
+  readonly #secrets: readonly string[];
 
   constructor(
     private readonly config: RabbitmqTransportConfig,
     private readonly logger: Logger,
     private readonly clock: Clock,
   ) {
-    this.#display = redactSecrets(config.url);
+    this.#display = redactConnectionString(config.url);
+    this.#secrets = secretsOf(config.url);
   }
 
   get state(): TransportState {
@@ -64,9 +67,8 @@ export class RabbitmqConnection {
       this.#adopt(await this.#open());
     } catch (error) {
       this.#state = 'idle';
-      throw new TransportError(`cannot connect to RabbitMQ at ${this.#display}: ${redactSecrets(describe(error))}`, {
-        cause: error,
-      });
+      const detail = redactSecrets(describe(error), this.#secrets);
+      throw new TransportError(`cannot connect to RabbitMQ at ${this.#display}: ${detail}`, { cause: error });
     }
     this.logger.info({ broker: this.#display }, 'connected to RabbitMQ');
   }
@@ -84,7 +86,7 @@ export class RabbitmqConnection {
     }
     const model = await amqp.connect(target.toString(), socket);
     model.on('error', (error: Error) => {
-      this.logger.warn({ error: redactSecrets(describe(error)) }, 'RabbitMQ connection error');
+      this.logger.warn({ error: redactSecrets(describe(error), this.#secrets) }, 'RabbitMQ connection error');
     });
     model.on('blocked', (reason: string) =>
       this.logger.warn({ reason }, 'RabbitMQ blocked the connection (resource alarm)'),
@@ -107,7 +109,7 @@ export class RabbitmqConnection {
     this.#model = undefined;
     this.#state = 'reconnecting';
     this.logger.warn(
-      { broker: this.#display, error: error ? redactSecrets(describe(error)) : 'closed' },
+      { broker: this.#display, error: error ? redactSecrets(describe(error), this.#secrets) : 'closed' },
       'lost the RabbitMQ connection; reconnecting',
     );
     this.#scheduleReconnect(this.config.reconnect.initialDelayMs, 1);
@@ -140,7 +142,7 @@ export class RabbitmqConnection {
       if (this.#state !== 'reconnecting') return;
       const next = Math.min(delayMs * 2, this.config.reconnect.maxDelayMs);
       this.logger.warn(
-        { attempt, retryInMs: next, error: redactSecrets(describe(error)) },
+        { attempt, retryInMs: next, error: redactSecrets(describe(error), this.#secrets) },
         'RabbitMQ reconnect failed',
       );
       this.#scheduleReconnect(next, attempt + 1);

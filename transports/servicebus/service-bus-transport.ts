@@ -12,7 +12,7 @@ import type {
   TransportCapabilities,
   TransportState,
 } from '../../src/transport/index.js';
-import { redactSecrets, TransportError } from '../../src/transport/index.js';
+import { redactSecrets, secretsOf, TransportError } from '../../src/transport/index.js';
 import { type ServiceBusEntityAdministration, sdkEntityAdministration } from './entity-administration.js';
 import { EntityNaming } from './entity-naming.js';
 import { toServiceBusMessage } from './message-mapping.js';
@@ -78,7 +78,10 @@ export class ServiceBusTransport implements Transport {
     } catch (error) {
       this.#state = 'idle';
       // The SDK's parse errors may quote the connection string: never let the key through.
-      const detail = redactSecrets(error instanceof Error ? error.message : String(error));
+      const detail = redactSecrets(
+        error instanceof Error ? error.message : String(error),
+        secretsOf(this.config.connectionString),
+      );
       throw new TransportError(`Service Bus connection string rejected: ${detail}`, { retryable: false });
     }
     this.#state = 'connected';

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -25,7 +25,11 @@ describe('health endpoint over HTTP', () => {
   let broker: MemoryBroker;
   let logLines: Record<string, unknown>[];
 
-  const bus = (health: BusConfigInput['health'], endpoints = ['ledger']) => {
+  const bus = (
+    health: BusConfigInput['health'],
+    endpoints = ['ledger'],
+    handler: () => Promise<void> = async () => {},
+  ) => {
     const logger = pino(
       { level: 'info' },
       {
@@ -38,12 +42,12 @@ describe('health endpoint over HTTP', () => {
       { shutdown: { signals: [], timeoutMs: 2_000 }, health },
       { transports: [memoryTransport({ broker })], logger },
     );
-    for (const name of endpoints) b.endpoint(name).handle(Entry, async () => {});
+    for (const name of endpoints) b.endpoint(name, { retry: { kind: 'none' } }).handle(Entry, handler);
     buses.push(b);
     return b;
   };
-  const started = async (health: BusConfigInput['health'], endpoints?: string[]) => {
-    const b = bus({ enabled: true, port: 0, ...health }, endpoints);
+  const started = async (health: BusConfigInput['health'], endpoints?: string[], handler?: () => Promise<void>) => {
+    const b = bus({ enabled: true, port: 0, ...health }, endpoints, handler);
     await b.start();
     const url = b.healthServer?.url;
     if (!url) throw new Error('no health server');
@@ -300,5 +304,156 @@ describe('health endpoint over HTTP', () => {
     expect((await fetch(`${url}/health/ready`)).status).toBe(200);
     await b.stop();
     expect((await json(await fetch(`${url}/health/ready`))).body.reasons).toContain('bus is stopped');
+  });
+
+  const READ_TOKEN = 'read-token-fedcba9876543210';
+  const FAILURE = 'relation "billing.card_secrets" does not exist (db.internal.example:5432)';
+  const failing = async () => {
+    throw new Error(FAILURE);
+  };
+  const get = (url: string, token?: string) =>
+    fetch(url, token !== undefined ? { headers: { authorization: `Bearer ${token}` } } : {});
+
+  it('keeps error texts from a caller without a token; the admin token shows them', async () => {
+    const { b, url } = await started({ token: TOKEN }, ['ledger'], failing);
+    await b.send('ledger', Entry, { n: 1 });
+    await waitFor(() => b.health().endpoints.ledger?.counters.deadLettered === 1, { what: 'the dead letter' });
+
+    const open = await json(await get(`${url}/health/endpoints`));
+    expect(open.status).toBe(200);
+    const ledger = (open.body.endpoints as Record<string, { killSwitch: Record<string, unknown> }>).ledger;
+    expect(ledger?.killSwitch).toMatchObject({ state: 'closed', consecutiveFailures: 1 });
+    expect(ledger?.killSwitch.lastFailure).toEqual({ at: expect.any(String) });
+    const one = await json(await get(`${url}/health/endpoints/ledger`));
+    expect(one.body).toMatchObject({ endpoint: 'ledger', counters: { deadLettered: 1 } });
+    for (const text of [JSON.stringify(open.body), JSON.stringify(one.body)]) {
+      expect(text).not.toMatch(/card_secrets|db\.internal|Error/);
+    }
+
+    const admin = await json(await get(`${url}/health/endpoints/ledger`, TOKEN));
+    expect(admin.body).toMatchObject({
+      killSwitch: { lastFailure: { errorName: 'Error', description: expect.stringContaining('card_secrets') } },
+    });
+    expect((await get(`${url}/health/endpoints`, 'not-the-token-at-all-123')).status).toBe(403);
+  });
+
+  it('with a read token, the detailed views need a token; liveness and readiness stay open', async () => {
+    const { b, url } = await started({ token: TOKEN, readToken: READ_TOKEN }, ['ledger'], failing);
+    await b.send('ledger', Entry, { n: 1 });
+    await waitFor(() => b.health().endpoints.ledger?.counters.deadLettered === 1, { what: 'the dead letter' });
+
+    for (const path of ['/health/endpoints', '/health/endpoints/ledger']) {
+      const anonymous = await get(`${url}${path}`);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect(JSON.stringify(await anonymous.json())).not.toContain('card_secrets');
+      expect((await fetch(`${url}${path}`, { method: 'HEAD' })).status).toBe(401);
+      expect((await get(`${url}${path}`, 'not-the-token-at-all-123')).status).toBe(403);
+      for (const token of [READ_TOKEN, TOKEN]) {
+        const seen = await get(`${url}${path}`, token);
+        expect(seen.status).toBe(200);
+        expect(JSON.stringify(await seen.json())).toContain('card_secrets');
+      }
+    }
+    expect((await get(`${url}/health/live`)).status).toBe(200);
+    expect((await get(`${url}/health/ready`)).status).toBe(200);
+
+    // The read token reads; it never trips.
+    const refused = await post(`${url}/health/endpoints/ledger/trip`, { reason: 'x' }, READ_TOKEN);
+    expect(await json(refused)).toMatchObject({ status: 403, body: { error: 'forbidden' } });
+    expect(b.killSwitch('ledger').state).toBe('closed');
+    expect(logLines.filter((l) => /^health (read|trip) refused/.test(String(l.msg))).map((l) => l.status)).toEqual([
+      401, 401, 403, 401, 401, 403, 403,
+    ]);
+    expect(JSON.stringify(logLines)).not.toContain(READ_TOKEN);
+    expect(JSON.stringify(logLines)).not.toContain(TOKEN);
+  });
+
+  it('refuses a read token equal to the admin token, naming the field', () => {
+    expect(() => bus({ token: TOKEN, readToken: TOKEN })).toThrow(/health\.readToken: must differ from health\.token/);
+    expect(() => bus({ readToken: 'short' })).toThrow(/health\.readToken: must be at least 16 characters/);
+  });
+
+  it('looks endpoint names up as endpoints, never as properties of an object', async () => {
+    const { b, url } = await started({ token: TOKEN });
+    // Each answered 200 ("endpoint": "constructor") before: the name was looked up on a plain object.
+    for (const name of ['constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf']) {
+      expect((await get(`${url}/health/endpoints/${name}`)).status).toBe(404);
+      expect((await get(`${url}/health/endpoints/${name}`, TOKEN)).status).toBe(404);
+      expect((await post(`${url}/health/endpoints/${name}/trip`, { reason: 'x' }, TOKEN)).status).toBe(404);
+    }
+    expect((await get(`${url}/health/endpoints/__proto__`)).status).toBe(400);
+    expect(b.killSwitch('ledger').state).toBe('closed');
+  });
+
+  /**
+   * Sends `payload` on a raw connection and collects what comes back until the server closes it.
+   * Rejects if the server still holds the connection after `deadlineMs` (Node's own limits are 60 s
+   * for headers and 300 s for a request).
+   */
+  const raw = (url: string, payload: string, deadlineMs = 20_000) =>
+    new Promise<string>((resolve, reject) => {
+      const { hostname, port } = new URL(url);
+      let received = '';
+      const socket = connect(Number(port), hostname, () => socket.write(payload));
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`the server still holds the connection after ${deadlineMs} ms`));
+      }, deadlineMs);
+      socket.on('data', (chunk) => {
+        received += chunk.toString();
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(received);
+      });
+    });
+  const tripHead = (url: string, token: string, length: number) =>
+    `POST /health/endpoints/ledger/trip HTTP/1.1\r\nHost: ${new URL(url).host}\r\n` +
+    `Authorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+
+  it('answers 408 and closes when headers or an authenticated body never end (default timeout)', async () => {
+    const { b, url } = await started({ token: TOKEN });
+    const answers = await Promise.all([
+      raw(url, ''),
+      raw(url, `GET /health/live HTTP/1.1\r\nHost: ${new URL(url).host}\r\nX-Slow: 1`),
+      raw(url, `${tripHead(url, TOKEN, 100)}{"reason":`),
+    ]);
+    for (const answer of answers) expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(b.killSwitch('ledger').state).toBe('closed');
+    expect((await get(`${url}/health/live`)).status).toBe(200);
+  });
+
+  it('closes connections over the limit at once, and serves again once they are gone', async () => {
+    const { url } = await started({ maxConnections: 2, requestTimeoutMs: 1_000 });
+    const host = new URL(url).host;
+    const holding = [raw(url, `GET /health/live HTTP/1.1\r\nHost: ${host}\r\n`), raw(url, 'GET /health/live')];
+    // Which connection the server accepts first is not ours to order: try until one is refused.
+    // A refused connection is closed without a byte of answer; an accepted one gets a 200.
+    await waitFor(
+      async () => (await raw(url, `GET /health/live HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)) === '',
+      { what: 'a connection over the limit closed without an answer' },
+    );
+    expect(logLines.some((l) => l.msg === 'health server at its connection limit: closed new connections')).toBe(true);
+    // The held ones end with the request timeout (or were the ones refused), then the server serves again.
+    for (const answer of await Promise.all(holding)) expect(answer).toMatch(/^(HTTP\/1\.1 408 |$)/);
+    expect((await get(`${url}/health/live`)).status).toBe(200);
+  });
+
+  it('bounds a body that never ends inside an application server too', async () => {
+    const b = bus(undefined);
+    await b.start();
+    const handler = createHealthHandler(b, { token: TOKEN, requestTimeoutMs: 500 });
+    // Node's defaults here: the request may take 300 s; the handler's own deadline answers first.
+    const server = createServer((req, res) => handler(req, res));
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const answer = await raw(url, `${tripHead(url, TOKEN, 100)}{"reason":`);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toMatch(/connection: close/i);
+    expect(answer).toContain('"error":"request-timeout"');
+    expect(b.killSwitch('ledger').state).toBe('closed');
   });
 });

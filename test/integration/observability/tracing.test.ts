@@ -118,6 +118,27 @@ describe('tracing', () => {
     expect(processBilling?.parentSpanContext?.spanId).toBe(publishInvoice?.spanContext().spanId);
   });
 
+  it('redacts credentials in the exception events of failed attempts and of the dead letter', async () => {
+    const b = bus({ endpoints: { orders: { inProcessRetryMaxDelayMs: 10 } } });
+    b.endpoint('orders', { retry: { kind: 'intervals', delaysMs: [1] } }).handle(OrderPlaced, () => {
+      throw new Error('cannot connect to postgres://app:p@ss w0rd-Zq@db.internal:5432/orders');
+    });
+    await b.start();
+    await b.publish(OrderPlaced, { orderId: 'o4', card: '4111' });
+    await waitFor(() => b.health().endpoints.orders?.counters.deadLettered === 1);
+
+    const [consumer] = byKind(otel.finished(), SpanKind.CONSUMER);
+    const exceptions = consumer?.events.filter((e) => e.name === 'exception') ?? [];
+    expect(exceptions).toHaveLength(2);
+    for (const event of exceptions) {
+      expect(event.attributes?.['exception.message']).toBe(
+        'cannot connect to postgres://app:***@db.internal:5432/orders',
+      );
+      expect(String(event.attributes?.['exception.stacktrace'])).toContain('postgres://app:***@db.internal');
+    }
+    expect(JSON.stringify(otel.finished().map((s) => [s.events, s.status, s.attributes]))).not.toMatch(/w0rd-Zq/);
+  });
+
   it('records failed attempts, a redelivery and the dead letter as events and attributes', async () => {
     const b = bus({ endpoints: { orders: { inProcessRetryMaxDelayMs: 10 } } });
     b.endpoint('orders', { retry: { kind: 'intervals', delaysMs: [1, 20] } }).handle(OrderPlaced, () => {
