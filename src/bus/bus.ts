@@ -4,7 +4,8 @@ import type { MessageContract, MessageInputOf } from '../contracts/define-messag
 import type { OutgoingOptions } from '../contracts/message-context.js';
 import type { EnvelopeCodec } from '../envelope/cloudevents-codec.js';
 import { createEnvelope } from '../envelope/cloudevents-codec.js';
-import type { EnvelopeOptions } from '../envelope/envelope.js';
+import { encodeOutgoing } from '../envelope/encode-outgoing.js';
+import type { Envelope, EnvelopeOptions } from '../envelope/envelope.js';
 import { InvalidOutgoingMessageError, LifecycleError, RegistrationError } from '../errors/sluice-error.js';
 import type { Clock } from '../internal/clock.js';
 import { PipelineBuilder } from '../pipeline/compose.js';
@@ -332,12 +333,21 @@ export class Bus<TTx = undefined> {
       const problems = parsed.error.issues.map((i) => `data.${i.path.join('.')}: ${i.message}`).join('; ');
       throw new InvalidOutgoingMessageError(`${contract.type}: ${problems}`);
     }
-    const created = createEnvelope(contract.type, this.parts.config.service, parsed.data, options);
+    let created: Envelope;
+    try {
+      created = createEnvelope(contract.type, this.parts.config.service, parsed.data, options);
+    } catch (error) {
+      // createEnvelope's TypeError: an occurredAt string that breaks the timestamp rule.
+      if (!(error instanceof TypeError)) throw error;
+      throw new InvalidOutgoingMessageError(`${contract.type}: ${error.message}`, { cause: error });
+    }
     // The producer span's context travels in the envelope (CloudEvents tracing extension) and headers.
     const envelope = trace === undefined ? created : { ...created, ...trace };
     return {
       messageId: envelope.id,
-      body: this.parts.codec.encode(envelope),
+      // The consumer's envelope rules (id, key, correlation ids, ...) checked here: a message its
+      // consumers would dead-letter as invalid-envelope fails the publish instead.
+      body: encodeOutgoing(this.parts.codec, envelope),
       headers: traceHeaders(trace),
       contentType: this.parts.codec.contentType,
       key: envelope.key,

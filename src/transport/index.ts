@@ -15,6 +15,7 @@ export { defineTransport, type TransportDefinition, type TransportDeps } from '.
 export { deadLetterHeaders, redriveHeaders, SluiceHeader } from './headers.js';
 export {
   AlreadySettledError,
+  InvalidOutgoingMessageError,
   LockLostError,
   TransportError,
 } from '../errors/sluice-error.js';
