@@ -13,11 +13,11 @@ import type {
   TransportCapabilities,
   TransportState,
 } from '../../src/transport/index.js';
-import { SluiceHeader, TransportError } from '../../src/transport/index.js';
+import { InvalidOutgoingMessageError, SluiceHeader, TransportError } from '../../src/transport/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import { KafkaConsumer } from './kafka-consumer.js';
 import { KafkaDeadLetterQueue } from './kafka-dead-letter-queue.js';
-import { KafkaHeader } from './kafka-header.js';
+import { isMessageTooLarge, KafkaHeader } from './kafka-header.js';
 import { type EndpointTopics, TopicNaming } from './topic-naming.js';
 
 // kafkajs is CommonJS: Node's ESM loader sees only its default export.
@@ -238,6 +238,14 @@ export class KafkaTransport implements Transport {
         messages: [{ key: message.key ?? null, value: message.body, headers }],
       });
     } catch (error) {
+      // Kafka has no limit on the message id (a header) or the key; its one limit is the record size.
+      if (isMessageTooLarge(error)) {
+        throw new InvalidOutgoingMessageError(
+          `cannot produce ${message.messageId} to ${topic}: the record (${message.body.length} bytes of body) is larger ` +
+            `than the topic accepts (max.message.bytes); nothing was sent`,
+          { cause: error },
+        );
+      }
       throw new TransportError(`cannot produce to ${topic}`, { cause: error });
     }
   }

@@ -14,6 +14,7 @@ import type {
   TransportState,
 } from '../../src/transport/index.js';
 import { TransportError } from '../../src/transport/index.js';
+import { assertFitsAmqp } from './amqp-limits.js';
 import { ChannelBudget, MAX_SHORT_LIVED_CHANNELS } from './channel-budget.js';
 import { ConfirmLostError, ConfirmPublisher, type PublishTarget, UnroutableError } from './confirm-publisher.js';
 import { DeclaredOnce } from './declared-once.js';
@@ -256,10 +257,12 @@ export class RabbitmqTransport implements Transport {
   }
 
   async send(address: string, message: OutgoingMessage): Promise<void> {
+    assertFitsAmqp(message, address);
     return this.#publishDurably({ exchange: '', routingKey: address, mandatory: true }, message);
   }
 
   async publish(message: OutgoingMessage): Promise<void> {
+    assertFitsAmqp(message);
     const exchange = exchangeFor(message.messageType);
     return this.#publishDurably({ exchange, routingKey: '', mandatory: false }, message, (model, timeoutMs) =>
       // Every concurrent first publish of a type waits for the same declaration (one channel).

@@ -191,8 +191,9 @@ export class ServiceBusTransport implements Transport {
 
   async send(address: string, message: OutgoingMessage): Promise<void> {
     this.#connected();
+    const sbMessage = toServiceBusMessage(message, this.#sessionIdOf(message));
     try {
-      await this.#sender(address).sendMessages(toServiceBusMessage(message, this.#sessionIdOf(message)));
+      await this.#sender(address).sendMessages(sbMessage);
     } catch (error) {
       throw sendError(`send to queue "${address}"`, error);
     }
