@@ -164,6 +164,10 @@ export class Bus<TTx = undefined> {
           address: registration.config.address ?? registration.name,
           endpoint: registration.name,
           messageTypes: [...registration.routes.keys()],
+          skippedAddress:
+            registration.config.unknownTypes === 'skippedQueue'
+              ? skippedAddressOf(registration.config, registration.name)
+              : undefined,
         });
       }
       for (const registration of this.parts.registrations.values()) {
@@ -217,7 +221,7 @@ export class Bus<TTx = undefined> {
     }
     const unknownTypes: UnknownTypePolicy =
       config.unknownTypes === 'skippedQueue'
-        ? { kind: 'skippedQueue', address: config.skippedAddress ?? `${address}.skipped` }
+        ? { kind: 'skippedQueue', address: skippedAddressOf(config, name) }
         : { kind: config.unknownTypes };
     const killSwitch = this.#killSwitchOf(registration);
     const telemetry = new EndpointTelemetry({ endpoint: name, address, system: this.parts.transport.kind });
@@ -529,4 +533,9 @@ export class Bus<TTx = undefined> {
     for (const [signal, handler] of this.#signalHandlers) process.removeListener(signal, handler);
     this.#signalHandlers.clear();
   }
+}
+
+/** Where `unknownTypes: 'skippedQueue'` moves an endpoint's unknown types: `skippedAddress`, else `<address>.skipped`. */
+function skippedAddressOf(config: EndpointConfig, name: string): string {
+  return config.skippedAddress ?? `${config.address ?? name}.skipped`;
 }

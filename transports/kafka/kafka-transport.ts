@@ -118,9 +118,9 @@ export class KafkaTransport implements Transport {
   }
 
   /**
-   * Creates the endpoint's input, retry and dead-letter topics and the topics of its message types
-   * (idempotent: existing topics are kept as they are), and remembers which topics the endpoint's
-   * group subscribes to.
+   * Creates the endpoint's input, retry and dead-letter topics, its skipped topic (the input topic of
+   * its skipped address) and the topics of its message types (idempotent: existing topics are kept as
+   * they are), and remembers which topics the endpoint's group subscribes to.
    */
   async declare(topology: EndpointTopology): Promise<void> {
     this.#assertConnected();
@@ -129,7 +129,8 @@ export class KafkaTransport implements Transport {
       this.#naming.group(topology.endpoint),
       topology.messageTypes,
     );
-    await this.#createTopics([topics.input, topics.retry, topics.deadLetter, ...topics.subscriptions]);
+    const skipped = topology.skippedAddress === undefined ? [] : [this.#naming.inputTopic(topology.skippedAddress)];
+    await this.#createTopics([topics.input, topics.retry, topics.deadLetter, ...skipped, ...topics.subscriptions]);
     this.#endpoints.set(topology.address, topics);
   }
 

@@ -155,7 +155,13 @@ export class RabbitmqTransport implements Transport {
 
   #declareOn(model: ChannelModel, topology: EndpointTopology): Promise<void> {
     return this.#withChannel(model, `declaring endpoint "${topology.endpoint}"`, async (channel) => {
-      await declareEndpoint(channel, topology.address, topology.messageTypes, this.config.queueType);
+      await declareEndpoint(
+        channel,
+        topology.address,
+        topology.messageTypes,
+        this.config.queueType,
+        topology.skippedAddress,
+      );
       for (const type of topology.messageTypes) this.#exchanges.declared(model, exchangeFor(type));
     });
   }
