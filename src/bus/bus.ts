@@ -20,6 +20,8 @@ import { decodeStage } from '../pipeline/stages/decode-stage.js';
 import { derivedId, invokeHandler, type Outbound } from '../pipeline/stages/invoke-handler.js';
 import { dropStage } from '../pipeline/stages/drop-stage.js';
 import { retryStage } from '../pipeline/stages/retry-stage.js';
+import { retryStateHeaders } from '../retry/retry-state.js';
+import { withoutRetryState } from '../transport/headers.js';
 import { type PartitionKeyOf, scheduleStage } from '../pipeline/stages/schedule-stage.js';
 import { type UnknownTypePolicy, validateStage } from '../pipeline/stages/validate-stage.js';
 import { MessageRejected } from '../contracts/message-rejected.js';
@@ -233,7 +235,17 @@ export class Bus<TTx = undefined> {
       .use(validateStage(registration.routes, unknownTypes))
       .use(scheduleStage(limiter, keyOf))
       .use(gateStage(killSwitch))
-      .use(retryStage({ clock: this.parts.clock, inProcessMaxDelayMs: config.inProcessRetryMaxDelayMs }))
+      .use(
+        retryStage({
+          clock: this.parts.clock,
+          inProcessMaxDelayMs: config.inProcessRetryMaxDelayMs,
+          retryState: retryStateHeaders({
+            key: this.parts.config.retrySigningKey,
+            service: this.parts.config.service,
+            endpoint: name,
+          }),
+        }),
+      )
       .use<HandlerContext>(
         endpointInbox
           ? inboxStage(
@@ -265,7 +277,8 @@ export class Bus<TTx = undefined> {
         this.parts.transport.send(to, {
           messageId: messageId ?? delivery.deliveryId,
           body: delivery.body,
-          headers: { ...delivery.headers, ...headers },
+          // A new message: the delivery's retry state and count stay behind.
+          headers: { ...withoutRetryState(delivery.headers), ...headers },
           contentType: this.parts.codec.contentType,
           key: delivery.partitionKey,
           messageType: '',
