@@ -135,7 +135,12 @@ export class KafkaTransport implements Transport {
   }
 
   async #createTopics(names: string[]): Promise<void> {
-    const missing = names.filter((t) => !this.#created.has(t));
+    const unknown = names.filter((t) => !this.#created.has(t));
+    if (unknown.length === 0) return;
+    // Asked first: creating a topic that exists makes kafkajs log the broker's refusal at ERROR.
+    const present = new Set(await this.#admin.listTopics());
+    for (const t of unknown) if (present.has(t)) this.#created.add(t);
+    const missing = unknown.filter((t) => !present.has(t));
     if (missing.length === 0) return;
     const { partitions, replication } = await this.#topicDefaults();
     try {
