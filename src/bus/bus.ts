@@ -4,7 +4,8 @@ import type { MessageContract, MessageInputOf } from '../contracts/define-messag
 import type { OutgoingOptions } from '../contracts/message-context.js';
 import type { EnvelopeCodec } from '../envelope/cloudevents-codec.js';
 import { createEnvelope } from '../envelope/cloudevents-codec.js';
-import type { EnvelopeOptions } from '../envelope/envelope.js';
+import { encodeOutgoing } from '../envelope/encode-outgoing.js';
+import type { Envelope, EnvelopeOptions } from '../envelope/envelope.js';
 import { InvalidOutgoingMessageError, LifecycleError, RegistrationError } from '../errors/sluice-error.js';
 import type { Clock } from '../internal/clock.js';
 import { PipelineBuilder } from '../pipeline/compose.js';
@@ -19,6 +20,8 @@ import { decodeStage } from '../pipeline/stages/decode-stage.js';
 import { derivedId, invokeHandler, type Outbound } from '../pipeline/stages/invoke-handler.js';
 import { dropStage } from '../pipeline/stages/drop-stage.js';
 import { retryStage } from '../pipeline/stages/retry-stage.js';
+import { retryStateHeaders } from '../retry/retry-state.js';
+import { withoutRetryState } from '../transport/headers.js';
 import { type PartitionKeyOf, scheduleStage } from '../pipeline/stages/schedule-stage.js';
 import { type UnknownTypePolicy, validateStage } from '../pipeline/stages/validate-stage.js';
 import { MessageRejected } from '../contracts/message-rejected.js';
@@ -164,6 +167,10 @@ export class Bus<TTx = undefined> {
           address: registration.config.address ?? registration.name,
           endpoint: registration.name,
           messageTypes: [...registration.routes.keys()],
+          skippedAddress:
+            registration.config.unknownTypes === 'skippedQueue'
+              ? skippedAddressOf(registration.config, registration.name)
+              : undefined,
         });
       }
       for (const registration of this.parts.registrations.values()) {
@@ -220,7 +227,7 @@ export class Bus<TTx = undefined> {
     }
     const unknownTypes: UnknownTypePolicy =
       config.unknownTypes === 'skippedQueue'
-        ? { kind: 'skippedQueue', address: config.skippedAddress ?? `${address}.skipped` }
+        ? { kind: 'skippedQueue', address: skippedAddressOf(config, name) }
         : { kind: config.unknownTypes };
     const killSwitch = this.#killSwitchOf(registration);
     const telemetry = new EndpointTelemetry({ endpoint: name, address, system: this.parts.transport.kind });
@@ -232,7 +239,17 @@ export class Bus<TTx = undefined> {
       .use(validateStage(registration.routes, unknownTypes))
       .use(scheduleStage(limiter, keyOf))
       .use(gateStage(killSwitch))
-      .use(retryStage({ clock: this.parts.clock, inProcessMaxDelayMs: config.inProcessRetryMaxDelayMs }))
+      .use(
+        retryStage({
+          clock: this.parts.clock,
+          inProcessMaxDelayMs: config.inProcessRetryMaxDelayMs,
+          retryState: retryStateHeaders({
+            key: this.parts.config.retrySigningKey,
+            service: this.parts.config.service,
+            endpoint: name,
+          }),
+        }),
+      )
       .use<HandlerContext>(
         endpointInbox
           ? inboxStage(
@@ -264,7 +281,8 @@ export class Bus<TTx = undefined> {
         this.parts.transport.send(to, {
           messageId: messageId ?? delivery.deliveryId,
           body: delivery.body,
-          headers: { ...delivery.headers, ...headers },
+          // A new message: the delivery's retry state and count stay behind.
+          headers: { ...withoutRetryState(delivery.headers), ...headers },
           contentType: this.parts.codec.contentType,
           key: delivery.partitionKey,
           messageType: '',
@@ -336,12 +354,21 @@ export class Bus<TTx = undefined> {
       const problems = parsed.error.issues.map((i) => `data.${i.path.join('.')}: ${i.message}`).join('; ');
       throw new InvalidOutgoingMessageError(`${contract.type}: ${problems}`);
     }
-    const created = createEnvelope(contract.type, this.parts.config.service, parsed.data, options);
+    let created: Envelope;
+    try {
+      created = createEnvelope(contract.type, this.parts.config.service, parsed.data, options);
+    } catch (error) {
+      // createEnvelope's TypeError: an occurredAt string that breaks the timestamp rule.
+      if (!(error instanceof TypeError)) throw error;
+      throw new InvalidOutgoingMessageError(`${contract.type}: ${error.message}`, { cause: error });
+    }
     // The producer span's context travels in the envelope (CloudEvents tracing extension) and headers.
     const envelope = trace === undefined ? created : { ...created, ...trace };
     return {
       messageId: envelope.id,
-      body: this.parts.codec.encode(envelope),
+      // The consumer's envelope rules (id, key, correlation ids, ...) checked here: a message its
+      // consumers would dead-letter as invalid-envelope fails the publish instead.
+      body: encodeOutgoing(this.parts.codec, envelope),
       headers: traceHeaders(trace),
       contentType: this.parts.codec.contentType,
       key: envelope.key,
@@ -524,4 +551,9 @@ export class Bus<TTx = undefined> {
     for (const [signal, handler] of this.#signalHandlers) process.removeListener(signal, handler);
     this.#signalHandlers.clear();
   }
+}
+
+/** Where `unknownTypes: 'skippedQueue'` moves an endpoint's unknown types: `skippedAddress`, else `<address>.skipped`. */
+function skippedAddressOf(config: EndpointConfig, name: string): string {
+  return config.skippedAddress ?? `${config.address ?? name}.skipped`;
 }

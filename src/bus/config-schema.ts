@@ -89,6 +89,14 @@ export const BusConfigSchema = z.strictObject({
   endpoints: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   /** The health HTTP server: liveness, readiness, endpoint view, kill switch control. */
   health: HealthConfigSchema.default(DEFAULT_HEALTH),
+  /**
+   * Signs the retry state Sluice writes into message headers (`sluice-attempts`,
+   * `sluice-first-failure-at`), so that a producer cannot set it (e.g. switch retries off with
+   * `sluice-attempts: 99`). A secret, never logged; give every instance of the service the same one.
+   * Without it the key is derived from `service`: that stops producers that set or copy the headers,
+   * not one that knows the service name and the scheme. See docs/retries-and-dead-letters.md.
+   */
+  retrySigningKey: z.string().min(16, 'at least 16 characters').max(1024).optional(),
 });
 export type BusConfig = z.infer<typeof BusConfigSchema>;
 export type BusConfigInput = z.input<typeof BusConfigSchema>;

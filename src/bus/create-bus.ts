@@ -93,10 +93,11 @@ export function createBus<TTx = undefined>(
   }
 
   // Every logger of the bus, the application's too, logs errors as safeError: credentials redacted,
-  // the configured ones (the transport's secretFields, the health tokens) wherever they appear.
+  // the configured ones (the transport's secretFields, the inbox's connection string, the health
+  // tokens, the retry signing key) wherever they appear.
   const known = [
     ...configSecrets(transportConfig.data, definition.secretFields ?? []),
-    ...configSecrets(busConfig.health, ['token', 'readToken']),
+    ...configSecrets(busConfig, ['inbox.connectionString', 'health.token', 'health.readToken', 'retrySigningKey']),
   ];
   const logger = withSafeErrors(options.logger ?? createRootLogger(busConfig.logging.level, busConfig.service), known);
   const clockForStores = options.clock ?? systemClock;

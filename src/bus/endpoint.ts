@@ -9,6 +9,8 @@ import type { Terminal } from '../pipeline/compose.js';
 import type { KeyedLimiter } from '../pipeline/keyed-limiter.js';
 import type { Outcome, SkipReason } from '../pipeline/outcome.js';
 import { type Forward, settle } from '../pipeline/settle.js';
+import { isRetryable } from '../retry/retry-policy.js';
+import { unforwardable } from './forward-failure.js';
 import type { Delivery } from '../transport/delivery.js';
 import type { Consumer, Transport } from '../transport/transport.js';
 import type { EndpointTelemetry } from '../telemetry/endpoint-telemetry.js';
@@ -145,12 +147,22 @@ export class Endpoint {
    * Settles once. A settlement the broker refuses because the lock is gone is final (the broker
    * redelivers). Any other failure (a broker hiccup writing a dead-letter or delayed copy, a failed
    * forward) is retried with backoff; if it still fails, the message is given back to the broker.
-   * The delivery counts as in flight until then, so no prefetch slot leaks silently.
+   * The delivery counts as in flight until then, so no prefetch slot leaks silently. A forward to
+   * the skipped queue that is refused (not retryable) or fails on every try is not given back (it
+   * would fail again on each delivery, forever): the message is dead-lettered, saying why.
    */
-  async #settle(ctx: DeliveryContext, outcome: Outcome): Promise<void> {
+  async #settle(ctx: DeliveryContext, settling: Outcome): Promise<void> {
+    let outcome = settling;
+    let forwardError: unknown;
+    const forward: Forward = (...args) =>
+      this.options.forward(...args).catch((error: unknown) => {
+        forwardError = error;
+        throw error;
+      });
     for (let attempt = 1; ; attempt++) {
+      forwardError = undefined;
       try {
-        await settle(ctx.delivery, outcome, this.options.forward);
+        await settle(ctx.delivery, outcome, forward);
         break;
       } catch (error) {
         this.counters.settleFailures++;
@@ -161,6 +173,21 @@ export class Endpoint {
             'lock lost before settling; the broker redelivers',
           );
           return;
+        }
+        if (
+          forwardError !== undefined &&
+          outcome.kind === 'skipped' &&
+          outcome.forwardTo !== undefined &&
+          (!isRetryable(forwardError) || attempt >= SETTLE_ATTEMPTS) &&
+          !ctx.stopping.aborted
+        ) {
+          ctx.log.warn(
+            { err: safeError(forwardError), forwardTo: outcome.forwardTo, tries: attempt },
+            'cannot move the message to the skipped queue; dead-lettering it',
+          );
+          outcome = unforwardable(ctx, { ...outcome, forwardTo: outcome.forwardTo }, forwardError, attempt);
+          attempt = 0;
+          continue;
         }
         if (attempt < SETTLE_ATTEMPTS && !ctx.stopping.aborted) {
           const waitMs = SETTLE_RETRY_MS * 2 ** (attempt - 1);

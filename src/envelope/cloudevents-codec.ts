@@ -16,6 +16,13 @@ export interface EnvelopeCodec {
   readonly contentType: string;
   decode(body: Uint8Array): DecodeResult;
   encode(envelope: Envelope): Buffer;
+  /**
+   * The rules `decode` enforces, applied to an envelope before it is encoded: the failure a
+   * consumer would dead-letter the message with, or undefined when it passes. The bus calls it on
+   * every publish and send. Optional: without it the bus decodes the encoded bytes instead (the
+   * same rules, one parse more). The description names the `EnvelopeOptions` field.
+   */
+  check?(envelope: Envelope): DecodeFailure | undefined;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -73,33 +80,59 @@ export const cloudEventsCodec: EnvelopeCodec = {
   },
 
   encode(envelope) {
-    const ce: CloudEvent = {
-      specversion: '1.0',
-      id: envelope.id,
-      source: envelope.source,
-      type: envelope.type,
-      time: envelope.occurredAt,
-      datacontenttype: 'application/json',
-    };
-    if (envelope.key !== undefined) ce.subject = envelope.key;
-    if (envelope.correlationId !== undefined) ce.correlationid = envelope.correlationId;
-    if (envelope.causationId !== undefined) ce.causationid = envelope.causationId;
-    if (envelope.tombstone) ce.tombstone = true;
-    if (envelope.data !== undefined) ce.data = envelope.data;
-    if (envelope.traceparent !== undefined) ce.traceparent = envelope.traceparent;
-    if (envelope.tracestate !== undefined) ce.tracestate = envelope.tracestate;
-    return Buffer.from(JSON.stringify(ce));
+    return Buffer.from(JSON.stringify(toCloudEvent(envelope)));
+  },
+
+  check(envelope) {
+    // The very checks `decode` runs (fast path, then the zod schema for the failure's wording).
+    const ce = toCloudEvent(envelope);
+    if (isPlainValidCloudEvent(ce)) return undefined;
+    const parsed = CloudEventSchema.safeParse(ce);
+    return parsed.success ? undefined : envelopeFailure(parsed.error, ENVELOPE_FIELD);
   },
 };
 
-function envelopeFailure(error: z.ZodError): DecodeFailure {
+function toCloudEvent(envelope: Envelope): CloudEvent {
+  const ce: CloudEvent = {
+    specversion: '1.0',
+    id: envelope.id,
+    source: envelope.source,
+    type: envelope.type,
+    time: envelope.occurredAt,
+    datacontenttype: 'application/json',
+  };
+  if (envelope.key !== undefined) ce.subject = envelope.key;
+  if (envelope.correlationId !== undefined) ce.correlationid = envelope.correlationId;
+  if (envelope.causationId !== undefined) ce.causationid = envelope.causationId;
+  if (envelope.tombstone) ce.tombstone = true;
+  if (envelope.data !== undefined) ce.data = envelope.data;
+  if (envelope.traceparent !== undefined) ce.traceparent = envelope.traceparent;
+  if (envelope.tracestate !== undefined) ce.tracestate = envelope.tracestate;
+  return ce;
+}
+
+/** CloudEvents attribute → the envelope field a producer sets, for failures found before encoding. */
+const ENVELOPE_FIELD: Readonly<Record<string, string>> = {
+  id: 'id',
+  source: 'source (the service name)',
+  type: 'type (the contract type)',
+  time: 'occurredAt',
+  subject: 'key',
+  correlationid: 'correlationId',
+  causationid: 'causationId',
+};
+
+function envelopeFailure(error: z.ZodError, names: Readonly<Record<string, string>> = {}): DecodeFailure {
   const issue = error.issues[0];
-  const path = issue?.path.join('.') || '(root)';
+  const name = (path: readonly PropertyKey[]) => {
+    const joined = path.map(String).join('.') || '(root)';
+    return names[joined] ?? joined;
+  };
   const rule = (issue as { params?: { rule?: string } } | undefined)?.params?.rule;
   return {
     ok: false,
     reason: rule === 'missing-offset' ? 'local-time-timestamp' : 'invalid-envelope',
-    description: error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') || path,
+    description: error.issues.map((i) => `${name(i.path)}: ${i.message}`).join('; ') || name(issue?.path ?? []),
   };
 }
 

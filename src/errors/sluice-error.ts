@@ -74,9 +74,12 @@ export class LifecycleError extends SluiceError {
   }
 }
 
-/** A message given to publish/send does not satisfy its contract; nothing was sent. */
+/**
+ * A message given to publish/send breaks its contract's schema, the envelope rules its consumers
+ * enforce, or a limit of the broker (e.g. the message id's length); nothing was sent.
+ */
 export class InvalidOutgoingMessageError extends SluiceError {
-  constructor(message: string) {
-    super(ErrorCodes.invalidOutgoing, message, { retryable: false });
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCodes.invalidOutgoing, message, { retryable: false, cause: options.cause });
   }
 }

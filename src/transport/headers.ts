@@ -7,6 +7,8 @@ export const SluiceHeader = {
   attempts: 'sluice-attempts',
   /** ISO time of the first failed attempt, carried with the attempt count. */
   firstFailureAt: 'sluice-first-failure-at',
+  /** Signs the attempt count and first failure time: only Sluice may set them (`retry-state.ts`). */
+  retrySignature: 'sluice-retry-signature',
   /** Set on a redriven copy. */
   redrivenAt: 'sluice-redriven-at',
   redriveReason: 'sluice-redrive-reason',
@@ -25,6 +27,23 @@ export function deadLetterHeaders(
   return { ...original, ...faultToHeaders(fault) };
 }
 
+const RETRY_STATE: ReadonlySet<string> = new Set([
+  SluiceHeader.attempts,
+  SluiceHeader.firstFailureAt,
+  SluiceHeader.retrySignature,
+  SluiceHeader.deliveryCount,
+]);
+
+/**
+ * Headers for a new message made from a delivery (a forward to the skipped queue): without the
+ * retry state and delivery count, which belong to the delivery, not to the new message.
+ */
+export function withoutRetryState(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const copy: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) if (!RETRY_STATE.has(name)) copy[name] = value;
+  return copy;
+}
+
 /** Headers for a redriven copy: fault and attempt state removed, redrive stamped. */
 export function redriveHeaders(
   deadLettered: Readonly<Record<string, string>>,
@@ -33,7 +52,12 @@ export function redriveHeaders(
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(deadLettered)) {
-    if (name.startsWith('sluice-fault-') || name === SluiceHeader.attempts || name === SluiceHeader.firstFailureAt) {
+    if (
+      name.startsWith('sluice-fault-') ||
+      name === SluiceHeader.attempts ||
+      name === SluiceHeader.firstFailureAt ||
+      name === SluiceHeader.retrySignature
+    ) {
       continue;
     }
     headers[name] = value;

@@ -12,9 +12,10 @@ export type {
 } from './transport.js';
 export type { DeadLetteredMessage, DeadLetterQueue, RedriveResult, RedriveSelection } from './dead-letter-queue.js';
 export { defineTransport, type TransportDefinition, type TransportDeps } from './definition.js';
-export { deadLetterHeaders, redriveHeaders, SluiceHeader } from './headers.js';
+export { deadLetterHeaders, redriveHeaders, SluiceHeader, withoutRetryState } from './headers.js';
 export {
   AlreadySettledError,
+  InvalidOutgoingMessageError,
   LockLostError,
   TransportError,
 } from '../errors/sluice-error.js';

@@ -38,6 +38,12 @@ export interface EndpointTopology {
   readonly endpoint: string;
   /** Message types the endpoint handles: publishes of these types reach it. */
   readonly messageTypes: readonly string[];
+  /**
+   * Where the endpoint moves messages of types it does not handle (`unknownTypes: 'skippedQueue'`).
+   * Declared with the endpoint as a plain address the transport can `send` to (a queue; on Kafka a
+   * topic), nothing consuming it; never left to the broker's auto-creation.
+   */
+  readonly skippedAddress?: string;
 }
 
 export interface ConsumeOptions {

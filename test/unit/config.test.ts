@@ -25,7 +25,7 @@ describe('configuration', () => {
 
   it('names an unknown top-level field and lists the allowed ones', () => {
     expect(issuesOf(() => createBus({ transprt: { kind: 'memory' } } as never))).toEqual([
-      'transprt: unknown field; allowed: service, transport, logging, shutdown, inbox, endpoints, health',
+      'transprt: unknown field; allowed: service, transport, logging, shutdown, inbox, endpoints, health, retrySigningKey',
     ]);
   });
 
@@ -92,7 +92,7 @@ describe('configuration', () => {
     const loaded = loadConfig({ env: { SLUICE_TRANSPORT__LOCK_TIMEOUT_MS: 'abc', SLUICE_TRANSPRT__KIND: 'x' } });
     const issues = issuesOf(() => createBus(loaded, { logger: silent }));
     expect(issues).toContain(
-      'transprt: unknown field (from SLUICE_TRANSPRT__KIND); allowed: service, transport, logging, shutdown, inbox, endpoints, health',
+      'transprt: unknown field (from SLUICE_TRANSPRT__KIND); allowed: service, transport, logging, shutdown, inbox, endpoints, health, retrySigningKey',
     );
     const second = issuesOf(() =>
       createBus(loadConfig({ env: { SLUICE_TRANSPORT__KIND: 'memory', SLUICE_TRANSPORT__LOCK_TIMEOUT_MS: 'abc' } }), {

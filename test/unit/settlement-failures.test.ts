@@ -11,6 +11,7 @@ import {
   MemoryInbox,
   memoryTransport,
   PermanentError,
+  TransportError,
 } from '../../src/index.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -46,6 +47,49 @@ describe('when settling or the pipeline itself fails', () => {
       void bus?.transport.consume('billing.skipped', (d) => resolve(JSON.parse(d.body.toString()).id), { prefetch: 1 });
     });
     expect(copy).toBe(id);
+  });
+
+  it('dead-letters an unknown type whose forward to the skipped queue fails on every try, instead of cycling it', async () => {
+    // Before: after the settle retries the message went back to the broker, came again, failed
+    // again: forever, never skipped and never dead-lettered.
+    const broker = createMemoryBroker();
+    bus = make(broker);
+    bus.endpoint('billing', { unknownTypes: 'skippedQueue' }).handle(Charge, () => {});
+    await bus.start();
+    const send = bus.transport.send.bind(bus.transport);
+    let tries = 0;
+    bus.transport.send = async (address, message) => {
+      if (address !== 'billing.skipped') return send(address, message);
+      tries++;
+      throw new Error('broker refuses the skipped queue');
+    };
+    await bus.send('billing', Refund, { amount: 1 });
+    const dlq = bus.deadLetters('billing');
+    await waitFor(async () => (await dlq.count()) === 1, { timeoutMs: 10_000, what: 'the dead letter' });
+    const [dead] = await dlq.peek(1);
+    expect(dead?.fault?.reason).toBe('unknown-message-type');
+    expect(dead?.fault?.description).toMatch(/moving it to "billing\.skipped" failed \(4 tries\): .*refuses/);
+    expect(tries).toBe(4);
+    expect(bus.health().endpoints.billing?.counters).toMatchObject({ received: 1, deadLettered: 1, released: 0 });
+  });
+
+  it('dead-letters at once an unknown type whose forward is refused as not retryable', async () => {
+    const broker = createMemoryBroker();
+    bus = make(broker);
+    bus.endpoint('billing', { unknownTypes: 'skippedQueue' }).handle(Charge, () => {});
+    await bus.start();
+    const send = bus.transport.send.bind(bus.transport);
+    let tries = 0;
+    bus.transport.send = async (address, message) => {
+      if (address !== 'billing.skipped') return send(address, message);
+      tries++;
+      throw new TransportError('no such queue', { retryable: false });
+    };
+    await bus.send('billing', Refund, { amount: 1 });
+    const dlq = bus.deadLetters('billing');
+    await waitFor(async () => (await dlq.count()) === 1, { what: 'the dead letter' });
+    expect(tries).toBe(1);
+    expect((await dlq.peek(1))[0]?.fault?.description).toMatch(/failed \(1 try\): TransportError: no such queue/);
   });
 
   it('releases a message whose partitionKey function throws, then dead-letters it after a few deliveries', async () => {

@@ -13,11 +13,11 @@ import type {
   TransportCapabilities,
   TransportState,
 } from '../../src/transport/index.js';
-import { SluiceHeader, TransportError } from '../../src/transport/index.js';
+import { InvalidOutgoingMessageError, SluiceHeader, TransportError } from '../../src/transport/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import { KafkaConsumer } from './kafka-consumer.js';
 import { KafkaDeadLetterQueue } from './kafka-dead-letter-queue.js';
-import { KafkaHeader } from './kafka-header.js';
+import { isMessageTooLarge, KafkaHeader } from './kafka-header.js';
 import { type EndpointTopics, TopicNaming } from './topic-naming.js';
 
 // kafkajs is CommonJS: Node's ESM loader sees only its default export.
@@ -118,9 +118,9 @@ export class KafkaTransport implements Transport {
   }
 
   /**
-   * Creates the endpoint's input, retry and dead-letter topics and the topics of its message types
-   * (idempotent: existing topics are kept as they are), and remembers which topics the endpoint's
-   * group subscribes to.
+   * Creates the endpoint's input, retry and dead-letter topics, its skipped topic (the input topic of
+   * its skipped address) and the topics of its message types (idempotent: existing topics are kept as
+   * they are), and remembers which topics the endpoint's group subscribes to.
    */
   async declare(topology: EndpointTopology): Promise<void> {
     this.#assertConnected();
@@ -129,12 +129,18 @@ export class KafkaTransport implements Transport {
       this.#naming.group(topology.endpoint),
       topology.messageTypes,
     );
-    await this.#createTopics([topics.input, topics.retry, topics.deadLetter, ...topics.subscriptions]);
+    const skipped = topology.skippedAddress === undefined ? [] : [this.#naming.inputTopic(topology.skippedAddress)];
+    await this.#createTopics([topics.input, topics.retry, topics.deadLetter, ...skipped, ...topics.subscriptions]);
     this.#endpoints.set(topology.address, topics);
   }
 
   async #createTopics(names: string[]): Promise<void> {
-    const missing = names.filter((t) => !this.#created.has(t));
+    const unknown = names.filter((t) => !this.#created.has(t));
+    if (unknown.length === 0) return;
+    // Asked first: creating a topic that exists makes kafkajs log the broker's refusal at ERROR.
+    const present = new Set(await this.#admin.listTopics());
+    for (const t of unknown) if (present.has(t)) this.#created.add(t);
+    const missing = unknown.filter((t) => !present.has(t));
     if (missing.length === 0) return;
     const { partitions, replication } = await this.#topicDefaults();
     try {
@@ -238,6 +244,14 @@ export class KafkaTransport implements Transport {
         messages: [{ key: message.key ?? null, value: message.body, headers }],
       });
     } catch (error) {
+      // Kafka has no limit on the message id (a header) or the key; its one limit is the record size.
+      if (isMessageTooLarge(error)) {
+        throw new InvalidOutgoingMessageError(
+          `cannot produce ${message.messageId} to ${topic}: the record (${message.body.length} bytes of body) is larger ` +
+            `than the topic accepts (max.message.bytes); nothing was sent`,
+          { cause: error },
+        );
+      }
       throw new TransportError(`cannot produce to ${topic}`, { cause: error });
     }
   }

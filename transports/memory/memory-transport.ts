@@ -56,6 +56,7 @@ export class MemoryTransport implements Transport {
   async declare(topology: EndpointTopology): Promise<void> {
     this.#assertConnected();
     this.broker.queue(topology.address);
+    if (topology.skippedAddress !== undefined) this.broker.queue(topology.skippedAddress);
     for (const type of topology.messageTypes) this.broker.bind(type, topology.address);
   }
 

@@ -109,9 +109,10 @@ export class ConfirmPublisher {
             },
           );
         } catch (error) {
-          // amqplib throws synchronously on a closed channel or an oversized header table.
+          // amqplib throws synchronously on a closed channel, an oversized header table (RangeError)
+          // or a property it cannot encode (TypeError): the last two fail the same way every time.
           reject(
-            error instanceof RangeError
+            error instanceof RangeError || error instanceof TypeError
               ? new TransportError(describe(error), { retryable: false, cause: error })
               : new ConfirmLostError(error),
           );

@@ -1,4 +1,4 @@
-import type { ChannelModel, ConfirmChannel, GetMessage } from 'amqplib';
+import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
 import type {
   Clock,
   DeadLetteredMessage,
@@ -14,6 +14,18 @@ import { queueNames } from './topology.js';
 /** Copies in flight during a redrive before the next dead letter is taken. */
 const REDRIVE_WINDOW = 100;
 
+/** A short-lived channel and the function that closes it (giving its slot in the channel budget back). */
+export interface ShortLived<C> {
+  readonly channel: C;
+  close(): Promise<void>;
+}
+
+/** Opens the short-lived channels a dead-letter operation needs, within the transport's channel budget. */
+export interface ShortLivedChannels {
+  channel(what: string): Promise<ShortLived<Channel>>;
+  confirmChannel(what: string): Promise<ShortLived<ConfirmChannel>>;
+}
+
 /**
  * The `<queue>.dlq` queue of one endpoint, read with `basic.get` on a short-lived channel of its own.
  * Peek takes messages without acking and closes the channel, which puts them back in order. Redrive
@@ -27,30 +39,26 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
 
   constructor(
     address: string,
-    private readonly connection: () => Promise<ChannelModel>,
+    private readonly channels: ShortLivedChannels,
     private readonly clock: Clock,
   ) {
     this.#names = queueNames(address);
   }
 
   async count(): Promise<number> {
-    const model = await this.connection();
-    const channel = await model.createChannel();
-    channel.on('error', () => {});
+    const { channel, close } = await this.channels.channel('counting dead letters');
     try {
       return (await channel.checkQueue(this.#names.deadLetter)).messageCount;
     } catch (error) {
       if (isNotFound(error)) return 0;
       throw wrap('counting dead letters', error);
     } finally {
-      await channel.close().catch(() => {});
+      await close();
     }
   }
 
   async peek(limit = 100): Promise<DeadLetteredMessage[]> {
-    const model = await this.connection();
-    const channel = await model.createChannel();
-    channel.on('error', () => {});
+    const { channel, close } = await this.channels.channel('peeking dead letters');
     const found: DeadLetteredMessage[] = [];
     try {
       while (found.length < limit) {
@@ -62,15 +70,13 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
       if (!isNotFound(error)) throw wrap('peeking dead letters', error);
     } finally {
       // Closing returns every message taken above to the queue, in its place.
-      await channel.close().catch(() => {});
+      await close();
     }
     return found;
   }
 
   async redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
-    const model = await this.connection();
-    const channel = await model.createConfirmChannel();
-    channel.on('error', () => {});
+    const { channel, close } = await this.channels.confirmChannel('redriving dead letters');
     let returned: string | undefined;
     channel.on('return', (message: GetMessage) => {
       returned = message.fields.routingKey;
@@ -103,7 +109,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
     } catch (error) {
       throw wrap(`redriving dead letters of "${this.#names.queue}" (${moved.length} chosen so far)`, error);
     } finally {
-      await channel.close().catch(() => {});
+      await close();
     }
     return { moved: moved.length, ids: moved };
   }

@@ -14,7 +14,10 @@ import type {
   TransportState,
 } from '../../src/transport/index.js';
 import { TransportError } from '../../src/transport/index.js';
+import { assertFitsAmqp } from './amqp-limits.js';
+import { ChannelBudget, MAX_SHORT_LIVED_CHANNELS } from './channel-budget.js';
 import { ConfirmLostError, ConfirmPublisher, type PublishTarget, UnroutableError } from './confirm-publisher.js';
+import { DeclaredOnce } from './declared-once.js';
 import type { RabbitmqTransportConfig } from './rabbitmq-config.js';
 import { describe, RabbitmqConnection } from './rabbitmq-connection.js';
 import { RabbitmqConsumer } from './rabbitmq-consumer.js';
@@ -48,6 +51,11 @@ export function rabbitmqCapabilities(queueType: 'quorum' | 'classic'): Transport
  * connection is being recovered they wait up to `publishTimeoutMs`, then fail with `TransportError`.
  * After a connection loss it reconnects with backoff, re-declares every declared endpoint and
  * reopens every consumer (paused ones stay paused).
+ *
+ * Channels: one per consumer, one confirm channel for publishing, and at most
+ * {@link MAX_SHORT_LIVED_CHANNELS} short-lived ones at a time (declarations, dead-letter reads);
+ * further callers wait their turn within their deadline. Each exchange and delay queue is declared
+ * once per connection: concurrent first publishes of a type share one declaration.
  */
 export class RabbitmqTransport implements Transport {
   readonly kind = 'rabbitmq';
@@ -56,10 +64,11 @@ export class RabbitmqTransport implements Transport {
   readonly #publisher: ConfirmPublisher;
   readonly #topologies = new Map<string, EndpointTopology>();
   readonly #consumers = new Set<RabbitmqConsumer>();
-  /** Exchanges declared on the current connection (cleared on reconnect). */
-  #exchanges = new Set<string>();
-  /** Delay queue → when it was last declared (renews its `x-expires` lease). */
-  readonly #delayQueues = new Map<string, number>();
+  readonly #channels: ChannelBudget;
+  /** Publish exchanges declared, per connection. */
+  readonly #exchanges: DeclaredOnce;
+  /** Delay queues declared, per connection; re-declared after a while (renews the `x-expires` lease). */
+  readonly #delayQueues: DeclaredOnce;
 
   constructor(
     private readonly config: RabbitmqTransportConfig,
@@ -68,6 +77,9 @@ export class RabbitmqTransport implements Transport {
     this.capabilities = rabbitmqCapabilities(config.queueType);
     this.#connection = new RabbitmqConnection(config, deps.logger, deps.clock);
     this.#publisher = new ConfirmPublisher(deps.logger);
+    this.#channels = new ChannelBudget(MAX_SHORT_LIVED_CHANNELS, deps.clock);
+    this.#exchanges = new DeclaredOnce(deps.clock);
+    this.#delayQueues = new DeclaredOnce(deps.clock, DELAY_QUEUE_REDECLARE_MS);
     this.#connection.onReconnected((model) => this.#recover(model));
   }
 
@@ -82,8 +94,6 @@ export class RabbitmqTransport implements Transport {
 
   async #recover(model: ChannelModel): Promise<void> {
     for (const consumer of this.#consumers) consumer.connectionLost();
-    this.#exchanges = new Set();
-    this.#delayQueues.clear();
     for (const topology of this.#topologies.values()) await this.#declareOn(model, topology);
     for (const consumer of this.#consumers) await consumer.open(model);
   }
@@ -92,14 +102,44 @@ export class RabbitmqTransport implements Transport {
     return this.#connection.whenConnected(this.config.publishTimeoutMs);
   }
 
-  async #withChannel<T>(model: ChannelModel, what: string, fn: (channel: Channel) => Promise<T>): Promise<T> {
-    let channel: Channel;
+  /**
+   * Opens a short-lived channel within the channel budget (waiting at most `timeoutMs` for a slot)
+   * and resolves with it and the function that closes it and gives the slot back.
+   */
+  async #openShortLived<C extends Channel>(
+    model: ChannelModel,
+    what: string,
+    timeoutMs: number,
+    create: (model: ChannelModel) => Promise<C>,
+  ): Promise<{ channel: C; close: () => Promise<void> }> {
+    const release = await this.#channels.acquire(timeoutMs, what);
+    let channel: C;
     try {
-      channel = await model.createChannel();
+      channel = await create(model);
     } catch (error) {
+      release();
       throw new TransportError(`${what}: cannot open a channel: ${describe(error)}`, { cause: error });
     }
     channel.on('error', () => {});
+    return {
+      channel,
+      close: async () => {
+        try {
+          await channel.close().catch(() => {});
+        } finally {
+          release();
+        }
+      },
+    };
+  }
+
+  async #withChannel<T>(
+    model: ChannelModel,
+    what: string,
+    fn: (channel: Channel) => Promise<T>,
+    timeoutMs = this.config.publishTimeoutMs,
+  ): Promise<T> {
+    const { channel, close } = await this.#openShortLived(model, what, timeoutMs, (m) => m.createChannel());
     try {
       return await fn(channel);
     } catch (error) {
@@ -109,14 +149,20 @@ export class RabbitmqTransport implements Transport {
         { retryable: !precondition, cause: error },
       );
     } finally {
-      await channel.close().catch(() => {});
+      await close();
     }
   }
 
   #declareOn(model: ChannelModel, topology: EndpointTopology): Promise<void> {
     return this.#withChannel(model, `declaring endpoint "${topology.endpoint}"`, async (channel) => {
-      await declareEndpoint(channel, topology.address, topology.messageTypes, this.config.queueType);
-      for (const type of topology.messageTypes) this.#exchanges.add(exchangeFor(type));
+      await declareEndpoint(
+        channel,
+        topology.address,
+        topology.messageTypes,
+        this.config.queueType,
+        topology.skippedAddress,
+      );
+      for (const type of topology.messageTypes) this.#exchanges.declared(model, exchangeFor(type));
     });
   }
 
@@ -164,15 +210,13 @@ export class RabbitmqTransport implements Transport {
   async #delayQueue(address: string, delayMs: number): Promise<string> {
     const bucket = delayBucketMs(delayMs);
     const name = delayQueueName(address, bucket);
-    const declaredAt = this.#delayQueues.get(name);
-    const now = this.deps.clock.now();
-    if (declaredAt !== undefined && now - declaredAt < DELAY_QUEUE_REDECLARE_MS) return name;
     const model = this.#connection.current;
     if (!model) throw new ConfirmLostError(new Error('not connected'));
-    await this.#withChannel(model, `declaring delay queue "${name}"`, (channel) =>
-      declareDelayQueue(channel, address, bucket, this.config.queueType),
+    await this.#delayQueues.run(model, name, () =>
+      this.#withChannel(model, `declaring delay queue "${name}"`, async (channel) => {
+        await declareDelayQueue(channel, address, bucket, this.config.queueType);
+      }),
     );
-    this.#delayQueues.set(name, now);
     return name;
   }
 
@@ -180,7 +224,7 @@ export class RabbitmqTransport implements Transport {
   async #publishDurably(
     target: PublishTarget,
     message: OutgoingMessage,
-    prepare?: (model: ChannelModel) => Promise<void>,
+    prepare?: (model: ChannelModel, timeoutMs: number) => Promise<void>,
   ): Promise<void> {
     const deadline = this.deps.clock.now() + this.config.publishTimeoutMs;
     const options: Options.Publish = {
@@ -199,7 +243,7 @@ export class RabbitmqTransport implements Transport {
       }
       const model = await this.#connection.whenConnected(remaining);
       try {
-        await prepare?.(model);
+        await prepare?.(model, remaining);
         await withTimeout(
           this.#publisher.publish(model, target, message.body, options),
           remaining,
@@ -218,23 +262,38 @@ export class RabbitmqTransport implements Transport {
     }
   }
 
-  send(address: string, message: OutgoingMessage): Promise<void> {
+  async send(address: string, message: OutgoingMessage): Promise<void> {
+    assertFitsAmqp(message, address);
     return this.#publishDurably({ exchange: '', routingKey: address, mandatory: true }, message);
   }
 
-  publish(message: OutgoingMessage): Promise<void> {
+  async publish(message: OutgoingMessage): Promise<void> {
+    assertFitsAmqp(message);
     const exchange = exchangeFor(message.messageType);
-    return this.#publishDurably({ exchange, routingKey: '', mandatory: false }, message, async (model) => {
-      if (this.#exchanges.has(exchange)) return;
-      await this.#withChannel(model, `declaring exchange "${exchange}"`, (channel) =>
-        declareExchange(channel, message.messageType),
-      );
-      this.#exchanges.add(exchange);
-    });
+    return this.#publishDurably({ exchange, routingKey: '', mandatory: false }, message, (model, timeoutMs) =>
+      // Every concurrent first publish of a type waits for the same declaration (one channel).
+      this.#exchanges.run(model, exchange, () =>
+        this.#withChannel(
+          model,
+          `declaring exchange "${exchange}"`,
+          (channel) => declareExchange(channel, message.messageType),
+          timeoutMs,
+        ),
+      ),
+    );
   }
 
   deadLetters(address: string): DeadLetterQueue {
-    return new RabbitmqDeadLetterQueue(address, () => this.#model(), this.deps.clock);
+    const timeoutMs = this.config.publishTimeoutMs;
+    return new RabbitmqDeadLetterQueue(
+      address,
+      {
+        channel: async (what) => this.#openShortLived(await this.#model(), what, timeoutMs, (m) => m.createChannel()),
+        confirmChannel: async (what) =>
+          this.#openShortLived(await this.#model(), what, timeoutMs, (m) => m.createConfirmChannel()),
+      },
+      this.deps.clock,
+    );
   }
 
   async close(): Promise<void> {

@@ -38,9 +38,10 @@ function typeArguments(queueType: QueueType): Record<string, unknown> {
 }
 
 /**
- * Declares an endpoint's queue, its dead-letter queue, and the exchange of each handled message
- * type with the queue bound to it. Idempotent; fails with a channel error (406) if a queue already
- * exists with other arguments (another queue type).
+ * Declares an endpoint's queue, its dead-letter queue, its skipped queue (when it has one: a queue
+ * of the endpoint's queue type, so that it may also be another endpoint's queue), and the exchange
+ * of each handled message type with the queue bound to it. Idempotent; fails with a channel error
+ * (406) if a queue already exists with other arguments (another queue type).
  *
  * The dead-letter queue is always a durable classic queue: peek and partial redrive take messages
  * with `basic.get` and give back the ones they leave, and only a classic queue puts a returned
@@ -52,11 +53,13 @@ export async function declareEndpoint(
   address: string,
   messageTypes: readonly string[],
   queueType: QueueType,
+  skippedAddress?: string,
 ): Promise<void> {
   const names = queueNames(address);
   const args = typeArguments(queueType);
   await channel.assertQueue(names.queue, { durable: true, arguments: args });
   await channel.assertQueue(names.deadLetter, { durable: true });
+  if (skippedAddress !== undefined) await channel.assertQueue(skippedAddress, { durable: true, arguments: args });
   for (const type of messageTypes) {
     const exchange = exchangeFor(type);
     await channel.assertExchange(exchange, 'fanout', { durable: true });

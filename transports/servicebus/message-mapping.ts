@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
-import { type OutgoingMessage, SluiceHeader } from '../../src/transport/index.js';
+import { InvalidOutgoingMessageError, type OutgoingMessage, SluiceHeader } from '../../src/transport/index.js';
+
+/** Service Bus limits a message id and a session id to 128 characters. */
+export const MAX_ID_LENGTH = 128;
 
 /** Application properties the service writes on a dead-lettered message. */
 export const DeadLetterProperty = {
@@ -12,9 +15,13 @@ type PropertyValue = string | number | boolean | Date | null;
 
 /**
  * The Service Bus message for an outgoing Sluice message: body as one data section (bytes kept),
- * headers as application properties, the message type as `subject`.
+ * headers as application properties, the message type as `subject`. Throws
+ * {@link InvalidOutgoingMessageError} (not retryable: nothing is sent) when the message id or the
+ * session id (the key, with sessions) is longer than Service Bus allows.
  */
 export function toServiceBusMessage(message: OutgoingMessage, sessionId: string | undefined): ServiceBusMessage {
+  assertFits('message id', message.messageId);
+  if (sessionId !== undefined) assertFits('session id (the message key)', sessionId);
   const sbMessage: ServiceBusMessage = {
     body: message.body,
     messageId: message.messageId,
@@ -24,6 +31,13 @@ export function toServiceBusMessage(message: OutgoingMessage, sessionId: string 
   };
   if (sessionId !== undefined) sbMessage.sessionId = sessionId;
   return sbMessage;
+}
+
+function assertFits(what: string, value: string): void {
+  if (value.length <= MAX_ID_LENGTH) return;
+  throw new InvalidOutgoingMessageError(
+    `Service Bus limits a ${what} to ${MAX_ID_LENGTH} characters; "${value.slice(0, 40)}…" has ${value.length}: nothing was sent`,
+  );
 }
 
 /** Carries the original message id on copies, which get a broker message id of their own. */

@@ -126,6 +126,12 @@ export class ServiceBusConsumer implements Consumer {
     const code = isServiceBusError(args.error) ? args.error.code : undefined;
     if (lane.session && (code === 'SessionLockLost' || lane.receiver.isClosed)) lane.lost = true;
     if (this.#closed) return;
+    // We closed this lane's subscription (pause, stop): what it reports now is that close, e.g. an
+    // AbortError from a subscription still starting up. Not a warning on every quick stop.
+    if (lane.subscription === undefined) {
+      this.options.logger.debug({ err: args.error, code, address: this.options.address }, 'receiver closed');
+      return;
+    }
     this.options.logger.warn(
       { err: args.error, code, errorSource: args.errorSource, address: this.options.address },
       'Service Bus receiver reported an error',

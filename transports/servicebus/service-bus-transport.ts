@@ -108,20 +108,22 @@ export class ServiceBusTransport implements Transport {
   }
 
   /**
-   * `verify`: checks the endpoint's queue, the topic of each handled type and the endpoint's
-   * subscription on it exist, failing with a non-retryable `TransportError` naming the first
-   * missing entity. `create`: creates what is missing (queue, topics, auto-forwarding subscriptions).
+   * `verify`: checks the endpoint's queue, its skipped queue (when it has one), the topic of each
+   * handled type and the endpoint's subscription on it exist, failing with a non-retryable
+   * `TransportError` naming the first missing entity. `create`: creates what is missing (queues,
+   * topics, auto-forwarding subscriptions).
    */
   async declare(topology: EndpointTopology): Promise<void> {
     const client = this.#connected();
     const subscription = this.naming.subscriptionFor(topology.endpoint);
+    const queues =
+      topology.skippedAddress === undefined ? [topology.address] : [topology.address, topology.skippedAddress];
     if (this.config.entities === 'create') {
       const admin = this.#admin();
-      if (!(await admin.queueExists(topology.address))) {
-        await admin.createQueue(topology.address, {
-          requiresSession: this.config.sessions,
-          ...this.config.createdQueues,
-        });
+      for (const queue of queues) {
+        if (!(await admin.queueExists(queue))) {
+          await admin.createQueue(queue, { requiresSession: this.config.sessions, ...this.config.createdQueues });
+        }
       }
       for (const type of topology.messageTypes) {
         const topic = this.naming.topicFor(type);
@@ -132,7 +134,9 @@ export class ServiceBusTransport implements Transport {
       }
       return;
     }
-    await this.#verify(`queue "${topology.address}"`, () => client.createReceiver(topology.address).peekMessages(1));
+    for (const queue of queues) {
+      await this.#verify(`queue "${queue}"`, () => client.createReceiver(queue).peekMessages(1));
+    }
     for (const type of topology.messageTypes) {
       const topic = this.naming.topicFor(type);
       await this.#verify(`topic "${topic}" (message type ${type})`, () => this.#sender(topic).createMessageBatch());
@@ -194,8 +198,9 @@ export class ServiceBusTransport implements Transport {
 
   async send(address: string, message: OutgoingMessage): Promise<void> {
     this.#connected();
+    const sbMessage = toServiceBusMessage(message, this.#sessionIdOf(message));
     try {
-      await this.#sender(address).sendMessages(toServiceBusMessage(message, this.#sessionIdOf(message)));
+      await this.#sender(address).sendMessages(sbMessage);
     } catch (error) {
       throw sendError(`send to queue "${address}"`, error);
     }

@@ -2,7 +2,7 @@ import { createFault, type DeadLetterReason } from '../../errors/fault.js';
 import { delay } from '../../internal/abort.js';
 import type { Clock } from '../../internal/clock.js';
 import { DeadLetterSignal, RetryLaterSignal } from '../../retry/control-signals.js';
-import { SluiceHeader } from '../../transport/headers.js';
+import type { RetryStateHeaders } from '../../retry/retry-state.js';
 import { safeError } from '../../telemetry/logger.js';
 import { recordRetry } from '../../telemetry/endpoint-telemetry.js';
 import type { AttemptContext, ValidatedContext } from '../context.js';
@@ -14,6 +14,8 @@ export interface RetryStageOptions {
   readonly clock: Clock;
   /** Retry delays up to this are waited in process (lock held and renewed); longer ones go through the broker. */
   readonly inProcessMaxDelayMs: number;
+  /** Reads (verified) and writes (signed) the attempt count carried across redeliveries. */
+  readonly retryState: RetryStateHeaders;
 }
 
 /**
@@ -22,14 +24,12 @@ export interface RetryStageOptions {
  * `sluice-attempts` header, so the limit is global), or dead-letter with fault details.
  */
 export function retryStage(options: RetryStageOptions): Stage<ValidatedContext, AttemptContext> {
-  const { clock, inProcessMaxDelayMs } = options;
+  const { clock, inProcessMaxDelayMs, retryState } = options;
   return async (ctx, next) => {
-    const headers = ctx.delivery.headers;
-    const before = Number.parseInt(headers[SluiceHeader.attempts] ?? '0', 10);
-    let attempt = (Number.isFinite(before) && before > 0 ? before : 0) + 1;
-    const firstHeader = headers[SluiceHeader.firstFailureAt];
-    let firstFailureAt = firstHeader ? new Date(firstHeader) : undefined;
-    if (firstFailureAt && Number.isNaN(firstFailureAt.getTime())) firstFailureAt = undefined;
+    // A producer's own sluice-attempts is not believed: only a state Sluice signed counts.
+    const carried = retryState.read(ctx.delivery.headers, ctx.envelope.id);
+    let attempt = carried.attempts + 1;
+    let firstFailureAt = carried.firstFailureAt;
 
     for (;;) {
       try {
@@ -57,10 +57,7 @@ export function retryStage(options: RetryStageOptions): Stage<ValidatedContext, 
           delayMs,
           attempt,
           error: cause,
-          headers: {
-            [SluiceHeader.attempts]: String(attempt),
-            [SluiceHeader.firstFailureAt]: (firstFailureAt ?? now).toISOString(),
-          },
+          headers: retryState.write({ attempts: attempt, firstFailureAt: firstFailureAt ?? now }, ctx.envelope.id),
         });
 
         if (error instanceof DeadLetterSignal) return fail('handler-dead-lettered', error.description);
