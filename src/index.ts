@@ -5,6 +5,11 @@ export { createBus, type BusOptions, type EndpointOptions } from './bus/create-b
 export { Bus, type BusHealth, type BusState } from './bus/bus.js';
 export type { EndpointBuilder, HandleOptions } from './bus/endpoint-builder.js';
 export type { EndpointCounters, EndpointState } from './bus/endpoint.js';
+export type { ConsumerState, ConsumerView } from './bus/consumer-supervisor.js';
+export {
+  ConsumerRestartConfigSchema,
+  type ConsumerRestartConfig,
+} from './bus/consumer-restart-config.js';
 export { loadConfig, type LoadConfigOptions, type LoadedConfig } from './bus/load-config.js';
 export {
   BusConfigSchema,
@@ -87,7 +92,13 @@ export {
 } from './retry/retry-policy.js';
 export { RetryConfigSchema, type RetryConfig } from './retry/retry-config.js';
 export { redactSecrets } from './telemetry/logger.js';
-export type { BusEventListener, BusEventName, BusEvents, KillSwitchChange } from './telemetry/events.js';
+export type {
+  BusEventListener,
+  BusEventName,
+  BusEvents,
+  ConsumerChange,
+  KillSwitchChange,
+} from './telemetry/events.js';
 export {
   KillSwitchConfigSchema,
   type KillSwitchConfig,
@@ -106,6 +117,7 @@ export { startHealthServer, type HealthServer } from './health/health-server.js'
 export type {
   Consumer,
   ConsumeOptions,
+  ConsumerStatus,
   DeadLetteredMessage,
   DeadLetterQueue,
   Delivery,

@@ -10,8 +10,9 @@ import type { KeyedLimiter } from '../pipeline/keyed-limiter.js';
 import type { Outcome, SkipReason } from '../pipeline/outcome.js';
 import { type Forward, settle } from '../pipeline/settle.js';
 import type { Delivery } from '../transport/delivery.js';
-import type { Consumer, Transport } from '../transport/transport.js';
+import type { Transport } from '../transport/transport.js';
 import type { EndpointTelemetry } from '../telemetry/endpoint-telemetry.js';
+import { ConsumerSupervisor, type ConsumerSupervisorOptions, type ConsumerView } from './consumer-supervisor.js';
 
 export type EndpointState = 'created' | 'running' | 'stopping' | 'stopped';
 
@@ -41,6 +42,8 @@ export interface EndpointRuntimeOptions {
   readonly onBadInput?: (fault: FaultDetails, delivery: Delivery) => Promise<void>;
   /** Ends each delivery's span and counts its outcome (see `docs/observability.md`). */
   readonly telemetry?: EndpointTelemetry;
+  /** How a consumer that stopped on its own is made again (see {@link ConsumerSupervisor}). */
+  readonly supervision: Pick<ConsumerSupervisorOptions, 'prepare' | 'config' | 'clock' | 'emit'>;
 }
 
 const UNEXPECTED_RELEASE_MS = 1_000;
@@ -57,7 +60,8 @@ const SETTLE_RETRY_MS = 250;
  */
 export class Endpoint {
   #state: EndpointState = 'created';
-  #consumer: Consumer | undefined;
+  #consumer: ConsumerSupervisor | undefined;
+  readonly #createdAt = new Date().toISOString();
   #inFlight = 0;
   #idle: (() => void) | undefined;
   readonly #abort = new AbortController();
@@ -86,10 +90,21 @@ export class Endpoint {
     return this.#inFlight;
   }
 
+  /** The endpoint's consumer: consuming, or since when and why not. */
+  get consumer(): ConsumerView {
+    return this.#consumer?.view() ?? { state: 'starting', paused: false, since: this.#createdAt, restarts: 0 };
+  }
+
   async start(transport: Transport): Promise<void> {
-    this.#consumer = await transport.consume(this.options.info.address, (d) => this.#onDelivery(d), {
-      prefetch: this.options.prefetch,
+    const { info, prefetch, logger, supervision } = this.options;
+    this.#consumer = new ConsumerSupervisor({
+      ...supervision,
+      endpoint: info.name,
+      logger,
+      consume: ({ paused, onStatus }) =>
+        transport.consume(info.address, (d) => this.#onDelivery(d), { prefetch, paused, onStatus }),
     });
+    await this.#consumer.start();
     this.#state = 'running';
   }
 
