@@ -1,9 +1,24 @@
 // Types for private-kafka.mjs (plain Node ESM) so strict TypeScript tests can import it.
 
-export interface PrivateKafka {
-  /** `['127.0.0.1:<port>']` */
-  readonly brokers: string[];
+export interface KafkaProxy {
   readonly port: number;
+  /**
+   * Resolves once a FindCoordinator request (the first step of every group join) from a client with
+   * this `clientId` arrives: that request is held, never forwarded, and nothing after it on that
+   * connection, until the connection closes (stop the broker then: the join fails as if the broker
+   * went down in the middle of it).
+   */
+  holdNextFindCoordinator(clientId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PrivateKafka {
+  /** `['127.0.0.1:<port>']`: the broker's address, or the proxy's when started with `proxy: true`. */
+  readonly brokers: string[];
+  /** The broker's own port. */
+  readonly port: number;
+  /** With `proxy: true`: the proxy every client connection goes through (the broker advertises it). */
+  readonly proxy: KafkaProxy | undefined;
   /** Its directory under `.run/` (data, server.properties, kafka.log, kafka.pid). */
   readonly dir: string;
   /** The broker process is up (it may still be starting after `start()` was called elsewhere). */
@@ -20,4 +35,8 @@ export interface PrivateKafka {
 export declare function startPrivateKafka(options?: {
   log?: (message: string) => void;
   timeoutMs?: number;
+  /** Extra broker properties (`server.properties` lines). */
+  properties?: Record<string, string | number>;
+  /** Put a {@link KafkaProxy} in front of the broker. */
+  proxy?: boolean;
 }): Promise<PrivateKafka>;

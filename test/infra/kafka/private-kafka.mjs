@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { startKafkaProxy } from './kafka-proxy.mjs';
 import {
   checkJava,
   classpathArgs,
@@ -105,12 +106,15 @@ function installExitHook() {
  * Starts a private broker on free ports (fetching the jars first if libs/ is missing).
  * @returns {Promise<import('./private-kafka.d.mts').PrivateKafka>}
  */
-export async function startPrivateKafka({ log = noop, timeoutMs = 120_000 } = {}) {
+export async function startPrivateKafka({ log = noop, timeoutMs = 120_000, properties = {}, proxy = false } = {}) {
   mkdirSync(RUN, { recursive: true });
   sweepOrphans(log);
   const java = checkJava(log);
   fetchJars(log);
   const [port, controllerPort] = [await freePort(), await freePort()];
+  // With a proxy, the broker advertises the proxy's address: every client connection goes through it.
+  const front = proxy ? await startKafkaProxy({ host: KAFKA_HOST, port: 0, upstreamPort: port }) : undefined;
+  const advertised = front?.port ?? port;
   const dir = join(RUN, `private-${process.pid}-${randomBytes(4).toString('hex')}`);
   const data = join(dir, 'data');
   const props = join(dir, 'server.properties');
@@ -120,18 +124,21 @@ export async function startPrivateKafka({ log = noop, timeoutMs = 120_000 } = {}
   const text = readFileSync(TEMPLATE, 'utf8')
     .replaceAll('@LOG_DIR@', data)
     .replaceAll(`${KAFKA_HOST}:9093`, `${KAFKA_HOST}:${controllerPort}`)
-    .replaceAll(`${KAFKA_HOST}:9092`, `${KAFKA_HOST}:${port}`);
-  writeFileSync(props, text);
+    .replaceAll(`${KAFKA_HOST}:9092`, `${KAFKA_HOST}:${port}`)
+    .replace(/^advertised\.listeners=.*$/m, `advertised.listeners=PLAINTEXT://${KAFKA_HOST}:${advertised}`);
+  const extra = Object.entries(properties).map(([key, value]) => `${key}=${value}\n`);
+  writeFileSync(props, `${text.trimEnd()}\n${extra.join('')}`);
   const format = spawnSync(
     java,
     [...classpathArgs(), 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', props],
     { encoding: 'utf8' },
   );
   if (format.status !== 0) {
+    await front?.close();
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`kafka(private): StorageTool format failed:\n${format.stdout}\n${format.stderr}`);
   }
-  const brokers = [`${KAFKA_HOST}:${port}`];
+  const brokers = [`${KAFKA_HOST}:${advertised}`];
   let child;
   let exited = Promise.resolve();
 
@@ -191,6 +198,7 @@ export async function startPrivateKafka({ log = noop, timeoutMs = 120_000 } = {}
 
   async function remove() {
     await stop({ signal: 'SIGKILL' });
+    await front?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 
@@ -204,6 +212,7 @@ export async function startPrivateKafka({ log = noop, timeoutMs = 120_000 } = {}
     brokers,
     port,
     dir,
+    proxy: front,
     get running() {
       return child !== undefined;
     },
