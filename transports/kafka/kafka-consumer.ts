@@ -115,7 +115,6 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   #commitChain: Promise<void> = Promise.resolve();
   /** Set when the kafkajs consumer stopped for good without being asked (crash, unasked stop). */
   #dead: Error | undefined;
-  #started = false;
   #cancelStopGrace: (() => void) | undefined;
 
   constructor(deps: KafkaConsumerDeps) {
@@ -134,9 +133,15 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       allowAutoTopicCreation: false,
       // kafkajs restarts a crashed consumer only for retriable errors and never for others (such as
       // KafkaJSGroupCoordinatorNotFound while a broker restarts during a join): that consumer is
-      // silently dead. So kafkajs never restarts it; the endpoint's supervisor makes a new one for
-      // every crash, with backoff, and shows it in health meanwhile.
-      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2_000, restartOnFailure: async () => false },
+      // silently dead. With an owner listening (the endpoint's supervisor), kafkajs never restarts
+      // it: every crash is reported and the owner makes a new consumer, with backoff, shown in
+      // health meanwhile. Without one, kafkajs's own restart is kept (retriable crashes only).
+      retry: {
+        retries: 8,
+        initialRetryTime: 100,
+        maxRetryTime: 2_000,
+        ...(deps.onStatus ? { restartOnFailure: async () => false } : {}),
+      },
     });
   }
 
@@ -145,8 +150,10 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   }
 
   /**
-   * Joins the group and starts fetching; resolves after the first assignment. Throws when the
-   * member crashed before that (kafkajs's `run` then resolves anyway).
+   * Joins the group and starts fetching; resolves after the first assignment, or after the first
+   * join crashed (kafkajs's `run` resolves then too): with an owner listening, the crash is reported
+   * as `stopped` (a broker still loading its coordinator at start-up is the owner's to retry);
+   * without one, a member that will not be restarted makes `start` throw.
    */
   async start(): Promise<void> {
     const c = this.#consumer;
@@ -155,7 +162,14 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       // Eager rebalance: everything may be revoked. Commit what is settled while we still can.
       void this.#flush();
     });
-    c.on(c.events.CRASH, (e) => this.#died(e.payload.error));
+    c.on(c.events.CRASH, (e) => {
+      this.#cancelStopGrace?.();
+      this.#cancelStopGrace = undefined;
+      if (!e.payload.restart) return this.#died(e.payload.error);
+      // Unsupervised, and kafkajs restarts it: its partitions come back with the next join.
+      this.#deps.logger.warn({ err: e.payload.error }, 'kafka consumer crashed; kafkajs restarts it');
+      for (const state of [...this.#partitions.values()]) this.#revoke(state);
+    });
     c.on(c.events.STOP, () => {
       if (this.#closing || this.#cancelStopGrace) return;
       this.#cancelStopGrace = this.#deps.clock.setTimer(
@@ -172,8 +186,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.#eachBatch(payload),
     });
-    if (this.#dead) throw this.#dead;
-    this.#started = true;
+    if (this.#dead && !this.#deps.onStatus) throw this.#dead;
   }
 
   /**
@@ -199,7 +212,6 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     this.#signal();
     this.#deps.onClosed(this);
     const { onStatus } = this.#deps;
-    if (!this.#started) return; // start() throws it
     if (onStatus) onStatus({ kind: 'stopped', error: this.#dead });
     else logger.error({ err: error }, 'kafka consumer crashed; nothing consumes this group member any more');
   }
