@@ -96,10 +96,9 @@ export class ConsumerSupervisor implements Consumer {
   }
 
   /** Makes the first consumer; throws what `consume` throws (a start-up failure is the caller's). */
-  async start(paused = false): Promise<void> {
-    this.#paused = paused;
+  async start(): Promise<void> {
     const lease = this.#newLease();
-    const consumer = await this.options.consume({ paused, onStatus: (s) => this.#onStatus(lease, s) });
+    const consumer = await this.options.consume({ paused: false, onStatus: (s) => this.#onStatus(lease, s) });
     lease.consumer = consumer;
     if (this.#state === 'closed') {
       await consumer.close({ drainTimeoutMs: 0 });

@@ -61,7 +61,6 @@ const SETTLE_RETRY_MS = 250;
 export class Endpoint {
   #state: EndpointState = 'created';
   #consumer: ConsumerSupervisor | undefined;
-  readonly #createdAt = new Date().toISOString();
   #inFlight = 0;
   #idle: (() => void) | undefined;
   readonly #abort = new AbortController();
@@ -77,7 +76,11 @@ export class Endpoint {
     skippedByReason: {},
   };
 
-  constructor(private readonly options: EndpointRuntimeOptions) {}
+  readonly #createdAt: string;
+
+  constructor(private readonly options: EndpointRuntimeOptions) {
+    this.#createdAt = new Date(options.supervision.clock.now()).toISOString();
+  }
 
   get name(): string {
     return this.options.info.name;
