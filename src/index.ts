@@ -6,6 +6,11 @@ export { createBusFromConfig } from './bus/create-bus-from-config.js';
 export { Bus, type BusHealth, type BusState } from './bus/bus.js';
 export type { EndpointBuilder, HandleOptions } from './bus/endpoint-builder.js';
 export type { EndpointCounters, EndpointState } from './bus/endpoint.js';
+export type { ConsumerState, ConsumerView } from './bus/consumer-supervisor.js';
+export {
+  ConsumerRestartConfigSchema,
+  type ConsumerRestartConfig,
+} from './bus/consumer-restart-config.js';
 export { loadConfig, type LoadConfigOptions, type LoadedConfig } from './bus/load-config.js';
 export {
   BusConfigSchema,
@@ -88,7 +93,13 @@ export {
 } from './retry/retry-policy.js';
 export { RetryConfigSchema, type RetryConfig } from './retry/retry-config.js';
 export { type LoggedError, redactConnectionString, redactSecrets, safeError } from './telemetry/logger.js';
-export type { BusEventListener, BusEventName, BusEvents, KillSwitchChange } from './telemetry/events.js';
+export type {
+  BusEventListener,
+  BusEventName,
+  BusEvents,
+  ConsumerChange,
+  KillSwitchChange,
+} from './telemetry/events.js';
 export {
   KillSwitchConfigSchema,
   type KillSwitchConfig,
@@ -114,6 +125,7 @@ export {
 export type {
   Consumer,
   ConsumeOptions,
+  ConsumerStatus,
   DeadLetteredMessage,
   DeadLetterQueue,
   Delivery,

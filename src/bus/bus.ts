@@ -28,9 +28,10 @@ import { MessageRejected } from '../contracts/message-rejected.js';
 import type { FaultDetails } from '../errors/fault.js';
 import type { Delivery } from '../transport/delivery.js';
 import type { DeadLetterQueue } from '../transport/dead-letter-queue.js';
-import type { Transport } from '../transport/transport.js';
+import type { EndpointTopology, Transport } from '../transport/transport.js';
 import type { BusConfig, EndpointConfig } from './config-schema.js';
 import { Endpoint, type EndpointCounters, type EndpointState } from './endpoint.js';
+import type { ConsumerView } from './consumer-supervisor.js';
 import { EndpointBuilder, type EndpointRegistration } from './endpoint-builder.js';
 import type { EndpointOptions } from './create-bus.js';
 import { createHealthHandler } from '../health/health-handler.js';
@@ -66,6 +67,8 @@ export interface BusHealth {
         readonly inFlight: number;
         readonly counters: EndpointCounters;
         readonly killSwitch: KillSwitchView;
+        /** Consuming, or since when and why not (restarting after it stopped, reconnecting). */
+        readonly consumer: ConsumerView;
       }
     >
   >;
@@ -163,15 +166,7 @@ export class Bus<TTx = undefined> {
         if (registration.routes.size === 0) {
           throw new RegistrationError(`endpoint "${registration.name}" has no handlers`);
         }
-        await transport.declare({
-          address: registration.config.address ?? registration.name,
-          endpoint: registration.name,
-          messageTypes: [...registration.routes.keys()],
-          skippedAddress:
-            registration.config.unknownTypes === 'skippedQueue'
-              ? skippedAddressOf(registration.config, registration.name)
-              : undefined,
-        });
+        await transport.declare(topologyOf(registration));
       }
       for (const registration of this.parts.registrations.values()) {
         const endpoint = this.#buildEndpoint(registration);
@@ -277,6 +272,13 @@ export class Bus<TTx = undefined> {
       limiter,
       logger,
       telemetry,
+      supervision: {
+        // A consumer made again after it stopped (its queue deleted, say) declares what it needs first.
+        prepare: () => this.parts.transport.declare(topologyOf(registration)),
+        config: config.consumerRestart,
+        clock: this.parts.clock,
+        emit: (event, change) => this.#events.emit(event, change),
+      },
       forward: (to, delivery, headers, messageId) =>
         this.parts.transport.send(to, {
           messageId: messageId ?? delivery.deliveryId,
@@ -444,6 +446,7 @@ export class Bus<TTx = undefined> {
         inFlight: e.inFlight,
         counters: { ...e.counters, skippedByReason: { ...e.counters.skippedByReason } },
         killSwitch: this.killSwitch(name).view(),
+        consumer: e.consumer,
       };
     return {
       state: this.#state,
@@ -556,4 +559,14 @@ export class Bus<TTx = undefined> {
 /** Where `unknownTypes: 'skippedQueue'` moves an endpoint's unknown types: `skippedAddress`, else `<address>.skipped`. */
 function skippedAddressOf(config: EndpointConfig, name: string): string {
   return config.skippedAddress ?? `${config.address ?? name}.skipped`;
+}
+
+function topologyOf(registration: EndpointRegistration): EndpointTopology {
+  const { config, name } = registration;
+  return {
+    address: config.address ?? name,
+    endpoint: name,
+    messageTypes: [...registration.routes.keys()],
+    skippedAddress: config.unknownTypes === 'skippedQueue' ? skippedAddressOf(config, name) : undefined,
+  };
 }

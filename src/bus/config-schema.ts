@@ -3,6 +3,7 @@ import { DEFAULT_RETRY, RetryConfigSchema } from '../retry/retry-config.js';
 import { DEFAULT_HEALTH, HealthConfigSchema } from '../health/health-config.js';
 import { DEFAULT_KILL_SWITCH, KillSwitchConfigSchema } from '../killswitch/kill-switch-config.js';
 import { DEFAULT_ORDERING, OrderingConfigSchema } from '../ordering/ordering-config.js';
+import { ConsumerRestartConfigSchema, DEFAULT_CONSUMER_RESTART } from './consumer-restart-config.js';
 
 /** Per-endpoint settings; every field has a default, so `{}` is a valid endpoint. */
 export const EndpointConfigSchema = z.strictObject({
@@ -53,6 +54,8 @@ export const EndpointConfigSchema = z.strictObject({
     .optional(),
   /** The ordering guard: stale events and tombstones per key (see docs/ordering-and-tombstones.md). */
   ordering: OrderingConfigSchema.default(DEFAULT_ORDERING),
+  /** Re-creating a consumer that stopped on its own (broker cancel, crashed group member): backoff. */
+  consumerRestart: ConsumerRestartConfigSchema.default(DEFAULT_CONSUMER_RESTART),
 });
 export type EndpointConfig = z.infer<typeof EndpointConfigSchema>;
 export type EndpointConfigInput = z.input<typeof EndpointConfigSchema>;

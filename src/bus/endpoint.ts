@@ -12,8 +12,9 @@ import { type Forward, settle } from '../pipeline/settle.js';
 import { isRetryable } from '../retry/retry-policy.js';
 import { unforwardable } from './forward-failure.js';
 import type { Delivery } from '../transport/delivery.js';
-import type { Consumer, Transport } from '../transport/transport.js';
+import type { Transport } from '../transport/transport.js';
 import type { EndpointTelemetry } from '../telemetry/endpoint-telemetry.js';
+import { ConsumerSupervisor, type ConsumerSupervisorOptions, type ConsumerView } from './consumer-supervisor.js';
 
 export type EndpointState = 'created' | 'running' | 'stopping' | 'stopped';
 
@@ -43,6 +44,8 @@ export interface EndpointRuntimeOptions {
   readonly onBadInput?: (fault: FaultDetails, delivery: Delivery) => Promise<void>;
   /** Ends each delivery's span and counts its outcome (see `docs/observability.md`). */
   readonly telemetry?: EndpointTelemetry;
+  /** How a consumer that stopped on its own is made again (see {@link ConsumerSupervisor}). */
+  readonly supervision: Pick<ConsumerSupervisorOptions, 'prepare' | 'config' | 'clock' | 'emit'>;
 }
 
 const UNEXPECTED_RELEASE_MS = 1_000;
@@ -59,7 +62,7 @@ const SETTLE_RETRY_MS = 250;
  */
 export class Endpoint {
   #state: EndpointState = 'created';
-  #consumer: Consumer | undefined;
+  #consumer: ConsumerSupervisor | undefined;
   #inFlight = 0;
   #idle: (() => void) | undefined;
   readonly #abort = new AbortController();
@@ -75,7 +78,11 @@ export class Endpoint {
     skippedByReason: {},
   };
 
-  constructor(private readonly options: EndpointRuntimeOptions) {}
+  readonly #createdAt: string;
+
+  constructor(private readonly options: EndpointRuntimeOptions) {
+    this.#createdAt = new Date(options.supervision.clock.now()).toISOString();
+  }
 
   get name(): string {
     return this.options.info.name;
@@ -88,10 +95,21 @@ export class Endpoint {
     return this.#inFlight;
   }
 
+  /** The endpoint's consumer: consuming, or since when and why not. */
+  get consumer(): ConsumerView {
+    return this.#consumer?.view() ?? { state: 'starting', paused: false, since: this.#createdAt, restarts: 0 };
+  }
+
   async start(transport: Transport): Promise<void> {
-    this.#consumer = await transport.consume(this.options.info.address, (d) => this.#onDelivery(d), {
-      prefetch: this.options.prefetch,
+    const { info, prefetch, logger, supervision } = this.options;
+    this.#consumer = new ConsumerSupervisor({
+      ...supervision,
+      endpoint: info.name,
+      logger,
+      consume: ({ paused, onStatus }) =>
+        transport.consume(info.address, (d) => this.#onDelivery(d), { prefetch, paused, onStatus }),
     });
+    await this.#consumer.start();
     this.#state = 'running';
   }
 

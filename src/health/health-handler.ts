@@ -203,6 +203,15 @@ export function notReadyBecause(health: BusHealth, failsWhenTripped: boolean): s
   if (health.transport.state !== 'connected') {
     reasons.push(`transport ${health.transport.kind} is ${health.transport.state}`);
   }
+  for (const [name, endpoint] of Object.entries(health.endpoints)) {
+    // A consumer that stopped on its own, or cannot receive, fails readiness; why is in the endpoint
+    // view (error texts stay out of this open route).
+    const { consumer } = endpoint;
+    if (consumer.state === 'restarting' || consumer.state === 'reconnecting') {
+      const attempts = consumer.failedAttempts ? `, ${consumer.failedAttempts} restart attempts failed` : '';
+      reasons.push(`endpoint ${name}: consumer ${consumer.state} since ${consumer.since}${attempts}`);
+    }
+  }
   if (failsWhenTripped) {
     for (const [name, endpoint] of Object.entries(health.endpoints)) {
       const state = endpoint.killSwitch.state;

@@ -1,4 +1,5 @@
 import type { BusHealth } from '../bus/bus.js';
+import type { ConsumerView } from '../bus/consumer-supervisor.js';
 import type { KillSwitchView } from '../killswitch/kill-switch.js';
 
 type EndpointHealth = BusHealth['endpoints'][string];
@@ -19,9 +20,16 @@ export type OpenKillSwitchView = Pick<
   | 'released'
 > & { readonly lastFailure?: { readonly at: string } };
 
+/** The consumer as a caller without a token sees it: its state and times, not the errors' texts. */
+export type OpenConsumerView = Pick<
+  ConsumerView,
+  'state' | 'paused' | 'since' | 'failedAttempts' | 'nextAttemptAt' | 'restarts'
+>;
+
 /** One endpoint as the health routes show it. */
-export type EndpointView = Omit<EndpointHealth, 'killSwitch'> & {
+export type EndpointView = Omit<EndpointHealth, 'killSwitch' | 'consumer'> & {
   readonly killSwitch: KillSwitchView | OpenKillSwitchView;
+  readonly consumer: ConsumerView | OpenConsumerView;
 };
 
 /**
@@ -47,7 +55,7 @@ export function busView(health: BusHealth, withTexts: boolean): unknown {
 /**
  * Keeps what says how an endpoint is doing and drops every text: the trip reason (an operator's or
  * a rule's words) and the last failure's reason, error name, description (the handler error's
- * message: SQL, host names), message id and type. A list of what to keep, not of what to drop, so
+ * message: SQL, host names), message id and type; the consumer's stop reason and restart error. A list of what to keep, not of what to drop, so
  * that a field added to the kill switch's view later stays hidden until someone decides it may be
  * shown.
  */
@@ -67,5 +75,14 @@ function withoutTexts(endpoint: EndpointHealth): EndpointView {
     released: ks.released,
     ...(ks.lastFailure !== undefined ? { lastFailure: { at: ks.lastFailure.at } } : {}),
   };
-  return { state: endpoint.state, inFlight: endpoint.inFlight, counters: endpoint.counters, killSwitch };
+  const c = endpoint.consumer;
+  const consumer: OpenConsumerView = {
+    state: c.state,
+    paused: c.paused,
+    since: c.since,
+    ...(c.failedAttempts !== undefined ? { failedAttempts: c.failedAttempts } : {}),
+    ...(c.nextAttemptAt !== undefined ? { nextAttemptAt: c.nextAttemptAt } : {}),
+    restarts: c.restarts,
+  };
+  return { state: endpoint.state, inFlight: endpoint.inFlight, counters: endpoint.counters, killSwitch, consumer };
 }

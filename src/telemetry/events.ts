@@ -17,6 +17,17 @@ export interface KillSwitchChange {
   readonly restartAt?: string;
 }
 
+/** An endpoint's consumer stopped consuming on its own, or consumes again. */
+export interface ConsumerChange {
+  readonly endpoint: string;
+  /** When it changed (RFC 3339, UTC). */
+  readonly at: string;
+  /** Why it stopped (`consumer.down`), credentials masked. */
+  readonly reason?: string;
+  /** When it had stopped (`consumer.up`). */
+  readonly downSince?: string;
+}
+
 /**
  * The events a bus emits, by name. Subscribe with `bus.on(name, listener)`.
  *
@@ -32,6 +43,10 @@ export interface BusEvents {
   'killswitch.closed': KillSwitchChange;
   /** An operator (code or HTTP) reset the switch: it is closed and its counts start over. */
   'killswitch.reset': KillSwitchChange;
+  /** The endpoint's consumer stopped (it is being re-created) or cannot receive (its client reconnects). */
+  'consumer.down': ConsumerChange;
+  /** The endpoint's consumer consumes again. */
+  'consumer.up': ConsumerChange;
 }
 
 export type BusEventName = keyof BusEvents;

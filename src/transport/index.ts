@@ -3,6 +3,7 @@ export type { Delivery, ReleaseOptions } from './delivery.js';
 export type {
   Consumer,
   ConsumeOptions,
+  ConsumerStatus,
   DeliveryCallback,
   EndpointTopology,
   OutgoingMessage,

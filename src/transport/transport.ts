@@ -46,9 +46,32 @@ export interface EndpointTopology {
   readonly skippedAddress?: string;
 }
 
+/**
+ * What a consumer reports about itself, unasked. Pause, resume and close are never reported: the
+ * owner asked for those.
+ * - `stopped`: the consumer will hand out nothing more and will not recover by itself (the broker
+ *   cancelled it, its channel or client died, its group membership crashed for good). Deliveries
+ *   already handed out may still settle; the owner calls `close()` to release the rest and makes a
+ *   new consumer. Reported at most once, and never after `close()` was called.
+ * - `reconnecting`: it cannot receive right now and its broker client is restoring it on its own
+ *   (a Service Bus link being attached again); `error` says why.
+ * - `receiving`: it receives again after `reconnecting`.
+ */
+export type ConsumerStatus =
+  | { readonly kind: 'stopped'; readonly error: Error }
+  | { readonly kind: 'reconnecting'; readonly error: Error }
+  | { readonly kind: 'receiving' };
+
 export interface ConsumeOptions {
   /** Most deliveries handed out and not yet settled (prefetch). */
   readonly prefetch: number;
+  /**
+   * Start paused: nothing is handed out until `resume()`. A consumer re-created while the kill
+   * switch holds its endpoint starts so, and never delivers in between.
+   */
+  readonly paused?: boolean;
+  /** Told when the consumer stops, or cannot receive, on its own (see {@link ConsumerStatus}). */
+  readonly onStatus?: (status: ConsumerStatus) => void;
 }
 
 /**

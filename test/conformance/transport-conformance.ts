@@ -249,6 +249,25 @@ export function describeTransportConformance(name: string, harness: ConformanceH
       await d.complete();
     });
 
+    it('a consumer made paused hands out nothing until resumed', async () => {
+      // How a consumer made again while the kill switch holds its endpoint starts.
+      const t = await connect();
+      const address = await declared(t);
+      const paused = collector();
+      const consumer = await t.consume(address, paused.onDelivery, { prefetch: 10, paused: true });
+      const other = collector();
+      const otherConsumer = await t.consume(address, other.onDelivery, { prefetch: 10 });
+      await t.send(address, message('while-paused'));
+      await (await other.nth(1)).complete();
+      await otherConsumer.close({ drainTimeoutMs: patience });
+      expect(paused.got).toHaveLength(0);
+      await consumer.resume();
+      await t.send(address, message('after-resume'));
+      const d = await paused.nth(1);
+      expect(d.body.toString()).toBe('after-resume');
+      await d.complete();
+    });
+
     it('hands out up to the prefetch, and never more unsettled deliveries', async () => {
       const t = await connect();
       const address = await declared(t);

@@ -57,6 +57,21 @@ describe('configuration', () => {
     expect(retry).toMatch(/^endpoints\.x\.retry\.delaysMs\.1: Too small/);
   });
 
+  it('names a bad consumer restart backoff of an endpoint', () => {
+    expect(
+      issuesOf(() =>
+        createBus(
+          { endpoints: { billing: { consumerRestart: { initialDelayMs: 5_000, maxDelayMs: 1_000 } } } },
+          { logger: silent },
+        ),
+      ),
+    ).toEqual(['endpoints.billing.consumerRestart.maxDelayMs: maxDelayMs must be at least initialDelayMs']);
+    const [zero] = issuesOf(() =>
+      createBus({ endpoints: { billing: { consumerRestart: { attemptTimeoutMs: 0 } } } }, { logger: silent }),
+    );
+    expect(zero).toMatch(/^endpoints\.billing\.consumerRestart\.attemptTimeoutMs: Too small/);
+  });
+
   it('fails at start when config names an endpoint the code never declared', async () => {
     const Ping = defineMessage('test.ping.v1', z.object({}));
     const bus = createBus({ endpoints: { billng: { concurrency: 2 } }, shutdown: { signals: [] } }, { logger: silent });

@@ -351,7 +351,9 @@ describe('kill switch runtime', () => {
       config: config({ consecutiveFailures: 2, ...over }),
       clock,
       logger: pino({ level: 'silent' }),
-      emit: (name, change) => {
+      emit: (name, payload) => {
+        // Only kill switch events come from a kill switch.
+        const change = payload as KillSwitchChange;
         events.push([name, change]);
         for (const l of listeners) l(name, change);
       },

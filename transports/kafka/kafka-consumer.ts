@@ -1,7 +1,14 @@
 import type { Admin, Consumer as KafkajsConsumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { Clock, Consumer, DeliveryCallback, FaultDetails, ReleaseOptions } from '../../src/transport/index.js';
-import { deadLetterHeaders, Fifo, SluiceHeader } from '../../src/transport/index.js';
+import type {
+  Clock,
+  Consumer,
+  ConsumerStatus,
+  DeliveryCallback,
+  FaultDetails,
+  ReleaseOptions,
+} from '../../src/transport/index.js';
+import { deadLetterHeaders, Fifo, SluiceHeader, TransportError } from '../../src/transport/index.js';
 import { type DeliveryMark, decodeDeliveryMark, encodeDeliveryMark } from './delivery-mark.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import { type DeliveryOwner, KafkaDelivery, type PartitionLease } from './kafka-delivery.js';
@@ -22,6 +29,9 @@ export interface KafkaConsumerDeps {
   readonly topics: EndpointTopics;
   readonly callback: DeliveryCallback;
   readonly prefetch: number;
+  /** Join paused (the pause-aware assignor then gives this member no partitions while others run). */
+  readonly paused: boolean;
+  readonly onStatus: ((status: ConsumerStatus) => void) | undefined;
   readonly onClosed: (consumer: KafkaConsumer) => void;
 }
 
@@ -66,6 +76,12 @@ const key = (topic: string, partition: number) => `${partition}:${topic}`;
 const BUFFER_FETCHES = 2;
 
 /**
+ * kafkajs emits STOP from inside its crash handling, before CRASH. A STOP nobody asked for that is
+ * not followed by a CRASH within this is a consumer that stopped without saying why.
+ */
+const UNASKED_STOP_GRACE_MS = 5_000;
+
+/**
  * One endpoint's consumer-group member. Hands records out in offset order, up to `prefetch`
  * unsettled; commits per partition the highest offset below which everything is settled; writes a
  * delivery mark ahead of handing records out, so that a member taking over after a crash counts the
@@ -97,9 +113,13 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   /** Timers of records held for an in-process redelivery (their retry copy did not fit). */
   readonly #held = new Set<() => void>();
   #commitChain: Promise<void> = Promise.resolve();
+  /** Set when the kafkajs consumer stopped for good without being asked (crash, unasked stop). */
+  #dead: Error | undefined;
+  #cancelStopGrace: (() => void) | undefined;
 
   constructor(deps: KafkaConsumerDeps) {
     this.#deps = deps;
+    this.#paused = deps.paused;
     this.#bufferBytes = BUFFER_FETCHES * deps.config.maxBytesPerPartition;
     const { config } = deps;
     this.#consumer = deps.kafka.consumer({
@@ -111,7 +131,17 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       maxWaitTimeInMs: config.maxWaitTimeMs,
       maxBytesPerPartition: config.maxBytesPerPartition,
       allowAutoTopicCreation: false,
-      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2_000 },
+      // kafkajs restarts a crashed consumer only for retriable errors and never for others (such as
+      // KafkaJSGroupCoordinatorNotFound while a broker restarts during a join): that consumer is
+      // silently dead. With an owner listening (the endpoint's supervisor), kafkajs never restarts
+      // it: every crash is reported and the owner makes a new consumer, with backoff, shown in
+      // health meanwhile. Without one, kafkajs's own restart is kept (retriable crashes only).
+      retry: {
+        retries: 8,
+        initialRetryTime: 100,
+        maxRetryTime: 2_000,
+        ...(deps.onStatus ? { restartOnFailure: async () => false } : {}),
+      },
     });
   }
 
@@ -119,7 +149,12 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     return this.#inFlight;
   }
 
-  /** Joins the group and starts fetching; resolves after the first assignment. */
+  /**
+   * Joins the group and starts fetching; resolves after the first assignment, or after the first
+   * join crashed (kafkajs's `run` resolves then too): with an owner listening, the crash is reported
+   * as `stopped` (a broker still loading its coordinator at start-up is the owner's to retry);
+   * without one, a member that will not be restarted makes `start` throw.
+   */
   async start(): Promise<void> {
     const c = this.#consumer;
     c.on(c.events.GROUP_JOIN, (e) => this.#onAssigned(e.payload.memberAssignment));
@@ -128,8 +163,19 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       void this.#flush();
     });
     c.on(c.events.CRASH, (e) => {
-      this.#deps.logger.warn({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
+      this.#cancelStopGrace?.();
+      this.#cancelStopGrace = undefined;
+      if (!e.payload.restart) return this.#died(e.payload.error);
+      // Unsupervised, and kafkajs restarts it: its partitions come back with the next join.
+      this.#deps.logger.warn({ err: e.payload.error }, 'kafka consumer crashed; kafkajs restarts it');
       for (const state of [...this.#partitions.values()]) this.#revoke(state);
+    });
+    c.on(c.events.STOP, () => {
+      if (this.#closing || this.#cancelStopGrace) return;
+      this.#cancelStopGrace = this.#deps.clock.setTimer(
+        () => this.#died(new Error('the kafka consumer stopped without being asked, and without a crash')),
+        UNASKED_STOP_GRACE_MS,
+      );
     });
     await c.connect();
     const { topics } = this.#deps;
@@ -140,6 +186,34 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.#eachBatch(payload),
     });
+    if (this.#dead && !this.#deps.onStatus) throw this.#dead;
+  }
+
+  /**
+   * The kafkajs consumer crashed (it has already left the group and disconnected) or stopped unasked:
+   * it never consumes again. Its partitions are revoked (handed-out deliveries settle with
+   * `LockLostError`; nothing is committed, so the next member reads them again), and the owner is
+   * told so that it makes a new consumer. A crash while closing is the close's business.
+   */
+  #died(error: unknown): void {
+    this.#cancelStopGrace?.();
+    if (this.#closing) return;
+    const { topics, logger } = this.#deps;
+    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    this.#dead = new TransportError(`kafka consumer of group ${topics.group} stopped: ${detail}`, { cause: error });
+    this.#closing = true;
+    this.#closed = true;
+    this.#commitTimer?.();
+    this.#commitTimer = undefined;
+    for (const cancel of this.#held) cancel();
+    this.#held.clear();
+    for (const k of [...this.#deferred.keys()]) this.#undefer(k);
+    for (const state of [...this.#partitions.values()]) this.#revoke(state);
+    this.#signal();
+    this.#deps.onClosed(this);
+    const { onStatus } = this.#deps;
+    if (onStatus) onStatus({ kind: 'stopped', error: this.#dead });
+    else logger.error({ err: error }, 'kafka consumer crashed; nothing consumes this group member any more');
   }
 
   #onAssigned(assignment: Record<string, number[]>): void {
@@ -638,6 +712,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   }
 
   async #shutdown(): Promise<void> {
+    this.#cancelStopGrace?.();
     this.#commitTimer?.();
     this.#commitTimer = undefined;
     await this.#flush();

@@ -207,6 +207,8 @@ export class KafkaTransport implements Transport {
       topics,
       callback,
       prefetch: Math.max(1, options.prefetch),
+      paused: options.paused ?? false,
+      onStatus: options.onStatus,
       onClosed: (c) => this.#consumers.delete(c),
     });
     this.#consumers.add(consumer);

@@ -4,7 +4,8 @@ import type { Lock, MemoryQueue } from './memory-queue.js';
 
 /**
  * One consumer of a memory queue, owned by one transport (connection). Holds at most `prefetch`
- * unsettled deliveries.
+ * unsettled deliveries. Nothing but `close` (or its transport's) stops it: the broker lives in the
+ * process, and a queue, once made, is never deleted. So it never reports a status.
  */
 export class MemoryConsumer implements Consumer {
   #inFlight = 0;

@@ -64,6 +64,7 @@ export class MemoryTransport implements Transport {
     this.#assertConnected();
     const queue = this.broker.queue(address);
     const consumer = new MemoryConsumer(queue, callback, options.prefetch, (c) => this.#consumers.delete(c));
+    if (options.paused) await consumer.pause();
     this.#consumers.add(consumer);
     queue.addConsumer(consumer);
     return consumer;

@@ -1,21 +1,36 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import type { Consumer, DeliveryCallback } from '../../src/transport/index.js';
+import type { Consumer, ConsumerStatus, DeliveryCallback } from '../../src/transport/index.js';
+import { TransportError } from '../../src/transport/index.js';
 import { ConsumerChannel } from './consumer-channel.js';
 import { describe } from './rabbitmq-connection.js';
 import { RabbitmqDelivery, type SettlementRoutes } from './rabbitmq-delivery.js';
 
 let nextChannelId = 1;
 
+export interface RabbitmqConsumerOptions {
+  /** Start paused: open the channel, but consume only on `resume()`. */
+  readonly paused: boolean;
+  readonly onStatus: ((status: ConsumerStatus) => void) | undefined;
+}
+
 /**
  * A consumer of one queue on its own channel, with `basic.qos` prefetch = the endpoint's in-flight
  * limit and manual acks. Pause cancels the AMQP consumer (held deliveries may still settle); resume
  * consumes again. After a reconnection the transport calls {@link open} with the new connection:
  * the consumer comes back in the state it had (paused stays paused).
+ *
+ * Two deaths leave the connection up, so no reconnection brings the consumer back: the broker
+ * cancels it (`basic.cancel`: its queue deleted, a quorum queue's leader moved), or closes its
+ * channel for an error (an unknown delivery tag, a `basic.consume` refused). Either is reported as
+ * `stopped` (the owner makes a new consumer); a cancelled consumer's channel stays open, so that
+ * its handed-out deliveries can still be acked, until `close()`.
  */
 export class RabbitmqConsumer implements Consumer {
-  #paused = false;
+  #paused: boolean;
   #closed = false;
+  /** Stopped on its own (cancelled, channel closed by an error): never consumes again. */
+  #stopped = false;
   #channel: ConsumerChannel | undefined;
   #tag: string | undefined;
   #toggling: Promise<void> = Promise.resolve();
@@ -27,7 +42,10 @@ export class RabbitmqConsumer implements Consumer {
     private readonly routes: SettlementRoutes,
     private readonly logger: Logger,
     private readonly onClosed: (consumer: RabbitmqConsumer) => void,
-  ) {}
+    private readonly options: RabbitmqConsumerOptions = { paused: false, onStatus: undefined },
+  ) {
+    this.#paused = options.paused;
+  }
 
   get inFlight(): number {
     return this.#channel?.alive ? this.#channel.unsettled : 0;
@@ -37,6 +55,11 @@ export class RabbitmqConsumer implements Consumer {
     return this.#closed;
   }
 
+  /** Stopped on its own and reported so: the transport no longer reopens it after reconnecting. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   /**
    * Opens a channel on `model` and consumes unless paused. Called at start and after reconnecting.
    * Runs in the same queue as pause, resume and close, so a pause or close that races a
@@ -44,18 +67,31 @@ export class RabbitmqConsumer implements Consumer {
    */
   open(model: ChannelModel): Promise<void> {
     return this.#serial(async () => {
-      if (this.#closed) return;
+      if (this.#closed || this.#stopped) return;
       this.#channel?.lost();
       const raw = await model.createChannel();
-      if (this.#closed) {
+      if (this.#closed || this.#stopped) {
         await raw.close().catch(() => {});
         return;
       }
       const channel = new ConsumerChannel(raw, nextChannelId++);
-      raw.on('error', (error: Error) =>
-        this.logger.warn({ queue: this.queue, error: describe(error) }, 'consumer channel error'),
-      );
-      raw.on('close', () => channel.lost());
+      // amqplib emits 'error' on a channel only when the broker closed that channel (not when the
+      // connection went: then only 'close', and the transport reopens the consumer on reconnecting).
+      let closedBy: Error | undefined;
+      raw.on('error', (error: Error) => {
+        closedBy = error;
+        this.logger.warn({ queue: this.queue, error: describe(error) }, 'consumer channel error');
+      });
+      raw.on('close', () => {
+        channel.lost();
+        if (closedBy && this.#channel === channel) {
+          this.#stop(
+            new TransportError(`RabbitMQ closed the consumer channel of queue "${this.queue}": ${describe(closedBy)}`, {
+              cause: closedBy,
+            }),
+          );
+        }
+      });
       this.#channel = channel;
       this.#tag = undefined;
       await raw.prefetch(this.prefetch, false);
@@ -72,9 +108,15 @@ export class RabbitmqConsumer implements Consumer {
 
   #onMessage(channel: ConsumerChannel, message: ConsumeMessage | null): void {
     if (message === null) {
-      // The broker cancelled us (queue deleted): nothing more comes on this channel.
+      // The broker cancelled us: nothing more comes on this channel, and the connection is fine, so
+      // no reconnection would consume again.
+      if (channel !== this.#channel) return;
       this.#tag = undefined;
-      this.logger.warn({ queue: this.queue }, 'the broker cancelled the consumer (queue deleted?)');
+      this.#stop(
+        new TransportError(
+          `RabbitMQ cancelled the consumer of queue "${this.queue}" (the queue was deleted, or its leader moved)`,
+        ),
+      );
       return;
     }
     channel.handedOut(message);
@@ -107,6 +149,7 @@ export class RabbitmqConsumer implements Consumer {
     return this.#serial(async () => {
       if (!this.#paused || this.#closed) return;
       this.#paused = false;
+      if (this.#stopped) return;
       const channel = this.#channel;
       // While reconnecting there is no channel: the reconnection consumes since we are not paused.
       if (channel?.alive && this.#tag === undefined) await this.#consume(channel);
@@ -148,6 +191,23 @@ export class RabbitmqConsumer implements Consumer {
       channel.lost();
     }
     this.onClosed(this);
+  }
+
+  /**
+   * Stops for good and says so once (reconnecting the transport does not bring it back). Also
+   * called by the transport when reopening it on a new connection failed on its channel.
+   */
+  stop(error: Error): void {
+    this.#stop(error);
+  }
+
+  #stop(error: Error): void {
+    if (this.#closed || this.#stopped) return;
+    this.#stopped = true;
+    this.#tag = undefined;
+    if (this.options.onStatus) this.options.onStatus({ kind: 'stopped', error });
+    else
+      this.logger.error({ queue: this.queue, error: describe(error) }, 'consumer stopped; nothing consumes the queue');
   }
 
   /** The connection went away: held deliveries are the broker's again. */

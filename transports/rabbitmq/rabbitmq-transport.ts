@@ -95,7 +95,15 @@ export class RabbitmqTransport implements Transport {
   async #recover(model: ChannelModel): Promise<void> {
     for (const consumer of this.#consumers) consumer.connectionLost();
     for (const topology of this.#topologies.values()) await this.#declareOn(model, topology);
-    for (const consumer of this.#consumers) await consumer.open(model);
+    for (const consumer of this.#consumers) {
+      try {
+        await consumer.open(model);
+      } catch (error) {
+        // Its channel refused (the broker closed it: the consumer reported itself stopped, and its
+        // endpoint makes a new one). Anything else is the connection's: recover it again.
+        if (!consumer.stopped) throw error;
+      }
+    }
   }
 
   #model(): Promise<ChannelModel> {
@@ -181,6 +189,7 @@ export class RabbitmqTransport implements Transport {
       this.#routes(address),
       this.deps.logger.child({ queue: address }),
       (c) => this.#consumers.delete(c),
+      { paused: options.paused ?? false, onStatus: options.onStatus },
     );
     this.#consumers.add(consumer);
     try {

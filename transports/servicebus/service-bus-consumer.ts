@@ -8,7 +8,8 @@ import {
   type ServiceBusSessionReceiver,
 } from '@azure/service-bus';
 import type { Logger } from 'pino';
-import type { Clock, Consumer, DeliveryCallback } from '../../src/transport/index.js';
+import type { Clock, Consumer, ConsumerStatus, DeliveryCallback } from '../../src/transport/index.js';
+import { TransportError } from '../../src/transport/index.js';
 import { ServiceBusDelivery } from './service-bus-delivery.js';
 import { SettlementSequencer } from './settlement-sequencer.js';
 
@@ -22,6 +23,9 @@ export interface ServiceBusConsumerOptions {
   readonly schedule: (message: ServiceBusMessage, at: Date) => Promise<void>;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Start paused: no receiver subscribes (or session is accepted) until `resume()`. */
+  readonly paused: boolean;
+  readonly onStatus: ((status: ConsumerStatus) => void) | undefined;
   readonly onClosed: (consumer: ServiceBusConsumer) => void;
 }
 
@@ -53,11 +57,22 @@ interface Admitted {
  *
  * Pause drains the receivers' credit and gives back waiting messages; close also gives back
  * (abandons) what is still unsettled after the drain timeout.
+ *
+ * The SDK restores a receiver on its own, retrying forever, and reports each failed round to
+ * `processError`. A receive error it retries (the connection, a forced detach, a busy namespace) is
+ * reported as `reconnecting` until the receiver is attached again; one it cannot fix by retrying
+ * (the queue deleted or disabled: `MessagingEntityNotFound`, ...) as `stopped`: the receivers stop
+ * and the endpoint makes a new consumer, declaring the queue first. The SDK closes a receiver only
+ * when asked (by this consumer or by closing the client, which only the transport does).
  */
 export class ServiceBusConsumer implements Consumer {
   #inFlight = 0;
-  #paused = false;
+  #paused: boolean;
   #closed = false;
+  /** Stopped on its own (reported `stopped`): receives nothing more. */
+  #stopped = false;
+  /** Reported `reconnecting` and not yet `receiving` again. */
+  #reconnecting = false;
   readonly #lanes = new Set<Lane>();
   readonly #waiting: Admitted[] = [];
   readonly #handedOut = new Set<ServiceBusDelivery>();
@@ -66,7 +81,10 @@ export class ServiceBusConsumer implements Consumer {
   #resumed: { promise: Promise<void>; resolve: () => void } = resolvedSignal();
   #sessionWorkers: Promise<void>[] = [];
 
-  constructor(private readonly options: ServiceBusConsumerOptions) {}
+  constructor(private readonly options: ServiceBusConsumerOptions) {
+    this.#paused = options.paused;
+    if (this.#paused) this.#resumed = pendingSignal();
+  }
 
   get inFlight(): number {
     return this.#inFlight;
@@ -77,7 +95,7 @@ export class ServiceBusConsumer implements Consumer {
     if (sessions === false) {
       const receiver = this.options.client.createReceiver(this.options.address, this.#receiverOptions());
       const lane = this.#newLane(receiver, false);
-      this.#subscribe(lane);
+      if (!this.#paused) this.#subscribe(lane);
       return;
     }
     for (let i = 0; i < sessions.maxConcurrentSessions; i++) this.#sessionWorkers.push(this.#sessionWorker());
@@ -107,13 +125,21 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   #subscribe(lane: Lane): void {
-    lane.subscription = lane.receiver.subscribe(
-      {
-        processMessage: (message) => this.#admit(lane, message),
-        processError: async (args) => this.#onError(lane, args),
+    const handlers = {
+      processMessage: (message: ServiceBusReceivedMessage) => {
+        this.#receiving();
+        return this.#admit(lane, message);
       },
-      { autoCompleteMessages: false, maxConcurrentCalls: this.options.prefetch },
-    );
+      processError: async (args: ProcessErrorArgs) => this.#onError(lane, args),
+      // Not in the SDK's public types: called each time the receive link is attached (again) and
+      // has credit. The only way to learn that a receiver that was failing receives again before a
+      // message arrives.
+      postInitialize: async () => this.#receiving(),
+    };
+    lane.subscription = lane.receiver.subscribe(handlers, {
+      autoCompleteMessages: false,
+      maxConcurrentCalls: this.options.prefetch,
+    });
   }
 
   async #unsubscribe(lane: Lane): Promise<void> {
@@ -125,7 +151,7 @@ export class ServiceBusConsumer implements Consumer {
   #onError(lane: Lane, args: ProcessErrorArgs): void {
     const code = isServiceBusError(args.error) ? args.error.code : undefined;
     if (lane.session && (code === 'SessionLockLost' || lane.receiver.isClosed)) lane.lost = true;
-    if (this.#closed) return;
+    if (this.#closed || this.#stopped) return;
     // We closed this lane's subscription (pause, stop): what it reports now is that close, e.g. an
     // AbortError from a subscription still starting up. Not a warning on every quick stop.
     if (lane.subscription === undefined) {
@@ -136,6 +162,47 @@ export class ServiceBusConsumer implements Consumer {
       { err: args.error, code, errorSource: args.errorSource, address: this.options.address },
       'Service Bus receiver reported an error',
     );
+    // A session lane ends and its worker accepts the next session; settlement and lock renewal
+    // errors concern one message; an AbortError ends a receive that was asked to stop (pause,
+    // close, or the client closed, which only the transport does).
+    if (lane.session || args.errorSource !== 'receive' || args.error.name === 'AbortError') return;
+    this.#receiveFailed(args.error);
+  }
+
+  /** The receiver (or session acceptance) failed: retried by the SDK, or not fixable by retrying. */
+  #receiveFailed(error: Error): void {
+    if (isServiceBusError(error) && error.retryable) {
+      if (this.#reconnecting) return;
+      this.#reconnecting = true;
+      this.options.onStatus?.({ kind: 'reconnecting', error });
+      return;
+    }
+    this.#stop(
+      new TransportError(`Service Bus stopped receiving from "${this.options.address}": ${errorText(error)}`, {
+        cause: error,
+      }),
+    );
+  }
+
+  #receiving(): void {
+    if (!this.#reconnecting || this.#closed || this.#stopped) return;
+    this.#reconnecting = false;
+    this.options.onStatus?.({ kind: 'receiving' });
+  }
+
+  /**
+   * Stops receiving for good and says so once: the SDK would retry forever in vain. Handed-out
+   * deliveries keep their receiver (and may still settle) until `close()`.
+   */
+  #stop(error: Error): void {
+    if (this.#closed || this.#stopped) return;
+    this.#stopped = true;
+    this.#abort.abort();
+    this.#resumed.resolve();
+    for (const lane of this.#lanes) void this.#unsubscribe(lane);
+    for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
+    if (this.options.onStatus) this.options.onStatus({ kind: 'stopped', error });
+    else this.options.logger.error({ err: error }, 'Service Bus consumer stopped; nothing consumes the queue');
   }
 
   /** The SDK's message handler: resolves when the message no longer holds a slot. */
@@ -152,7 +219,7 @@ export class ServiceBusConsumer implements Consumer {
           resolve();
         },
       };
-      if (this.#closed || this.#paused) this.#giveBack(admitted);
+      if (this.#closed || this.#paused || this.#stopped) this.#giveBack(admitted);
       else if (this.#inFlight >= this.options.prefetch) this.#waiting.push(admitted);
       else this.#handOut(admitted);
     });
@@ -193,7 +260,7 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   #pumpWaiting(): void {
-    while (!this.#paused && !this.#closed && this.#inFlight < this.options.prefetch) {
+    while (!this.#paused && !this.#closed && !this.#stopped && this.#inFlight < this.options.prefetch) {
       const next = this.#waiting.shift();
       if (next === undefined) return;
       this.#handOut(next);
@@ -203,7 +270,7 @@ export class ServiceBusConsumer implements Consumer {
   async #sessionWorker(): Promise<void> {
     const sessions = this.options.sessions;
     if (sessions === false) return;
-    while (!this.#closed) {
+    while (!this.#closed && !this.#stopped) {
       if (this.#paused) {
         await this.#resumed.promise;
         continue;
@@ -215,13 +282,18 @@ export class ServiceBusConsumer implements Consumer {
           abortSignal: this.#abort.signal,
         });
       } catch (error) {
-        if (this.#closed) return;
-        // No session with messages within the operation timeout: ask again.
-        if (isServiceBusError(error) && error.code === 'ServiceTimeout') continue;
+        if (this.#closed || this.#stopped) return;
+        // No session with messages within the operation timeout: the queue answers; ask again.
+        if (isServiceBusError(error) && error.code === 'ServiceTimeout') {
+          this.#receiving();
+          continue;
+        }
         this.options.logger.warn({ err: error, address: this.options.address }, 'accepting a session failed');
+        this.#receiveFailed(error instanceof Error ? error : new Error(String(error)));
         await new Promise<void>((resolve) => this.options.clock.setTimer(resolve, 1_000));
         continue;
       }
+      this.#receiving();
       await this.#runSession(receiver, sessions.idleTimeoutMs);
     }
   }
@@ -233,6 +305,7 @@ export class ServiceBusConsumer implements Consumer {
     const every = Math.max(25, Math.floor(idleTimeoutMs / 4));
     const shouldEnd = () =>
       this.#closed ||
+      this.#stopped ||
       this.#paused ||
       lane.lost ||
       receiver.isClosed ||
@@ -267,6 +340,7 @@ export class ServiceBusConsumer implements Consumer {
     if (!this.#paused || this.#closed) return;
     this.#paused = false;
     this.#resumed.resolve();
+    if (this.#stopped) return;
     if (this.options.sessions === false) for (const lane of this.#lanes) this.#subscribe(lane);
   }
 
@@ -319,4 +393,8 @@ function pendingSignal(): { promise: Promise<void>; resolve: () => void } {
     resolve = r;
   });
   return { promise, resolve };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

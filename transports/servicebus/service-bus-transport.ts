@@ -189,6 +189,8 @@ export class ServiceBusTransport implements Transport {
       },
       clock: this.deps.clock,
       logger: this.deps.logger,
+      paused: options.paused ?? false,
+      onStatus: options.onStatus,
       onClosed: (c) => this.#consumers.delete(c),
     });
     this.#consumers.add(consumer);

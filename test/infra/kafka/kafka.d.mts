@@ -26,5 +26,5 @@ export declare function ensureKafka(options?: EnsureKafkaOptions): Promise<Ensur
 /** Stop the broker this script started (pid file). Resolves true if one was stopped. */
 export declare function stopKafka(options?: { log?: (message: string) => void; timeoutMs?: number }): Promise<boolean>;
 
-/** True when a Kafka broker answers describeCluster on 127.0.0.1:9092. */
-export declare function kafkaAnswers(options?: { timeoutMs?: number }): Promise<boolean>;
+/** True when a Kafka broker answers describeCluster on 127.0.0.1:9092 (or `brokers`). */
+export declare function kafkaAnswers(options?: { timeoutMs?: number; brokers?: string[] }): Promise<boolean>;

@@ -31,10 +31,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const POM = join(HERE, 'pom.xml');
 const LOG4J = join(HERE, 'log4j.properties');
-const TEMPLATE = join(HERE, 'server.properties.template');
+export const TEMPLATE = join(HERE, 'server.properties.template');
 const LIBS = join(HERE, 'libs');
 const LIBS_MARKER = join(LIBS, '.complete');
-const RUN = join(HERE, '.run');
+export const RUN = join(HERE, '.run');
 const DATA = join(RUN, 'data');
 const SERVER_PROPS = join(RUN, 'server.properties');
 const PID_FILE = join(RUN, 'kafka.pid');
@@ -49,7 +49,7 @@ export const KAFKA_BROKERS = [`${KAFKA_HOST}:${KAFKA_PORT}`];
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
-const JVM_OPTS = [
+export const JVM_OPTS = [
   '-Xms256m',
   '-Xmx512m',
   '-XX:+UseG1GC',
@@ -77,12 +77,12 @@ async function kafkajs() {
   return kafkajsModule;
 }
 
-/** True when a Kafka broker answers describeCluster on 127.0.0.1:9092 within ~3 s. */
-export async function kafkaAnswers({ timeoutMs = 3000 } = {}) {
+/** True when a Kafka broker answers describeCluster on 127.0.0.1:9092 (or `brokers`) within ~3 s. */
+export async function kafkaAnswers({ timeoutMs = 3000, brokers = KAFKA_BROKERS } = {}) {
   const { Kafka, logLevel } = await kafkajs();
   const kafka = new Kafka({
     clientId: 'sluice-kafka-probe',
-    brokers: KAFKA_BROKERS,
+    brokers,
     logLevel: logLevel.NOTHING,
     connectionTimeout: Math.min(1000, timeoutMs),
     requestTimeout: timeoutMs,
@@ -132,7 +132,7 @@ function portOwner(port) {
 // ---------------------------------------------------------------------------------------------
 // process helpers
 
-function isAlive(pid) {
+export function isAlive(pid) {
   try {
     process.kill(pid, 0);
     return true;
@@ -185,7 +185,7 @@ function javaBin() {
   return 'java';
 }
 
-function checkJava(log) {
+export function checkJava(log) {
   const java = javaBin();
   const r = run(java, ['-version'], 'java not found (need a JDK/JRE 17+ for Kafka 3.9)');
   const m = /version "(\d+)(?:\.(\d+))?/.exec(r.stderr ?? '');
@@ -214,7 +214,7 @@ function libsComplete() {
   }
 }
 
-function fetchJars(log) {
+export function fetchJars(log) {
   if (libsComplete()) return;
   log('kafka: fetching broker jars with Maven (cached in ~/.m2 after the first time)...');
   const started = Date.now();
@@ -258,7 +258,7 @@ function writeServerProperties() {
 }
 
 /** Kafka Uuid text form: base64url (no padding) of 16 random bytes, never starting with '-'. */
-function newClusterId() {
+export function newClusterId() {
   for (;;) {
     const id = randomBytes(16).toString('base64url');
     if (!id.startsWith('-')) return id;
@@ -287,7 +287,7 @@ function chooseClusterId() {
   return id;
 }
 
-function classpathArgs() {
+export function classpathArgs() {
   return ['-cp', `${LIBS}/*`, `-Dlog4j.configuration=${pathToFileURL(LOG4J).href}`];
 }
 

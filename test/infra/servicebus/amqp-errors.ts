@@ -18,12 +18,21 @@ export const Conditions = {
   messageNotFound: 'com.microsoft:message-not-found',
   timeout: 'com.microsoft:timeout',
   argumentError: 'com.microsoft:argument-error',
+  detachForced: 'amqp:link:detach-forced',
 } as const;
 
 export function entityNotFound(name: string): AmqpErrorShape {
   return {
     condition: Conditions.notFound,
     description: `The messaging entity '${name}' could not be found. To know more visit https://aka.ms/sbResourceMgrExceptions.`,
+  };
+}
+
+/** The service detaches receive links this way when idle or during maintenance; the SDK attaches again. */
+export function detachForced(name: string): AmqpErrorShape {
+  return {
+    condition: Conditions.detachForced,
+    description: `The link to '${name}' is force detached by the broker due to maintenance. To know more visit https://aka.ms/sbResourceMgrExceptions.`,
   };
 }
 

@@ -175,6 +175,31 @@ export class EntityRegistry {
     this.#sendTargets.set(key, new QueueTarget(entity));
   }
 
+  /**
+   * Deletes a queue with its dead-letter subqueues and its messages, as the administration API does;
+   * subscriptions that forwarded into it stop forwarding. Returns the deleted paths (for detaching
+   * the links reading them). Fails if there is no such queue.
+   */
+  removeQueue(name: string): string[] {
+    const key = EntityRegistry.normalize(name);
+    const entity = this.#receivable.get(key);
+    if (!(this.#sendTargets.get(key) instanceof QueueTarget) || entity === undefined) {
+      throw new Error(`The messaging entity '${name}' could not be found.`);
+    }
+    const paths = [key, key + DLQ_SUFFIX, key + TRANSFER_DLQ_SUFFIX];
+    for (const path of paths) {
+      this.#receivable.delete(path);
+      this.#all.delete(path);
+    }
+    this.#sendTargets.delete(key);
+    for (const target of this.#sendTargets.values()) {
+      if (!(target instanceof TopicTarget)) continue;
+      const kept = target.subscriptions.filter((s) => s !== entity);
+      target.subscriptions.splice(0, target.subscriptions.length, ...kept);
+    }
+    return paths;
+  }
+
   /** Declares a topic with its subscriptions. Fails if the path is taken. */
   addTopic(def: TopicDefinition): void {
     const key = EntityRegistry.normalize(def.name);

@@ -12,6 +12,8 @@ import {
 import { onClientReceiverAttached, onClientSenderAttached, type RouterContext } from './link-router.js';
 import type { MessageSnapshot } from './message-entity.js';
 import { TimerSet } from './timer-set.js';
+import { type AmqpErrorShape, detachForced, entityNotFound } from './amqp-errors.js';
+import { remoteAttach } from './rhea-internals.js';
 
 export interface ServiceBusEmulatorOptions {
   /** TCP port; 0 (default) picks a free one. Never defaults to 5672 (RabbitMQ lives there). */
@@ -49,6 +51,17 @@ export interface ServiceBusEmulator {
   createTopic(definition: TopicDefinition): void;
   /** Adds a subscription to a declared topic; `forwardTo` makes it auto-forward into a queue. */
   createSubscription(topic: string, definition: SubscriptionDefinition): void;
+  /**
+   * Deletes a queue (and its messages and dead-letter subqueue) while running, as the administration
+   * API does: the links receiving from it are detached with `amqp:not-found` (SDK
+   * `MessagingEntityNotFound`), and attaching to it fails so until it is created again.
+   */
+  deleteQueue(name: string): void;
+  /**
+   * Detaches every link receiving from `entityPath` with `amqp:link:detach-forced`, as the service
+   * does to idle links or during maintenance; the entity stays, and the SDK attaches again.
+   */
+  forceDetach(entityPath: string): number;
   /** Whether a queue, topic, subscription or subqueue exists at `entityPath` (case-insensitive). */
   entityExists(entityPath: string): boolean;
   /** Abruptly destroys every client socket (to exercise reconnects). */
@@ -79,6 +92,8 @@ export async function startServiceBusEmulator(options: ServiceBusEmulatorOptions
   const connections = new Set<Connection>();
   const sockets = new Set<Socket>();
   const deliveryLinks = new Map<Sender, DeliveryLink>();
+  /** Links the SDK sends on (server receivers), to detach those of a deleted entity. */
+  const inbound = new Set<Receiver>();
 
   const ctx: RouterContext = {
     registry,
@@ -129,7 +144,11 @@ export async function startServiceBusEmulator(options: ServiceBusEmulatorOptions
     stopLinks((link) => link.session === e.session);
   });
   container.on('sender_open', (e: { sender: Sender }) => onClientReceiverAttached(e.sender, ctx));
-  container.on('receiver_open', (e: { receiver: Receiver }) => onClientSenderAttached(e.receiver, ctx));
+  container.on('receiver_open', (e: { receiver: Receiver }) => {
+    onClientSenderAttached(e.receiver, ctx);
+    inbound.add(e.receiver);
+  });
+  container.on('receiver_close', (e: { receiver: Receiver }) => inbound.delete(e.receiver));
   container.on('sender_close', (e: { sender: Sender }) => stopLinks((link) => link === e.sender));
   container.on('sender_error', () => undefined);
   container.on('receiver_error', () => undefined);
@@ -150,6 +169,19 @@ export async function startServiceBusEmulator(options: ServiceBusEmulatorOptions
   });
   const port = (server.address() as AddressInfo).port;
 
+  /** Detaches the receiving links whose entity path matches, with the error made from the path. */
+  const detach = (matches: (path: string) => boolean, error: (path: string) => AmqpErrorShape): number => {
+    let n = 0;
+    for (const link of [...deliveryLinks.keys()]) {
+      const address = String(link.source?.address ?? '');
+      if (!matches(EntityRegistry.normalize(address))) continue;
+      stopLinks((l) => l === link);
+      link.close(error(address));
+      n++;
+    }
+    return n;
+  };
+
   const entity = (path: string) => {
     const found = registry.receiveSource(path);
     if (found === undefined) throw new Error(`Unknown entity '${path}'.`);
@@ -169,6 +201,20 @@ export async function startServiceBusEmulator(options: ServiceBusEmulatorOptions
     createTopic: (definition) => registry.addTopic(definition),
     createSubscription: (topic, definition) => registry.addSubscription(topic, definition),
     entityExists: (path) => registry.exists(path),
+    deleteQueue(name) {
+      const deleted = new Set(registry.removeQueue(name));
+      detach((path) => deleted.has(path), entityNotFound);
+      // Senders to it are detached too: their next send attaches again, and finds it (or not).
+      for (const link of [...inbound]) {
+        const address = String(remoteAttach(link).target?.address ?? '');
+        if (!deleted.has(EntityRegistry.normalize(address))) continue;
+        inbound.delete(link);
+        link.close(entityNotFound(address));
+      }
+    },
+    forceDetach(entityPath) {
+      return detach((path) => path === EntityRegistry.normalize(entityPath), detachForced);
+    },
     connectionCount: () => connections.size,
     dropConnections() {
       for (const s of sockets) s.destroy();

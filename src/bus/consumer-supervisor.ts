@@ -1,0 +1,362 @@
+import type { Logger } from 'pino';
+import { TransportError } from '../errors/sluice-error.js';
+import type { Clock } from '../internal/clock.js';
+import { describeError, safeError } from '../telemetry/logger.js';
+import type { ConsumerChange } from '../telemetry/events.js';
+import type { Consumer, ConsumerStatus } from '../transport/transport.js';
+import { type ConsumerRestartConfig, consumerRestartDelayMs } from './consumer-restart-config.js';
+
+/** Where an endpoint's consumer is. Only `consuming` is healthy; paused or not is told apart. */
+export type ConsumerState = 'starting' | 'consuming' | 'reconnecting' | 'restarting' | 'closed';
+
+/** A JSON-ready view of an endpoint's consumer (in `bus.health()` and `GET /health/endpoints`). */
+export interface ConsumerView {
+  readonly state: ConsumerState;
+  /** Paused on purpose (kill switch, stopping): a paused consumer is still `consuming`. */
+  readonly paused: boolean;
+  /** When the current state began (RFC 3339). */
+  readonly since: string;
+  /** Why it is not consuming (`reconnecting`, `restarting`): the error it stopped with, credentials masked. */
+  readonly reason?: string;
+  /** Restart attempts that failed since it stopped (`restarting`). */
+  readonly failedAttempts?: number;
+  /** Why the last restart attempt failed, credentials masked. */
+  readonly lastAttemptError?: string;
+  /** When the next restart attempt runs (`restarting`). */
+  readonly nextAttemptAt?: string;
+  /** Times the consumer was re-created since the bus started. */
+  readonly restarts: number;
+}
+
+export interface ConsumerSupervisorOptions {
+  readonly endpoint: string;
+  /** Makes a consumer of the endpoint's address (`transport.consume`). */
+  readonly consume: (options: { paused: boolean; onStatus: (status: ConsumerStatus) => void }) => Promise<Consumer>;
+  /** Runs before every restart attempt: declares the endpoint's topology again (idempotent). */
+  readonly prepare: () => Promise<void>;
+  readonly config: ConsumerRestartConfig;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** `consumer.down` / `consumer.up` bus events. */
+  readonly emit?: (event: 'consumer.down' | 'consumer.up', change: ConsumerChange) => void;
+  /** 0 ≤ r < 1, for the backoff's jitter; `Math.random` by default. */
+  readonly random?: () => number;
+}
+
+/** How long a consumer that stopped on its own may keep its handed-out deliveries to settle them. */
+const RETIRED_DRAIN_MS = 30_000;
+
+/** One consumer the supervisor made, and what it reported before `consume` resolved. */
+interface Lease {
+  consumer: Consumer | undefined;
+  stoppedEarly: Error | undefined;
+}
+
+/**
+ * Keeps one endpoint's consumer alive. The endpoint talks to it as to a {@link Consumer}; behind it
+ * sits the transport's consumer of the moment. When that consumer reports `stopped` (it will never
+ * deliver again by itself), the supervisor closes it (its handed-out deliveries may still settle,
+ * up to 30 s) and makes a new one: it declares the topology again and consumes, with capped
+ * exponential backoff between attempts and every attempt bounded by a timeout, until one succeeds
+ * or the endpoint stops. A consumer made while the endpoint is paused (kill switch tripped,
+ * stopping) starts paused. `reconnecting` (the broker client restores the consumer itself) is shown,
+ * not acted on. While not `consuming`, {@link view} says since when and why, and readiness fails.
+ *
+ * Used from one event loop. `close` always returns: it cancels a pending attempt and closes what an
+ * attempt still in progress makes when it arrives.
+ */
+export class ConsumerSupervisor implements Consumer {
+  #state: ConsumerState = 'starting';
+  #lease: Lease | undefined;
+  readonly #retired = new Set<Consumer>();
+  #paused = false;
+  #since: number;
+  #reason: Error | undefined;
+  #failedAttempts = 0;
+  #lastAttemptError: unknown;
+  #nextAttemptAt: number | undefined;
+  #restarts = 0;
+  #cancelTimer: (() => void) | undefined;
+  /** When the consumer stopped consuming (for `consumer.up`'s `downSince`). */
+  #downSince: number | undefined;
+
+  constructor(private readonly options: ConsumerSupervisorOptions) {
+    this.#since = options.clock.now();
+  }
+
+  get state(): ConsumerState {
+    return this.#state;
+  }
+
+  /** Deliveries handed out and not yet settled, by the current consumer and those being retired. */
+  get inFlight(): number {
+    let n = this.#lease?.consumer?.inFlight ?? 0;
+    for (const c of this.#retired) n += c.inFlight;
+    return n;
+  }
+
+  /** Makes the first consumer; throws what `consume` throws (a start-up failure is the caller's). */
+  async start(): Promise<void> {
+    const lease = this.#newLease();
+    const consumer = await this.options.consume({ paused: false, onStatus: (s) => this.#onStatus(lease, s) });
+    lease.consumer = consumer;
+    if (this.#state === 'closed') {
+      await consumer.close({ drainTimeoutMs: 0 });
+      return;
+    }
+    this.#enter('consuming');
+    if (lease.stoppedEarly) this.#stopped(lease, lease.stoppedEarly);
+  }
+
+  view(): ConsumerView {
+    const restarting = this.#state === 'restarting';
+    return {
+      state: this.#state,
+      paused: this.#paused,
+      since: iso(this.#since),
+      ...(this.#reason && (restarting || this.#state === 'reconnecting')
+        ? { reason: describeError(this.#reason) }
+        : {}),
+      ...(restarting ? { failedAttempts: this.#failedAttempts } : {}),
+      ...(restarting && this.#lastAttemptError !== undefined
+        ? { lastAttemptError: describeError(this.#lastAttemptError) }
+        : {}),
+      ...(restarting && this.#nextAttemptAt !== undefined ? { nextAttemptAt: iso(this.#nextAttemptAt) } : {}),
+      restarts: this.#restarts,
+    };
+  }
+
+  /** Pauses the current consumer, and every consumer made later until {@link resume}. */
+  async pause(): Promise<void> {
+    this.#paused = true;
+    await this.#apply((c) => c.pause());
+  }
+
+  async resume(): Promise<void> {
+    this.#paused = false;
+    await this.#apply((c) => c.resume());
+  }
+
+  /** Stops for good: no more restarts; closes the current consumer and those being retired. */
+  async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#enter('closed');
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
+    const consumers = [...this.#retired];
+    const current = this.#lease?.consumer;
+    if (current) consumers.push(current);
+    this.#lease = undefined;
+    this.#retired.clear();
+    await Promise.all(
+      consumers.map((c) =>
+        c.close(options).catch((error: unknown) => {
+          this.options.logger.warn({ err: safeError(error) }, 'closing the consumer failed');
+        }),
+      ),
+    );
+  }
+
+  async #apply(operation: (consumer: Consumer) => Promise<void>): Promise<void> {
+    const lease = this.#lease;
+    const consumer = lease?.consumer;
+    if (!consumer || this.#state === 'closed') return;
+    try {
+      await operation(consumer);
+    } catch (error) {
+      // A consumer that died meanwhile is being replaced; the new one gets the wanted state.
+      if (this.#lease === lease && this.#state !== 'restarting') throw error;
+    }
+  }
+
+  #newLease(): Lease {
+    const lease: Lease = { consumer: undefined, stoppedEarly: undefined };
+    this.#lease = lease;
+    return lease;
+  }
+
+  #onStatus(lease: Lease, status: ConsumerStatus): void {
+    if (this.#state === 'closed' || lease !== this.#lease) return;
+    if (lease.consumer === undefined) {
+      // Reported while `consume` is still running: acted on once it returns.
+      if (status.kind === 'stopped') lease.stoppedEarly ??= status.error;
+      return;
+    }
+    switch (status.kind) {
+      case 'stopped':
+        this.#stopped(lease, status.error);
+        return;
+      case 'reconnecting':
+        if (this.#state === 'consuming') {
+          this.#enter('reconnecting');
+          this.#reason = status.error;
+          this.#down(status.error);
+          this.options.logger.warn(
+            { err: safeError(status.error) },
+            'consumer cannot receive; its broker client is reconnecting it',
+          );
+        } else if (this.#state === 'reconnecting') this.#reason = status.error;
+        return;
+      case 'receiving':
+        if (this.#state !== 'reconnecting') return;
+        this.options.logger.info({ downMs: this.#downMs() }, 'consumer receiving again');
+        this.#enter('consuming');
+        this.#up();
+        return;
+    }
+  }
+
+  #stopped(lease: Lease, error: Error): void {
+    const consumer = lease.consumer;
+    this.#lease = undefined;
+    if (consumer) this.#retire(consumer);
+    const wasDown = this.#state === 'reconnecting';
+    this.#enter('restarting');
+    this.#reason = error;
+    this.#failedAttempts = 0;
+    this.#lastAttemptError = undefined;
+    const delayMs = this.#schedule();
+    this.options.logger.error(
+      { err: safeError(error), restartInMs: delayMs },
+      'consumer stopped on its own; making a new one',
+    );
+    // Emitted once the state says so: a listener that reads the health view sees it restarting.
+    if (!wasDown) this.#down(error);
+  }
+
+  /** Closes a consumer that stopped on its own, leaving its deliveries time to settle. */
+  #retire(consumer: Consumer): void {
+    this.#retired.add(consumer);
+    consumer
+      .close({ drainTimeoutMs: RETIRED_DRAIN_MS })
+      .catch((error: unknown) => {
+        this.options.logger.warn({ err: safeError(error) }, 'closing the stopped consumer failed');
+      })
+      .finally(() => this.#retired.delete(consumer));
+  }
+
+  #schedule(): number {
+    const { config, clock } = this.options;
+    const delayMs = consumerRestartDelayMs(this.#failedAttempts + 1, config, (this.options.random ?? Math.random)());
+    this.#nextAttemptAt = clock.now() + delayMs;
+    this.#cancelTimer = clock.setTimer(() => {
+      this.#cancelTimer = undefined;
+      void this.#attempt();
+    }, delayMs);
+    return delayMs;
+  }
+
+  async #attempt(): Promise<void> {
+    if (this.#state !== 'restarting') return;
+    this.#nextAttemptAt = undefined;
+    const attempt = this.#failedAttempts + 1;
+    const lease = this.#newLease();
+    const paused = this.#paused;
+    let consumer: Consumer;
+    try {
+      consumer = await this.#within(lease, async () => {
+        await this.options.prepare();
+        return this.options.consume({ paused, onStatus: (s) => this.#onStatus(lease, s) });
+      });
+    } catch (error) {
+      if (this.#state !== 'restarting' || this.#lease !== lease) return;
+      this.#lease = undefined;
+      this.#failed(attempt, error);
+      return;
+    }
+    if (this.#state !== 'restarting' || this.#lease !== lease) {
+      // Closed (or superseded) while the attempt ran.
+      await consumer.close({ drainTimeoutMs: 0 }).catch(() => {});
+      return;
+    }
+    lease.consumer = consumer;
+    if (lease.stoppedEarly) {
+      this.#lease = undefined;
+      this.#retire(consumer);
+      this.#failed(attempt, lease.stoppedEarly);
+      return;
+    }
+    this.#restarts++;
+    this.options.logger.warn({ attempts: attempt, downMs: this.#downMs() }, 'consumer restarted');
+    this.#enter('consuming');
+    this.#up();
+    // The endpoint was paused or resumed while the attempt ran.
+    if (this.#paused !== paused) {
+      await this.#apply((c) => (this.#paused ? c.pause() : c.resume())).catch((error: unknown) => {
+        this.options.logger.warn({ err: safeError(error) }, 'could not bring the new consumer to its paused state');
+      });
+    }
+  }
+
+  /** Runs one attempt with the attempt timeout; what a timed-out attempt makes later is closed. */
+  #within(lease: Lease, work: () => Promise<Consumer>): Promise<Consumer> {
+    const { attemptTimeoutMs } = this.options.config;
+    return new Promise<Consumer>((resolve, reject) => {
+      let timedOut = false;
+      const cancel = this.options.clock.setTimer(() => {
+        timedOut = true;
+        reject(new TransportError(`consuming again did not succeed within ${attemptTimeoutMs} ms`));
+      }, attemptTimeoutMs);
+      work().then(
+        (consumer) => {
+          cancel();
+          if (!timedOut) return resolve(consumer);
+          if (this.#lease === lease) this.#lease = undefined;
+          consumer.close({ drainTimeoutMs: 0 }).catch(() => {});
+        },
+        (error: unknown) => {
+          cancel();
+          if (!timedOut) reject(error);
+        },
+      );
+    });
+  }
+
+  #failed(attempt: number, error: unknown): void {
+    this.#failedAttempts = attempt;
+    this.#lastAttemptError = error;
+    const retryInMs = this.#schedule();
+    this.options.logger.warn(
+      { err: safeError(error), attempt, retryInMs, stoppedSince: iso(this.#since) },
+      'could not make a new consumer; trying again',
+    );
+  }
+
+  #enter(state: ConsumerState): void {
+    if (state !== this.#state) this.#since = this.options.clock.now();
+    this.#state = state;
+    if (state === 'consuming' || state === 'closed') {
+      this.#reason = undefined;
+      this.#failedAttempts = 0;
+      this.#lastAttemptError = undefined;
+      this.#nextAttemptAt = undefined;
+    }
+  }
+
+  #down(error: Error): void {
+    this.#downSince = this.options.clock.now();
+    this.options.emit?.('consumer.down', {
+      endpoint: this.options.endpoint,
+      at: iso(this.#downSince),
+      reason: describeError(error),
+    });
+  }
+
+  #up(): void {
+    const since = this.#downSince;
+    this.#downSince = undefined;
+    this.options.emit?.('consumer.up', {
+      endpoint: this.options.endpoint,
+      at: iso(this.options.clock.now()),
+      ...(since !== undefined ? { downSince: iso(since) } : {}),
+    });
+  }
+
+  #downMs(): number | undefined {
+    return this.#downSince === undefined ? undefined : this.options.clock.now() - this.#downSince;
+  }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}

@@ -1,0 +1,42 @@
+// Types for private-kafka.mjs (plain Node ESM) so strict TypeScript tests can import it.
+
+export interface KafkaProxy {
+  readonly port: number;
+  /**
+   * Resolves once a FindCoordinator request (the first step of every group join) from a client with
+   * this `clientId` arrives: that request is held, never forwarded, and nothing after it on that
+   * connection, until the connection closes (stop the broker then: the join fails as if the broker
+   * went down in the middle of it).
+   */
+  holdNextFindCoordinator(clientId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PrivateKafka {
+  /** `['127.0.0.1:<port>']`: the broker's address, or the proxy's when started with `proxy: true`. */
+  readonly brokers: string[];
+  /** The broker's own port. */
+  readonly port: number;
+  /** With `proxy: true`: the proxy every client connection goes through (the broker advertises it). */
+  readonly proxy: KafkaProxy | undefined;
+  /** Its directory under `.run/` (data, server.properties, kafka.log, kafka.pid). */
+  readonly dir: string;
+  /** The broker process is up (it may still be starting after `start()` was called elsewhere). */
+  readonly running: boolean;
+  /** Starts the broker again on the same ports and data; resolves once it answers. */
+  start(): Promise<void>;
+  /** Stops the broker (SIGTERM by default, SIGKILL after 30 s); resolves once the process exited. */
+  stop(options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
+  /** Kills the broker and deletes its directory. Call it in `afterAll`. */
+  remove(): Promise<void>;
+}
+
+/** Starts a private single-node broker on free ports with its own data directory. */
+export declare function startPrivateKafka(options?: {
+  log?: (message: string) => void;
+  timeoutMs?: number;
+  /** Extra broker properties (`server.properties` lines). */
+  properties?: Record<string, string | number>;
+  /** Put a {@link KafkaProxy} in front of the broker. */
+  proxy?: boolean;
+}): Promise<PrivateKafka>;
