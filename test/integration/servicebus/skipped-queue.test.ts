@@ -34,7 +34,10 @@ describe('Service Bus transport: unknownTypes skippedQueue', () => {
     const [moved] = emulator.messages(`${endpoint}.skipped`);
     expect(moved?.messageId).toBe(id);
     expect(moved?.applicationProperties['sluice-skip-reason']).toBe('unknown-type');
+    // The emulator may drop the original before the SDK resolves the completion and the endpoint
+    // counts it: wait for the count, not only for the queue.
     await waitFor(() => emulator.messages(endpoint).length === 0, { what: 'the original completed' });
+    await waitFor(() => bus.health().endpoints[endpoint]?.counters.skipped === 1, { what: 'the skip counted' });
     expect(bus.health().endpoints[endpoint]?.counters).toMatchObject({ skipped: 1, settleFailures: 0 });
     expect(emulator.messages(`${endpoint}/$DeadLetterQueue`)).toEqual([]);
   });
