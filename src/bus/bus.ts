@@ -228,7 +228,14 @@ export class Bus<TTx = undefined> {
       .use(validateStage(registration.routes, unknownTypes))
       .use(scheduleStage(limiter, keyOf))
       .use(gateStage(killSwitch))
-      .use(retryStage({ clock: this.parts.clock, inProcessMaxDelayMs: config.inProcessRetryMaxDelayMs }))
+      .use(
+        retryStage({
+          clock: this.parts.clock,
+          inProcessMaxDelayMs: config.inProcessRetryMaxDelayMs,
+          dependencyBackoff: config.dependencyBackoffMs,
+          retryLater: config.retryLater,
+        }),
+      )
       .use<HandlerContext>(
         endpointInbox
           ? inboxStage(

@@ -7,6 +7,8 @@ export const SluiceHeader = {
   attempts: 'sluice-attempts',
   /** ISO time of the first failed attempt, carried with the attempt count. */
   firstFailureAt: 'sluice-first-failure-at',
+  /** Dependency failures of this message so far (they spend no attempt): drives the release backoff. */
+  dependencyFailures: 'sluice-dependency-failures',
   /** Set on a redriven copy. */
   redrivenAt: 'sluice-redriven-at',
   redriveReason: 'sluice-redrive-reason',
@@ -33,7 +35,12 @@ export function redriveHeaders(
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(deadLettered)) {
-    if (name.startsWith('sluice-fault-') || name === SluiceHeader.attempts || name === SluiceHeader.firstFailureAt) {
+    if (
+      name.startsWith('sluice-fault-') ||
+      name === SluiceHeader.attempts ||
+      name === SluiceHeader.firstFailureAt ||
+      name === SluiceHeader.dependencyFailures
+    ) {
       continue;
     }
     headers[name] = value;

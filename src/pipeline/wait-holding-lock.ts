@@ -1,0 +1,41 @@
+import { delay } from '../internal/abort.js';
+import type { Delivery } from '../transport/delivery.js';
+
+/** How often a delivery's lock is renewed while a retry waits in process. */
+export const LOCK_RENEW_INTERVAL_MS = 1_000;
+
+/**
+ * Waits `ms` in process while keeping the delivery's lock: renews it at the start, every
+ * `renewEveryMs`, and once more at the end, right before the caller runs the handler again. A
+ * renewal that fails means the broker may already have handed the message to another consumer, so
+ * the caller must not run the handler again (`lock-lost`): one handler run at a time per message.
+ * `stopping`: the signal aborted (the endpoint is stopping). `left` is the part of the wait not spent.
+ */
+export async function waitHoldingLock(
+  delivery: Delivery,
+  ms: number,
+  signal: AbortSignal,
+  renewEveryMs = LOCK_RENEW_INTERVAL_MS,
+): Promise<{ readonly result: 'waited' | 'stopping' | 'lock-lost'; readonly left: number }> {
+  let left = ms;
+  try {
+    await delivery.renewLock();
+  } catch {
+    return { result: 'lock-lost', left };
+  }
+  while (left > 0) {
+    const step = Math.min(left, renewEveryMs);
+    try {
+      await delay(step, signal);
+    } catch {
+      return { result: 'stopping', left };
+    }
+    left -= step;
+    try {
+      await delivery.renewLock();
+    } catch {
+      return { result: 'lock-lost', left };
+    }
+  }
+  return { result: 'waited', left: 0 };
+}
