@@ -5,7 +5,14 @@ import type { OutgoingOptions } from '../contracts/message-context.js';
 import type { EnvelopeCodec } from '../envelope/cloudevents-codec.js';
 import { createEnvelope } from '../envelope/cloudevents-codec.js';
 import type { EnvelopeOptions } from '../envelope/envelope.js';
-import { InvalidOutgoingMessageError, LifecycleError, RegistrationError } from '../errors/sluice-error.js';
+import {
+  DependencyError,
+  InvalidOutgoingMessageError,
+  LifecycleError,
+  RegistrationError,
+} from '../errors/sluice-error.js';
+import { delay, settleWithin } from '../internal/abort.js';
+import { redactSecrets, safeError } from '../telemetry/logger.js';
 import type { Clock } from '../internal/clock.js';
 import { PipelineBuilder } from '../pipeline/compose.js';
 import type { DeliveryContext, HandlerContext, Route } from '../pipeline/context.js';
@@ -46,6 +53,15 @@ import { traceStage } from '../telemetry/trace-stage.js';
 
 /** How long a delivery another consumer is processing waits before it comes back. */
 const BUSY_RETRY_MS = 1_000;
+/**
+ * What `stop()` may take beyond `shutdown.timeoutMs`, whatever the broker and the database do:
+ * pausing and closing the consumers, closing the transport, the inbox store (which closes the
+ * sockets of connections still in use) and the health server, each within its own share.
+ */
+export const STOP_MARGIN_MS = 5_000;
+const STOP_SHARES = { endpoints: 1_500, transport: 1_000, inbox: 2_000, health: 500 } as const;
+/** Pauses between tries of a store that does not answer at start-up: from the first, doubling up to the last. */
+const START_RETRY_MS = { first: 250, max: 5_000 } as const;
 /** One cleanup run deletes at most this many batches, then waits for the next interval. */
 const MAX_CLEANUP_ROUNDS = 100;
 
@@ -54,6 +70,8 @@ export type BusState = 'created' | 'starting' | 'started' | 'stopping' | 'stoppe
 /** A point-in-time view of the bus for health checks and dashboards. */
 export interface BusHealth {
   readonly state: BusState;
+  /** While `start()` waits for a dependency (the inbox store): what, since when, and why it is not ready. */
+  readonly waitingFor?: { readonly dependency: string; readonly since: string; readonly lastError: string };
   readonly transport: { readonly kind: string; readonly state: string };
   readonly endpoints: Readonly<
     Record<
@@ -98,6 +116,10 @@ export class Bus<TTx = undefined> {
   #healthServer: HealthServer | undefined;
   readonly #producer = new ProducerTelemetry(() => this.parts.transport.kind);
   #unobserve: (() => void) | undefined;
+  /** Aborted by `stop()` during `start()`: ends the wait for the inbox store. */
+  readonly #startAbort = new AbortController();
+  #starting: Promise<void> | undefined;
+  #waitingFor: BusHealth['waitingFor'];
 
   constructor(private readonly parts: BusParts) {}
 
@@ -138,9 +160,19 @@ export class Bus<TTx = undefined> {
       throw new LifecycleError(`handlers must be registered before start (bus is ${this.#state})`);
   }
 
-  /** Connects, declares every endpoint's topology, then starts consuming. */
-  async start(): Promise<void> {
-    if (this.#state !== 'created') throw new LifecycleError(`bus already ${this.#state}`);
+  /**
+   * Starts the health server (when enabled), waits for the inbox store to answer (up to the store's
+   * `startupWaitMs`, with backoff, saying in the logs what it waits for; readiness reports
+   * not-ready meanwhile), connects, declares every endpoint's topology, then starts consuming. On
+   * failure everything started is closed again and the bus is `stopped`; `stop()` may still be called.
+   */
+  start(): Promise<void> {
+    if (this.#state !== 'created') return Promise.reject(new LifecycleError(`bus already ${this.#state}`));
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     this.#state = 'starting';
     const { transport, config, logger } = this.parts;
     for (const name of Object.keys(config.endpoints)) {
@@ -153,7 +185,9 @@ export class Bus<TTx = undefined> {
       }
     }
     try {
-      await this.parts.inbox?.store.init();
+      // First, so that liveness and readiness answer (not ready) while the bus waits for the store.
+      if (config.health.enabled) this.#healthServer = await this.#startHealth();
+      await this.#waitForInbox();
       await transport.connect();
       for (const registration of this.parts.registrations.values()) {
         if (registration.routes.size === 0) {
@@ -170,11 +204,9 @@ export class Bus<TTx = undefined> {
         this.#endpoints.set(registration.name, endpoint);
         await endpoint.start(transport);
       }
-      if (config.health.enabled) this.#healthServer = await this.#startHealth();
     } catch (error) {
-      await Promise.allSettled([...this.#endpoints.values()].map((e) => e.stop(0)));
-      await transport.close().catch(() => {});
-      await this.parts.inbox?.store.close().catch(() => {});
+      this.#waitingFor = undefined;
+      await this.#closeAll(0);
       this.#state = 'stopped';
       throw error;
     }
@@ -183,6 +215,53 @@ export class Bus<TTx = undefined> {
     this.#unobserve = observeBus(transport.kind, this);
     this.#state = 'started';
     logger.info({ transport: transport.kind, endpoints: [...this.#endpoints.keys()] }, 'bus started');
+  }
+
+  /**
+   * Initialises the inbox store, trying again with backoff while it fails with a `DependencyError`
+   * (the database is down or unreachable), up to its `startupWaitMs`. Anything else fails at once.
+   */
+  async #waitForInbox(): Promise<void> {
+    const inbox = this.parts.inbox;
+    if (!inbox) return;
+    const dependency = `inbox store (${inbox.store.kind})`;
+    const started = Date.now();
+    const deadline = started + inbox.config.startupWaitMs;
+    let pause: number = START_RETRY_MS.first;
+    for (let tries = 1; ; tries++) {
+      try {
+        await inbox.store.init();
+        if (tries > 1) this.parts.logger.info({ dependency, tries }, `${dependency} answers; starting`);
+        this.#waitingFor = undefined;
+        return;
+      } catch (error) {
+        if (!(error instanceof DependencyError)) throw error;
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new DependencyError(
+            `${dependency} did not answer within ${inbox.config.startupWaitMs} ms ` +
+              `(inbox.startupWaitMs; ${tries} tries): ${error.message}`,
+            { dependency, cause: error },
+          );
+        }
+        const waitMs = Math.min(pause, left);
+        this.#waitingFor = {
+          dependency,
+          since: new Date(started).toISOString(),
+          lastError: redactSecrets(error.message),
+        };
+        this.parts.logger.warn(
+          { err: safeError(error), dependency, tries, retryInMs: waitMs, givesUpInMs: left },
+          `waiting for the ${dependency} before starting`,
+        );
+        try {
+          await delay(waitMs, this.#startAbort.signal);
+        } catch {
+          throw new LifecycleError(`the bus was stopped while it waited for the ${dependency}`);
+        }
+        pause = Math.min(pause * 2, START_RETRY_MS.max);
+      }
+    }
   }
 
   #buildEndpoint(registration: EndpointRegistration): Endpoint {
@@ -423,6 +502,7 @@ export class Bus<TTx = undefined> {
       };
     return {
       state: this.#state,
+      ...(this.#waitingFor ? { waitingFor: this.#waitingFor } : {}),
       transport: { kind: this.parts.transport.kind, state: this.parts.transport.state },
       endpoints,
     };
@@ -430,13 +510,26 @@ export class Bus<TTx = undefined> {
 
   /**
    * Graceful stop: endpoints stop taking work, running handlers get `shutdown.timeoutMs`, what is
-   * left goes back to the broker, then the transport closes. Idempotent; concurrent calls share one stop.
+   * left goes back to the broker, then the transport, the inbox store and the health server close.
+   * Returns within `shutdown.timeoutMs` + {@link STOP_MARGIN_MS} whatever the broker, the database
+   * or the handlers do. Idempotent; concurrent calls share one stop. After a failed `start()` it
+   * resolves at once; during `start()` it ends the wait for the store and resolves once `start()`
+   * has failed and cleaned up.
    */
   stop(): Promise<void> {
     if (this.#state === 'created') {
       this.#state = 'stopped';
       return Promise.resolve();
     }
+    if (this.#state === 'starting') {
+      this.#startAbort.abort(new LifecycleError('stopped while starting'));
+      this.#stopping ??= (this.#starting ?? Promise.resolve()).then(
+        () => this.#stop(),
+        () => undefined,
+      );
+      return this.#stopping;
+    }
+    if (this.#state === 'stopped' && this.#stopping === undefined) return Promise.resolve();
     this.#stopping ??= this.#stop();
     return this.#stopping;
   }
@@ -445,15 +538,37 @@ export class Bus<TTx = undefined> {
     this.#state = 'stopping';
     this.#removeSignalHandlers();
     for (const killSwitch of this.#killSwitches.values()) killSwitch.close();
-    const { timeoutMs } = this.parts.config.shutdown;
     this.#cancelCleanup?.();
     this.#unobserve?.();
-    await Promise.all([...this.#endpoints.values()].map((e) => e.stop(timeoutMs)));
-    await this.parts.transport.close();
-    await this.parts.inbox?.store.close();
-    await this.#healthServer?.close();
+    await this.#closeAll(this.parts.config.shutdown.timeoutMs);
     this.#state = 'stopped';
     this.parts.logger.info('bus stopped');
+  }
+
+  /**
+   * Stops the endpoints (handlers get `timeoutMs`), then closes the transport, the inbox store and
+   * the health server: each step within its share of {@link STOP_MARGIN_MS}, so that a broker or
+   * database that does not answer cannot hold the stop. A step that overruns is logged and left.
+   */
+  async #closeAll(timeoutMs: number): Promise<void> {
+    const step = async (what: string, work: () => Promise<unknown> | undefined, withinMs: number) => {
+      const running = Promise.resolve()
+        .then(work)
+        .catch((error: unknown) =>
+          this.parts.logger.warn({ err: safeError(error) }, `stop: closing the ${what} failed`),
+        );
+      if ((await settleWithin(running, withinMs)) === 'timeout') {
+        this.parts.logger.warn({ withinMs }, `stop: the ${what} did not close in time; going on without it`);
+      }
+    };
+    await step(
+      'endpoints',
+      () => Promise.all([...this.#endpoints.values()].map((e) => e.stop(timeoutMs))),
+      timeoutMs + STOP_SHARES.endpoints,
+    );
+    await step('transport', () => this.parts.transport.close(), STOP_SHARES.transport);
+    await step('inbox store', () => this.parts.inbox?.store.close(), STOP_SHARES.inbox);
+    await step('health server', () => this.#healthServer?.close(), STOP_SHARES.health);
   }
 
   /** The inbox of the bus: look up what was processed ("why is this entity in this state?"). */
