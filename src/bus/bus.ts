@@ -301,7 +301,11 @@ export class Bus<TTx = undefined> {
     const telemetry = new EndpointTelemetry({ endpoint: name, address, system: this.parts.transport.kind });
     const run = PipelineBuilder.start<DeliveryContext>()
       .use(gateInputStage(killSwitch))
-      .use(decodeStage(this.parts.codec, config.maxBodyBytes))
+      .use(
+        decodeStage(this.parts.codec, config.maxBodyBytes, {
+          storeEnvelope: endpointInbox?.config.storeEnvelope ?? false,
+        }),
+      )
       .use(traceStage(telemetry))
       .use(dropStage(registration.routes))
       .use(validateStage(registration.routes, unknownTypes))
