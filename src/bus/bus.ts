@@ -5,14 +5,9 @@ import type { OutgoingOptions } from '../contracts/message-context.js';
 import type { EnvelopeCodec } from '../envelope/cloudevents-codec.js';
 import { createEnvelope } from '../envelope/cloudevents-codec.js';
 import type { EnvelopeOptions } from '../envelope/envelope.js';
-import {
-  DependencyError,
-  InvalidOutgoingMessageError,
-  LifecycleError,
-  RegistrationError,
-} from '../errors/sluice-error.js';
-import { delay, settleWithin } from '../internal/abort.js';
-import { redactSecrets, safeError } from '../telemetry/logger.js';
+import { InvalidOutgoingMessageError, LifecycleError, RegistrationError } from '../errors/sluice-error.js';
+import { closeWithin } from './close-within.js';
+import { type WaitingFor, waitForInbox } from './wait-for-inbox.js';
 import type { Clock } from '../internal/clock.js';
 import { PipelineBuilder } from '../pipeline/compose.js';
 import type { DeliveryContext, HandlerContext, Route } from '../pipeline/context.js';
@@ -60,8 +55,6 @@ const BUSY_RETRY_MS = 1_000;
  */
 export const STOP_MARGIN_MS = 5_000;
 const STOP_SHARES = { endpoints: 1_500, transport: 1_000, inbox: 2_000, health: 500 } as const;
-/** Pauses between tries of a store that does not answer at start-up: from the first, doubling up to the last. */
-const START_RETRY_MS = { first: 250, max: 5_000 } as const;
 /** One cleanup run deletes at most this many batches, then waits for the next interval. */
 const MAX_CLEANUP_ROUNDS = 100;
 
@@ -71,7 +64,7 @@ export type BusState = 'created' | 'starting' | 'started' | 'stopping' | 'stoppe
 export interface BusHealth {
   readonly state: BusState;
   /** While `start()` waits for a dependency (the inbox store): what, since when, and why it is not ready. */
-  readonly waitingFor?: { readonly dependency: string; readonly since: string; readonly lastError: string };
+  readonly waitingFor?: WaitingFor;
   readonly transport: { readonly kind: string; readonly state: string };
   readonly endpoints: Readonly<
     Record<
@@ -187,7 +180,15 @@ export class Bus<TTx = undefined> {
     try {
       // First, so that liveness and readiness answer (not ready) while the bus waits for the store.
       if (config.health.enabled) this.#healthServer = await this.#startHealth();
-      await this.#waitForInbox();
+      if (this.parts.inbox) {
+        await waitForInbox(this.parts.inbox, {
+          logger,
+          signal: this.#startAbort.signal,
+          onWaiting: (waiting) => {
+            this.#waitingFor = waiting;
+          },
+        });
+      }
       await transport.connect();
       for (const registration of this.parts.registrations.values()) {
         if (registration.routes.size === 0) {
@@ -215,53 +216,6 @@ export class Bus<TTx = undefined> {
     this.#unobserve = observeBus(transport.kind, this);
     this.#state = 'started';
     logger.info({ transport: transport.kind, endpoints: [...this.#endpoints.keys()] }, 'bus started');
-  }
-
-  /**
-   * Initialises the inbox store, trying again with backoff while it fails with a `DependencyError`
-   * (the database is down or unreachable), up to its `startupWaitMs`. Anything else fails at once.
-   */
-  async #waitForInbox(): Promise<void> {
-    const inbox = this.parts.inbox;
-    if (!inbox) return;
-    const dependency = `inbox store (${inbox.store.kind})`;
-    const started = Date.now();
-    const deadline = started + inbox.config.startupWaitMs;
-    let pause: number = START_RETRY_MS.first;
-    for (let tries = 1; ; tries++) {
-      try {
-        await inbox.store.init();
-        if (tries > 1) this.parts.logger.info({ dependency, tries }, `${dependency} answers; starting`);
-        this.#waitingFor = undefined;
-        return;
-      } catch (error) {
-        if (!(error instanceof DependencyError)) throw error;
-        const left = deadline - Date.now();
-        if (left <= 0) {
-          throw new DependencyError(
-            `${dependency} did not answer within ${inbox.config.startupWaitMs} ms ` +
-              `(inbox.startupWaitMs; ${tries} tries): ${error.message}`,
-            { dependency, cause: error },
-          );
-        }
-        const waitMs = Math.min(pause, left);
-        this.#waitingFor = {
-          dependency,
-          since: new Date(started).toISOString(),
-          lastError: redactSecrets(error.message),
-        };
-        this.parts.logger.warn(
-          { err: safeError(error), dependency, tries, retryInMs: waitMs, givesUpInMs: left },
-          `waiting for the ${dependency} before starting`,
-        );
-        try {
-          await delay(waitMs, this.#startAbort.signal);
-        } catch {
-          throw new LifecycleError(`the bus was stopped while it waited for the ${dependency}`);
-        }
-        pause = Math.min(pause * 2, START_RETRY_MS.max);
-      }
-    }
   }
 
   #buildEndpoint(registration: EndpointRegistration): Endpoint {
@@ -552,27 +506,23 @@ export class Bus<TTx = undefined> {
   /**
    * Stops the endpoints (handlers get `timeoutMs`), then closes the transport, the inbox store and
    * the health server: each step within its share of {@link STOP_MARGIN_MS}, so that a broker or
-   * database that does not answer cannot hold the stop. A step that overruns is logged and left.
+   * database that does not answer cannot hold the stop.
    */
-  async #closeAll(timeoutMs: number): Promise<void> {
-    const step = async (what: string, work: () => Promise<unknown> | undefined, withinMs: number) => {
-      const running = Promise.resolve()
-        .then(work)
-        .catch((error: unknown) =>
-          this.parts.logger.warn({ err: safeError(error) }, `stop: closing the ${what} failed`),
-        );
-      if ((await settleWithin(running, withinMs)) === 'timeout') {
-        this.parts.logger.warn({ withinMs }, `stop: the ${what} did not close in time; going on without it`);
-      }
-    };
-    await step(
-      'endpoints',
-      () => Promise.all([...this.#endpoints.values()].map((e) => e.stop(timeoutMs))),
-      timeoutMs + STOP_SHARES.endpoints,
+  #closeAll(timeoutMs: number): Promise<void> {
+    const endpoints = [...this.#endpoints.values()];
+    return closeWithin(
+      [
+        {
+          what: 'endpoints',
+          close: () => Promise.all(endpoints.map((e) => e.stop(timeoutMs))),
+          withinMs: timeoutMs + STOP_SHARES.endpoints,
+        },
+        { what: 'transport', close: () => this.parts.transport.close(), withinMs: STOP_SHARES.transport },
+        { what: 'inbox store', close: () => this.parts.inbox?.store.close(), withinMs: STOP_SHARES.inbox },
+        { what: 'health server', close: () => this.#healthServer?.close(), withinMs: STOP_SHARES.health },
+      ],
+      this.parts.logger,
     );
-    await step('transport', () => this.parts.transport.close(), STOP_SHARES.transport);
-    await step('inbox store', () => this.parts.inbox?.store.close(), STOP_SHARES.inbox);
-    await step('health server', () => this.#healthServer?.close(), STOP_SHARES.health);
   }
 
   /** The inbox of the bus: look up what was processed ("why is this entity in this state?"). */

@@ -1,109 +1,27 @@
+// One class, one statement per InboxStore method: over 400 lines because the store's contract is
+// wide (runOnce, runBatch, savepoints, versions, cleanup, find), not because it holds other concerns
+// — configuration, DDL and the classification of the driver's errors live beside it.
 import pg from 'pg';
-import { z } from 'zod';
-import {
-  type InboxDefinition,
-  InboxCommonConfigShape,
-  type InboxDeps,
-  type InboxEntry,
-  type InboxResult,
-  type InboxRow,
-  type InboxStore,
-  type InboxWork,
-  SqlIdentifierSchema,
+import type {
+  InboxDefinition,
+  InboxDeps,
+  InboxEntry,
+  InboxResult,
+  InboxRow,
+  InboxStore,
+  InboxWork,
 } from '../inbox-store.js';
 import type { EntityVersion } from '../../ordering/ordering-policy.js';
 import { TransactionRolledBackError } from '../../errors/sluice-error.js';
 import { settleWithin } from '../../internal/abort.js';
 import { connectionUsable, destroyClient, transactionFailure } from './pg-errors.js';
-
-export const PostgresInboxConfigSchema = z.strictObject({
-  kind: z.literal('postgres'),
-  /** `postgres://user:password@host:5432/db`. A secret: never logged. */
-  connectionString: z.string().min(1),
-  schema: SqlIdentifierSchema.default('public'),
-  table: SqlIdentifierSchema.default('sluice_inbox'),
-  poolSize: z.number().int().min(1).max(1_000).default(10),
-  /**
-   * How long a consumer waits for another consumer that holds the same message id in an open
-   * transaction; past it the delivery is released with a short delay instead.
-   */
-  lockTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
-  /** Create the schema and table on start; off when a DBA creates them (see docs/inbox.md). */
-  createTables: z.boolean().default(true),
-  /**
-   * How long getting a connection may take: opening one, or waiting for a free one of the pool.
-   * Past it the attempt fails as a dependency failure (the message goes back, no attempt spent).
-   */
-  connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
-  /**
-   * PostgreSQL's `statement_timeout` for the store's and the handlers' statements on the inbox
-   * connection: a slower statement fails (the handler's failure). The client also gives up on a
-   * statement that got no answer at all, after twice this (at most 5 s more): the database stopped
-   * answering (a dependency failure; the connection is closed, never reused).
-   */
-  statementTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
-  /**
-   * PostgreSQL's `idle_in_transaction_session_timeout`: a handler that keeps the inbox transaction
-   * idle longer (awaiting something else) loses it, and the attempt fails. `0` turns it off.
-   */
-  idleInTransactionTimeoutMs: z.number().int().min(0).max(3_600_000).default(60_000),
-  /** TCP keep-alive on idle connections after this long idle, so that a dead peer is noticed; `0` off. */
-  keepAliveMs: z.number().int().min(0).max(3_600_000).default(10_000),
-  ...InboxCommonConfigShape,
-});
-export type PostgresInboxConfig = z.infer<typeof PostgresInboxConfigSchema>;
+import { type PostgresInboxConfig, PostgresInboxConfigSchema, queryTimeoutMs } from './postgres-inbox-config.js';
+import { postgresInboxDdl } from './postgres-inbox-ddl.js';
 
 /** The transaction handle a handler gets: a `pg` client inside the inbox transaction. */
 export type PostgresTransaction = pg.PoolClient;
 
-/** The DDL the store runs on start (idempotent); also in docs/inbox.md for DBAs. */
-export function postgresInboxDdl(schema: string, table: string): string {
-  return `CREATE SCHEMA IF NOT EXISTS ${schema};
-CREATE TABLE IF NOT EXISTS ${schema}.${table} (
-  endpoint     text        NOT NULL,
-  message_id   text        NOT NULL,
-  message_type text        NOT NULL,
-  entity_key   text,
-  occurred_at  text        NOT NULL,
-  received_at  timestamptz NOT NULL,
-  processed_at timestamptz NOT NULL DEFAULT now(),
-  outcome      text        NOT NULL DEFAULT 'completed',
-  attempts     integer     NOT NULL,
-  envelope     jsonb,
-  PRIMARY KEY (endpoint, message_id)
-);
-CREATE INDEX IF NOT EXISTS ${table}_processed_at_idx ON ${schema}.${table} (processed_at);
-${postgresVersionsDdl(schema, table)}`;
-}
-
-/**
- * The ordering guard's table `<table>_versions`: the last applied event per (endpoint, key), and the
- * tombstones. `occurred_ms` + `occurred_ns` hold the instant at full precision (compared);
- * `occurred_at` is the text as sent (for people).
- */
-export function postgresVersionsDdl(schema: string, table: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${schema}.${table}_versions (
-  endpoint    text        NOT NULL,
-  entity_key  text        NOT NULL,
-  occurred_at text        NOT NULL,
-  occurred_ms bigint      NOT NULL,
-  occurred_ns integer     NOT NULL,
-  message_id  text        NOT NULL,
-  tombstone   boolean     NOT NULL,
-  updated_at  timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (endpoint, entity_key)
-);
-CREATE INDEX IF NOT EXISTS ${table}_versions_tombstones_idx ON ${schema}.${table}_versions (endpoint, updated_at) WHERE tombstone;`;
-}
-
 const LOCK_NOT_AVAILABLE = '55P03';
-/**
- * The client gives up on a statement that got no answer at all this long after the server's
- * `statement_timeout` would have ended it: the statement timeout again, at most 5 s.
- */
-export function queryTimeoutMs(statementTimeoutMs: number): number {
-  return statementTimeoutMs + Math.min(statementTimeoutMs, 5_000);
-}
 /** How long `close()` waits for connections in use before it closes their sockets (twice at most). */
 export const CLOSE_GRACE_MS = 1_000;
 /** The advisory lock key of start-up DDL: the bytes of "sluice" read as a number. */

@@ -2,80 +2,16 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import { DependencyError, TransactionRolledBackError } from '../../errors/sluice-error.js';
 import { delay, settleWithin } from '../../internal/abort.js';
 import { Mutex } from '../../internal/mutex.js';
-import {
-  type InboxDefinition,
-  InboxCommonConfigShape,
-  type InboxEntry,
-  type InboxResult,
-  type InboxRow,
-  type InboxStore,
-  type InboxWork,
-  SqlIdentifierSchema,
-} from '../inbox-store.js';
+import type { InboxDefinition, InboxEntry, InboxResult, InboxRow, InboxStore, InboxWork } from '../inbox-store.js';
 import type { EntityVersion } from '../../ordering/ordering-policy.js';
-
-export const SqliteInboxConfigSchema = z.strictObject({
-  kind: z.literal('sqlite'),
-  /** The database file; created with its directory if missing. `:memory:` for a throwaway one. */
-  path: z.string().min(1).default('.sluice/inbox.db'),
-  table: SqlIdentifierSchema.default('sluice_inbox'),
-  /**
-   * How long a transaction waits for another connection's or process's write lock. It waits
-   * without blocking the event loop (short tries with pauses in between); past it the attempt fails
-   * as a dependency failure (the message goes back, no attempt spent).
-   */
-  busyTimeoutMs: z.number().int().min(0).max(600_000).default(5_000),
-  /** `normal` survives a process crash (WAL); `full` also survives power loss, slower. */
-  synchronous: z.enum(['normal', 'full']).default('normal'),
-  ...InboxCommonConfigShape,
-});
-export type SqliteInboxConfig = z.infer<typeof SqliteInboxConfigSchema>;
+import { type SqliteInboxConfig, SqliteInboxConfigSchema } from './sqlite-inbox-config.js';
+import { sqliteInboxDdl } from './sqlite-inbox-ddl.js';
 
 /** The transaction handle a handler gets: the better-sqlite3 database, inside the inbox transaction. */
 export type SqliteTransaction = Database.Database;
-
-/** The DDL the store runs on start; also printed in docs/inbox.md for DBAs. */
-export function sqliteInboxDdl(table: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${table} (
-  endpoint     TEXT    NOT NULL,
-  message_id   TEXT    NOT NULL,
-  message_type TEXT    NOT NULL,
-  entity_key   TEXT,
-  occurred_at  TEXT    NOT NULL,
-  received_at  TEXT    NOT NULL,
-  processed_at TEXT    NOT NULL,
-  outcome      TEXT    NOT NULL,
-  attempts     INTEGER NOT NULL,
-  envelope     TEXT,
-  PRIMARY KEY (endpoint, message_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ${table}_processed_at ON ${table} (processed_at);
-${sqliteVersionsDdl(table)}`;
-}
-
-/**
- * The ordering guard's table `<table>_versions`: the last applied event per (endpoint, key), and the
- * tombstones. `occurred_ms` + `occurred_ns` hold the instant at full precision (compared);
- * `occurred_at` is the text as sent (for people).
- */
-export function sqliteVersionsDdl(table: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${table}_versions (
-  endpoint    TEXT    NOT NULL,
-  entity_key  TEXT    NOT NULL,
-  occurred_at TEXT    NOT NULL,
-  occurred_ms INTEGER NOT NULL,
-  occurred_ns INTEGER NOT NULL,
-  message_id  TEXT    NOT NULL,
-  tombstone   INTEGER NOT NULL,
-  updated_at  TEXT    NOT NULL,
-  PRIMARY KEY (endpoint, entity_key)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ${table}_versions_tombstones ON ${table}_versions (endpoint, updated_at) WHERE tombstone = 1;`;
-}
 
 /** How long one try to take the write lock may block the event loop (SQLite's own busy wait). */
 export const BUSY_SLICE_MS = 10;
