@@ -181,6 +181,18 @@ describe('dependency failures', () => {
     expect(dead?.fault?.errorMessage).toBe('declined: not a dependency');
   });
 
+  it('never shows ctx.deadLetter() or ctx.retryLater() to the dependency matchers', async () => {
+    const b = billing(
+      { ...quick, dependencyErrors: [(e) => (e as Error).message.includes('unavailable')] },
+      async (_m, ctx) => ctx.deadLetter('customer blocked'),
+    );
+    await b.start();
+    await b.send('billing', Charge, { n: 1 });
+    const dlq = b.deadLetters('billing');
+    await waitFor(async () => (await dlq.count()) === 1);
+    expect((await dlq.peek())[0]?.fault?.reason).toBe('handler-dead-lettered');
+  });
+
   it('trips the kill switch after dependencyFailures in a row, naming what failed, and dead-letters nothing', async () => {
     const b = billing(
       {

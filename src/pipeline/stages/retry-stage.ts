@@ -48,7 +48,9 @@ export function retryStage(options: RetryStageOptions): Stage<AdmittedContext, A
         return await next(withAttempt(ctx, attempt));
       } catch (error) {
         const now = new Date(clock.now());
-        const dependency = dependencyFailureOf(error, ctx.route.dependencyErrors);
+        // Control signals (ctx.deadLetter, ctx.retryLater) are decisions, never a dependency's failure.
+        const signalled = error instanceof DeadLetterSignal || error instanceof RetryLaterSignal;
+        const dependency = signalled ? undefined : dependencyFailureOf(error, ctx.route.dependencyErrors);
         if (dependency) {
           // Not the message's fault: this attempt is not spent. Attempts that failed earlier in this
           // delivery (in-process retries of a handler error) are, and travel with the message.
