@@ -26,7 +26,7 @@ describe('fault: the inbox database stops answering', () => {
     if (!proxy) throw new Error('no proxy');
     const total = 2_000;
     await bench.bus.start();
-    await bench.produce(0, total);
+    const producing = bench.produce(0, total);
     await waitFor(() => (bench?.settled() ?? 0) >= 300, { timeoutMs: 30_000, what: 'load' });
 
     const from = Date.now();
@@ -41,6 +41,7 @@ describe('fault: the inbox database stops answering', () => {
     const to = Date.now();
     proxy.restore();
 
+    await producing;
     await bench.waitForAll(total);
     await bench.expectEveryMessageOnce(total);
     expect(bench.trips(from, to).length).toBeGreaterThanOrEqual(2);

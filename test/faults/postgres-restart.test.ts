@@ -17,16 +17,17 @@ describe('fault: the inbox database stops and starts again under load', () => {
     bench = await PostgresFaultBench.start({ transport: 'memory' });
     const total = 3_000;
     await bench.bus.start();
-    await bench.produce(0, total);
+    const producing = bench.produce(0, total);
     await waitFor(() => (bench?.settled() ?? 0) >= 500, { timeoutMs: 30_000, what: 'load' });
 
     const down = Date.now();
-    bench.pg.stop('fast');
+    await bench.pg.stop('fast');
     await waitFor(() => (bench?.trips(down).length ?? 0) > 0, { timeoutMs: 15_000, what: 'the kill switch to trip' });
     await new Promise((resolve) => setTimeout(resolve, 15_000 - (Date.now() - down)));
     const up = Date.now();
-    bench.pg.start();
+    await bench.pg.start();
 
+    await producing;
     await bench.waitForAll(total);
     const { applied } = await bench.expectEveryMessageOnce(total);
     expect(applied).toBeGreaterThan(total - total / bench.poisonEvery - 1);
@@ -38,15 +39,17 @@ describe('fault: the inbox database stops and starts again under load', () => {
     bench = await PostgresFaultBench.start({ transport: 'rabbitmq' });
     const total = 1_500;
     await bench.bus.start();
-    await bench.produce(0, total);
+    // Published on while the database is down: the broker keeps them, the consumer waits.
+    const producing = bench.produce(0, total);
     await waitFor(() => (bench?.settled() ?? 0) >= 300, { timeoutMs: 30_000, what: 'load' });
 
     const down = Date.now();
-    bench.pg.stop('immediate');
+    await bench.pg.stop('immediate');
     await waitFor(() => (bench?.trips(down).length ?? 0) > 0, { timeoutMs: 15_000, what: 'the kill switch to trip' });
     await new Promise((resolve) => setTimeout(resolve, 5_000 - (Date.now() - down)));
-    bench.pg.start();
+    await bench.pg.start();
 
+    await producing;
     await bench.waitForAll(total);
     await bench.expectEveryMessageOnce(total);
   }, 120_000);

@@ -24,7 +24,7 @@ describe('fault: the inbox connections are terminated under load', () => {
     });
     const total = 3_000;
     await bench.bus.start();
-    await bench.produce(0, total);
+    const producing = bench.produce(0, total);
     await waitFor(() => (bench?.settled() ?? 0) >= 300, { timeoutMs: 30_000, what: 'load' });
 
     const from = Date.now();
@@ -35,6 +35,7 @@ describe('fault: the inbox connections are terminated under load', () => {
     }
     const to = Date.now();
     expect(terminated).toBeGreaterThan(0);
+    await producing;
     await bench.waitForAll(total);
     await bench.expectEveryMessageOnce(total);
     expect(bench.counters.dependencyFailures).toBeGreaterThan(0);

@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,10 +20,13 @@ export interface PrivatePostgres {
   readonly port: number;
   /** `postgres://postgres@127.0.0.1:<port>/postgres`, plus query parameters (`application_name=...`). */
   url(params?: Record<string, string>): string;
-  /** Starts the server (again) and waits until it accepts connections. */
-  start(): void;
-  /** `fast`: sessions are ended (FATAL 57P01), then a clean shutdown. `immediate`: like a crash. */
-  stop(mode?: 'fast' | 'immediate'): void;
+  /** Starts the server (again) and waits until it accepts connections. The event loop runs meanwhile. */
+  start(): Promise<void>;
+  /**
+   * `fast`: sessions are ended (FATAL 57P01), then a clean shutdown. `immediate`: like a crash.
+   * Resolves once the server is down; the event loop (the consumer under test) runs meanwhile.
+   */
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
   readonly running: boolean;
   /** Ends every session whose `application_name` is `name` (`pg_terminate_backend`); returns how many. */
   terminate(name: string): Promise<number>;
@@ -32,6 +36,7 @@ export interface PrivatePostgres {
   destroy(): void;
 }
 
+const execFileAsync = promisify(execFile);
 const alive = new Set<() => void>();
 let hooked = false;
 
@@ -64,11 +69,15 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
     chownSync(root, uid, gid);
   }
+  const command = (tool: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]] : [join(bin, tool), args];
   const run = (tool: string, args: string[]) => {
-    const [cmd, all] = asRoot
-      ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]]
-      : [join(bin, tool), args];
+    const [cmd, all] = command(tool, args);
     return execFileSync(cmd, all, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root }).toString();
+  };
+  const runAsync = async (tool: string, args: string[]) => {
+    const [cmd, all] = command(tool, args);
+    await execFileAsync(cmd, all, { cwd: root });
   };
   const port = await freePort();
   let running = false;
@@ -85,9 +94,9 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     '-c max_connections=60',
   ].join(' ');
 
-  const stop = (mode: 'fast' | 'immediate' = 'fast') => {
+  const stop = async (mode: 'fast' | 'immediate' = 'fast') => {
     if (!running) return;
-    run('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
+    await runAsync('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
     running = false;
   };
   const destroy = () => {
@@ -102,9 +111,9 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     running = false;
     rmSync(root, { recursive: true, force: true });
   };
-  const start = () => {
+  const start = async () => {
     if (running) return;
-    run('pg_ctl', ['-D', data, '-l', join(root, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);
+    await runAsync('pg_ctl', ['-D', data, '-l', join(root, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);
     running = true;
   };
   alive.add(destroy);
@@ -115,7 +124,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     });
   }
   try {
-    start();
+    await start();
   } catch (error) {
     destroy();
     throw error;
