@@ -49,12 +49,14 @@ export { ErrorCodes, type ErrorCode } from './errors/codes.js';
 export {
   AlreadySettledError,
   ConfigError,
+  DependencyError,
   InvalidOutgoingMessageError,
   LifecycleError,
   LockLostError,
   PermanentError,
   RegistrationError,
   SluiceError,
+  TransactionRolledBackError,
   TransportError,
 } from './errors/sluice-error.js';
 export {
@@ -92,6 +94,8 @@ export {
   type RetryPolicy,
 } from './retry/retry-policy.js';
 export { RetryConfigSchema, type RetryConfig } from './retry/retry-config.js';
+export { DependencyBackoffSchema, type DependencyBackoff } from './retry/dependency-failure.js';
+export { RetryLaterLimitsSchema, type RetryLaterLimits } from './retry/retry-later.js';
 export { type LoggedError, redactConnectionString, redactSecrets, safeError } from './telemetry/logger.js';
 export type {
   BusEventListener,

@@ -7,6 +7,8 @@ import { createEnvelope } from '../envelope/cloudevents-codec.js';
 import { encodeOutgoing } from '../envelope/encode-outgoing.js';
 import type { Envelope, EnvelopeOptions } from '../envelope/envelope.js';
 import { InvalidOutgoingMessageError, LifecycleError, RegistrationError } from '../errors/sluice-error.js';
+import { closeWithin } from './close-within.js';
+import { type WaitingFor, waitForInbox } from './wait-for-inbox.js';
 import type { Clock } from '../internal/clock.js';
 import { PipelineBuilder } from '../pipeline/compose.js';
 import type { DeliveryContext, HandlerContext, Route } from '../pipeline/context.js';
@@ -50,6 +52,13 @@ import { traceStage } from '../telemetry/trace-stage.js';
 
 /** How long a delivery another consumer is processing waits before it comes back. */
 const BUSY_RETRY_MS = 1_000;
+/**
+ * What `stop()` may take beyond `shutdown.timeoutMs`, whatever the broker and the database do:
+ * pausing and closing the consumers, closing the transport, the inbox store (which closes the
+ * sockets of connections still in use) and the health server, each within its own share.
+ */
+export const STOP_MARGIN_MS = 5_000;
+const STOP_SHARES = { endpoints: 1_500, transport: 1_000, inbox: 2_000, health: 500 } as const;
 /** One cleanup run deletes at most this many batches, then waits for the next interval. */
 const MAX_CLEANUP_ROUNDS = 100;
 
@@ -58,6 +67,8 @@ export type BusState = 'created' | 'starting' | 'started' | 'stopping' | 'stoppe
 /** A point-in-time view of the bus for health checks and dashboards. */
 export interface BusHealth {
   readonly state: BusState;
+  /** While `start()` waits for a dependency (the inbox store): what, since when, and why it is not ready. */
+  readonly waitingFor?: WaitingFor;
   readonly transport: { readonly kind: string; readonly state: string };
   readonly endpoints: Readonly<
     Record<
@@ -105,6 +116,10 @@ export class Bus<TTx = undefined> {
   readonly #producer = new ProducerTelemetry(() => this.parts.transport.kind);
   #unobserve: (() => void) | undefined;
   #keepAlive: NodeJS.Timeout | undefined;
+  /** Aborted by `stop()` during `start()`: ends the wait for the inbox store. */
+  readonly #startAbort = new AbortController();
+  #starting: Promise<void> | undefined;
+  #waitingFor: BusHealth['waitingFor'];
 
   constructor(private readonly parts: BusParts) {}
 
@@ -145,9 +160,19 @@ export class Bus<TTx = undefined> {
       throw new LifecycleError(`handlers must be registered before start (bus is ${this.#state})`);
   }
 
-  /** Connects, declares every endpoint's topology, then starts consuming. */
-  async start(): Promise<void> {
-    if (this.#state !== 'created') throw new LifecycleError(`bus already ${this.#state}`);
+  /**
+   * Starts the health server (when enabled), waits for the inbox store to answer (up to the store's
+   * `startupWaitMs`, with backoff, saying in the logs what it waits for; readiness reports
+   * not-ready meanwhile), connects, declares every endpoint's topology, then starts consuming. On
+   * failure everything started is closed again and the bus is `stopped`; `stop()` may still be called.
+   */
+  start(): Promise<void> {
+    if (this.#state !== 'created') return Promise.reject(new LifecycleError(`bus already ${this.#state}`));
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     this.#state = 'starting';
     const { transport, config, logger } = this.parts;
     for (const name of Object.keys(config.endpoints)) {
@@ -160,7 +185,17 @@ export class Bus<TTx = undefined> {
       }
     }
     try {
-      await this.parts.inbox?.store.init();
+      // First, so that liveness and readiness answer (not ready) while the bus waits for the store.
+      if (config.health.enabled) this.#healthServer = await this.#startHealth();
+      if (this.parts.inbox) {
+        await waitForInbox(this.parts.inbox, {
+          logger,
+          signal: this.#startAbort.signal,
+          onWaiting: (waiting) => {
+            this.#waitingFor = waiting;
+          },
+        });
+      }
       await transport.connect();
       for (const registration of this.parts.registrations.values()) {
         if (registration.routes.size === 0) {
@@ -173,11 +208,9 @@ export class Bus<TTx = undefined> {
         this.#endpoints.set(registration.name, endpoint);
         await endpoint.start(transport);
       }
-      if (config.health.enabled) this.#healthServer = await this.#startHealth();
     } catch (error) {
-      await Promise.allSettled([...this.#endpoints.values()].map((e) => e.stop(0)));
-      await transport.close().catch(() => {});
-      await this.parts.inbox?.store.close().catch(() => {});
+      this.#waitingFor = undefined;
+      await this.#closeAll(0);
       this.#state = 'stopped';
       throw error;
     }
@@ -228,7 +261,11 @@ export class Bus<TTx = undefined> {
     const telemetry = new EndpointTelemetry({ endpoint: name, address, system: this.parts.transport.kind });
     const run = PipelineBuilder.start<DeliveryContext>()
       .use(gateInputStage(killSwitch))
-      .use(decodeStage(this.parts.codec, config.maxBodyBytes))
+      .use(
+        decodeStage(this.parts.codec, config.maxBodyBytes, {
+          storeEnvelope: endpointInbox?.config.storeEnvelope ?? false,
+        }),
+      )
       .use(traceStage(telemetry))
       .use(dropStage(registration.routes))
       .use(validateStage(registration.routes, unknownTypes))
@@ -243,6 +280,8 @@ export class Bus<TTx = undefined> {
             service: this.parts.config.service,
             endpoint: name,
           }),
+          dependencyBackoff: config.dependencyBackoffMs,
+          retryLater: config.retryLater,
         }),
       )
       .use<HandlerContext>(
@@ -450,6 +489,7 @@ export class Bus<TTx = undefined> {
       };
     return {
       state: this.#state,
+      ...(this.#waitingFor ? { waitingFor: this.#waitingFor } : {}),
       transport: { kind: this.parts.transport.kind, state: this.parts.transport.state },
       endpoints,
     };
@@ -457,13 +497,26 @@ export class Bus<TTx = undefined> {
 
   /**
    * Graceful stop: endpoints stop taking work, running handlers get `shutdown.timeoutMs`, what is
-   * left goes back to the broker, then the transport closes. Idempotent; concurrent calls share one stop.
+   * left goes back to the broker, then the transport, the inbox store and the health server close.
+   * Returns within `shutdown.timeoutMs` + {@link STOP_MARGIN_MS} whatever the broker, the database
+   * or the handlers do. Idempotent; concurrent calls share one stop. After a failed `start()` it
+   * resolves at once; during `start()` it ends the wait for the store and resolves once `start()`
+   * has failed and cleaned up.
    */
   stop(): Promise<void> {
     if (this.#state === 'created') {
       this.#state = 'stopped';
       return Promise.resolve();
     }
+    if (this.#state === 'starting') {
+      this.#startAbort.abort(new LifecycleError('stopped while starting'));
+      this.#stopping ??= (this.#starting ?? Promise.resolve()).then(
+        () => this.#stop(),
+        () => undefined,
+      );
+      return this.#stopping;
+    }
+    if (this.#state === 'stopped' && this.#stopping === undefined) return Promise.resolve();
     this.#stopping ??= this.#stop();
     return this.#stopping;
   }
@@ -473,15 +526,33 @@ export class Bus<TTx = undefined> {
     this.#removeSignalHandlers();
     clearInterval(this.#keepAlive);
     for (const killSwitch of this.#killSwitches.values()) killSwitch.close();
-    const { timeoutMs } = this.parts.config.shutdown;
     this.#cancelCleanup?.();
     this.#unobserve?.();
-    await Promise.all([...this.#endpoints.values()].map((e) => e.stop(timeoutMs)));
-    await this.parts.transport.close();
-    await this.parts.inbox?.store.close();
-    await this.#healthServer?.close();
+    await this.#closeAll(this.parts.config.shutdown.timeoutMs);
     this.#state = 'stopped';
     this.parts.logger.info('bus stopped');
+  }
+
+  /**
+   * Stops the endpoints (handlers get `timeoutMs`), then closes the transport, the inbox store and
+   * the health server: each step within its share of {@link STOP_MARGIN_MS}, so that a broker or
+   * database that does not answer cannot hold the stop.
+   */
+  #closeAll(timeoutMs: number): Promise<void> {
+    const endpoints = [...this.#endpoints.values()];
+    return closeWithin(
+      [
+        {
+          what: 'endpoints',
+          close: () => Promise.all(endpoints.map((e) => e.stop(timeoutMs))),
+          withinMs: timeoutMs + STOP_SHARES.endpoints,
+        },
+        { what: 'transport', close: () => this.parts.transport.close(), withinMs: STOP_SHARES.transport },
+        { what: 'inbox store', close: () => this.parts.inbox?.store.close(), withinMs: STOP_SHARES.inbox },
+        { what: 'health server', close: () => this.#healthServer?.close(), withinMs: STOP_SHARES.health },
+      ],
+      this.parts.logger,
+    );
   }
 
   /** The inbox of the bus: look up what was processed ("why is this entity in this state?"). */

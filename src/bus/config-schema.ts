@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_RETRY, RetryConfigSchema } from '../retry/retry-config.js';
+import { DEFAULT_DEPENDENCY_BACKOFF, DependencyBackoffSchema } from '../retry/dependency-failure.js';
+import { DEFAULT_RETRY_LATER, RetryLaterLimitsSchema } from '../retry/retry-later.js';
 import { DEFAULT_HEALTH, HealthConfigSchema } from '../health/health-config.js';
 import { DEFAULT_KILL_SWITCH, KillSwitchConfigSchema } from '../killswitch/kill-switch-config.js';
 import { DEFAULT_ORDERING, OrderingConfigSchema } from '../ordering/ordering-config.js';
@@ -37,6 +39,13 @@ export const EndpointConfigSchema = z.strictObject({
   retry: RetryConfigSchema.default(DEFAULT_RETRY),
   /** Retry waits up to this are spent in process; longer ones release the message with a delay. */
   inProcessRetryMaxDelayMs: z.number().int().min(0).max(60_000).default(5_000),
+  /**
+   * How long a message released for a dependency failure stays away: `initial × factor^(n − 1)`
+   * for its n-th dependency failure, capped at `max` (drawn from the upper half, spreading them).
+   */
+  dependencyBackoffMs: DependencyBackoffSchema.default(DEFAULT_DEPENDENCY_BACKOFF),
+  /** `ctx.retryLater()`: its shortest delay and the attempt from which it dead-letters instead. */
+  retryLater: RetryLaterLimitsSchema.default(DEFAULT_RETRY_LATER),
   /** Pauses the consumer when final outcomes keep failing (see docs/kill-switch.md). */
   killSwitch: KillSwitchConfigSchema.default(DEFAULT_KILL_SWITCH),
   /** Run handlers through the bus's inbox (when it has one). Off: at-least-once effects. */

@@ -5,6 +5,7 @@ import { cloudEventsCodec, type EnvelopeCodec } from '../envelope/cloudevents-co
 import { ConfigError } from '../errors/sluice-error.js';
 import { type Clock, systemClock } from '../internal/clock.js';
 import type { PartitionKeyOf } from '../pipeline/stages/schedule-stage.js';
+import type { ErrorMatcher } from '../retry/retry-policy.js';
 import { configSecrets, createRootLogger, withSafeErrors } from '../telemetry/logger.js';
 import type { TransportDefinition } from '../transport/definition.js';
 import type { InboxCommonConfig, InboxDefinition, InboxDeps, InboxStore } from '../inbox/inbox-store.js';
@@ -23,6 +24,11 @@ import { isLoadedConfig, type LoadedConfig } from './load-config.js';
 export interface EndpointOptions extends EndpointConfigInput {
   /** Picks the ordering key of a message (overrides `orderBy`). */
   partitionKey?: PartitionKeyOf;
+  /**
+   * Errors that mean a dependency failed, not the message, for every handler of the endpoint
+   * (besides `DependencyError`, which always does); see `HandleOptions.dependencyErrors`.
+   */
+  dependencyErrors?: readonly ErrorMatcher[];
 }
 
 export interface BusOptions<TTx = undefined> {
@@ -117,7 +123,7 @@ export function createBus<TTx = undefined>(
         `endpoint name "${name}": letters, digits and . _ - (at most 200), starting with a letter or digit`,
       ]);
     }
-    const { partitionKey, ...fields } = endpointOptions;
+    const { partitionKey, dependencyErrors, ...fields } = endpointOptions;
     const merged = { ...fields, ...busConfig.endpoints[name] };
     const result = EndpointConfigSchema.safeParse(merged);
     if (!result.success) {
@@ -127,7 +133,7 @@ export function createBus<TTx = undefined>(
         sources: loaded.sources,
       });
     }
-    return { name, config: result.data, routes: new Map(), partitionKey };
+    return { name, config: result.data, routes: new Map(), partitionKey, dependencyErrors };
   };
 
   return new Bus<TTx>({

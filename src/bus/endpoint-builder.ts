@@ -5,7 +5,7 @@ import { RegistrationError } from '../errors/sluice-error.js';
 import type { Route } from '../pipeline/context.js';
 import type { PartitionKeyOf } from '../pipeline/stages/schedule-stage.js';
 import { type RetryConfig, retryPolicyFrom } from '../retry/retry-config.js';
-import type { ErrorFilter, RetryPolicy } from '../retry/retry-policy.js';
+import type { ErrorFilter, ErrorMatcher, RetryPolicy } from '../retry/retry-policy.js';
 import type { EndpointConfig } from './config-schema.js';
 import type { Envelope } from '../envelope/envelope.js';
 import type { TombstoneHandler } from '../contracts/tombstone-handler.js';
@@ -18,6 +18,12 @@ import { type OrderingOverride, resolveOrdering } from '../ordering/ordering-con
 export interface HandleOptions<T = unknown, TTx = unknown> extends ErrorFilter {
   /** A retry config, or a policy function (see `sluice` `exponential`, `intervals`, ...). */
   retry?: RetryConfig | RetryPolicy;
+  /**
+   * Errors that mean a dependency of the handler failed, not the message (a downstream API that is
+   * down): besides `DependencyError`, which always does. Such a failure spends no attempt, is never
+   * dead-lettered, and counts for the kill switch as a dependency failure. Added to the endpoint's.
+   */
+  dependencyErrors?: readonly ErrorMatcher[];
   /**
    * Droppable messages are not worth a dead letter: when one would be dead-lettered it is completed
    * and logged at warn level instead.
@@ -44,6 +50,8 @@ export interface EndpointRegistration {
   readonly config: EndpointConfig;
   readonly routes: Map<string, Route>;
   readonly partitionKey: PartitionKeyOf | undefined;
+  /** The endpoint's dependency-error matchers (code only), shared by its handlers. */
+  readonly dependencyErrors?: readonly ErrorMatcher[] | undefined;
 }
 
 /**
@@ -76,6 +84,7 @@ export class EndpointBuilder<TTx = undefined> {
       contract,
       handler: handler as Handler<unknown, unknown>,
       retry,
+      dependencyErrors: dependencyErrorsOf(this.registration, options),
       droppable: options.drop === true,
       ordering: resolveOrdering(config.ordering, options.ordering, `endpoints.${name} ${contract.type}`),
       orderingKey: options.orderingKey as ((message: unknown, envelope: Envelope) => string | undefined) | undefined,
@@ -123,10 +132,19 @@ export class EndpointBuilder<TTx = undefined> {
         throw new Error('batch routes are handled by their collector');
       },
       retry,
+      dependencyErrors: dependencyErrorsOf(this.registration, options),
       droppable: options.drop === true,
       ordering: { ...config.ordering, enabled: false },
       batch: { handler: handler as BatchHandler<unknown, unknown>, maxMessages, maxWaitMs },
     });
     return this;
   }
+}
+
+function dependencyErrorsOf(
+  registration: EndpointRegistration,
+  options: { dependencyErrors?: readonly ErrorMatcher[] | undefined },
+): readonly ErrorMatcher[] | undefined {
+  const all = [...(registration.dependencyErrors ?? []), ...(options.dependencyErrors ?? [])];
+  return all.length > 0 ? all : undefined;
 }

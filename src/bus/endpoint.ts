@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { BadInputReasons, createFault, type FaultDetails } from '../errors/fault.js';
 import { AlreadySettledError, LockLostError } from '../errors/sluice-error.js';
@@ -26,6 +27,8 @@ export interface EndpointCounters {
   retried: number;
   deadLettered: number;
   released: number;
+  /** Deliveries released because a dependency failed (also counted in `released`): no attempt spent. */
+  dependencyFailures: number;
   /** Settlements the broker refused (lock lost): those messages come back. */
   settleFailures: number;
   /** `skipped`, by reason (`duplicate`, `stale`, `tombstoned`, ...). */
@@ -74,6 +77,7 @@ export class Endpoint {
     retried: 0,
     deadLettered: 0,
     released: 0,
+    dependencyFailures: 0,
     settleFailures: 0,
     skippedByReason: {},
   };
@@ -82,6 +86,10 @@ export class Endpoint {
 
   constructor(private readonly options: EndpointRuntimeOptions) {
     this.#createdAt = new Date(options.supervision.clock.now()).toISOString();
+    // Every in-flight handler may listen on its signal (a fetch given ctx.signal): up to prefetch
+    // of them at once, legitimately more than Node's default of ten. Sluice's own waits share one
+    // listener per signal (`onAbort`).
+    setMaxListeners(options.prefetch + 10, this.#abort.signal);
   }
 
   get name(): string {
@@ -276,7 +284,19 @@ export class Endpoint {
       }
       case 'released':
         this.counters.released++;
-        log.info({ outcome: 'released', reason: outcome.reason }, 'released');
+        if (outcome.reason === 'dependency') {
+          this.counters.dependencyFailures++;
+          log.warn(
+            {
+              outcome: 'released',
+              reason: outcome.reason,
+              dependency: outcome.dependency,
+              err: safeError(outcome.error),
+              retryInMs: outcome.delayMs,
+            },
+            'a dependency failed; released without spending an attempt',
+          );
+        } else log.info({ outcome: 'released', reason: outcome.reason }, 'released');
         return;
     }
   }

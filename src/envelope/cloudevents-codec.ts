@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { type CloudEvent, CloudEventSchema, type Envelope, type EnvelopeOptions } from './envelope.js';
+import { type CloudEvent, CloudEventSchema, type Envelope, type EnvelopeOptions, NUL } from './envelope.js';
 import { checkTimestamp } from './timestamp.js';
 
 /** Why bytes could not become an envelope. `reason` is stable; `description` names field and rule. */
@@ -164,7 +164,7 @@ export function createEnvelope<T>(type: string, source: string, data: T, options
 }
 
 const str = (v: unknown, min: number, max: number): boolean =>
-  typeof v === 'string' && v.length >= min && v.length <= max;
+  typeof v === 'string' && v.length >= min && v.length <= max && !v.includes(NUL);
 const optStr = (v: unknown, min: number, max: number): boolean => v === undefined || str(v, min, max);
 
 /**
@@ -180,11 +180,28 @@ export function isPlainValidCloudEvent(json: object): json is CloudEvent {
     str(ce.type, 1, 256) &&
     typeof ce.time === 'string' &&
     checkTimestamp(ce.time).ok &&
-    optStr(ce.datacontenttype, 0, Number.POSITIVE_INFINITY) &&
-    optStr(ce.dataschema, 0, Number.POSITIVE_INFINITY) &&
+    (ce.datacontenttype === undefined || typeof ce.datacontenttype === 'string') &&
+    (ce.dataschema === undefined || typeof ce.dataschema === 'string') &&
     optStr(ce.subject, 1, 1024) &&
     optStr(ce.correlationid, 1, 256) &&
     optStr(ce.causationid, 1, 256) &&
     (ce.tombstone === undefined || typeof ce.tombstone === 'boolean')
   );
+}
+
+/**
+ * Why an envelope could not be stored whole as JSON (`storeEnvelope`), or undefined when it can.
+ * PostgreSQL `jsonb` refuses the escape of a NUL character (`\u0000`) and the escape of an unpaired
+ * UTF-16 surrogate, which is how `JSON.stringify` writes them; nothing else in a decoded event
+ * stops it. `json` is `JSON.stringify(envelope)`.
+ */
+export function unstorableJson(json: string): string | undefined {
+  if (!json.includes('\\u')) return undefined;
+  // Walk escapes left to right, so that an escaped backslash followed by "u0000" is not taken for one.
+  for (const match of json.matchAll(/\\(?:u(0000|d[89a-f][0-9a-f]{2})|[^u]|u[0-9a-f]{4})/g)) {
+    const code = match[1];
+    if (code === '0000') return 'contains the NUL character (U+0000)';
+    if (code !== undefined) return `contains an unpaired UTF-16 surrogate (U+${code.toUpperCase()})`;
+  }
+  return undefined;
 }

@@ -45,6 +45,21 @@ const timestamp = z.string().superRefine((value, ctx) => {
   });
 });
 
+/** The NUL character: no inbox store can hold it in a key column (PostgreSQL text refuses it). */
+export const NUL = '\u0000';
+
+/**
+ * An attribute Sluice stores, logs and sends on as a header: 1..max characters, no NUL. A NUL in
+ * an id, a type or a key is a producer's bug, and PostgreSQL cannot store it: rejected at decode
+ * (`invalid-envelope`) rather than failing the inbox claim on every attempt.
+ */
+const attribute = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((value) => !value.includes(NUL), 'must not contain the NUL character (U+0000)');
+
 /**
  * CloudEvents 1.0 structured-mode JSON, as Sluice accepts it. `time` is required (the spec makes
  * it optional) because ordering and audit depend on it. Unknown extension attributes are kept;
@@ -52,15 +67,15 @@ const timestamp = z.string().superRefine((value, ctx) => {
  */
 export const CloudEventSchema = z.looseObject({
   specversion: z.literal('1.0'),
-  id: z.string().min(1).max(256),
-  source: z.string().min(1).max(1024),
-  type: z.string().min(1).max(256),
+  id: attribute(256),
+  source: attribute(1024),
+  type: attribute(256),
   time: timestamp,
   datacontenttype: z.string().optional(),
   dataschema: z.string().optional(),
-  subject: z.string().min(1).max(1024).optional(),
-  correlationid: z.string().min(1).max(256).optional(),
-  causationid: z.string().min(1).max(256).optional(),
+  subject: attribute(1024).optional(),
+  correlationid: attribute(256).optional(),
+  causationid: attribute(256).optional(),
   tombstone: z.boolean().optional(),
   data: z.unknown().optional(),
 });

@@ -23,6 +23,13 @@ export const ErrorCodes = {
   invalidOutgoing: 'SLUICE_INVALID_OUTGOING',
   /** The handler did not finish before the endpoint stopped waiting for it. */
   aborted: 'SLUICE_ABORTED',
+  /**
+   * A dependency failed (the inbox store, or a downstream a handler marks as one): not the
+   * message's fault. No attempt is spent, nothing is dead-lettered; the kill switch decides.
+   */
+  dependency: 'SLUICE_DEPENDENCY',
+  /** The inbox transaction did not commit although the handler returned: the attempt failed. */
+  transactionRolledBack: 'SLUICE_TRANSACTION_ROLLED_BACK',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

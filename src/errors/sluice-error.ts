@@ -83,3 +83,36 @@ export class InvalidOutgoingMessageError extends SluiceError {
     super(ErrorCodes.invalidOutgoing, message, { retryable: false, cause: options.cause });
   }
 }
+
+/**
+ * A dependency of the handler failed: Sluice's own inbox store (the stores throw it for refused,
+ * reset or timed-out connections and a database that is shutting down or busy), or a downstream
+ * the handler depends on. Throw it from a handler (or mark error types with `dependencyErrors`)
+ * when the message is not at fault: the delivery is released back to the broker with a backoff
+ * delay, spends no retry attempt, is never dead-lettered, and counts for the kill switch as a
+ * dependency failure (see docs/kill-switch.md).
+ *
+ * Mark only failures that say nothing about the message itself: a message whose own content makes
+ * a dependency fail would come back forever and keep the endpoint paused.
+ */
+export class DependencyError extends SluiceError {
+  /** What failed, for logs and the kill switch view: `inbox (postgres)`, `payments-api`, ... */
+  readonly dependency: string;
+
+  constructor(message: string, options: { dependency?: string; cause?: unknown } = {}) {
+    super(ErrorCodes.dependency, message, { retryable: true, cause: options.cause });
+    this.dependency = options.dependency ?? 'dependency';
+  }
+}
+
+/**
+ * The inbox transaction did not commit although the handler returned: a statement in it failed and
+ * the handler caught the error and went on (PostgreSQL then answers COMMIT with ROLLBACK), or the
+ * transaction sat idle past the store's idle-in-transaction timeout. Nothing of the attempt was
+ * kept; it is a failed attempt like any handler error, for the retry policy to judge.
+ */
+export class TransactionRolledBackError extends SluiceError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCodes.transactionRolledBack, message, { retryable: true, cause: options.cause });
+  }
+}

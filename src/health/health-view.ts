@@ -16,6 +16,7 @@ export type OpenKillSwitchView = Pick<
   | 'consecutiveFailures'
   | 'window'
   | 'probes'
+  | 'recovering'
   | 'trips'
   | 'released'
 > & { readonly lastFailure?: { readonly at: string } };
@@ -71,6 +72,7 @@ function withoutTexts(endpoint: EndpointHealth): EndpointView {
     consecutiveFailures: ks.consecutiveFailures,
     ...(ks.window !== undefined ? { window: ks.window } : {}),
     ...(ks.probes !== undefined ? { probes: ks.probes } : {}),
+    ...(ks.recovering !== undefined ? { recovering: ks.recovering } : {}),
     trips: ks.trips,
     released: ks.released,
     ...(ks.lastFailure !== undefined ? { lastFailure: { at: ks.lastFailure.at } } : {}),

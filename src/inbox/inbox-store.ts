@@ -54,10 +54,21 @@ export interface InboxRow {
  * transaction rolls back and nothing is recorded (the message runs again on redelivery). Two
  * concurrent `runOnce` calls for one id — in one process or several — run the work once: the loser
  * waits for the winner's commit and sees `duplicate`, or `busy` past the store's lock timeout.
+ * A result is returned only after the commit succeeded: a commit that did not commit throws
+ * (`TransactionRolledBackError`).
+ *
+ * Failures of the store's database (refused, reset or silent connections, a database shutting
+ * down, a file locked past the busy timeout) are thrown as `DependencyError`: the store is the one
+ * that knows its driver's errors. The retry stage then releases the message without spending an
+ * attempt, and the kill switch counts a dependency failure. Every wait of a store is bounded, and
+ * `close()` is idempotent and returns within a bounded time even with work still running.
  */
 export interface InboxStore<TTx> {
   readonly kind: string;
-  /** Creates the tables if they do not exist (idempotent). Called by `bus.start()`. */
+  /**
+   * Creates the tables if they do not exist (idempotent). Called by `bus.start()`, again after a
+   * `DependencyError` (the database cannot be reached), until the store's `startupWaitMs`.
+   */
   init(): Promise<void>;
   runOnce<R>(entry: InboxEntry, work: (tx: TTx) => Promise<InboxWork<R>>): Promise<InboxResult<R>>;
   /**
@@ -109,6 +120,11 @@ export const InboxCommonConfigShape = {
   cleanupIntervalMs: z.number().int().min(1_000).default(3_600_000),
   /** Rows deleted per statement: cleanup never holds long locks. */
   cleanupBatchSize: z.number().int().min(1).max(100_000).default(1_000),
+  /**
+   * How long `bus.start()` waits for a store that does not answer (a database down or unreachable
+   * at start-up), trying again with backoff; `0` fails at once.
+   */
+  startupWaitMs: z.number().int().min(0).max(3_600_000).default(60_000),
 };
 
 export interface InboxDeps {
@@ -134,6 +150,7 @@ export interface InboxCommonConfig {
   readonly retentionMs: number;
   readonly cleanupIntervalMs: number;
   readonly cleanupBatchSize: number;
+  readonly startupWaitMs: number;
 }
 
 const SQL_NAME = /^[a-z_][a-z0-9_]{0,62}$/;

@@ -1,3 +1,34 @@
+const subscribers = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Calls `callback` once when `signal` aborts; returns a function that unsubscribes (idempotent).
+ * Every caller of one signal shares a single `abort` listener on it: an endpoint's signal is
+ * waited on by every in-flight delivery at once, and one listener each would pass Node's limit of
+ * ten per signal (`MaxListenersExceededWarning`). The caller checks `signal.aborted` first.
+ */
+export function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let set = subscribers.get(signal);
+  if (!set) {
+    const created = new Set<() => void>();
+    set = created;
+    subscribers.set(signal, created);
+    signal.addEventListener(
+      'abort',
+      () => {
+        subscribers.delete(signal);
+        for (const fn of [...created]) fn();
+        created.clear();
+      },
+      { once: true },
+    );
+  }
+  const subscribed = set;
+  subscribed.add(callback);
+  return () => {
+    subscribed.delete(callback);
+  };
+}
+
 /**
  * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. The timer is
  * cleared either way, so a pending delay never holds the process open after an abort.
@@ -5,15 +36,17 @@
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
+    let unsubscribe: (() => void) | undefined;
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      unsubscribe?.();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal) {
+      unsubscribe = onAbort(signal, () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      });
+    }
   });
 }
 
@@ -21,7 +54,7 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
 export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), ms);
+    timer = setTimeout(() => resolve('timeout'), Math.max(0, ms));
   });
   try {
     return await Promise.race([

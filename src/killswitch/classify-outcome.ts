@@ -17,8 +17,10 @@ const HANDLER_FAILURES: ReadonlySet<DeadLetterReason> = new Set([
  *   and a release for delayed redelivery after a handler error: a delivery that failed, even though
  *   the message has attempts left (MassTransit counts every fault; waiting until the last redelivery
  *   would hide an outage for as long as the retry policy spans);
+ * - dependency: released because a dependency failed (the inbox store, a downstream the handler
+ *   marks): counted on its own, never a dead letter;
  * - bad input (undecodable, schema violation, ...): a failure only with `countBadInput`;
- * - neutral: `ctx.retryLater()` (the handler chose to wait), `stale`, and releases.
+ * - neutral: `ctx.retryLater()` (the handler chose to wait), `stale`, and other releases.
  */
 export function classifyOutcome(outcome: Outcome, countBadInput: boolean): OutcomeClass {
   switch (outcome.kind) {
@@ -34,6 +36,6 @@ export function classifyOutcome(outcome: Outcome, countBadInput: boolean): Outco
       return 'neutral';
     }
     case 'released':
-      return 'neutral';
+      return outcome.reason === 'dependency' ? 'dependency' : 'neutral';
   }
 }

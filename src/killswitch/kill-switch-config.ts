@@ -34,8 +34,25 @@ export const KillSwitchConfigSchema = z
   .strictObject({
     /** `false` turns the automatic rules off; manual trip and reset still work. */
     enabled: z.boolean().default(true),
-    /** Trips after this many failed messages in a row; `false` turns the rule off. */
+    /**
+     * Trips after this many handler failures in a row (no success in between); `false` turns the
+     * rule off. A run that comes right after successes must also outnumber them (`recentOutcomes`).
+     */
     consecutiveFailures: z.union([z.number().int().min(1).max(1_000_000), z.literal(false)]).default(10),
+    /**
+     * The last outcomes a run of failures is weighed against: the run trips the switch only when the
+     * failures among them are at least as many as the successes. A burst of message-specific
+     * failures at the end of a healthy stretch (the last messages in flight were poison) then trips
+     * nothing until it outnumbers the successes before it (at most `recentOutcomes / 2`); after a
+     * start or a quiet spell the run alone decides. `0`: the run alone always decides.
+     */
+    recentOutcomes: z.number().int().min(0).max(100_000).default(50),
+    /**
+     * Trips after this many dependency failures in a row (the inbox store, a downstream the handler
+     * marks): they are never dead-lettered, so a small number only spares a pause for one reset
+     * connection. `false` turns the rule off (the messages still go back with a backoff).
+     */
+    dependencyFailures: z.union([z.number().int().min(1).max(1_000), z.literal(false)]).default(3),
     /** Trips when the failure rate over a sliding window reaches a threshold; off when absent. */
     failureRate: FailureRateSchema.optional(),
     /** Count bad-input dead letters (schema violations, undecodable bodies) as failures. */
@@ -54,6 +71,8 @@ export type KillSwitchConfigInput = z.input<typeof KillSwitchConfigSchema>;
 export const DEFAULT_KILL_SWITCH: KillSwitchConfig = {
   enabled: true,
   consecutiveFailures: 10,
+  recentOutcomes: 50,
+  dependencyFailures: 3,
   countBadInput: false,
   restartDelayMs: { initial: 30_000, factor: 2, max: 600_000 },
   probeMessages: 1,

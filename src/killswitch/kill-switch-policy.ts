@@ -1,5 +1,6 @@
 import type { Clock } from '../internal/clock.js';
 import { FailureWindow } from './failure-window.js';
+import { RecentOutcomes } from './recent-outcomes.js';
 import type { KillSwitchConfig } from './kill-switch-config.js';
 
 /**
@@ -8,8 +9,12 @@ import type { KillSwitchConfig } from './kill-switch-config.js';
  */
 export type KillSwitchState = 'closed' | 'tripped' | 'probing';
 
-/** How a final outcome counts: `neutral` outcomes (stale, retry-later, ignored bad input) count for nothing. */
-export type OutcomeClass = 'success' | 'failure' | 'neutral';
+/**
+ * How a final outcome counts: `failure` is the handler's (or bad input with `countBadInput`);
+ * `dependency` a dependency's (the inbox store, a downstream the handler marks), counted on its own;
+ * `neutral` outcomes (stale, retry-later, ignored bad input, releases) count for nothing.
+ */
+export type OutcomeClass = 'success' | 'failure' | 'dependency' | 'neutral';
 
 /**
  * Answers of {@link KillSwitchPolicy.admit} besides a ticket (a ticket is ≥ 0). `unadmitted` is the
@@ -49,11 +54,29 @@ export interface Transition {
 /** What the caller should do with an observed outcome, and the state change it caused, if any. */
 export interface Observation {
   /**
-   * The outcome arrived after the switch tripped (from a message admitted before): it was not
-   * counted, and a failure should be released rather than dead-lettered.
+   * A failure the switch turns away: it arrived after a trip (from a message admitted before), or
+   * it tripped the switch while the endpoint was recovering from an outage. It is released back to
+   * the broker untouched rather than dead-lettered or retried: the outage costs it nothing.
    */
   readonly afterTrip: boolean;
+  /**
+   * A failed probe: released with a short delay, behind the messages waiting, so that the next probe
+   * tests another message (a poison message at the head of the queue cannot fail every probe).
+   */
+  readonly behind?: boolean;
   readonly transition?: Transition;
+}
+
+/** What the switch is told about an outcome besides its class. */
+export interface OutcomeFacts {
+  /** What failed: a dependency failure's dependency (in the trip reason). */
+  readonly detail?: string;
+  /**
+   * When the message first failed (epoch ms; its first attempt, in this delivery or an earlier
+   * one). A failure of a message that was already failing while others succeeded says something
+   * about the message, not about the endpoint.
+   */
+  readonly firstFailureAt?: number;
 }
 
 export interface KillSwitchSnapshot {
@@ -61,11 +84,20 @@ export interface KillSwitchSnapshot {
   readonly trip?: TripInfo;
   readonly consecutiveTrips: number;
   readonly consecutiveFailures: number;
+  readonly consecutiveDependencyFailures: number;
+  /**
+   * Closed after an automatic trip, and not yet trusted: successes still needed before the outage
+   * counts as over. Until then one failure trips the switch again (and is released).
+   */
+  readonly recovering?: { readonly successesNeeded: number };
   readonly window?: { readonly messages: number; readonly failures: number };
   readonly probes?: { readonly inFlight: number; readonly succeeded: number; readonly needed: number };
 }
 
+/** Successes that end an outage when the consecutive-failures rule is off. */
+const DEFAULT_RECOVERY_SUCCESSES = 10;
 const SETTLE: Observation = Object.freeze({ afterTrip: false });
+const NO_FACTS: OutcomeFacts = Object.freeze({});
 const AFTER_TRIP: Observation = Object.freeze({ afterTrip: true });
 
 /**
@@ -73,14 +105,26 @@ const AFTER_TRIP: Observation = Object.freeze({ afterTrip: true });
  * injected clock's `now()`. The runtime (`KillSwitch`) schedules the restart (calling {@link tick})
  * and pauses the consumer; this class only decides.
  *
- * - closed → tripped when a rule fires on a counted failure (N consecutive failures, or a failure
- *   rate over a sliding window once a minimum of messages was seen).
+ * - closed → tripped when a rule fires on a counted failure: `dependencyFailures` dependency
+ *   failures in a row; `consecutiveFailures` handler failures in a row that are also no fewer than
+ *   the successes among the last `recentOutcomes` outcomes; or a failure rate over a sliding window
+ *   once a minimum of messages was seen. A message that first failed before the last success
+ *   failed for its own sake: it does not lengthen the run.
  * - tripped → probing after the restart delay: `initial × factor^(trips in a row − 1)`, capped.
- * - probing admits `probeMessages`; when all succeeded → closed; the first failure → tripped.
+ * - probing admits `probeMessages` (each gets one attempt); when all succeeded → closed; the first
+ *   failure → tripped, and the failed probe is released behind the waiting messages (no attempt
+ *   spent, never dead-lettered).
  * - `trip(reason)` from any state → tripped for good (manual); `reset()` → closed, counts cleared.
  *
- * Each state entry starts a new generation; the ticket `admit` returns is the generation, so an
- * outcome of a message admitted before the last state change is recognised and not counted.
+ * The budget of dead letters is per outage, not per trip: after an automatic trip the endpoint is
+ * *recovering* until as many successes in a row as `consecutiveFailures` (10 when off) came after
+ * it closed again (by a probe or a reset); while recovering the first failure trips the switch
+ * again and is released, not dead-lettered, and the backoff keeps growing.
+ *
+ * Each state entry starts a new generation; the ticket `admit` returns is the generation. An
+ * outcome of a message admitted before the last state change is still counted when the switch is
+ * closed (a reset while failures are in flight lets none through uncounted), and turned away
+ * (released) while it is tripped or probing.
  */
 export class KillSwitchPolicy {
   #state: KillSwitchState = 'closed';
@@ -88,15 +132,26 @@ export class KillSwitchPolicy {
   #trip: TripInfo | undefined;
   #consecutiveTrips = 0;
   #consecutiveFailures = 0;
+  #consecutiveDependency = 0;
   #probesInFlight = 0;
   #probesSucceeded = 0;
+  /** Successes still needed after an automatic trip before the outage counts as over; 0: none. */
+  #recovering = 0;
+  /** An automatic trip happened and the endpoint has not proved healthy since. */
+  #outage = false;
+  /** Why the outage's first automatic trip fired (for the reason of the trips that follow). */
+  #outageReason = '';
+  /** When a counted outcome last succeeded (epoch ms). */
+  #lastSuccessAt: number | undefined;
   readonly #window: FailureWindow | undefined;
+  readonly #recent: RecentOutcomes;
 
   constructor(
     private readonly config: KillSwitchConfig,
     private readonly clock: Pick<Clock, 'now'>,
   ) {
     this.#window = config.failureRate ? new FailureWindow(config.failureRate.windowMs) : undefined;
+    this.#recent = new RecentOutcomes(config.recentOutcomes);
   }
 
   get state(): KillSwitchState {
@@ -115,22 +170,29 @@ export class KillSwitchPolicy {
     return this.#generation;
   }
 
+  /** Whether `ticket` (just returned by {@link admit}) admitted a probe. */
+  isProbe(ticket: number): boolean {
+    return this.#state === 'probing' && ticket === this.#generation;
+  }
+
   /**
-   * Records the final outcome of a message admitted with `ticket` (or `Admission.unadmitted`).
-   * Counted only when admitted in the current state; the outcome that trips the switch is itself
-   * settled as decided (`afterTrip: false`).
+   * Records the final outcome of a message admitted with `ticket` (or `Admission.unadmitted`). The
+   * outcome that trips a healthy switch is itself settled as decided (`afterTrip: false`).
    */
-  record(ticket: number, result: OutcomeClass): Observation {
-    if (ticket === this.#generation) {
-      if (this.#state === 'closed') return this.#count(result);
-      if (this.#state === 'probing') return this.#probe(result);
+  record(ticket: number, result: OutcomeClass, facts: OutcomeFacts = NO_FACTS): Observation {
+    switch (this.#state) {
+      case 'closed':
+        // Admitted in an earlier state (before a trip and reset) or not admitted at all (bad
+        // input): counted all the same, so that nothing in flight at a reset goes by uncounted.
+        return this.#count(result, facts);
+      case 'probing':
+        if (ticket === this.#generation) return this.#probe(result, facts.detail);
+        // Probing resumed the consumer: releasing bad input would only bring it straight back.
+        if (ticket === Admission.unadmitted) return SETTLE;
+        return result === 'failure' || result === 'dependency' ? AFTER_TRIP : SETTLE;
+      case 'tripped':
+        return AFTER_TRIP;
     }
-    if (ticket === Admission.unadmitted) {
-      if (this.#state === 'closed') return this.#count(result);
-      // Probing resumed the consumer: releasing bad input would only bring it straight back.
-      return this.#state === 'tripped' ? AFTER_TRIP : SETTLE;
-    }
-    return this.#state === 'closed' ? SETTLE : AFTER_TRIP;
   }
 
   /** Starts probing when an automatic trip's restart time has come; otherwise nothing. */
@@ -154,7 +216,10 @@ export class KillSwitchPolicy {
     return this.#enterTripped('manual', reason, true);
   }
 
-  /** Closes from any state and clears the counts and the restart backoff. Idempotent when closed. */
+  /**
+   * Closes from any state and clears the counts and the restart backoff. Idempotent when closed.
+   * After an automatic trip the endpoint is still recovering: the first failure trips it again.
+   */
   reset(reason = 'reset'): Transition | undefined {
     if (this.#state === 'closed') return undefined;
     return this.#enterClosed('reset', reason);
@@ -173,6 +238,8 @@ export class KillSwitchPolicy {
       ...(this.#trip ? { trip: this.#trip } : {}),
       consecutiveTrips: this.#consecutiveTrips,
       consecutiveFailures: this.#consecutiveFailures,
+      consecutiveDependencyFailures: this.#consecutiveDependency,
+      ...(this.#state === 'closed' && this.#outage ? { recovering: { successesNeeded: this.#recovering } } : {}),
       ...(this.#window && rate ? { window: this.#window.counts(this.clock.now()) } : {}),
       ...(this.#state === 'probing'
         ? {
@@ -186,23 +253,64 @@ export class KillSwitchPolicy {
     };
   }
 
-  #count(result: OutcomeClass): Observation {
+  #count(result: OutcomeClass, facts: OutcomeFacts): Observation {
     if (result === 'neutral') return SETTLE;
+    const { detail } = facts;
+    if (result === 'dependency') {
+      this.#consecutiveDependency++;
+      if (!this.config.enabled) return SETTLE;
+      const limit = this.#outage ? 1 : this.config.dependencyFailures;
+      if (limit === false || this.#consecutiveDependency < limit) return SETTLE;
+      const what = detail === undefined ? '' : ` (${detail})`;
+      const reason = this.#outage
+        ? `dependency failure${what} while recovering from: ${this.#outageReason}`
+        : `${this.#consecutiveDependency} consecutive dependency failures${what}`;
+      // A dependency failure is released whatever the switch says: nothing to turn away.
+      return { afterTrip: false, transition: this.#enterTripped('rule', reason, false) };
+    }
     const failed = result === 'failure';
-    this.#consecutiveFailures = failed ? this.#consecutiveFailures + 1 : 0;
-    // The clock is read only when a window needs it or a failure may trip: not on the hot path.
-    const now = this.#window || failed ? this.clock.now() : 0;
+    const now = this.clock.now();
     this.#window?.record(now, failed);
-    if (!failed || !this.config.enabled) return SETTLE;
-    const reason = this.#firedRule(now);
+    if (!failed) {
+      this.#recent.record(false);
+      this.#lastSuccessAt = now;
+      this.#consecutiveFailures = 0;
+      this.#consecutiveDependency = 0;
+      if (this.#outage && --this.#recovering <= 0) {
+        // The outage is over: the next one has its own budget and its backoff starts over.
+        this.#outage = false;
+        this.#consecutiveTrips = 0;
+      }
+      return SETTLE;
+    }
+    // A message that was already failing while other messages succeeded fails for its own sake
+    // (the last messages in flight at the end of a drain were poison): it neither lengthens the
+    // run of failures nor, while recovering, counts as the outage going on.
+    const ownFault =
+      facts.firstFailureAt !== undefined &&
+      this.#lastSuccessAt !== undefined &&
+      facts.firstFailureAt < this.#lastSuccessAt;
+    if (!ownFault) {
+      this.#consecutiveFailures++;
+      this.#recent.record(true);
+    }
+    if (!this.config.enabled) return SETTLE;
+    if (this.#outage && !ownFault) {
+      const reason = `failure while recovering from: ${this.#outageReason}`;
+      return { afterTrip: true, transition: this.#enterTripped('rule', reason, false) };
+    }
+    const reason = this.#firedRule(now, ownFault);
     if (reason === undefined) return SETTLE;
     return { afterTrip: false, transition: this.#enterTripped('rule', reason, false) };
   }
 
-  #firedRule(now: number): string | undefined {
+  #firedRule(now: number, ownFault: boolean): string | undefined {
     const limit = this.config.consecutiveFailures;
-    if (limit !== false && this.#consecutiveFailures >= limit) {
-      return `${this.#consecutiveFailures} consecutive failures`;
+    const run = this.#consecutiveFailures;
+    if (!ownFault && limit !== false && run >= limit) {
+      // Weighed against the recent past: a run right after a healthy stretch must outnumber it.
+      const { failures, successes } = this.#recent.counts();
+      if (this.#recent.size === 0 || failures >= successes) return `${run} consecutive failures`;
     }
     const rate = this.config.failureRate;
     if (!rate || !this.#window) return undefined;
@@ -214,13 +322,18 @@ export class KillSwitchPolicy {
     );
   }
 
-  #probe(result: OutcomeClass): Observation {
+  #probe(result: OutcomeClass, detail: string | undefined): Observation {
     this.#probesInFlight--;
     if (result === 'neutral') return SETTLE;
-    if (result === 'failure') {
-      return { afterTrip: false, transition: this.#enterTripped('probe-failed', 'probe failed', false) };
+    if (result === 'failure' || result === 'dependency') {
+      const what =
+        result === 'dependency' ? `probe failed: dependency failure${detail ? ` (${detail})` : ''}` : 'probe failed';
+      // Turned away, never dead-lettered: an outage costs its threshold once, not once per probe.
+      // Released behind the others, so that the next probe tests another message.
+      return { afterTrip: true, behind: true, transition: this.#enterTripped('probe-failed', what, false) };
     }
     this.#probesSucceeded++;
+    this.#lastSuccessAt = this.clock.now();
     if (this.#probesSucceeded < this.config.probeMessages) return SETTLE;
     const reason = `${this.#probesSucceeded} probe message(s) succeeded`;
     return { afterTrip: false, transition: this.#enterClosed('probe-succeeded', reason) };
@@ -229,7 +342,11 @@ export class KillSwitchPolicy {
   #enterTripped(cause: TransitionCause, reason: string, manual: boolean): Transition {
     const from = this.#state;
     const at = this.clock.now();
-    if (!manual) this.#consecutiveTrips++;
+    if (!manual) {
+      this.#consecutiveTrips++;
+      if (!this.#outage) this.#outageReason = reason;
+      this.#outage = true;
+    }
     this.#enter('tripped');
     this.#trip = manual
       ? { manual, reason, at }
@@ -241,11 +358,21 @@ export class KillSwitchPolicy {
     const from = this.#state;
     const at = this.clock.now();
     this.#enter('closed');
+    // Closed again after an automatic trip: recovering until enough successes in a row. A probe
+    // that succeeded keeps the backoff growing should it trip again meanwhile; a reset clears it.
     this.#trip = undefined;
-    this.#consecutiveTrips = 0;
+    if (cause === 'reset') this.#consecutiveTrips = 0;
+    this.#recovering = this.#outage ? this.#recoveryLength() : 0;
     this.#consecutiveFailures = 0;
+    this.#consecutiveDependency = 0;
+    this.#recent.clear();
     this.#window?.clear();
     return this.#transition(from, cause, reason, cause === 'reset', at);
+  }
+
+  #recoveryLength(): number {
+    const limit = this.config.consecutiveFailures;
+    return limit === false ? DEFAULT_RECOVERY_SUCCESSES : limit;
   }
 
   #enter(state: KillSwitchState): void {

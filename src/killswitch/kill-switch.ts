@@ -3,11 +3,22 @@ import type { Envelope } from '../envelope/envelope.js';
 import type { Clock } from '../internal/clock.js';
 import type { Outcome } from '../pipeline/outcome.js';
 import { type Gate, RELEASED_BY_KILL_SWITCH } from '../pipeline/stages/gate-stage.js';
+
+/** A failed probe goes back behind the messages waiting (any delay does that), its attempt unspent. */
+const RELEASED_BEHIND: Outcome = Object.freeze({ kind: 'released', reason: 'kill-switch', delayMs: 1 });
 import type { BusEvents, KillSwitchChange } from '../telemetry/events.js';
 import { redactSecrets } from '../telemetry/logger.js';
+import { onAbort } from '../internal/abort.js';
 import { classifyOutcome } from './classify-outcome.js';
 import type { KillSwitchConfig } from './kill-switch-config.js';
-import { Admission, KillSwitchPolicy, type KillSwitchState, type Transition } from './kill-switch-policy.js';
+import {
+  Admission,
+  KillSwitchPolicy,
+  type KillSwitchState,
+  type OutcomeFacts,
+  type Transition,
+} from './kill-switch-policy.js';
+import { SluiceHeader } from '../transport/headers.js';
 
 /** The consumer the switch pauses and resumes (the endpoint). */
 export interface PausableConsumer {
@@ -18,7 +29,10 @@ export interface PausableConsumer {
 /** The most recent failure the switch saw: enough to tell an operator what broke. */
 export interface LastFailure {
   readonly at: string;
-  /** The dead-letter reason, or `redelivery` for a failed delivery released for a later attempt. */
+  /**
+   * The dead-letter reason, `redelivery` for a failed delivery released for a later attempt, or
+   * `dependency` for a dependency failure.
+   */
   readonly reason: string;
   /** Secrets in connection strings are masked. */
   readonly description: string;
@@ -41,6 +55,9 @@ export interface KillSwitchView {
   readonly restartAt?: string;
   readonly consecutiveTrips: number;
   readonly consecutiveFailures: number;
+  readonly consecutiveDependencyFailures: number;
+  /** Closed after an automatic trip and not yet trusted: one failure trips it again (see docs/kill-switch.md). */
+  readonly recovering?: { readonly successesNeeded: number };
   /** The failure-rate window's counts, when that rule is configured. */
   readonly window?: { readonly messages: number; readonly failures: number; readonly windowMs: number };
   readonly probes?: { readonly inFlight: number; readonly succeeded: number; readonly needed: number };
@@ -74,8 +91,8 @@ export interface KillSwitchOptions {
 
 interface Waiter {
   readonly resolve: (ticket: number) => void;
-  readonly signal: AbortSignal;
-  readonly onAbort: () => void;
+  /** Stops listening for the endpoint's stop. */
+  unsubscribe: () => void;
 }
 
 const EVENT_OF: Record<Transition['cause'], keyof BusEvents> = {
@@ -133,28 +150,31 @@ export class KillSwitch implements Gate, KillSwitchControl {
     if (ticket !== Admission.wait) return ticket;
     if (signal.aborted || this.#closed) return Admission.shutdown;
     return new Promise<number>((resolve) => {
-      const waiter: Waiter = {
-        resolve,
-        signal,
-        onAbort: () => {
-          this.#waiters.delete(waiter);
-          resolve(Admission.shutdown);
-        },
-      };
+      const waiter: Waiter = { resolve, unsubscribe: () => {} };
       this.#waiters.add(waiter);
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
+      // One shared listener on the endpoint's signal, however many deliveries wait.
+      waiter.unsubscribe = onAbort(signal, () => {
+        this.#waiters.delete(waiter);
+        resolve(Admission.shutdown);
+      });
     });
+  }
+
+  isProbe(ticket: number): boolean {
+    return this.#policy.isProbe(ticket);
   }
 
   observe(ticket: number, outcome: Outcome, envelope: Envelope | undefined): Outcome {
     const result = classifyOutcome(outcome, this.options.config.countBadInput);
-    if (result === 'failure') this.#lastFailure = lastFailureOf(outcome, envelope, this.options.clock.now());
-    const { afterTrip, transition } = this.#policy.record(ticket, result);
+    if (result === 'failure' || result === 'dependency') {
+      this.#lastFailure = lastFailureOf(outcome, envelope, this.options.clock.now());
+    }
+    const { afterTrip, behind, transition } = this.#policy.record(ticket, result, factsOf(outcome));
     if (transition) this.#apply(transition);
     else if (this.#waiters.size > 0) this.#admitWaiters();
     if (afterTrip && (outcome.kind === 'deadLetter' || outcome.kind === 'retry')) {
       this.#released++;
-      return RELEASED_BY_KILL_SWITCH;
+      return behind ? RELEASED_BEHIND : RELEASED_BY_KILL_SWITCH;
     }
     return outcome;
   }
@@ -186,6 +206,8 @@ export class KillSwitch implements Gate, KillSwitchControl {
         : {}),
       consecutiveTrips: snapshot.consecutiveTrips,
       consecutiveFailures: snapshot.consecutiveFailures,
+      consecutiveDependencyFailures: snapshot.consecutiveDependencyFailures,
+      ...(snapshot.recovering ? { recovering: snapshot.recovering } : {}),
       ...(window && rate ? { window: { ...window, windowMs: rate.windowMs } } : {}),
       ...(snapshot.probes ? { probes: snapshot.probes } : {}),
       trips: this.#trips,
@@ -203,7 +225,7 @@ export class KillSwitch implements Gate, KillSwitchControl {
     this.#cancelRestart?.();
     this.#cancelRestart = undefined;
     for (const waiter of this.#waiters) {
-      waiter.signal.removeEventListener('abort', waiter.onAbort);
+      waiter.unsubscribe();
       waiter.resolve(Admission.shutdown);
     }
     this.#waiters.clear();
@@ -287,7 +309,7 @@ export class KillSwitch implements Gate, KillSwitchControl {
       if (ticket === Admission.wait) return;
       if (ticket === Admission.release) this.#released++;
       this.#waiters.delete(waiter);
-      waiter.signal.removeEventListener('abort', waiter.onAbort);
+      waiter.unsubscribe();
       waiter.resolve(ticket);
     }
   }
@@ -322,6 +344,21 @@ export class KillSwitch implements Gate, KillSwitchControl {
   }
 }
 
+function factsOf(outcome: Outcome): OutcomeFacts {
+  switch (outcome.kind) {
+    case 'released':
+      return outcome.reason === 'dependency' ? { detail: outcome.dependency } : {};
+    case 'deadLetter':
+      return { firstFailureAt: Date.parse(outcome.fault.firstFailureAt) };
+    case 'retry': {
+      const first = outcome.headers[SluiceHeader.firstFailureAt];
+      return first === undefined ? {} : { firstFailureAt: Date.parse(first) };
+    }
+    default:
+      return {};
+  }
+}
+
 function lastFailureOf(outcome: Outcome, envelope: Envelope | undefined, now: number): LastFailure | undefined {
   if (outcome.kind === 'deadLetter') {
     const { fault } = outcome;
@@ -332,6 +369,18 @@ function lastFailureOf(outcome: Outcome, envelope: Envelope | undefined, now: nu
       ...(fault.errorName !== undefined ? { errorName: fault.errorName } : {}),
       ...(fault.messageId !== undefined ? { messageId: fault.messageId } : {}),
       ...(fault.messageType !== undefined ? { messageType: fault.messageType } : {}),
+    };
+  }
+  if (outcome.kind === 'released' && outcome.reason === 'dependency') {
+    const error = outcome.error instanceof Error ? outcome.error : undefined;
+    return {
+      at: iso(now),
+      reason: 'dependency',
+      description: redactSecrets(
+        `${outcome.dependency} failed: ${error ? `${error.name}: ${error.message}` : String(outcome.error)}`,
+      ),
+      ...(error ? { errorName: error.name } : {}),
+      ...(envelope ? { messageId: envelope.id, messageType: envelope.type } : {}),
     };
   }
   if (outcome.kind !== 'retry') return undefined;

@@ -1,11 +1,13 @@
 import type { BatchContext, BatchHandler } from '../contracts/batch-context.js';
 import type { Envelope } from '../envelope/envelope.js';
 import type { InboxStore } from '../inbox/inbox-store.js';
+import { onAbort } from '../internal/abort.js';
 import { inboxEntryOf } from './stages/inbox-stage.js';
 import type { HandlerContext } from './context.js';
 import { COMPLETED, type Outcome } from './outcome.js';
 
 const DUPLICATE: Outcome = Object.freeze({ kind: 'skipped', reason: 'duplicate' });
+const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 'shutdown' });
 
 interface Waiting {
   readonly ctx: HandlerContext;
@@ -17,10 +19,13 @@ interface Waiting {
  * Gathers the messages of one batch route and calls its handler with up to `maxMessages` at once,
  * inside one inbox transaction when the endpoint has an inbox. Each message's pipeline awaits its
  * own outcome: completed, duplicate, or the batch's error (which its retry stage then classifies).
+ * When the endpoint starts to stop, the messages still gathering are released (their handler has
+ * not run) and the timer is cleared: no batch starts after `stop()` began.
  */
 export class BatchCollector {
   #waiting: Waiting[] = [];
   #timer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
 
   constructor(
     private readonly handler: BatchHandler<unknown, unknown>,
@@ -29,7 +34,10 @@ export class BatchCollector {
   ) {}
 
   submit(ctx: HandlerContext): Promise<Outcome> {
+    if (ctx.stopping.aborted) return Promise.resolve(RELEASED_ON_SHUTDOWN);
     return new Promise<Outcome>((resolve, reject) => {
+      // One listener for the whole batch on the endpoint's signal (shared by all its deliveries).
+      if (this.#waiting.length === 0) this.#unsubscribe = onAbort(ctx.stopping, () => this.#releaseWaiting());
       this.#waiting.push({ ctx, resolve, reject });
       if (this.#waiting.length >= this.options.maxMessages) this.#flush();
       else this.#timer ??= setTimeout(() => this.#flush(), this.options.maxWaitMs);
@@ -41,7 +49,21 @@ export class BatchCollector {
     this.#timer = undefined;
     const batch = this.#waiting.splice(0, this.options.maxMessages);
     if (this.#waiting.length > 0) this.#timer = setTimeout(() => this.#flush(), this.options.maxWaitMs);
+    else this.#stopListening();
     if (batch.length > 0) void this.#run(batch);
+  }
+
+  /** The endpoint is stopping: what still gathers goes back to the broker untouched. */
+  #releaseWaiting(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#unsubscribe = undefined;
+    for (const w of this.#waiting.splice(0)) w.resolve(RELEASED_ON_SHUTDOWN);
+  }
+
+  #stopListening(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
   }
 
   async #run(batch: Waiting[]): Promise<void> {

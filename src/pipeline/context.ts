@@ -5,7 +5,7 @@ import type { BatchHandler } from '../contracts/batch-context.js';
 import type { MessageContract } from '../contracts/define-message.js';
 import type { Envelope } from '../envelope/envelope.js';
 import type { Delivery } from '../transport/delivery.js';
-import type { RetryPolicy } from '../retry/retry-policy.js';
+import type { ErrorMatcher, RetryPolicy } from '../retry/retry-policy.js';
 import type { TombstoneHandler } from '../contracts/tombstone-handler.js';
 import type { OrderingConfig } from '../ordering/ordering-config.js';
 import { traceIdsOf } from '../telemetry/trace-context.js';
@@ -42,6 +42,8 @@ export interface Route {
   readonly contract: MessageContract;
   readonly handler: Handler<unknown, unknown>;
   readonly retry: RetryPolicy;
+  /** Errors that mark a dependency failure besides `DependencyError` (the endpoint's and the handler's). */
+  readonly dependencyErrors?: readonly ErrorMatcher[];
   /** Complete (with a warning) instead of dead-lettering. */
   readonly droppable: boolean;
   /** Set for a batch handler: messages are gathered and handled together. */
@@ -64,8 +66,17 @@ export interface ValidatedContext extends DecodedContext {
   readonly message: unknown;
 }
 
+/** Let through by the kill switch's gate. */
+export interface AdmittedContext extends ValidatedContext {
+  /**
+   * Admitted as a probe while the kill switch tests whether the cause of a trip is gone: the retry
+   * stage gives it one attempt (no in-process retries), so that a failed probe costs one attempt.
+   */
+  readonly probe: boolean;
+}
+
 /** While a handler attempt runs: which attempt this is, globally. */
-export interface AttemptContext extends ValidatedContext {
+export interface AttemptContext extends AdmittedContext {
   readonly attempt: number;
 }
 
@@ -84,6 +95,7 @@ export class DeliveryRun implements HandlerContext {
   route!: Route;
   message: unknown;
   attempt = 0;
+  probe = false;
   tx: unknown = undefined;
   span: Span | undefined = undefined;
   readonly receivedAt = Date.now();

@@ -1,6 +1,7 @@
 import type { Span } from '@opentelemetry/api';
 import type { Envelope } from '../envelope/envelope.js';
 import type {
+  AdmittedContext,
   AttemptContext,
   DecodedContext,
   DeliveryContext,
@@ -23,6 +24,7 @@ function run(ctx: DeliveryContext): DeliveryRun {
   if (proven.route !== undefined) copy.route = proven.route;
   if (proven.message !== undefined) copy.message = proven.message;
   if (proven.attempt !== undefined) copy.attempt = proven.attempt;
+  if (proven.probe !== undefined) copy.probe = proven.probe;
   if (proven.tx !== undefined) copy.tx = proven.tx;
   if (ctx.span !== undefined) copy.span = ctx.span;
   return copy;
@@ -42,7 +44,13 @@ export function withRoute(ctx: DecodedContext, route: Route, message: unknown): 
   return r;
 }
 
-export function withAttempt(ctx: ValidatedContext, attempt: number): AttemptContext {
+export function withAdmission(ctx: ValidatedContext, probe: boolean): AdmittedContext {
+  const r = run(ctx);
+  r.probe = probe;
+  return r;
+}
+
+export function withAttempt(ctx: AdmittedContext, attempt: number): AttemptContext {
   const r = run(ctx);
   r.attempt = attempt;
   return r;

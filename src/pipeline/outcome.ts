@@ -33,6 +33,20 @@ export type Outcome =
       readonly reason: 'kill-switch' | 'shutdown' | 'busy';
       /** Comes back no sooner than this (a message another consumer holds). */
       readonly delayMs?: number;
+    }
+  | {
+      /**
+       * A dependency failed (the inbox store, or a downstream the handler marks as one): back to the
+       * broker with a backoff delay, no attempt spent, never dead-lettered.
+       */
+      readonly kind: 'released';
+      readonly reason: 'dependency';
+      readonly delayMs: number;
+      /** The message's dependency-failure count for its next delivery (the attempt count is left alone). */
+      readonly headers: Readonly<Record<string, string>>;
+      /** What failed (`inbox (postgres)`, a handler's own dependency). */
+      readonly dependency: string;
+      readonly error: unknown;
     };
 
 /** What the ordering guard compared when it refused an event. */

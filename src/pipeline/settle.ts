@@ -30,7 +30,9 @@ export async function settle(delivery: Delivery, outcome: Outcome, forward: Forw
     case 'deadLetter':
       return delivery.deadLetter(outcome.fault);
     case 'released':
-      return delivery.release({ delayMs: outcome.delayMs ?? 0 });
+      return outcome.reason === 'dependency'
+        ? delivery.release({ delayMs: outcome.delayMs, headers: outcome.headers })
+        : delivery.release({ delayMs: outcome.delayMs ?? 0 });
     default:
       return assertNever(outcome);
   }

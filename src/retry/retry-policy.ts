@@ -27,7 +27,8 @@ export interface ErrorFilter {
   readonly neverRetryOn?: readonly ErrorMatcher[];
 }
 
-function matches(error: unknown, matcher: ErrorMatcher): boolean {
+/** Whether `error` matches `matcher`: a class by `instanceof`, a predicate by calling it. */
+export function matches(error: unknown, matcher: ErrorMatcher): boolean {
   // Classes have a prototype object; arrow-function predicates do not.
   if (typeof matcher === 'function' && matcher.prototype !== undefined && 'constructor' in matcher.prototype) {
     return error instanceof (matcher as abstract new (...args: never[]) => unknown);

@@ -22,6 +22,11 @@ export interface Delivery {
   readonly partitionKey: string | undefined;
   /** The address (queue, subscription, topic) this delivery came from. */
   readonly address: string;
+  /**
+   * When the lock expires unless renewed (epoch ms), for a broker whose locks expire; undefined
+   * when the lock lasts as long as the connection. A retry waiting in process renews it in time.
+   */
+  readonly lockedUntil?: number;
 
   /** Removes the message from the broker. */
   complete(): Promise<void>;

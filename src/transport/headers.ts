@@ -9,6 +9,8 @@ export const SluiceHeader = {
   firstFailureAt: 'sluice-first-failure-at',
   /** Signs the attempt count and first failure time: only Sluice may set them (`retry-state.ts`). */
   retrySignature: 'sluice-retry-signature',
+  /** Dependency failures of this message so far (they spend no attempt): drives the release backoff. */
+  dependencyFailures: 'sluice-dependency-failures',
   /** Set on a redriven copy. */
   redrivenAt: 'sluice-redriven-at',
   redriveReason: 'sluice-redrive-reason',
@@ -31,6 +33,7 @@ const RETRY_STATE: ReadonlySet<string> = new Set([
   SluiceHeader.attempts,
   SluiceHeader.firstFailureAt,
   SluiceHeader.retrySignature,
+  SluiceHeader.dependencyFailures,
   SluiceHeader.deliveryCount,
 ]);
 
@@ -56,7 +59,8 @@ export function redriveHeaders(
       name.startsWith('sluice-fault-') ||
       name === SluiceHeader.attempts ||
       name === SluiceHeader.firstFailureAt ||
-      name === SluiceHeader.retrySignature
+      name === SluiceHeader.retrySignature ||
+      name === SluiceHeader.dependencyFailures
     ) {
       continue;
     }

@@ -6,7 +6,7 @@ import { CloudEventSchema } from '../../src/envelope/envelope.js';
 // Values near every boundary the schema checks: lengths 0/1/256/257/1024/1025, wrong types, missing.
 const text = fc.oneof(
   fc.string({ maxLength: 3 }),
-  fc.constantFrom('', 'x', 'a'.repeat(256), 'a'.repeat(257), 'a'.repeat(1024), 'a'.repeat(1025)),
+  fc.constantFrom('', 'x', 'a'.repeat(256), 'a'.repeat(257), 'a'.repeat(1024), 'a'.repeat(1025), 'a\u0000b', '\u0000'),
 );
 const anything = fc.oneof(text, fc.integer(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.object());
 const time = fc.oneof(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cloudEventsCodec, createEnvelope } from '../../src/envelope/cloudevents-codec.js';
+import { cloudEventsCodec, createEnvelope, unstorableJson } from '../../src/envelope/cloudevents-codec.js';
 import { checkTimestamp, compareInstants } from '../../src/envelope/timestamp.js';
 
 const valid = {
@@ -127,5 +127,35 @@ describe('CloudEvents codec', () => {
 
   it('refuses to create an envelope with a local-time occurredAt', () => {
     expect(() => createEnvelope('a.b.v1', 'svc', {}, { occurredAt: '2026-11-22T10:00:00' })).toThrow(/explicit offset/);
+  });
+});
+
+describe('what no store can hold', () => {
+  it.each(['id', 'type', 'source', 'subject', 'correlationid', 'causationid'])(
+    'rejects a NUL character in %s as an invalid envelope, naming the field',
+    (field) => {
+      const result = cloudEventsCodec.decode(bytes({ ...valid, [field]: 'order\u0000-1' }));
+      expect(result).toMatchObject({ ok: false, reason: 'invalid-envelope' });
+      expect(result.ok ? '' : result.description).toBe(`${field}: must not contain the NUL character (U+0000)`);
+    },
+  );
+
+  it("accepts a NUL character in the data: it is the handler's to store", () => {
+    const result = cloudEventsCodec.decode(bytes({ ...valid, data: { note: 'a\u0000b' } }));
+    expect(result.ok).toBe(true);
+  });
+
+  it('finds what PostgreSQL jsonb refuses in an envelope serialised as JSON', () => {
+    expect(unstorableJson(JSON.stringify({ note: 'a\u0000b' }))).toBe('contains the NUL character (U+0000)');
+    expect(unstorableJson(JSON.stringify({ note: 'lone \udc00 low' }))).toBe(
+      'contains an unpaired UTF-16 surrogate (U+DC00)',
+    );
+    expect(unstorableJson(JSON.stringify({ note: 'lone \ud83d high' }))).toBe(
+      'contains an unpaired UTF-16 surrogate (U+D83D)',
+    );
+    // A paired surrogate (an emoji), a backslash followed by "u0000" as text, other control characters: all fine.
+    expect(
+      unstorableJson(JSON.stringify({ note: 'ok \ud83d\ude00', path: 'C:\\u0000', bell: '\u0007' })),
+    ).toBeUndefined();
   });
 });

@@ -7,7 +7,7 @@ import { classifyOutcome } from '../../src/killswitch/classify-outcome.js';
 import { BUCKETS, FailureWindow } from '../../src/killswitch/failure-window.js';
 import { KillSwitch, type PausableConsumer } from '../../src/killswitch/kill-switch.js';
 import { type KillSwitchConfigInput, KillSwitchConfigSchema } from '../../src/killswitch/kill-switch-config.js';
-import { Admission, KillSwitchPolicy } from '../../src/killswitch/kill-switch-policy.js';
+import { Admission, KillSwitchPolicy, type OutcomeClass } from '../../src/killswitch/kill-switch-policy.js';
 import type { ValidatedContext } from '../../src/pipeline/context.js';
 import type { Outcome } from '../../src/pipeline/outcome.js';
 import { gateStage } from '../../src/pipeline/stages/gate-stage.js';
@@ -23,7 +23,7 @@ const policy = (over: KillSwitchConfigInput = {}) => {
 };
 
 /** Admits one message and records its result, as the gate does. */
-const run = (p: KillSwitchPolicy, result: 'success' | 'failure' | 'neutral') => p.record(p.admit(), result);
+const run = (p: KillSwitchPolicy, result: OutcomeClass) => p.record(p.admit(), result);
 
 const deadLetter = (reason: DeadLetterReason): Outcome => ({
   kind: 'deadLetter',
@@ -124,7 +124,8 @@ describe('kill switch policy', () => {
       from: 'probing',
       to: 'closed',
       cause: 'probe-succeeded',
-      consecutiveTrips: 0,
+      // The outage is not over until the endpoint proved healthy: the trip count is kept for now.
+      consecutiveTrips: 1,
     });
     expect(p.admit()).toBeGreaterThanOrEqual(0);
   });
@@ -160,8 +161,9 @@ describe('kill switch policy', () => {
     expect([1, 2, 3, 4, 5].map((n) => p.restartDelay(n))).toEqual([50, 100, 200, 300, 300]);
   });
 
-  it('starts the backoff over after a probe succeeded', () => {
-    const { p, clock } = policy({ consecutiveFailures: 1 });
+  it('starts the backoff over once the endpoint proved healthy after a probe succeeded', () => {
+    const { p, clock } = policy({ consecutiveFailures: 2 });
+    run(p, 'failure');
     run(p, 'failure');
     clock.advance(1_000);
     p.tick();
@@ -169,7 +171,30 @@ describe('kill switch policy', () => {
     clock.advance(2_000);
     p.tick();
     expect(run(p, 'success').transition?.to).toBe('closed');
+    expect(p.snapshot().recovering).toEqual({ successesNeeded: 2 });
+    run(p, 'success');
+    run(p, 'success');
+    expect(p.snapshot().recovering).toBeUndefined();
+    run(p, 'failure');
     expect(run(p, 'failure').transition).toMatchObject({ consecutiveTrips: 1, restartAt: clock.now() + 1_000 });
+  });
+
+  it('keeps the backoff growing when a failure trips it again while it recovers', () => {
+    const { p, clock } = policy({ consecutiveFailures: 1 });
+    run(p, 'failure');
+    clock.advance(1_000);
+    p.tick();
+    expect(run(p, 'success').transition?.to).toBe('closed');
+    const again = run(p, 'failure');
+    // Turned away: released rather than dead-lettered, the outage's budget was spent.
+    expect(again.afterTrip).toBe(true);
+    expect(again.transition).toMatchObject({
+      to: 'tripped',
+      cause: 'rule',
+      reason: 'failure while recovering from: 1 consecutive failures',
+      consecutiveTrips: 2,
+      restartAt: clock.now() + 2_000,
+    });
   });
 
   it('stays tripped by hand until reset, whatever time passes', () => {
@@ -201,15 +226,31 @@ describe('kill switch policy', () => {
     expect(p.state).toBe('tripped');
   });
 
-  it('clears counts and backoff on reset, and ignores outcomes admitted before it', () => {
+  it('clears counts and backoff on reset, and counts outcomes admitted before it', () => {
     const { p } = policy({ consecutiveFailures: 2 });
     const before = p.admit();
     run(p, 'failure');
     run(p, 'failure');
     p.reset();
     expect(p.snapshot()).toMatchObject({ state: 'closed', consecutiveFailures: 0, consecutiveTrips: 0 });
+    // In flight since before the trip, failing after the reset while the outage may go on: counted,
+    // and since the endpoint is still recovering it trips the switch again and is released.
+    const late = p.record(before, 'failure');
+    expect(late.afterTrip).toBe(true);
+    expect(late.transition).toMatchObject({
+      to: 'tripped',
+      reason: 'failure while recovering from: 2 consecutive failures',
+    });
+  });
+
+  it('lets a reset after a manual trip of a healthy endpoint count failures from zero', () => {
+    const { p } = policy({ consecutiveFailures: 2 });
+    const before = p.admit();
+    p.trip('maintenance');
+    p.reset();
+    expect(p.snapshot().recovering).toBeUndefined();
     expect(p.record(before, 'failure')).toEqual({ afterTrip: false });
-    expect(p.snapshot().consecutiveFailures).toBe(0);
+    expect(p.snapshot().consecutiveFailures).toBe(1);
   });
 
   it('never trips on its own when disabled, but can be tripped by hand', () => {
@@ -229,6 +270,183 @@ describe('kill switch policy', () => {
     // Probing: the consumer runs again, so bad input is settled as decided rather than bounced back.
     expect(p.record(Admission.unadmitted, 'failure')).toEqual({ afterTrip: false });
     expect(p.state).toBe('probing');
+  });
+
+  describe('dependency failures', () => {
+    it('trips after dependencyFailures in a row, whatever the handler failures do', () => {
+      const { p } = policy({ consecutiveFailures: 2, dependencyFailures: 3 });
+      p.record(p.admit(), 'dependency', { detail: 'inbox (postgres)' });
+      run(p, 'failure');
+      p.record(p.admit(), 'dependency', { detail: 'inbox (postgres)' });
+      expect(p.state).toBe('closed');
+      expect(p.snapshot()).toMatchObject({ consecutiveFailures: 1, consecutiveDependencyFailures: 2 });
+      expect(p.record(p.admit(), 'dependency', { detail: 'inbox (postgres)' }).transition).toMatchObject({
+        to: 'tripped',
+        cause: 'rule',
+        reason: '3 consecutive dependency failures (inbox (postgres))',
+      });
+    });
+
+    it('starts the dependency count over after a success', () => {
+      const { p } = policy({ dependencyFailures: 2 });
+      run(p, 'dependency');
+      run(p, 'success');
+      expect(run(p, 'dependency').transition).toBeUndefined();
+      expect(run(p, 'dependency').transition?.to).toBe('tripped');
+    });
+
+    it('never trips on dependency failures with the rule off, nor when disabled', () => {
+      for (const over of [{ dependencyFailures: false as const }, { enabled: false }]) {
+        const { p } = policy(over);
+        for (let i = 0; i < 100; i++) run(p, 'dependency');
+        expect(p.state).toBe('closed');
+      }
+    });
+
+    it('trips again on the first dependency failure while it recovers', () => {
+      const { p, clock } = policy({ dependencyFailures: 3 });
+      for (let i = 0; i < 3; i++) run(p, 'dependency');
+      clock.advance(1_000);
+      p.tick();
+      expect(run(p, 'success').transition?.to).toBe('closed');
+      expect(run(p, 'dependency').transition).toMatchObject({
+        to: 'tripped',
+        reason: 'dependency failure while recovering from: 3 consecutive dependency failures',
+      });
+    });
+
+    it('trips again when a probe meets the dependency still down, and turns the probe away', () => {
+      const { p, clock } = policy({ dependencyFailures: 1 });
+      run(p, 'dependency');
+      clock.advance(1_000);
+      p.tick();
+      const probe = p.admit();
+      expect(p.isProbe(probe)).toBe(true);
+      const failed = p.record(probe, 'dependency', { detail: 'inbox (sqlite)' });
+      expect(failed).toMatchObject({ afterTrip: true, behind: true });
+      expect(failed.transition).toMatchObject({
+        cause: 'probe-failed',
+        reason: 'probe failed: dependency failure (inbox (sqlite))',
+        consecutiveTrips: 2,
+      });
+    });
+  });
+
+  describe('a run of failures weighed against the recent past', () => {
+    it('does not trip on a burst of failures shorter than the successes just before it', () => {
+      const { p } = policy({ consecutiveFailures: 10, recentOutcomes: 50 });
+      for (let i = 0; i < 30; i++) run(p, 'success');
+      // The last messages in flight at the end of a drain were poison: twenty in a row.
+      for (let i = 0; i < 20; i++) run(p, 'failure');
+      expect(p.state).toBe('closed');
+      expect(p.snapshot().consecutiveFailures).toBe(20);
+    });
+
+    it('trips once the run outnumbers the successes among the recent outcomes', () => {
+      const { p } = policy({ consecutiveFailures: 10, recentOutcomes: 50 });
+      for (let i = 0; i < 1_000; i++) run(p, 'success');
+      for (let i = 0; i < 24; i++) expect(run(p, 'failure').transition).toBeUndefined();
+      expect(run(p, 'failure').transition).toMatchObject({ to: 'tripped', reason: '25 consecutive failures' });
+    });
+
+    it('trips at consecutiveFailures when nothing succeeded before the run', () => {
+      const { p } = policy({ consecutiveFailures: 10, recentOutcomes: 50 });
+      for (let i = 0; i < 9; i++) run(p, 'failure');
+      expect(run(p, 'failure').transition?.reason).toBe('10 consecutive failures');
+    });
+
+    it('does not lengthen the run with messages that were already failing while others succeeded', () => {
+      const { p, clock } = policy({ consecutiveFailures: 3, recentOutcomes: 0 });
+      const firstFailureAt = clock.now();
+      clock.advance(10);
+      run(p, 'success');
+      clock.advance(10);
+      // Poison retried in process while the rest of the drain succeeded: its own fault.
+      for (let i = 0; i < 10; i++)
+        expect(p.record(p.admit(), 'failure', { firstFailureAt }).transition).toBeUndefined();
+      expect(p.snapshot().consecutiveFailures).toBe(0);
+      // A message that first failed after the last success does count.
+      for (let i = 0; i < 2; i++) p.record(p.admit(), 'failure', { firstFailureAt: clock.now() });
+      expect(p.record(p.admit(), 'failure', { firstFailureAt: clock.now() }).transition?.to).toBe('tripped');
+    });
+
+    it('settles a failure of a message that failed before the last success as decided while recovering', () => {
+      const { p, clock } = policy({ consecutiveFailures: 1, recentOutcomes: 0 });
+      const poisonFirstFailed = clock.now();
+      run(p, 'failure');
+      clock.advance(1_000);
+      p.tick();
+      clock.advance(1);
+      expect(run(p, 'success').transition?.to).toBe('closed');
+      expect(p.record(p.admit(), 'failure', { firstFailureAt: poisonFirstFailed })).toEqual({ afterTrip: false });
+      expect(p.state).toBe('closed');
+    });
+
+    it('lets the run alone decide with recentOutcomes 0', () => {
+      const { p } = policy({ consecutiveFailures: 10, recentOutcomes: 0 });
+      for (let i = 0; i < 1_000; i++) run(p, 'success');
+      for (let i = 0; i < 9; i++) run(p, 'failure');
+      expect(run(p, 'failure').transition?.to).toBe('tripped');
+    });
+  });
+
+  describe('probes and outcomes in flight across state changes', () => {
+    it('marks probe tickets, and only those', () => {
+      const { p, clock } = policy({ consecutiveFailures: 1, probeMessages: 2 });
+      expect(p.isProbe(p.admit())).toBe(false);
+      run(p, 'failure');
+      clock.advance(1_000);
+      p.tick();
+      expect(p.isProbe(p.admit())).toBe(true);
+      expect(p.isProbe(p.admit())).toBe(true);
+      expect(p.admit()).toBe(Admission.wait);
+    });
+
+    it('turns away failures admitted before probing started, and counts none of them as a verdict', () => {
+      const { p, clock } = policy({ consecutiveFailures: 1 });
+      const early = p.admit();
+      run(p, 'failure');
+      clock.advance(1_000);
+      p.tick();
+      expect(p.record(early, 'failure')).toEqual({ afterTrip: true });
+      expect(p.record(early, 'dependency')).toEqual({ afterTrip: true });
+      expect(p.record(early, 'success')).toEqual({ afterTrip: false });
+      expect(p.state).toBe('probing');
+      expect(p.snapshot().probes).toEqual({ inFlight: 0, succeeded: 0, needed: 1 });
+    });
+
+    it('bounds the dead letters of an outage by the threshold across probes and resets', () => {
+      // Every failure the switch lets be settled as decided is a potential dead letter.
+      const { p, clock } = policy({
+        consecutiveFailures: 3,
+        restartDelayMs: { initial: 1_000, factor: 2, max: 4_000 },
+      });
+      let settledAsDecided = 0;
+      const fail = (ticket = p.admit()) => {
+        if (ticket < 0) return;
+        const o = p.record(ticket, 'failure');
+        if (!o.afterTrip) settledAsDecided++;
+      };
+      const inFlight = [p.admit(), p.admit(), p.admit(), p.admit()];
+      for (let i = 0; i < 3; i++) fail();
+      expect(p.state).toBe('tripped');
+      for (const ticket of inFlight) fail(ticket);
+      for (let round = 0; round < 5; round++) {
+        p.reset('operator: is it back?');
+        const burst = [p.admit(), p.admit(), p.admit()];
+        for (const ticket of burst) fail(ticket);
+        expect(p.state).toBe('tripped');
+      }
+      clock.advance(60_000);
+      for (let probe = 0; probe < 5; probe++) {
+        expect(p.tick()?.to).toBe('probing');
+        fail();
+        expect(p.state).toBe('tripped');
+        clock.advance(60_000);
+      }
+      // Only the failures that tripped the healthy switch; none after, through resets and probes.
+      expect(settledAsDecided).toBe(3);
+    });
   });
 
   describe('failure rate', () => {
@@ -389,7 +607,12 @@ describe('kill switch runtime', () => {
     expect(ks.state).toBe('probing');
     ks.observe(admit(), { kind: 'completed' }, undefined);
     expect(events.map(([name]) => name)).toEqual(['killswitch.tripped', 'killswitch.probing', 'killswitch.closed']);
-    expect(ks.view()).toMatchObject({ state: 'closed', trips: 1, consecutiveTrips: 0 });
+    expect(ks.view()).toMatchObject({
+      state: 'closed',
+      trips: 1,
+      consecutiveTrips: 1,
+      recovering: { successesNeeded: 2 },
+    });
   });
 
   it('releases failures that arrive after the trip instead of dead-lettering them', () => {
@@ -503,6 +726,8 @@ describe('kill switch and health configuration', () => {
     expect(KillSwitchConfigSchema.parse({})).toEqual({
       enabled: true,
       consecutiveFailures: 10,
+      recentOutcomes: 50,
+      dependencyFailures: 3,
       countBadInput: false,
       restartDelayMs: { initial: 30_000, factor: 2, max: 600_000 },
       probeMessages: 1,

@@ -67,6 +67,38 @@ describe('lifecycle', () => {
     expect(broker.queue('slow').readyCount).toBe(1);
   });
 
+  it('runs no batch after stop(): messages still gathering for a batch handler go back to the broker', async () => {
+    const broker = createMemoryBroker();
+    const bus = createBus(
+      { shutdown: { signals: [], timeoutMs: 20 } },
+      { transports: [memoryTransport({ broker })], logger: silent },
+    );
+    const batches: number[][] = [];
+    bus
+      .endpoint('jobs', { concurrency: 10 })
+      .handleBatch(Job, async (jobs) => void batches.push(jobs.map((j) => j.n)), { maxMessages: 100, maxWaitMs: 500 });
+    await bus.start();
+    for (let n = 0; n < 3; n++) await bus.send('jobs', Job, { n });
+    await waitFor(() => bus.health().endpoints.jobs?.inFlight === 3);
+    await bus.stop();
+    expect(broker.queue('jobs').readyCount).toBe(3);
+    // Past the batch's wait: its timer must not have outlived stop().
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(batches).toEqual([]);
+
+    const next = createBus(
+      { shutdown: { signals: [] } },
+      { transports: [memoryTransport({ broker })], logger: silent },
+    );
+    next
+      .endpoint('jobs', { concurrency: 10 })
+      .handleBatch(Job, async (jobs) => void batches.push(jobs.map((j) => j.n)), { maxMessages: 100, maxWaitMs: 5 });
+    await next.start();
+    await waitFor(() => batches.flat().length === 3);
+    expect(batches.flat().sort()).toEqual([0, 1, 2]);
+    await next.stop();
+  });
+
   it('refuses to register handlers after start and to send before it', async () => {
     const bus = createBus({ shutdown: { signals: [] } }, { logger: silent });
     await expect(bus.send('x', Job, { n: 1 })).rejects.toBeInstanceOf(LifecycleError);

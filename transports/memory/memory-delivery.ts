@@ -29,6 +29,9 @@ export class MemoryDelivery implements Delivery {
   get address(): string {
     return this.queue.address;
   }
+  get lockedUntil(): number {
+    return this.lock.lockedUntil;
+  }
 
   #settle(): void {
     if (this.#settled) throw new AlreadySettledError(this.deliveryId);

@@ -1,10 +1,4 @@
 /** `sluice/postgres`: the inbox on PostgreSQL with `pg` (an optional peer dependency). */
-export {
-  PostgresInbox,
-  type PostgresInboxConfig,
-  PostgresInboxConfigSchema,
-  postgresInbox,
-  postgresInboxDdl,
-  postgresVersionsDdl,
-  type PostgresTransaction,
-} from './postgres-inbox.js';
+export { PostgresInbox, postgresInbox, type PostgresTransaction } from './postgres-inbox.js';
+export { type PostgresInboxConfig, PostgresInboxConfigSchema } from './postgres-inbox-config.js';
+export { postgresInboxDdl, postgresVersionsDdl } from './postgres-inbox-ddl.js';

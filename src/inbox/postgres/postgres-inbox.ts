@@ -1,80 +1,29 @@
+// One class, one statement per InboxStore method: over 400 lines because the store's contract is
+// wide (runOnce, runBatch, savepoints, versions, cleanup, find), not because it holds other concerns
+// — configuration, DDL and the classification of the driver's errors live beside it.
 import pg from 'pg';
-import { z } from 'zod';
-import {
-  type InboxDefinition,
-  InboxCommonConfigShape,
-  type InboxDeps,
-  type InboxEntry,
-  type InboxResult,
-  type InboxRow,
-  type InboxStore,
-  type InboxWork,
-  SqlIdentifierSchema,
+import type {
+  InboxDefinition,
+  InboxDeps,
+  InboxEntry,
+  InboxResult,
+  InboxRow,
+  InboxStore,
+  InboxWork,
 } from '../inbox-store.js';
 import type { EntityVersion } from '../../ordering/ordering-policy.js';
-
-export const PostgresInboxConfigSchema = z.strictObject({
-  kind: z.literal('postgres'),
-  /** `postgres://user:password@host:5432/db`. A secret: never logged. */
-  connectionString: z.string().min(1),
-  schema: SqlIdentifierSchema.default('public'),
-  table: SqlIdentifierSchema.default('sluice_inbox'),
-  poolSize: z.number().int().min(1).max(1_000).default(10),
-  /**
-   * How long a consumer waits for another consumer that holds the same message id in an open
-   * transaction; past it the delivery is released with a short delay instead.
-   */
-  lockTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
-  /** Create the schema and table on start; off when a DBA creates them (see docs/inbox.md). */
-  createTables: z.boolean().default(true),
-  ...InboxCommonConfigShape,
-});
-export type PostgresInboxConfig = z.infer<typeof PostgresInboxConfigSchema>;
+import { TransactionRolledBackError } from '../../errors/sluice-error.js';
+import { settleWithin } from '../../internal/abort.js';
+import { connectionUsable, destroyClient, transactionFailure } from './pg-errors.js';
+import { type PostgresInboxConfig, PostgresInboxConfigSchema, queryTimeoutMs } from './postgres-inbox-config.js';
+import { postgresInboxDdl } from './postgres-inbox-ddl.js';
 
 /** The transaction handle a handler gets: a `pg` client inside the inbox transaction. */
 export type PostgresTransaction = pg.PoolClient;
 
-/** The DDL the store runs on start (idempotent); also in docs/inbox.md for DBAs. */
-export function postgresInboxDdl(schema: string, table: string): string {
-  return `CREATE SCHEMA IF NOT EXISTS ${schema};
-CREATE TABLE IF NOT EXISTS ${schema}.${table} (
-  endpoint     text        NOT NULL,
-  message_id   text        NOT NULL,
-  message_type text        NOT NULL,
-  entity_key   text,
-  occurred_at  text        NOT NULL,
-  received_at  timestamptz NOT NULL,
-  processed_at timestamptz NOT NULL DEFAULT now(),
-  outcome      text        NOT NULL DEFAULT 'completed',
-  attempts     integer     NOT NULL,
-  envelope     jsonb,
-  PRIMARY KEY (endpoint, message_id)
-);
-CREATE INDEX IF NOT EXISTS ${table}_processed_at_idx ON ${schema}.${table} (processed_at);
-${postgresVersionsDdl(schema, table)}`;
-}
-
-/**
- * The ordering guard's table `<table>_versions`: the last applied event per (endpoint, key), and the
- * tombstones. `occurred_ms` + `occurred_ns` hold the instant at full precision (compared);
- * `occurred_at` is the text as sent (for people).
- */
-export function postgresVersionsDdl(schema: string, table: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${schema}.${table}_versions (
-  endpoint    text        NOT NULL,
-  entity_key  text        NOT NULL,
-  occurred_at text        NOT NULL,
-  occurred_ms bigint      NOT NULL,
-  occurred_ns integer     NOT NULL,
-  message_id  text        NOT NULL,
-  tombstone   boolean     NOT NULL,
-  updated_at  timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (endpoint, entity_key)
-);
-CREATE INDEX IF NOT EXISTS ${table}_versions_tombstones_idx ON ${schema}.${table}_versions (endpoint, updated_at) WHERE tombstone;`;
-}
-
 const LOCK_NOT_AVAILABLE = '55P03';
+/** How long `close()` waits for connections in use before it closes their sockets (twice at most). */
+export const CLOSE_GRACE_MS = 1_000;
 /** The advisory lock key of start-up DDL: the bytes of "sluice" read as a number. */
 const DDL_LOCK_KEY = '126909663503205';
 /** How long start-up DDL waits for the DDL lock and for the tables it alters. */
@@ -93,18 +42,36 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
   readonly #record: string;
   readonly #qualified: string;
   readonly #versions: string;
+  readonly #logger: InboxDeps['logger'];
+  /** Clients checked out of the pool (in a transaction): closed by force if `close()` must. */
+  readonly #checkedOut = new Set<pg.PoolClient>();
+  /** Every client the pool opened and has not yet removed. */
+  readonly #clients = new Set<pg.Client>();
+  #closing: Promise<void> | undefined;
 
   constructor(
     private readonly config: PostgresInboxConfig,
     deps: InboxDeps,
   ) {
-    // lock_timeout is a startup parameter of each connection: no extra round trip per message.
+    this.#logger = deps.logger;
+    // The timeouts are startup parameters of each connection: no extra round trip per message.
+    const options = [
+      `-c lock_timeout=${config.lockTimeoutMs}`,
+      `-c statement_timeout=${config.statementTimeoutMs}`,
+      `-c idle_in_transaction_session_timeout=${config.idleInTransactionTimeoutMs}`,
+    ].join(' ');
     this.#pool = new pg.Pool({
       connectionString: config.connectionString,
       max: config.poolSize,
-      options: `-c lock_timeout=${config.lockTimeoutMs}`,
+      options,
+      connectionTimeoutMillis: config.connectTimeoutMs,
+      query_timeout: queryTimeoutMs(config.statementTimeoutMs),
+      keepAlive: config.keepAliveMs > 0,
+      keepAliveInitialDelayMillis: config.keepAliveMs,
     });
     this.#pool.on('error', (error) => deps.logger.warn({ err: error }, 'idle PostgreSQL inbox connection failed'));
+    this.#pool.on('connect', (client) => this.#clients.add(client));
+    this.#pool.on('remove', (client) => this.#clients.delete(client));
     this.#qualified = `${config.schema}.${config.table}`;
     this.#versions = `${config.schema}.${config.table}_versions`;
     this.#claim = `INSERT INTO ${this.#qualified}
@@ -113,8 +80,17 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
     this.#record = `UPDATE ${this.#qualified} SET outcome = $3 WHERE endpoint = $1 AND message_id = $2`;
   }
 
+  /**
+   * Creates the tables when they are missing. A database that cannot be reached fails with a
+   * `DependencyError` (`bus.start()` waits and tries again); anything else (a permission, a name)
+   * fails as it is.
+   */
   async init(): Promise<void> {
-    if (!this.config.createTables) return;
+    if (!this.config.createTables) return this.#classified(async () => void (await this.#pool.query('SELECT 1')));
+    return this.#classified(() => this.#createTables());
+  }
+
+  async #createTables(): Promise<void> {
     if (`${this.config.table}_versions`.length > 63) {
       throw new Error(
         `inbox.table: "${this.config.table}" is too long for its versions table "${this.config.table}_versions" (at most 63 characters)`,
@@ -130,32 +106,76 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
     // lock serialises every Sluice start-up DDL on this database; the second instance then finds
     // the tables made. The wait has its own timeout, not the pool's short `lockTimeoutMs`.
     await this.#transaction(async (client) => {
+      // The wait for the DDL lock has its own timeouts, on the server and in the client.
+      const ddl = { query_timeout: queryTimeoutMs(DDL_LOCK_TIMEOUT_MS) };
       await client.query(`SET LOCAL lock_timeout = ${DDL_LOCK_TIMEOUT_MS}`);
-      await client.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK_KEY]);
-      await client.query(postgresInboxDdl(schema, table));
+      await client.query(`SET LOCAL statement_timeout = ${DDL_LOCK_TIMEOUT_MS}`);
+      await client.query({ ...ddl, text: 'SELECT pg_advisory_xact_lock($1)', values: [DDL_LOCK_KEY] });
+      await client.query({ ...ddl, text: postgresInboxDdl(schema, table) });
     });
   }
 
+  /** Runs a store operation outside a transaction; a database failure becomes a `DependencyError`. */
+  async #classified<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw transactionFailure(error, 'store', undefined);
+    }
+  }
+
   /**
-   * Runs `fn` in one transaction on a pooled client: COMMIT after it, ROLLBACK if it throws. A client
-   * whose rollback failed is in an unknown state: it is destroyed rather than reused.
+   * Runs `fn` in one transaction on a pooled client: COMMIT after it, ROLLBACK if it throws.
+   *
+   * - A COMMIT that PostgreSQL answers with ROLLBACK (a statement failed and the handler caught it)
+   *   is a failed attempt: `TransactionRolledBackError`, never a success.
+   * - The connection may die while checked out (a restart, `pg_terminate_backend`, the idle-in-
+   *   transaction timeout): its `'error'` is caught here (the pool listens only while it is idle;
+   *   an unhandled one would kill the process), the attempt fails, the client is destroyed.
+   * - A failure of the database itself becomes a `DependencyError` (see `pg-errors.ts`); a client
+   *   that failed that way, or whose ROLLBACK failed, is destroyed rather than reused.
    */
   async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw transactionFailure(error, 'store', undefined);
+    }
+    let clientError: Error | undefined;
+    const onError = (error: Error) => {
+      clientError ??= error;
+    };
+    client.on('error', onError);
+    this.#checkedOut.add(client);
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackError) {
-        broken = rollbackError as Error;
+      const committed = await client.query('COMMIT');
+      if (committed.command !== 'COMMIT') {
+        throw new TransactionRolledBackError(
+          `the inbox transaction did not commit (PostgreSQL answered COMMIT with ${committed.command}): ` +
+            'a statement in it failed and the handler went on; nothing of this attempt was kept',
+        );
       }
-      throw error;
+      return result;
+    } catch (thrown) {
+      const fromWork = thrown instanceof WorkFailure;
+      const error = fromWork ? thrown.error : thrown;
+      const failure = transactionFailure(error, fromWork ? 'work' : 'store', clientError);
+      if (connectionUsable(failure, clientError)) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          broken = rollbackError as Error;
+        }
+      } else broken = clientError ?? (failure as Error);
+      throw failure;
     } finally {
+      this.#checkedOut.delete(client);
+      client.removeListener('error', onError);
+      if (broken) destroyClient(client);
       client.release(broken);
     }
   }
@@ -197,7 +217,7 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
         claiming = false;
         // Nothing was written: the transaction ends without effect.
         if (claimed.rowCount === 0) return { status: 'duplicate' };
-        const done = await work(client);
+        const done = await runWork(() => work(client));
         if (done.recordAs !== undefined && done.recordAs !== 'completed') {
           await client.query(this.#record, [entry.endpoint, entry.messageId, done.recordAs]);
         }
@@ -241,7 +261,7 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
         claimed.rows.map((r: { endpoint: string; message_id: string }) => `${r.endpoint}\u0000${r.message_id}`),
       );
       const fresh = entries.map((e) => isNew.delete(`${e.endpoint}\u0000${e.messageId}`));
-      const done = await work(client, fresh);
+      const done = await runWork(() => work(client, fresh));
       const failed = entries.filter((_, i) => fresh[i] && !done[i]);
       if (failed.length > 0) {
         await client.query(`DELETE FROM ${this.#qualified} WHERE endpoint = $1 AND message_id = ANY($2)`, [
@@ -270,7 +290,14 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
     await tx.query('SAVEPOINT sluice_item');
     try {
       const result = await fn();
-      await tx.query('RELEASE SAVEPOINT sluice_item');
+      // On an aborted transaction (a statement failed and fn went on) the release fails: then fn's
+      // statements are rolled back below and fn counts as failed, alone.
+      const released = await tx.query('RELEASE SAVEPOINT sluice_item');
+      if (released.command !== 'RELEASE') {
+        throw new TransactionRolledBackError(
+          `the savepoint was not released (PostgreSQL answered ${released.command})`,
+        );
+      }
       return result;
     } catch (error) {
       await tx.query('ROLLBACK TO SAVEPOINT sluice_item');
@@ -279,6 +306,10 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
   }
 
   async cleanup(olderThan: Date, limit: number): Promise<number> {
+    return this.#classified(() => this.#cleanup(olderThan, limit));
+  }
+
+  async #cleanup(olderThan: Date, limit: number): Promise<number> {
     const result = await this.#pool.query(
       `DELETE FROM ${this.#qualified} WHERE ctid IN
          (SELECT ctid FROM ${this.#qualified} WHERE processed_at < $1 LIMIT $2)`,
@@ -341,19 +372,23 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
 
   async cleanupTombstones(endpoint: string, olderThan: Date, limit: number): Promise<number> {
     // SKIP LOCKED: a tombstone a running transaction holds is left for the next run.
-    const result = await this.#pool.query(
-      `DELETE FROM ${this.#versions} WHERE ctid IN
+    const result = await this.#classified(() =>
+      this.#pool.query(
+        `DELETE FROM ${this.#versions} WHERE ctid IN
          (SELECT ctid FROM ${this.#versions} WHERE endpoint = $1 AND tombstone AND updated_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED)`,
-      [endpoint, olderThan, limit],
+        [endpoint, olderThan, limit],
+      ),
     );
     return result.rowCount ?? 0;
   }
 
   async find(endpoint: string, messageId: string): Promise<InboxRow | undefined> {
-    const { rows } = await this.#pool.query(
-      `SELECT endpoint, message_id, message_type, entity_key, occurred_at, received_at, processed_at, outcome, attempts, envelope
+    const { rows } = await this.#classified(() =>
+      this.#pool.query(
+        `SELECT endpoint, message_id, message_type, entity_key, occurred_at, received_at, processed_at, outcome, attempts, envelope
        FROM ${this.#qualified} WHERE endpoint = $1 AND message_id = $2`,
-      [endpoint, messageId],
+        [endpoint, messageId],
+      ),
     );
     const row = rows[0] as Record<string, unknown> | undefined;
     if (!row) return undefined;
@@ -371,8 +406,42 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
     };
   }
 
-  async close(): Promise<void> {
-    await this.#pool.end();
+  /**
+   * Closes the pool. Idempotent. Bounded whatever the database does: connections still in use
+   * after {@link CLOSE_GRACE_MS} (a handler that hangs, a database that stopped answering) have
+   * their sockets closed, and it returns at the latest {@link CLOSE_GRACE_MS} after that.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const ended = this.#pool.end();
+    if ((await settleWithin(ended, CLOSE_GRACE_MS)) === 'timeout') {
+      this.#logger.warn(
+        { inUse: this.#checkedOut.size },
+        'PostgreSQL inbox: connections still in use at close; closing their sockets',
+      );
+      for (const client of this.#checkedOut) destroyClient(client);
+      await settleWithin(ended, CLOSE_GRACE_MS);
+    }
+    // A connection the pool ended with a goodbye the server never answered would keep its socket.
+    for (const client of this.#clients) destroyClient(client);
+    this.#clients.clear();
+  }
+}
+
+/** Marks an error as thrown by the handler's work (not by one of the store's own statements). */
+class WorkFailure {
+  constructor(readonly error: unknown) {}
+}
+
+async function runWork<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw new WorkFailure(error);
   }
 }
 

@@ -1,10 +1,4 @@
 /** `sluice/sqlite`: the embedded inbox on better-sqlite3 (an optional peer dependency). */
-export {
-  SqliteInbox,
-  type SqliteInboxConfig,
-  SqliteInboxConfigSchema,
-  sqliteInbox,
-  sqliteInboxDdl,
-  sqliteVersionsDdl,
-  type SqliteTransaction,
-} from './sqlite-inbox.js';
+export { SqliteInbox, sqliteInbox, type SqliteTransaction } from './sqlite-inbox.js';
+export { type SqliteInboxConfig, SqliteInboxConfigSchema } from './sqlite-inbox-config.js';
+export { sqliteInboxDdl, sqliteVersionsDdl } from './sqlite-inbox-ddl.js';

@@ -1,7 +1,8 @@
 import type { Envelope } from '../../envelope/envelope.js';
 import { Admission } from '../../killswitch/kill-switch-policy.js';
 import type { Stage } from '../compose.js';
-import type { ValidatedContext } from '../context.js';
+import type { AdmittedContext, ValidatedContext } from '../context.js';
+import { withAdmission } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 
 /** The kill switch as the pipeline sees it (implemented by `KillSwitch`). */
@@ -16,9 +17,11 @@ export interface Gate {
    * delivery must wait for a probe slot (it waits until `signal` aborts at the latest).
    */
   admit(signal: AbortSignal): number | Promise<number>;
+  /** Whether `ticket`, just returned by `admit`, admitted a probe (it then gets one attempt). */
+  isProbe(ticket: number): boolean;
   /**
-   * Records a final outcome and returns the one to settle: the same, or `released` when a failure
-   * arrives after the switch tripped.
+   * Records a final outcome and returns the one to settle: the same, or `released` when the switch
+   * turns a failure away (after a trip, or while recovering from one).
    */
   observe(ticket: number, outcome: Outcome, envelope: Envelope | undefined): Outcome;
 }
@@ -35,15 +38,15 @@ const RELEASED_ON_SHUTDOWN_P = Promise.resolve(RELEASED_ON_SHUTDOWN);
  * through here: the switch counts what the endpoint will settle (after retries), and a failure that
  * arrives after a trip is released instead of dead-lettered.
  */
-export function gateStage(gate: Gate): Stage<ValidatedContext> {
-  const admitted = (ctx: ValidatedContext, next: (ctx: ValidatedContext) => Promise<Outcome>, ticket: number) => {
+export function gateStage(gate: Gate): Stage<ValidatedContext, AdmittedContext> {
+  const admitted = (ctx: ValidatedContext, next: (ctx: AdmittedContext) => Promise<Outcome>, ticket: number) => {
     if (ticket < 0) return ticket === Admission.shutdown ? RELEASED_ON_SHUTDOWN_P : RELEASED_BY_KILL_SWITCH_P;
     // A bug in a later stage: the endpoint releases the message; it counts as neither success nor
     // failure, but its probe slot (if it had one) must be given back. (Inline closures, not named
     // ones: bundlers that keep names wrap every named closure, and this runs for every message.)
     let outcome: Promise<Outcome>;
     try {
-      outcome = next(ctx);
+      outcome = next(withAdmission(ctx, gate.isProbe(ticket)));
     } catch (error) {
       gate.observe(ticket, RELEASED_ON_SHUTDOWN, ctx.envelope);
       return Promise.reject(error);

@@ -1,14 +1,17 @@
 import { createFault, type DeadLetterReason } from '../../errors/fault.js';
-import { delay } from '../../internal/abort.js';
 import type { Clock } from '../../internal/clock.js';
 import { DeadLetterSignal, RetryLaterSignal } from '../../retry/control-signals.js';
+import { type DependencyBackoff, dependencyDelayMs, dependencyFailureOf } from '../../retry/dependency-failure.js';
+import type { RetryLaterLimits } from '../../retry/retry-later.js';
 import type { RetryStateHeaders } from '../../retry/retry-state.js';
+import { SluiceHeader } from '../../transport/headers.js';
 import { safeError } from '../../telemetry/logger.js';
 import { recordRetry } from '../../telemetry/endpoint-telemetry.js';
-import type { AttemptContext, ValidatedContext } from '../context.js';
+import type { AdmittedContext, AttemptContext } from '../context.js';
 import { withAttempt } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
+import { waitHoldingLock } from '../wait-holding-lock.js';
 
 export interface RetryStageOptions {
   readonly clock: Clock;
@@ -16,19 +19,30 @@ export interface RetryStageOptions {
   readonly inProcessMaxDelayMs: number;
   /** Reads (verified) and writes (signed) the attempt count carried across redeliveries. */
   readonly retryState: RetryStateHeaders;
+  /** The release delay of a message whose attempt failed for a dependency's sake. */
+  readonly dependencyBackoff: DependencyBackoff;
+  /** The floor and the attempt cap of `ctx.retryLater()`. */
+  readonly retryLater: RetryLaterLimits;
 }
 
 /**
- * Runs the rest of the pipeline as attempts. A thrown error is classified by the route's policy:
- * retry now, wait in process, release for delayed redelivery (the attempt count travels in the
- * `sluice-attempts` header, so the limit is global), or dead-letter with fault details.
+ * Runs the rest of the pipeline as attempts. A thrown error is classified:
+ * - a dependency failure (`DependencyError`, thrown by the inbox store or the handler, or matching
+ *   the route's `dependencyErrors`): released with a backoff delay; the attempt is not spent and the
+ *   message is never dead-lettered for it;
+ * - anything else by the route's policy: retry now, wait in process (the lock is held and renewed),
+ *   release for delayed redelivery (the attempt count travels in the `sluice-attempts` header, signed
+ *   so that only Sluice can set it, so the limit is global), or dead-letter with fault details.
+ * A probe of the kill switch gets one attempt: its failure is released for its next attempt.
  */
-export function retryStage(options: RetryStageOptions): Stage<ValidatedContext, AttemptContext> {
-  const { clock, inProcessMaxDelayMs, retryState } = options;
+export function retryStage(options: RetryStageOptions): Stage<AdmittedContext, AttemptContext> {
+  const { clock, inProcessMaxDelayMs, retryState, dependencyBackoff, retryLater } = options;
   return async (ctx, next) => {
+    const headers = ctx.delivery.headers;
     // A producer's own sluice-attempts is not believed: only a state Sluice signed counts.
-    const carried = retryState.read(ctx.delivery.headers, ctx.envelope.id);
-    let attempt = carried.attempts + 1;
+    const carried = retryState.read(headers, ctx.envelope.id);
+    const attemptsBefore = carried.attempts;
+    let attempt = attemptsBefore + 1;
     let firstFailureAt = carried.firstFailureAt;
 
     for (;;) {
@@ -36,6 +50,27 @@ export function retryStage(options: RetryStageOptions): Stage<ValidatedContext, 
         return await next(withAttempt(ctx, attempt));
       } catch (error) {
         const now = new Date(clock.now());
+        // Control signals (ctx.deadLetter, ctx.retryLater) are decisions, never a dependency's failure.
+        const signalled = error instanceof DeadLetterSignal || error instanceof RetryLaterSignal;
+        const dependency = signalled ? undefined : dependencyFailureOf(error, ctx.route.dependencyErrors);
+        if (dependency) {
+          // Not the message's fault: this attempt is not spent. Attempts that failed earlier in this
+          // delivery (in-process retries of a handler error) are, and travel with the message.
+          const count = Number.parseInt(headers[SluiceHeader.dependencyFailures] ?? '0', 10);
+          const failures = (Number.isFinite(count) && count > 0 ? count : 0) + 1;
+          const spent: Record<string, string> =
+            attempt - 1 > attemptsBefore && firstFailureAt
+              ? retryState.write({ attempts: attempt - 1, firstFailureAt }, ctx.envelope.id)
+              : {};
+          return {
+            kind: 'released',
+            reason: 'dependency',
+            delayMs: dependencyDelayMs(failures, dependencyBackoff),
+            headers: { ...spent, [SluiceHeader.dependencyFailures]: String(failures) },
+            dependency: dependency.dependency,
+            error,
+          };
+        }
         firstFailureAt ??= now;
         const fail = (reason: DeadLetterReason, description: string, cause?: unknown): Outcome => ({
           kind: 'deadLetter',
@@ -61,7 +96,19 @@ export function retryStage(options: RetryStageOptions): Stage<ValidatedContext, 
         });
 
         if (error instanceof DeadLetterSignal) return fail('handler-dead-lettered', error.description);
-        if (error instanceof RetryLaterSignal) return redeliver(error.delayMs, error);
+        if (error instanceof RetryLaterSignal) {
+          if (attempt >= retryLater.maxAttempts) {
+            return fail(
+              'retries-exhausted',
+              `ctx.retryLater() on attempt ${attempt}; the endpoint allows ${retryLater.maxAttempts} (retryLater.maxAttempts)` +
+                (error.why ? `; last reason: ${error.why}` : ''),
+            );
+          }
+          // A floor: a zero delay on a broker that hands the message straight back (the memory
+          // transport) would run the handler again and again without yielding to timers or signals.
+          const asked = Number.isFinite(error.delayMs) ? error.delayMs : 0;
+          return redeliver(Math.max(asked, retryLater.minDelayMs), error);
+        }
 
         const decision = ctx.route.retry({ error, attempt, firstFailureAt, now });
         if (decision.action === 'giveUp') {
@@ -73,14 +120,16 @@ export function retryStage(options: RetryStageOptions): Stage<ValidatedContext, 
         const delayMs = decision.action === 'retryNow' ? 0 : decision.delayMs;
         ctx.log.warn({ err: safeError(error), attempt, retryInMs: delayMs }, 'handler failed; will retry');
         recordRetry(ctx.span, error, attempt, delayMs);
+        // A probe gets one attempt; a delay of at least 1 ms puts it behind the messages waiting, so
+        // that the next probe tests another message.
+        if (ctx.probe) return redeliver(Math.max(1, delayMs), error);
         if (delayMs > inProcessMaxDelayMs || ctx.stopping.aborted) return redeliver(delayMs, error);
         if (delayMs > 0) {
-          ctx.delivery.renewLock().catch(() => {});
-          try {
-            await delay(delayMs, ctx.stopping);
-          } catch {
-            return redeliver(0, error);
-          }
+          const waited = await waitHoldingLock(ctx.delivery, delayMs, ctx.stopping);
+          // Stopping: hand the message back now. Lock lost: the broker may already have handed it to
+          // another consumer, so running the handler again here could run it twice at once; the
+          // release below then fails on the lost lock, and the broker's copy is the one that runs.
+          if (waited.result !== 'waited') return redeliver(waited.result === 'stopping' ? 0 : waited.left, error);
         }
         attempt++;
       }

@@ -15,10 +15,13 @@ const deps = { logger: pino({ level: 'silent' }), clock: systemClock };
 /** A fresh table name per test run, so parallel test files never share rows. */
 export const uniqueTable = (prefix: string) => `${prefix}_${Math.random().toString(36).slice(2, 10)}`;
 
-export function sqliteStore(table = uniqueTable('inbox')): { store: InboxStore<SqliteTransaction>; path: string } {
+export function sqliteStore(
+  table = uniqueTable('inbox'),
+  extra: Record<string, unknown> = {},
+): { store: InboxStore<SqliteTransaction>; path: string } {
   const path = join(mkdtempSync(join(tmpdir(), 'sluice-sqlite-')), 'inbox.db');
   const def = sqliteInbox();
-  return { store: def.create(def.configSchema.parse({ kind: 'sqlite', path, table }), deps), path };
+  return { store: def.create(def.configSchema.parse({ kind: 'sqlite', path, table, ...extra }), deps), path };
 }
 
 export function postgresStore(
