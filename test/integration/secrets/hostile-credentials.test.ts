@@ -128,6 +128,9 @@ describe('credentials never reach an error message or a log line', () => {
             schema: TEST_SCHEMA,
             table: `hostile_${randomInt(1e9)}`,
             poolSize: 2,
+            // Start-up waits for an unreachable store (logging each failure): a short wait keeps the
+            // test quick and still shows those log lines.
+            startupWaitMs: 1_500,
           },
         },
         { inbox: postgresInbox(), logger },
