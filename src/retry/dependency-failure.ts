@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DependencyError } from '../errors/sluice-error.js';
+import { DependencyError, TransportError } from '../errors/sluice-error.js';
 import { type ErrorMatcher, matches } from './retry-policy.js';
 
 /** How deep the `cause` chain is searched for a `DependencyError`. */
@@ -13,8 +13,11 @@ export interface DependencyFailure {
 
 /**
  * Whether an error a handler attempt ended with is a dependency failure: a `DependencyError`
- * (thrown by an inbox store or by the handler), one found in its `cause` chain (a handler that
- * wrapped it), or an error matching one of the route's `dependencyErrors` matchers. Pure.
+ * (thrown by an inbox store or by the handler), a retryable `TransportError` (the broker refused or
+ * could not be reached: a `ctx.publish` that goes straight to the broker while it is down), either
+ * found in the `cause` chain too (a handler that wrapped it), or an error matching one of the route's
+ * `dependencyErrors` matchers. A `TransportError` that is not retryable (a message the broker can
+ * never take) stays the handler's failure. Pure.
  */
 export function dependencyFailureOf(
   error: unknown,
@@ -23,6 +26,7 @@ export function dependencyFailureOf(
   let current: unknown = error;
   for (let depth = 0; depth < MAX_CAUSE_DEPTH && current instanceof Error; depth++) {
     if (current instanceof DependencyError) return { dependency: current.dependency, error };
+    if (current instanceof TransportError && current.retryable) return { dependency: 'broker', error };
     current = current.cause;
   }
   if (dependencyErrors?.some((m) => matches(error, m))) {

@@ -16,6 +16,7 @@ import {
   memoryTransport,
   SluiceHeader,
   systemClock,
+  TransportError,
 } from '../../src/index.js';
 import { dependencyDelayMs } from '../../src/retry/dependency-failure.js';
 import { waitFor } from '../support/wait-for.js';
@@ -135,6 +136,31 @@ describe('dependency failures', () => {
     await waitFor(() => b.health().endpoints.billing?.counters.completed === 1);
     // Attempt 1 failed (spent), attempt 2 met the dependency failure (not spent): it runs again as attempt 2.
     expect(attempts).toEqual([1, 2, 2]);
+  });
+
+  it('counts a broker that cannot take a publish as a dependency failure, and a message it can never take as the handler’s', async () => {
+    const Follow = defineMessage('billing.follow-up.v1', z.object({}));
+    const seen: number[] = [];
+    let refused = 2;
+    const b = billing({ ...quick, retry: { kind: 'none' } }, async (_m, ctx) => {
+      seen.push(ctx.attempt);
+      // What a transport throws when the broker is down while the handler publishes straight to it.
+      if (refused-- > 0) throw new TransportError('cannot publish: the connection is closed', { retryable: true });
+      await ctx.publish(Follow, {});
+    });
+    await b.start();
+    await b.send('billing', Charge, { n: 1 });
+    await waitFor(() => b.health().endpoints.billing?.counters.completed === 1);
+    expect(seen).toEqual([1, 1, 1]);
+    expect(await b.deadLetters('billing').count()).toBe(0);
+    await b.stop();
+
+    const c = billing({ ...quick, retry: { kind: 'none' } }, async () => {
+      throw new TransportError('message id over the broker limit', { retryable: false });
+    });
+    await c.start();
+    await c.send('billing', Charge, { n: 2 });
+    await waitFor(() => c.health().endpoints.billing?.counters.deadLettered === 1);
   });
 
   it('finds a DependencyError in the cause chain of what the handler threw', async () => {
