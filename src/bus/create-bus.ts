@@ -19,6 +19,7 @@ import {
 } from './config-schema.js';
 import type { EndpointRegistration } from './endpoint-builder.js';
 import { isLoadedConfig, type LoadedConfig } from './load-config.js';
+import { parseConfig } from './parse-config.js';
 
 /** Endpoint options in code: the config fields plus what only code can give. */
 export interface EndpointOptions extends EndpointConfigInput {
@@ -64,11 +65,11 @@ export function createBus<TTx = undefined>(
   options: BusOptions<TTx> = {},
 ): Bus<TTx> {
   const loaded = isLoadedConfig(config) ? config : { config, sources: new Map<string, string>() };
-  const parsed = BusConfigSchema.safeParse(loaded.config);
+  const parsed = parseConfig(BusConfigSchema, loaded.config, loaded);
   if (!parsed.success) throw configErrorFrom(parsed.error, { schema: BusConfigSchema, sources: loaded.sources });
   const busConfig = parsed.data;
   for (const [name, fields] of Object.entries(busConfig.endpoints)) {
-    const checked = EndpointConfigSchema.safeParse(fields);
+    const checked = parseConfig(EndpointConfigSchema, fields, loaded, `endpoints.${name}`);
     if (!checked.success) {
       throw configErrorFrom(checked.error, {
         prefix: `endpoints.${name}`,
@@ -89,7 +90,7 @@ export function createBus<TTx = undefined>(
         'or build the bus with createBusFromConfig(), which loads the configured kind)',
     ]);
   }
-  const transportConfig = definition.configSchema.safeParse(busConfig.transport);
+  const transportConfig = parseConfig(definition.configSchema, busConfig.transport, loaded, 'transport');
   if (!transportConfig.success) {
     throw configErrorFrom(transportConfig.error, {
       prefix: 'transport',
@@ -107,7 +108,7 @@ export function createBus<TTx = undefined>(
   ];
   const logger = withSafeErrors(options.logger ?? createRootLogger(busConfig.logging.level, busConfig.service), known);
   const clockForStores = options.clock ?? systemClock;
-  const inbox = resolveInbox(busConfig.inbox, options.inbox, loaded.sources, {
+  const inbox = resolveInbox(busConfig.inbox, options.inbox, loaded, {
     logger: logger.child({ inbox: true }),
     clock: clockForStores,
   });
@@ -125,7 +126,7 @@ export function createBus<TTx = undefined>(
     }
     const { partitionKey, dependencyErrors, ...fields } = endpointOptions;
     const merged = { ...fields, ...busConfig.endpoints[name] };
-    const result = EndpointConfigSchema.safeParse(merged);
+    const result = parseConfig(EndpointConfigSchema, merged, loaded, `endpoints.${name}`);
     if (!result.success) {
       throw configErrorFrom(result.error, {
         prefix: `endpoints.${name}`,
@@ -151,7 +152,7 @@ export function createBus<TTx = undefined>(
 function resolveInbox<TTx>(
   section: { kind: string } | undefined,
   definition: InboxDefinition<TTx, InboxCommonConfig & { kind: string }> | undefined,
-  sources: ReadonlyMap<string, string>,
+  loaded: Pick<LoadedConfig, 'sources' | 'raw'>,
   deps: InboxDeps,
 ): { store: InboxStore<unknown>; config: InboxCommonConfig } | undefined {
   if (!definition) {
@@ -170,9 +171,13 @@ function resolveInbox<TTx>(
       `inbox.kind: "${raw.kind}" does not match the inbox store given to createBus ("${definition.kind}")`,
     ]);
   }
-  const parsed = definition.configSchema.safeParse(raw);
+  const parsed = parseConfig(definition.configSchema, raw, loaded, 'inbox');
   if (!parsed.success) {
-    throw configErrorFrom(parsed.error, { prefix: 'inbox', schema: definition.configSchema as z.ZodType, sources });
+    throw configErrorFrom(parsed.error, {
+      prefix: 'inbox',
+      schema: definition.configSchema as z.ZodType,
+      sources: loaded.sources,
+    });
   }
   return { store: definition.create(parsed.data, deps) as InboxStore<unknown>, config: parsed.data };
 }

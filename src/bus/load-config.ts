@@ -13,6 +13,11 @@ export interface LoadConfigOptions {
 export interface LoadedConfig {
   readonly config: BusConfigInput;
   readonly sources: ReadonlyMap<string, string>;
+  /**
+   * Each environment-provided field's text as written, by path: a value that looks like a number or
+   * a boolean is parsed as one, and `createBus` puts the text back where the field wants a string.
+   */
+  readonly raw?: ReadonlyMap<string, string>;
 }
 
 /** Whether a config argument is `loadConfig()`'s result rather than a plain config object. */
@@ -49,6 +54,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     }
   }
   const sources = new Map<string, string>();
+  const rawValues = new Map<string, string>();
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('SLUICE_') || name === 'SLUICE_CONFIG' || raw === undefined) continue;
     const path = name
@@ -60,8 +66,9 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     }
     setPath(config, path, parseValue(raw));
     sources.set(path.join('.'), name);
+    rawValues.set(path.join('.'), raw);
   }
-  return { config: config as BusConfigInput, sources };
+  return { config: config as BusConfigInput, sources, raw: rawValues };
 }
 
 function parseValue(raw: string): unknown {

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, createBus, defineMessage, loadConfig, RegistrationError } from '../../src/index.js';
+import { sqliteInbox } from '../../src/inbox/sqlite/index.js';
 
 const silent = pino({ level: 'silent' });
 const issuesOf = (fn: () => unknown): string[] => {
@@ -116,6 +117,26 @@ describe('configuration', () => {
     );
     expect(second).toEqual([
       'transport.lockTimeoutMs: Invalid input: expected number, received string (from SLUICE_TRANSPORT__LOCK_TIMEOUT_MS)',
+    ]);
+  });
+
+  it('keeps an environment value that looks like a number as text where the field wants a string', () => {
+    const env = {
+      SLUICE_SERVICE: '2026',
+      SLUICE_HEALTH__TOKEN: '1234567890123456',
+      SLUICE_HEALTH__READ_TOKEN: '6543210987654321',
+      SLUICE_RETRY_SIGNING_KEY: '99999999999999999999',
+      SLUICE_INBOX__KIND: 'sqlite',
+      SLUICE_INBOX__PATH: '12345',
+      SLUICE_ENDPOINTS__BILLING__ADDRESS: '42',
+      SLUICE_HEALTH__PORT: '0',
+    };
+    // Before: "health.token: expected string, received number (from SLUICE_HEALTH__TOKEN)", and so on.
+    const bus = createBus(loadConfig({ env }), { logger: silent, inbox: sqliteInbox() });
+    expect(() => bus.endpoint('billing')).not.toThrow();
+    // A number is still wanted as a number, and a word where a number belongs is still an error.
+    expect(issuesOf(() => createBus(loadConfig({ env: { SLUICE_HEALTH__PORT: 'x' } }), { logger: silent }))).toEqual([
+      'health.port: Invalid input: expected number, received string (from SLUICE_HEALTH__PORT)',
     ]);
   });
 
