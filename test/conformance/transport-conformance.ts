@@ -211,6 +211,63 @@ export function describeTransportConformance(name: string, harness: ConformanceH
       expect(await dlq.count()).toBe(0);
     });
 
+    /** Sends `n` messages and dead-letters each; resolves with their bodies in send order. */
+    const deadLettered = async (t: Transport, address: string, n: number) => {
+      const c = collector();
+      const consumer = await t.consume(address, c.onDelivery, { prefetch: n });
+      const bodies = Array.from({ length: n }, (_, i) => `dead-${i}`);
+      for (const body of bodies) await t.send(address, message(body));
+      for (let i = 1; i <= n; i++) await (await c.nth(i)).deadLetter(fault('retries-exhausted', address));
+      await consumer.close();
+      const dlq = t.deadLetters(address);
+      await waitFor(async () => (await dlq.count()) === n, { timeoutMs: patience, what: `${n} dead letters` });
+      return { dlq, bodies };
+    };
+    const scanAll = async (dlq: ReturnType<Transport['deadLetters']>, options = {}) => {
+      const pages: string[][] = [];
+      for await (const page of dlq.scan(options)) pages.push(page.map((d) => d.body.toString()));
+      return pages;
+    };
+
+    it('scans every dead letter in pages, oldest first, without removing any', async () => {
+      const t = await connect();
+      const address = await declared(t);
+      const { dlq, bodies } = await deadLettered(t, address, 7);
+      const pages = await scanAll(dlq, { pageSize: 3 });
+      expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
+      expect(pages.flat()).toEqual(bodies);
+      expect((await scanAll(dlq, { pageSize: 5, max: 4 })).flat()).toEqual(bodies.slice(0, 4));
+      // A scan left early lets go of what it read.
+      for await (const page of dlq.scan({ pageSize: 2 })) {
+        expect(page).toHaveLength(2);
+        break;
+      }
+      expect(await dlq.count()).toBe(7);
+      expect((await scanAll(dlq)).flat()).toEqual(bodies);
+    });
+
+    it('purges the oldest by limit and chosen ids, leaving the rest in order', async () => {
+      const t = await connect();
+      const address = await declared(t);
+      const { dlq, bodies } = await deadLettered(t, address, 6);
+      const byLimit = await dlq.purge({ limit: 2 });
+      expect(byLimit.removed).toBe(2);
+      expect((await scanAll(dlq)).flat()).toEqual(bodies.slice(2));
+      const ids = (await dlq.peek(10)).map((d) => d.deadLetterId);
+      expect(new Set(ids).size).toBe(4);
+      const byIds = await dlq.purge({ ids: [ids[1] as string, ids[2] as string, 'no-such-id'] });
+      expect(byIds.removed).toBe(2);
+      expect((await scanAll(dlq)).flat()).toEqual([bodies[2], bodies[5]]);
+      expect(await dlq.count()).toBe(2);
+      // Nothing reached the endpoint: a purge copies nowhere.
+      const c = collector();
+      await t.consume(address, c.onDelivery, { prefetch: 10 });
+      await dlq.redrive({ all: true }, 'after purge');
+      expect((await c.nth(1)).body.toString()).toBe(bodies[2]);
+      expect((await c.nth(2)).body.toString()).toBe(bodies[5]);
+      expect(c.got).toHaveLength(2);
+    });
+
     it('a delayed release waits at least the delay', async () => {
       const t = await connect();
       const address = await declared(t);
