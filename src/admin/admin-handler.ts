@@ -149,7 +149,7 @@ export function createAdminHandler(
         return send(res, 200, { endpoints: switches.map((ks) => ({ name: ks.endpoint, killSwitch: ks.view() })) });
       }
       case 'dead-letters': {
-        const query = parse(ListQuerySchema, Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams));
+        const query = parse(ListQuerySchema, queryOf(req));
         const { cursor, limit, ...filter } = query;
         const position = cursor === undefined ? 0 : decodeCursor(cursor);
         if (position === undefined)
@@ -158,7 +158,8 @@ export function createAdminHandler(
         return send(res, 200, { endpoint: route.name, ...page });
       }
       case 'dead-letter-stats': {
-        const stats = await deadLetterStats(dlqOf(source, route.name), limits);
+        const filter = parse(DeadLetterFilterSchema, queryOf(req));
+        const stats = await deadLetterStats(dlqOf(source, route.name), filter, limits);
         return send(res, 200, { endpoint: route.name, ...stats });
       }
       case 'dead-letter': {
@@ -243,6 +244,11 @@ export function createAdminHandler(
       else send(res, 500, { error: 'internal', message: 'the admin request failed; see the service log' });
     });
   };
+}
+
+/** The query's parameters (the last of a repeated one). */
+function queryOf(req: IncomingMessage): Record<string, string> {
+  return Object.fromEntries(new URL(req.url ?? '/', 'http://localhost').searchParams);
 }
 
 /** The path's segments, percent-decoded; 400 for bad encoding. */

@@ -32,6 +32,8 @@ export interface FailureGroupCount {
 export interface DeadLetterStats {
   /** Dead letters looked at. */
   readonly scanned: number;
+  /** Of those, the ones the filter matched (all without a filter). */
+  readonly matched: number;
   readonly truncated: boolean;
   readonly reasons: readonly { readonly reason: string; readonly count: number }[];
   readonly groups: readonly FailureGroupCount[];
@@ -103,11 +105,21 @@ export async function listDeadLetters(
   return { items, ...(next !== undefined ? { next: encodeCursor(next) } : {}), truncated };
 }
 
-/** Counts by reason and failure group (ServicePulse's grouping): what an operator sorts a flood by. */
-export async function deadLetterStats(dlq: DeadLetterQueue, limits: ReadLimits): Promise<DeadLetterStats> {
+/**
+ * Counts by reason and failure group (ServicePulse's grouping): what an operator sorts a flood by.
+ * With a filter, only the dead letters it matches are counted (`matched`).
+ */
+export async function deadLetterStats(
+  dlq: DeadLetterQueue,
+  filter: DeadLetterFilter,
+  limits: ReadLimits,
+): Promise<DeadLetterStats> {
   const reasons = new Map<string, number>();
   const groups = new Map<string, { -readonly [K in keyof FailureGroupCount]: FailureGroupCount[K] }>();
+  let matched = 0;
   const { scanned, truncated } = await scanLimited(dlq, limits, (dead) => {
+    if (!matchesFilter(dead, filter)) return false;
+    matched++;
     const key = failureGroupOf(dead);
     reasons.set(key.reason, (reasons.get(key.reason) ?? 0) + 1);
     const at = dead.fault?.lastFailureAt;
@@ -130,6 +142,7 @@ export async function deadLetterStats(dlq: DeadLetterQueue, limits: ReadLimits):
   });
   return {
     scanned,
+    matched,
     truncated,
     reasons: [...reasons].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count),
     groups: [...groups.values()].sort((a, b) => b.count - a.count),
