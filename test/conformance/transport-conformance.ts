@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createBus, defineMessage, type TransportDefinition } from '../../src/index.js';
 import { createFault } from '../../src/errors/fault.js';
-import type { Delivery, OutgoingMessage, Transport } from '../../src/transport/index.js';
+import { type Delivery, LockLostError, type OutgoingMessage, type Transport } from '../../src/transport/index.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -418,6 +418,15 @@ export function describeTransportConformance(name: string, harness: ConformanceH
       const completed = new Set<string>();
       const deadLettered = new Set<string>();
       const idOf = (d: Delivery) => d.body.toString();
+      // A lock that expired under load (the Service Bus emulator's are 1.5 s) refuses the settlement
+      // and the broker hands the message out again: that is the broker keeping its promise, not a
+      // failure. Anything else is one, and is asserted at the end.
+      const unexpected: unknown[] = [];
+      const settled = (settlement: Promise<void>, then?: () => void) => {
+        settlement.then(then, (error: unknown) => {
+          if (!(error instanceof LockLostError)) unexpected.push(error);
+        });
+      };
       let rng = 42;
       const random = () => {
         rng = (rng * 1103515245 + 12345) % 2 ** 31;
@@ -428,9 +437,9 @@ export function describeTransportConformance(name: string, harness: ConformanceH
         (d) => {
           const roll = random();
           const id = idOf(d);
-          if (roll < 0.8) void d.complete().then(() => completed.add(id));
-          else if (roll < 0.95) void d.release();
-          else void d.deadLetter(fault('retries-exhausted', address)).then(() => deadLettered.add(id));
+          if (roll < 0.8) settled(d.complete(), () => completed.add(id));
+          else if (roll < 0.95) settled(d.release());
+          else settled(d.deadLetter(fault('retries-exhausted', address)), () => deadLettered.add(id));
         },
         { prefetch: 100 },
       );
@@ -439,10 +448,24 @@ export function describeTransportConformance(name: string, harness: ConformanceH
         const ids = Array.from({ length: Math.min(100, total - start) }, (_, k) => `id-${start + k}`);
         await Promise.all(ids.map((id) => t.send(address, message(id))));
       }
-      await waitFor(() => completed.size + deadLettered.size >= total, {
-        timeoutMs: patience * 12,
-        what: 'all settled',
-      });
+      // Bounded by progress, not by a speed: it fails when nothing settled for a while, however
+      // slowly a loaded machine gets through the 10,000.
+      let last = -1;
+      let lastChange = Date.now();
+      await waitFor(
+        () => {
+          const now = completed.size + deadLettered.size;
+          if (now !== last) {
+            last = now;
+            lastChange = Date.now();
+          } else if (Date.now() - lastChange > patience * 4) {
+            throw new Error(`no settlement for ${patience * 4} ms; ${now} of ${total} settled`);
+          }
+          return now >= total;
+        },
+        { timeoutMs: 280_000, intervalMs: 50, what: 'all settled' },
+      );
+      expect(unexpected).toEqual([]);
       const dlq = t.deadLetters(address);
       await waitFor(async () => (await dlq.count()) === deadLettered.size, {
         timeoutMs: patience,
@@ -453,6 +476,6 @@ export function describeTransportConformance(name: string, harness: ConformanceH
         expect(completed.has(id) !== deadLettered.has(id), id).toBe(true);
       }
       expect(deadLettered.size).toBeGreaterThan(0);
-    }, 120_000);
+    }, 300_000);
   });
 }

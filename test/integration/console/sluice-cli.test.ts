@@ -40,6 +40,7 @@ function sluice(args: string[], env: Record<string, string | undefined> = {}): P
 }
 
 let service: ChildProcess;
+let serviceLog = '';
 let url = '';
 let connection: amqp.ChannelModel;
 
@@ -90,11 +91,15 @@ describe('the sluice command against a service on RabbitMQ', () => {
   beforeAll(async () => {
     service = spawn(process.execPath, ['--import', 'tsx', 'test/integration/console/fixtures/console-service.ts'], {
       env: { ...process.env, ADMIN_TOKEN: ADMIN, READ_TOKEN: READ, ENDPOINT, RABBITMQ_URL },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // The service's log is kept for a failure's message, not printed into the test run's output.
+    service.stderr?.on('data', (d) => {
+      serviceLog = `${serviceLog}${d}`.slice(-20_000);
     });
     const lines = createInterface({ input: service.stdout as NodeJS.ReadableStream });
     url = await new Promise<string>((resolve, reject) => {
-      service.once('exit', (code) => reject(new Error(`the service exited with ${code}`)));
+      service.once('exit', (code) => reject(new Error(`the service exited with ${code}:\n${serviceLog}`)));
       lines.once('line', (line) => resolve(`${(JSON.parse(line) as { url: string }).url}/health`));
     });
     connection = await amqp.connect(RABBITMQ_URL);
