@@ -4,11 +4,17 @@ import { selectDeadLetters } from '../dead-letters/dead-letter-reads.js';
 import type { DeadLetterQueue } from '../transport/dead-letter-queue.js';
 import type { JobHandle, JobKind } from './job-registry.js';
 
-/** Which dead letters a redrive or purge takes: all, chosen ids, or those a filter (a group) matches. */
+/** At most this many, the oldest first: a redrive in batches (1,000 now, the rest once they pass). */
+const Limit = z.number().int().min(1).max(10_000_000);
+
+/**
+ * Which dead letters a redrive or purge takes: all, chosen ids, or those a filter (a group)
+ * matches; `all` and `filter` take the oldest `limit` when it is given.
+ */
 export const DeadLetterSelectionSchema = z.union([
-  z.strictObject({ all: z.literal(true) }),
+  z.strictObject({ all: z.literal(true), limit: Limit.optional() }),
   z.strictObject({ ids: z.array(z.string().min(1).max(1_000)).min(1).max(1_000) }),
-  z.strictObject({ filter: DeadLetterFilterSchema }),
+  z.strictObject({ filter: DeadLetterFilterSchema, limit: Limit.optional() }),
 ]);
 export type DeadLetterSelection = z.infer<typeof DeadLetterSelectionSchema>;
 
@@ -68,7 +74,7 @@ export function deadLetterWork(dlq: DeadLetterQueue, plan: DeadLetterJobPlan): (
   return async (job) => {
     const { selection } = plan;
     if ('all' in selection) {
-      const total = await dlq.count();
+      const total = Math.min(await dlq.count(), selection.limit ?? Number.POSITIVE_INFINITY);
       confirm(total);
       job.running(total);
       let done = 0;
@@ -92,7 +98,7 @@ export function deadLetterWork(dlq: DeadLetterQueue, plan: DeadLetterJobPlan): (
         scanLimit: plan.scanLimit,
         signal: job.signal,
       });
-      ids = selected.ids;
+      ids = selection.limit === undefined ? selected.ids : selected.ids.slice(0, selection.limit);
     }
     confirm(ids.length);
     job.running(ids.length);

@@ -45,6 +45,58 @@ describe('jobs', () => {
     expect(seen.map((v) => v.progress.done)).toEqual([0, 500, 1_000, 1_200, 1_200]);
   });
 
+  it('takes the oldest limit of all, in chunks: a redrive in batches', async () => {
+    const jobs = registry();
+    const q = queue(1_200);
+    const plan = {
+      kind: 'redrive' as const,
+      selection: { all: true as const, limit: 700 },
+      reason: 'r',
+      scanLimit: 10,
+      chunk: 500,
+    };
+    const job = jobs.start(
+      { kind: 'redrive', endpoint: 'billing', selection: plan.selection },
+      deadLetterWork(q.dlq, plan),
+    );
+    expect(await jobs.settled(job.id)).toMatchObject({ state: 'succeeded', progress: { total: 700, succeeded: 700 } });
+    expect(q.calls).toEqual([{ limit: 500 }, { limit: 200 }]);
+    expect(q.left()).toBe(500);
+  });
+
+  it('takes the oldest limit of a filter: a group in batches', async () => {
+    const jobs = registry();
+    const letters = Array.from({ length: 5 }, (_, i) => ({
+      deadLetterId: `d${i}`,
+      messageId: `m${i}`,
+      body: Buffer.alloc(0),
+      headers: {},
+      fault: undefined,
+    }));
+    const calls: unknown[] = [];
+    const dlq = {
+      scan: async function* () {
+        yield letters;
+      },
+      redrive: async (selection: { ids: readonly string[] }) => {
+        calls.push(selection);
+        return { moved: selection.ids.length, ids: [] };
+      },
+    } as unknown as DeadLetterQueue;
+    const plan = {
+      kind: 'redrive' as const,
+      selection: { filter: { reason: 'unknown' }, limit: 3 },
+      reason: 'r',
+      scanLimit: 10,
+    };
+    const job = jobs.start(
+      { kind: 'redrive', endpoint: 'billing', selection: plan.selection },
+      deadLetterWork(dlq, plan),
+    );
+    expect(await jobs.settled(job.id)).toMatchObject({ state: 'succeeded', progress: { total: 3, succeeded: 3 } });
+    expect(calls).toEqual([{ ids: ['d0', 'd1', 'd2'] }]);
+  });
+
   it('allows one job per endpoint, stops a cancelled one between chunks', async () => {
     const jobs = registry();
     let release: () => void = () => {};

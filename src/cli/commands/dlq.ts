@@ -16,6 +16,7 @@ interface Filter {
 }
 interface SelectionOptions extends Filter {
   all?: boolean;
+  max?: string;
   ids?: string[];
   yes?: boolean;
   wait?: boolean;
@@ -154,6 +155,7 @@ export function dlqCommand(program: Command, context: CliContext): void {
     withFilter(command)
       .argument('<endpoint>', 'the endpoint')
       .option('--all', 'every dead letter waiting now')
+      .option('--max <n>', 'at most n of them, the oldest first (work through a flood in batches)')
       .addOption(new Option('--ids <ids...>', 'chosen dead-letter ids (or message ids)'))
       .option('-y, --yes', 'do not ask (required when stdin is not a terminal)')
       .option('--no-wait', 'print the job and return at once instead of following it');
@@ -178,10 +180,16 @@ export function dlqCommand(program: Command, context: CliContext): void {
     const given = [options.all === true, options.ids !== undefined, Object.keys(filter).length > 0].filter(Boolean);
     if (given.length !== 1)
       throw new CliError('choose what to take: --all, --ids, or filters (--group, --reason, ...)', ExitCode.usage);
+    const max = options.max === undefined ? undefined : Number(options.max);
+    if (max !== undefined && (!Number.isInteger(max) || max < 1))
+      throw new CliError('--max: a whole number, at least 1', ExitCode.usage);
+    if (max !== undefined && options.ids)
+      throw new CliError('--max goes with --all or filters, not --ids', ExitCode.usage);
+    const limited = max === undefined ? {} : { limit: max };
     let selection: unknown;
     let count: number;
     if (options.all) {
-      selection = { all: true };
+      selection = { all: true, ...limited };
       const e = await client.get<{ deadLetters: { count: number | null; error?: string } }>(
         `endpoints/${encodeURIComponent(endpoint)}`,
       );
@@ -192,9 +200,10 @@ export function dlqCommand(program: Command, context: CliContext): void {
       selection = { ids: options.ids };
       count = new Set(options.ids).size;
     } else {
-      selection = { filter };
+      selection = { filter, ...limited };
       count = (await client.get<Stats>(`${at(endpoint)}/stats${query(filter)}`)).matched;
     }
+    if (max !== undefined) count = Math.min(count, max);
     if (count === 0) {
       context.stderr.write('nothing to do: no dead letter matches\n');
       return;

@@ -196,10 +196,25 @@ describe('the sluice command against a service on RabbitMQ', () => {
     for (const run of [wrong, readOnly, noTerminal]) expect(run.stdout + run.stderr).not.toContain(ADMIN);
   });
 
-  it(`redrives a group of ${SEEDED} dead letters with progress, then purges the rest`, async () => {
+  it(`redrives a group of ${SEEDED} dead letters in two batches with progress, then purges the rest`, async () => {
     const group = JSON.parse(
       (await sluice(['dlq', 'stats', ENDPOINT, '--reason', 'retries-exhausted', '--json'])).stdout,
     ).groups[0].id as string;
+    // A first batch, to see the fix hold, then the rest.
+    const batch = await sluice([
+      'dlq',
+      'redrive',
+      ENDPOINT,
+      '--group',
+      group,
+      '--max',
+      '1000',
+      '-m',
+      'first batch',
+      '--yes',
+    ]);
+    expect(batch.code, batch.stderr).toBe(0);
+    expect(batch.stdout).toContain('redrive succeeded: 1000 of 1000 moved');
     const redrive = await sluice([
       'dlq',
       'redrive',
@@ -211,12 +226,13 @@ describe('the sluice command against a service on RabbitMQ', () => {
       '--yes',
     ]);
     expect(redrive.code, redrive.stderr).toBe(0);
-    expect(redrive.stdout).toContain(`redrive succeeded: ${SEEDED} of ${SEEDED} moved`);
+    const rest = SEEDED - 1_000;
+    expect(redrive.stdout).toContain(`redrive succeeded: ${rest} of ${rest} moved`);
     // The bar, as a process without a terminal prints it: a line every half second, rising.
     const progress = [...redrive.stderr.matchAll(/redrive \S+ \[[^\]]*\] (\d+)\/(\d+)/g)].map((m) => Number(m[1]));
     expect(progress.length).toBeGreaterThan(0);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
-    expect(progress.at(-1)).toBe(SEEDED);
+    expect(progress.at(-1)).toBe(rest);
     // The service handles what came back (those messages do not fail); the three others stay.
     await waitFor(async () => (await deadLetterCount()) === 3, { timeoutMs: 60_000, what: 'redriven' });
     await waitFor(
@@ -242,6 +258,7 @@ describe('the sluice command against a service on RabbitMQ', () => {
     const jobs = JSON.parse((await sluice(['--json', 'job'])).stdout).jobs;
     expect(jobs.map((j: { kind: string; state: string }) => [j.kind, j.state])).toEqual([
       ['purge', 'succeeded'],
+      ['redrive', 'succeeded'],
       ['redrive', 'succeeded'],
     ]);
   }, 180_000);
