@@ -111,7 +111,13 @@ export {
 } from './killswitch/kill-switch-config.js';
 export type { KillSwitchControl, KillSwitchView, LastFailure } from './killswitch/kill-switch.js';
 export type { KillSwitchState } from './killswitch/kill-switch-policy.js';
-export { HealthConfigSchema, type HealthConfig, type HealthConfigInput } from './health/health-config.js';
+export {
+  AdminConfigSchema,
+  type AdminConfig,
+  HealthConfigSchema,
+  type HealthConfig,
+  type HealthConfigInput,
+} from './health/health-config.js';
 export {
   createHealthHandler,
   type HealthHandlerOptions,
@@ -132,10 +138,13 @@ export type {
   ConsumerStatus,
   DeadLetteredMessage,
   DeadLetterQueue,
+  DeadLetterScanOptions,
   Delivery,
   DeliveryCallback,
   EndpointTopology,
   OutgoingMessage,
+  PurgeResult,
+  PurgeSelection,
   RedriveResult,
   RedriveSelection,
   ReleaseOptions,

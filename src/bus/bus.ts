@@ -37,6 +37,10 @@ import type { ConsumerView } from './consumer-supervisor.js';
 import { EndpointBuilder, type EndpointRegistration } from './endpoint-builder.js';
 import type { EndpointOptions } from './create-bus.js';
 import { createHealthHandler } from '../health/health-handler.js';
+import { createTokenAuthorizer, tokenDigest } from '../health/token-authorizer.js';
+import { JobRegistry } from '../admin/job-registry.js';
+import { withAdmin } from '../admin/with-admin.js';
+import { safeError } from '../telemetry/safe-error.js';
 import { type HealthServer, startHealthServer } from '../health/health-server.js';
 import { KillSwitch, type KillSwitchControl, type KillSwitchView } from '../killswitch/kill-switch.js';
 import { gateInputStage } from '../pipeline/stages/gate-input-stage.js';
@@ -113,6 +117,8 @@ export class Bus<TTx = undefined> {
     this.parts.logger.error({ err: error, event }, 'an event listener failed'),
   );
   #healthServer: HealthServer | undefined;
+  /** The admin API's jobs (redrive, purge), when the console is on. */
+  #jobs: JobRegistry | undefined;
   readonly #producer = new ProducerTelemetry(() => this.parts.transport.kind);
   #unobserve: (() => void) | undefined;
   #keepAlive: NodeJS.Timeout | undefined;
@@ -471,7 +477,24 @@ export class Bus<TTx = undefined> {
   async #startHealth(): Promise<HealthServer> {
     const { health } = this.parts.config;
     const logger = this.parts.logger.child({ component: 'health' });
-    const handler = createHealthHandler(this, { ...health, logger });
+    const authorizer = createTokenAuthorizer({
+      admin: health.token ? tokenDigest(health.token) : undefined,
+      read: health.readToken ? tokenDigest(health.readToken) : undefined,
+    });
+    let handler = createHealthHandler(this, { ...health, authorizer, logger });
+    // The operator console shares the server and its token model; it is on only with a token.
+    if (health.admin.enabled && (authorizer.hasAdminToken || authorizer.hasReadToken)) {
+      this.#jobs = new JobRegistry({ clock: this.parts.clock, describeError: (e) => safeError(e).message });
+      handler = withAdmin(this, handler, {
+        authorizer,
+        jobs: this.#jobs,
+        basePath: health.basePath,
+        scanLimit: health.admin.scanLimit,
+        requestTimeoutMs: health.requestTimeoutMs,
+        console: health.admin.console,
+        logger: this.parts.logger.child({ component: 'admin' }),
+      });
+    }
     const server = await startHealthServer(handler, { ...health, logger });
     logger.info({ listening: server.url }, 'health server listening');
     return server;
@@ -526,6 +549,8 @@ export class Bus<TTx = undefined> {
     this.#removeSignalHandlers();
     clearInterval(this.#keepAlive);
     for (const killSwitch of this.#killSwitches.values()) killSwitch.close();
+    // Running redrives and purges stop after their current chunk (what was moved stays moved).
+    void this.#jobs?.close();
     this.#cancelCleanup?.();
     this.#unobserve?.();
     await this.#closeAll(this.parts.config.shutdown.timeoutMs);

@@ -2,6 +2,24 @@ import { z } from 'zod';
 
 const TokenSchema = z.string().min(16, 'must be at least 16 characters').max(4096);
 
+/** The operator console on the health server (see `docs/console.md`). */
+export const AdminConfigSchema = z.strictObject({
+  /**
+   * The admin API (`{basePath}/admin/v1`) and the web view (`{basePath}/console/`). They answer
+   * only when a token is configured too (`token` or `readToken`); `false` keeps them off even then.
+   */
+  enabled: z.boolean().default(true),
+  /** The web view's files are served (the API without them when false). */
+  console: z.boolean().default(true),
+  /**
+   * Dead letters a list, a count by group, a lookup or a redrive/purge selection reads at most,
+   * oldest first; answers say `truncated` when there were more.
+   */
+  scanLimit: z.number().int().min(100).max(1_000_000).default(50_000),
+});
+export type AdminConfig = z.infer<typeof AdminConfigSchema>;
+const DEFAULT_ADMIN: AdminConfig = { enabled: true, console: true, scanLimit: 50_000 };
+
 /**
  * The health HTTP server (`node:http`, no framework). Off by default; the handler itself is also
  * available for an existing server (`createHealthHandler`). See `docs/health-endpoint.md`.
@@ -40,6 +58,8 @@ export const HealthConfigSchema = z
     requestTimeoutMs: z.number().int().min(100).max(120_000).default(5_000),
     /** Connections open at once; one more is closed at once (and logged, at most every 10 s). */
     maxConnections: z.number().int().min(1).max(100_000).default(64),
+    /** The operator console: admin API and web view (on when a token is configured). */
+    admin: AdminConfigSchema.default(DEFAULT_ADMIN),
   })
   .refine((health) => health.token === undefined || health.token !== health.readToken, {
     message: 'must differ from health.token (the read token must not allow trip and reset)',
@@ -56,4 +76,5 @@ export const DEFAULT_HEALTH: HealthConfig = {
   readinessFailsWhenTripped: false,
   requestTimeoutMs: 5_000,
   maxConnections: 64,
+  admin: DEFAULT_ADMIN,
 };

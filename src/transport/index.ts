@@ -11,7 +11,15 @@ export type {
   TransportCapabilities,
   TransportState,
 } from './transport.js';
-export type { DeadLetteredMessage, DeadLetterQueue, RedriveResult, RedriveSelection } from './dead-letter-queue.js';
+export type {
+  DeadLetteredMessage,
+  DeadLetterQueue,
+  DeadLetterScanOptions,
+  PurgeResult,
+  PurgeSelection,
+  RedriveResult,
+  RedriveSelection,
+} from './dead-letter-queue.js';
 export { defineTransport, type TransportDefinition, type TransportDeps } from './definition.js';
 export { deadLetterHeaders, redriveHeaders, SluiceHeader, withoutRetryState } from './headers.js';
 export {

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createBus, defineMessage, LockLostError, type TransportDefinition } from '../../src/index.js';
+import { createBus, defineMessage, type TransportDefinition } from '../../src/index.js';
 import { createFault } from '../../src/errors/fault.js';
-import type { Delivery, OutgoingMessage, Transport } from '../../src/transport/index.js';
+import { type Delivery, LockLostError, type OutgoingMessage, type Transport } from '../../src/transport/index.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -211,6 +211,63 @@ export function describeTransportConformance(name: string, harness: ConformanceH
       expect(await dlq.count()).toBe(0);
     });
 
+    /** Sends `n` messages and dead-letters each; resolves with their bodies in send order. */
+    const deadLettered = async (t: Transport, address: string, n: number) => {
+      const c = collector();
+      const consumer = await t.consume(address, c.onDelivery, { prefetch: n });
+      const bodies = Array.from({ length: n }, (_, i) => `dead-${i}`);
+      for (const body of bodies) await t.send(address, message(body));
+      for (let i = 1; i <= n; i++) await (await c.nth(i)).deadLetter(fault('retries-exhausted', address));
+      await consumer.close();
+      const dlq = t.deadLetters(address);
+      await waitFor(async () => (await dlq.count()) === n, { timeoutMs: patience, what: `${n} dead letters` });
+      return { dlq, bodies };
+    };
+    const scanAll = async (dlq: ReturnType<Transport['deadLetters']>, options = {}) => {
+      const pages: string[][] = [];
+      for await (const page of dlq.scan(options)) pages.push(page.map((d) => d.body.toString()));
+      return pages;
+    };
+
+    it('scans every dead letter in pages, oldest first, without removing any', async () => {
+      const t = await connect();
+      const address = await declared(t);
+      const { dlq, bodies } = await deadLettered(t, address, 7);
+      const pages = await scanAll(dlq, { pageSize: 3 });
+      expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
+      expect(pages.flat()).toEqual(bodies);
+      expect((await scanAll(dlq, { pageSize: 5, max: 4 })).flat()).toEqual(bodies.slice(0, 4));
+      // A scan left early lets go of what it read.
+      for await (const page of dlq.scan({ pageSize: 2 })) {
+        expect(page).toHaveLength(2);
+        break;
+      }
+      expect(await dlq.count()).toBe(7);
+      expect((await scanAll(dlq)).flat()).toEqual(bodies);
+    });
+
+    it('purges the oldest by limit and chosen ids, leaving the rest in order', async () => {
+      const t = await connect();
+      const address = await declared(t);
+      const { dlq, bodies } = await deadLettered(t, address, 6);
+      const byLimit = await dlq.purge({ limit: 2 });
+      expect(byLimit.removed).toBe(2);
+      expect((await scanAll(dlq)).flat()).toEqual(bodies.slice(2));
+      const ids = (await dlq.peek(10)).map((d) => d.deadLetterId);
+      expect(new Set(ids).size).toBe(4);
+      const byIds = await dlq.purge({ ids: [ids[1] as string, ids[2] as string, 'no-such-id'] });
+      expect(byIds.removed).toBe(2);
+      expect((await scanAll(dlq)).flat()).toEqual([bodies[2], bodies[5]]);
+      expect(await dlq.count()).toBe(2);
+      // Nothing reached the endpoint: a purge copies nowhere.
+      const c = collector();
+      await t.consume(address, c.onDelivery, { prefetch: 10 });
+      await dlq.redrive({ all: true }, 'after purge');
+      expect((await c.nth(1)).body.toString()).toBe(bodies[2]);
+      expect((await c.nth(2)).body.toString()).toBe(bodies[5]);
+      expect(c.got).toHaveLength(2);
+    });
+
     it('a delayed release waits at least the delay', async () => {
       const t = await connect();
       const address = await declared(t);
@@ -361,25 +418,28 @@ export function describeTransportConformance(name: string, harness: ConformanceH
       const completed = new Set<string>();
       const deadLettered = new Set<string>();
       const idOf = (d: Delivery) => d.body.toString();
+      // A lock that expired under load (the Service Bus emulator's are 1.5 s) refuses the settlement
+      // and the broker hands the message out again: that is the broker keeping its promise, not a
+      // failure. Anything else is one, and is asserted at the end.
+      const unexpected: unknown[] = [];
+      const settled = (settlement: Promise<void>, then?: () => void) => {
+        settlement.then(then, (error: unknown) => {
+          if (!(error instanceof LockLostError)) unexpected.push(error);
+        });
+      };
       let rng = 42;
       const random = () => {
         rng = (rng * 1103515245 + 12345) % 2 ** 31;
         return rng / 2 ** 31;
-      };
-      // A settlement may find its lock gone on a loaded machine (the broker then hands the message
-      // out again, and it is settled on that delivery); any other refusal is a bug.
-      const unexpected: unknown[] = [];
-      const refused = (error: unknown) => {
-        if (!(error instanceof LockLostError)) unexpected.push(error);
       };
       await t.consume(
         address,
         (d) => {
           const roll = random();
           const id = idOf(d);
-          if (roll < 0.8) d.complete().then(() => completed.add(id), refused);
-          else if (roll < 0.95) d.release().catch(refused);
-          else d.deadLetter(fault('retries-exhausted', address)).then(() => deadLettered.add(id), refused);
+          if (roll < 0.8) settled(d.complete(), () => completed.add(id));
+          else if (roll < 0.95) settled(d.release());
+          else settled(d.deadLetter(fault('retries-exhausted', address)), () => deadLettered.add(id));
         },
         { prefetch: 100 },
       );
@@ -388,10 +448,24 @@ export function describeTransportConformance(name: string, harness: ConformanceH
         const ids = Array.from({ length: Math.min(100, total - start) }, (_, k) => `id-${start + k}`);
         await Promise.all(ids.map((id) => t.send(address, message(id))));
       }
-      await waitFor(() => completed.size + deadLettered.size >= total, {
-        timeoutMs: patience * 12,
-        what: 'all settled',
-      });
+      // Bounded by progress, not by a speed: it fails when nothing settled for a while, however
+      // slowly a loaded machine gets through the 10,000.
+      let last = -1;
+      let lastChange = Date.now();
+      await waitFor(
+        () => {
+          const now = completed.size + deadLettered.size;
+          if (now !== last) {
+            last = now;
+            lastChange = Date.now();
+          } else if (Date.now() - lastChange > patience * 4) {
+            throw new Error(`no settlement for ${patience * 4} ms; ${now} of ${total} settled`);
+          }
+          return now >= total;
+        },
+        { timeoutMs: 280_000, intervalMs: 50, what: 'all settled' },
+      );
+      expect(unexpected).toEqual([]);
       const dlq = t.deadLetters(address);
       await waitFor(async () => (await dlq.count()) === deadLettered.size, {
         timeoutMs: patience,
@@ -402,7 +476,6 @@ export function describeTransportConformance(name: string, harness: ConformanceH
         expect(completed.has(id) !== deadLettered.has(id), id).toBe(true);
       }
       expect(deadLettered.size).toBeGreaterThan(0);
-      expect(unexpected).toEqual([]);
-    }, 120_000);
+    }, 300_000);
   });
 }

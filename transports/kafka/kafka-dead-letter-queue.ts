@@ -3,6 +3,9 @@ import type {
   Clock,
   DeadLetteredMessage,
   DeadLetterQueue,
+  DeadLetterScanOptions,
+  PurgeResult,
+  PurgeSelection,
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport/index.js';
@@ -73,24 +76,117 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
       .map((r) => this.#toDeadLetter(r));
   }
 
-  redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
-    return this.deps.lock(this.#topic, () => this.#redrive(selection, reason));
+  /**
+   * Reads the queue in windows of {@link SCAN_WINDOW} records per partition (each read costs a
+   * group join, so not one per page), oldest first within a window.
+   */
+  async *scan(options: DeadLetterScanOptions = {}): AsyncGenerator<readonly DeadLetteredMessage[]> {
+    const pageSize = Math.max(1, options.pageSize ?? 100);
+    let left = options.max ?? Number.POSITIVE_INFINITY;
+    const ranges = await this.#ranges();
+    while (left > 0) {
+      const window = new Map<number, { from: number; to: number }>();
+      for (const [p, r] of ranges)
+        if (r.to > r.from) window.set(p, { from: r.from, to: Math.min(r.to, r.from + SCAN_WINDOW) });
+      if (window.size === 0) return;
+      const read = oldestFirst(await this.#read(window)).slice(0, left);
+      for (const [p, w] of window) (ranges.get(p) as { from: number }).from = w.to;
+      for (let i = 0; i < read.length; i += pageSize)
+        yield read.slice(i, i + pageSize).map((r) => this.#toDeadLetter(r));
+      left -= read.length;
+    }
   }
 
-  async #redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
+  redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
+    return this.deps.lock(this.#topic, async () => {
+      let result: RedriveResult = { moved: 0, ids: [] };
+      await this.#take(selection, async (read, commit) => {
+        result = await this.#move(read, selection, reason, commit);
+      });
+      return result;
+    });
+  }
+
+  /**
+   * Removes by moving the reader offset past the chosen records; a record not chosen but lying
+   * before a chosen one is appended again first, as redrive does.
+   */
+  purge(selection: PurgeSelection): Promise<PurgeResult> {
+    return this.deps.lock(this.#topic, async () => {
+      let result: PurgeResult = { removed: 0, ids: [] };
+      await this.#take(selection, async (read, commit) => {
+        const chosen = this.#choose(read, selection);
+        await this.#keepAndCommit(read, chosen, commit);
+        result = { removed: chosen.length, ids: chosen.map((r) => this.#toDeadLetter(r).messageId) };
+      });
+      return result;
+    });
+  }
+
+  /** Reads the queue (or its oldest `limit` per partition) as the reader group, and hands it to `act`. */
+  async #take(
+    selection: RedriveSelection | PurgeSelection,
+    act: (read: RangeRecord[], commit: (offsets: Map<number, number>) => Promise<void>) => Promise<void>,
+  ): Promise<void> {
     const ranges = await this.#ranges();
     if ('limit' in selection) for (const r of ranges.values()) r.to = Math.min(r.to, r.from + selection.limit);
-    let result: RedriveResult = { moved: 0, ids: [] };
     await readTopicRange(this.deps.kafka, this.#topic, {
       ranges,
       groupId: this.#readerGroup,
       timeoutMs: 60_000,
       maxWaitTimeMs: this.deps.maxWaitTimeMs,
-      whileMember: async (read, commit) => {
-        result = await this.#move(oldestFirst(read), selection, reason, commit);
-      },
+      whileMember: (read, commit) => act(oldestFirst(read), commit),
     });
-    return result;
+  }
+
+  #choose(records: RangeRecord[], selection: RedriveSelection | PurgeSelection): RangeRecord[] {
+    if ('all' in selection) return records;
+    if ('limit' in selection) return records.slice(0, Math.max(0, selection.limit));
+    const ids = new Set(selection.ids);
+    return records.filter((r) => {
+      const d = this.#toDeadLetter(r);
+      return ids.has(d.deadLetterId) || ids.has(d.messageId);
+    });
+  }
+
+  /**
+   * Appends again the records not chosen that lie before a chosen one in their partition (and
+   * `alsoKeep`), then commits the reader offset past the last of them in each partition.
+   */
+  async #keepAndCommit(
+    records: RangeRecord[],
+    chosen: RangeRecord[],
+    commit: (offsets: Map<number, number>) => Promise<void>,
+    alsoKeep: RangeRecord[] = [],
+  ): Promise<void> {
+    if (chosen.length === 0 && alsoKeep.length === 0) return;
+    const chosenSet = new Set(chosen);
+    const keepSet = new Set(alsoKeep);
+    const lastByPartition = new Map<number, number>();
+    for (const r of [...chosen, ...alsoKeep]) {
+      lastByPartition.set(r.partition, Math.max(lastByPartition.get(r.partition) ?? -1, Number(r.message.offset)));
+    }
+    const keptBefore = oldestFirst(
+      records.filter(
+        (r) =>
+          !chosenSet.has(r) && (keepSet.has(r) || Number(r.message.offset) < (lastByPartition.get(r.partition) ?? -1)),
+      ),
+    );
+    if (keptBefore.length > 0) {
+      await this.deps.producer.send({
+        topic: this.#topic,
+        acks: -1,
+        // With its own timestamp: the queue reads oldest first by timestamp, so a dead letter
+        // appended again keeps its place before the ones that came after it.
+        messages: keptBefore.map((r) => ({
+          key: r.message.key,
+          value: r.message.value,
+          headers: r.message.headers ?? {},
+          timestamp: r.message.timestamp,
+        })),
+      });
+    }
+    await commit(new Map([...lastByPartition].map(([p, last]) => [p, last + 1])));
   }
 
   /** Copies the chosen dead letters to the input topic, then moves the reader offset past them. */
@@ -100,33 +196,13 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     reason: string,
     commit: (offsets: Map<number, number>) => Promise<void>,
   ): Promise<RedriveResult> {
-    let chosen: RangeRecord[];
-    if ('all' in selection) chosen = records;
-    else if ('limit' in selection) chosen = records.slice(0, Math.max(0, selection.limit));
-    else {
-      const ids = new Set(selection.ids);
-      chosen = records.filter((r) => {
-        const d = this.#toDeadLetter(r);
-        return ids.has(d.deadLetterId) || ids.has(d.messageId);
-      });
-    }
+    let chosen = this.#choose(records, selection);
     if (chosen.length === 0) return { moved: 0, ids: [] };
-    const chosenSet = new Set(chosen);
-    const lastByPartition = new Map<number, number>();
-    for (const r of chosen) {
-      lastByPartition.set(r.partition, Math.max(lastByPartition.get(r.partition) ?? -1, Number(r.message.offset)));
-    }
-    let keptBefore = records.filter(
-      (r) => !chosenSet.has(r) && Number(r.message.offset) < (lastByPartition.get(r.partition) ?? -1),
-    );
     // A dead letter written as a reference (its copy did not fit) gets its body from the source
     // record. One whose source is gone (retention) stays, as if not chosen.
     const bodies = await this.#referencedBodies(chosen);
     const gone = chosen.filter((r) => bodies.get(r) === null);
-    if (gone.length > 0) {
-      chosen = chosen.filter((r) => bodies.get(r) !== null);
-      keptBefore = oldestFirst([...keptBefore, ...gone]);
-    }
+    if (gone.length > 0) chosen = chosen.filter((r) => bodies.get(r) !== null);
     const now = new Date(this.deps.clock.now());
     // In order; a body read back from its source goes alone: it was too large for the dead-letter
     // topic, and two of them in one produce can exceed the input topic's limit for one batch.
@@ -140,18 +216,8 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
       if (referenced) batch = await this.#produceToInput(batch);
     }
     await this.#produceToInput(batch);
-    if (keptBefore.length > 0) {
-      await this.deps.producer.send({
-        topic: this.#topic,
-        acks: -1,
-        messages: keptBefore.map((r) => ({
-          key: r.message.key,
-          value: r.message.value,
-          headers: r.message.headers ?? {},
-        })),
-      });
-    }
-    await commit(new Map([...lastByPartition].map(([p, last]) => [p, last + 1])));
+    // A gone one is kept (appended again) when the offset moves past it.
+    await this.#keepAndCommit(records, chosen, commit, gone);
     return { moved: chosen.length, ids: chosen.map((r) => this.#toDeadLetter(r).messageId) };
   }
 
@@ -251,6 +317,9 @@ interface Wanted {
   readonly partition: number;
   readonly offset: number;
 }
+
+/** Records per partition read by one group join while scanning. */
+const SCAN_WINDOW = 1_000;
 
 /** References at most this many offsets apart in a source partition are read in one pass. */
 const SOURCE_WINDOW_GAP = 1_000;

@@ -2,6 +2,8 @@ import type {
   Clock,
   DeadLetteredMessage,
   FaultDetails,
+  PurgeResult,
+  PurgeSelection,
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport/index.js';
@@ -200,6 +202,25 @@ export class MemoryQueue {
 
   get deadLetterCount(): number {
     return this.#deadLetters.length;
+  }
+
+  /** The dead letters waiting now, oldest first (a copy: later changes do not move a scan). */
+  deadLetterSnapshot(): DeadLetteredMessage[] {
+    return this.#deadLetters.slice();
+  }
+
+  /** Removes the chosen dead letters (by dead-letter id or message id), or the oldest `limit`. */
+  purge(selection: PurgeSelection): PurgeResult {
+    const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
+    const limit = 'limit' in selection ? selection.limit : Number.POSITIVE_INFINITY;
+    const removed: DeadLetterEntry[] = [];
+    const kept: DeadLetterEntry[] = [];
+    for (const entry of this.#deadLetters) {
+      const wanted = ids ? ids.has(entry.deadLetterId) || ids.has(entry.messageId) : removed.length < limit;
+      (wanted ? removed : kept).push(entry);
+    }
+    this.#deadLetters.splice(0, this.#deadLetters.length, ...kept);
+    return { removed: removed.length, ids: removed.map((e) => e.messageId) };
   }
 
   redrive(selection: RedriveSelection, reason: string): RedriveResult {

@@ -3,7 +3,9 @@ import type {
   Clock,
   Consumer,
   ConsumeOptions,
+  DeadLetteredMessage,
   DeadLetterQueue,
+  DeadLetterScanOptions,
   DeliveryCallback,
   EndpointTopology,
   OutgoingMessage,
@@ -95,7 +97,9 @@ export class MemoryTransport implements Transport {
     return {
       peek: async (limit = 100) => queue.peekDeadLetters(limit),
       count: async () => queue.deadLetterCount,
+      scan: (options = {}) => pages(queue.deadLetterSnapshot(), options),
       redrive: async (selection, reason) => queue.redrive(selection, reason),
+      purge: async (selection) => queue.purge(selection),
     };
   }
 
@@ -108,4 +112,14 @@ export class MemoryTransport implements Transport {
     }
     this.#consumers.clear();
   }
+}
+
+/** Pages of a snapshot of the dead letters. */
+async function* pages(
+  all: readonly DeadLetteredMessage[],
+  options: DeadLetterScanOptions,
+): AsyncGenerator<readonly DeadLetteredMessage[]> {
+  const size = Math.max(1, options.pageSize ?? 100);
+  const end = Math.min(all.length, options.max ?? all.length);
+  for (let i = 0; i < end; i += size) yield all.slice(i, Math.min(end, i + size));
 }

@@ -3,6 +3,9 @@ import type {
   Clock,
   DeadLetteredMessage,
   DeadLetterQueue,
+  DeadLetterScanOptions,
+  PurgeResult,
+  PurgeSelection,
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport/index.js';
@@ -75,6 +78,67 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
     return found;
   }
 
+  async *scan(options: DeadLetterScanOptions = {}): AsyncGenerator<readonly DeadLetteredMessage[]> {
+    const pageSize = Math.max(1, options.pageSize ?? 100);
+    const { channel, close } = await this.channels.channel('scanning dead letters');
+    try {
+      let waiting: number;
+      try {
+        waiting = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
+      } catch (error) {
+        if (isNotFound(error)) return;
+        throw wrap('scanning dead letters', error);
+      }
+      const end = Math.min(waiting, options.max ?? waiting);
+      let page: DeadLetteredMessage[] = [];
+      for (let taken = 0; taken < end; taken++) {
+        let message: GetMessage | false;
+        try {
+          message = await channel.get(this.#names.deadLetter, { noAck: false });
+        } catch (error) {
+          throw wrap('scanning dead letters', error);
+        }
+        if (message === false) break;
+        page.push(toDeadLettered(this.#names.deadLetter, message));
+        if (page.length >= pageSize) {
+          yield page;
+          page = [];
+        }
+      }
+      if (page.length > 0) yield page;
+    } finally {
+      // Every message the scan took goes back to the queue, in its place.
+      await close();
+    }
+  }
+
+  async purge(selection: PurgeSelection): Promise<PurgeResult> {
+    const { channel, close } = await this.channels.channel('purging dead letters');
+    const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
+    const limit = 'limit' in selection ? selection.limit : Number.POSITIVE_INFINITY;
+    const removed: string[] = [];
+    try {
+      // Bound the scan by what was there at the start, as redrive does.
+      const waiting = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
+      for (let taken = 0; taken < waiting && removed.length < limit; taken++) {
+        const message = await channel.get(this.#names.deadLetter, { noAck: false });
+        if (message === false) break;
+        const dead = toDeadLettered(this.#names.deadLetter, message);
+        if (ids && !ids.has(dead.deadLetterId) && !ids.has(dead.messageId)) continue; // held, returned on close
+        channel.ack(message);
+        removed.push(dead.messageId);
+        if (ids && removed.length >= ids.size) break;
+      }
+    } catch (error) {
+      if (isNotFound(error)) return { removed: 0, ids: [] };
+      throw wrap(`purging dead letters of "${this.#names.queue}" (${removed.length} removed so far)`, error);
+    } finally {
+      // The acks go out before the close, on the same channel: the broker applies them first.
+      await close();
+    }
+    return { removed: removed.length, ids: removed };
+  }
+
   async redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
     const { channel, close } = await this.channels.confirmChannel('redriving dead letters');
     let returned: string | undefined;
@@ -88,24 +152,32 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
       // Bound the scan by what was there at the start: new dead letters wait for the next redrive.
       const waiting = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
       const now = new Date(this.clock.now());
-      let inFlight: Promise<void>[] = [];
-      for (let taken = 0; taken < waiting && moved.length < limit; taken++) {
-        const message = await channel.get(this.#names.deadLetter, { noAck: false });
-        if (message === false) break;
-        const dead = toDeadLettered(this.#names.deadLetter, message);
-        if (ids && !ids.has(dead.deadLetterId) && !ids.has(dead.messageId)) continue; // held, returned on close
-        const headers = withoutBrokerHeaders(redriveHeaders(dead.headers, reason, now));
-        delete headers[DEAD_LETTER_ID_HEADER];
-        delete headers[SluiceHeader.deliveryCount];
-        moved.push(dead.messageId);
-        inFlight.push(this.#copyThenAck(channel, message, headers, () => returned));
-        if (ids && moved.length >= ids.size) break;
-        if (inFlight.length >= REDRIVE_WINDOW) {
-          await Promise.all(inFlight);
-          inFlight = [];
+      let taken = 0;
+      while (taken < waiting && moved.length < limit && !(ids && moved.length >= ids.size)) {
+        // Take a window of dead letters first, then copy them all and wait for the confirms:
+        // alternating one get with one publish on a channel waits out TCP's delayed acks
+        // (measured: 50 ms a message on a quorum queue, against 2 ms in windows).
+        const window: { message: GetMessage; headers: Record<string, string> }[] = [];
+        while (window.length < REDRIVE_WINDOW && taken < waiting && moved.length + window.length < limit) {
+          const message = await channel.get(this.#names.deadLetter, { noAck: false });
+          if (message === false) {
+            taken = waiting;
+            break;
+          }
+          taken++;
+          const dead = toDeadLettered(this.#names.deadLetter, message);
+          if (ids && !ids.has(dead.deadLetterId) && !ids.has(dead.messageId)) continue; // held, returned on close
+          const headers = withoutBrokerHeaders(redriveHeaders(dead.headers, reason, now));
+          delete headers[DEAD_LETTER_ID_HEADER];
+          delete headers[SluiceHeader.deliveryCount];
+          window.push({ message, headers });
+          moved.push(dead.messageId);
+          if (ids && moved.length >= ids.size) break;
         }
+        await Promise.all(
+          window.map(({ message, headers }) => this.#copyThenAck(channel, message, headers, () => returned)),
+        );
       }
-      await Promise.all(inFlight);
     } catch (error) {
       throw wrap(`redriving dead letters of "${this.#names.queue}" (${moved.length} chosen so far)`, error);
     } finally {

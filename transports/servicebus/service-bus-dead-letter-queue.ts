@@ -5,6 +5,9 @@ import type {
   Clock,
   DeadLetteredMessage,
   DeadLetterQueue,
+  DeadLetterScanOptions,
+  PurgeResult,
+  PurgeSelection,
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport/index.js';
@@ -64,17 +67,57 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
   }
 
   async peek(limit = 100): Promise<DeadLetteredMessage[]> {
-    const messages = await this.#peekAll(limit);
-    return messages.map((m) => {
-      const headers = headersOf(m);
-      return {
-        deadLetterId: String(m.sequenceNumber),
-        messageId: messageIdOf(m),
-        body: bodyOf(m),
-        headers,
-        fault: faultFromHeaders(headers),
-      };
-    });
+    return (await this.#peekAll(limit)).map(toDeadLettered);
+  }
+
+  async *scan(options: DeadLetterScanOptions = {}): AsyncGenerator<readonly DeadLetteredMessage[]> {
+    const pageSize = Math.max(1, Math.min(PAGE, options.pageSize ?? PAGE));
+    let left = options.max ?? Number.POSITIVE_INFINITY;
+    const receiver = this.#receiver();
+    try {
+      // An explicit start, as in peek: the SDK's implicit cursor is shared by every receiver.
+      let from = Long.ZERO;
+      while (left > 0) {
+        const page = await receiver.peekMessages(Math.min(pageSize, left), { fromSequenceNumber: from });
+        const last = page.at(-1);
+        if (last === undefined) break;
+        yield page.map(toDeadLettered);
+        left -= page.length;
+        from = Long.fromValue(last.sequenceNumber ?? from).add(1);
+      }
+    } finally {
+      await receiver.close().catch(() => {});
+    }
+  }
+
+  async purge(selection: PurgeSelection): Promise<PurgeResult> {
+    const budget = 'limit' in selection ? selection.limit : await this.count();
+    const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
+    const receiver = this.#receiver();
+    const kept: ServiceBusReceivedMessage[] = [];
+    const removed: string[] = [];
+    let seen = 0;
+    try {
+      while (seen < budget) {
+        if (ids !== undefined && removed.length >= ids.size) break;
+        const batch = await receiver.receiveMessages(Math.min(PAGE, budget - seen), { maxWaitTimeInMs: 1_000 });
+        if (batch.length === 0) break;
+        for (const message of batch) {
+          seen++;
+          const id = messageIdOf(message);
+          if (ids !== undefined && !ids.has(id) && !ids.has(String(message.sequenceNumber))) {
+            kept.push(message);
+            continue;
+          }
+          await receiver.completeMessage(message);
+          removed.push(id);
+        }
+      }
+    } finally {
+      await Promise.allSettled(kept.map((m) => receiver.abandonMessage(m)));
+      await receiver.close().catch(() => {});
+    }
+    return { removed: removed.length, ids: removed };
   }
 
   async count(): Promise<number> {
@@ -120,4 +163,15 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
     }
     return { moved: moved.length, ids: moved };
   }
+}
+
+function toDeadLettered(m: ServiceBusReceivedMessage): DeadLetteredMessage {
+  const headers = headersOf(m);
+  return {
+    deadLetterId: String(m.sequenceNumber),
+    messageId: messageIdOf(m),
+    body: bodyOf(m),
+    headers,
+    fault: faultFromHeaders(headers),
+  };
 }
