@@ -8,6 +8,7 @@ import { cloudEventsCodec } from '../envelope/cloudevents-codec.js';
 import type { EnvelopeOptions } from '../envelope/envelope.js';
 import { ConfigError, LifecycleError } from '../errors/sluice-error.js';
 import type { InboxCommonConfig, InboxDefinition } from '../inbox/inbox-store.js';
+import { delay } from '../internal/abort.js';
 import { ManualClock, systemClock } from '../internal/clock.js';
 import { WaitGauge } from '../internal/wait-gauge.js';
 import {
@@ -203,6 +204,20 @@ export class TestHarness<TTx = undefined> {
   }
 
   /**
+   * Resolves `ms` later on the harness's clock: for a handler that takes a while (a slow downstream)
+   * in virtual time. The delivery counts as waiting meanwhile, so `settled()` and `advance()` move
+   * the clock for it instead of waiting for it as for real work.
+   */
+  async delay(ms: number): Promise<void> {
+    this.#waits.enter();
+    try {
+      await delay(ms, undefined, this.clock ?? systemClock);
+    } finally {
+      this.#waits.leave();
+    }
+  }
+
+  /**
    * Resolves once the buses are at rest: nothing in flight, nothing ready, nothing released for
    * later. With the manual clock it moves virtual time to each next timer whenever only time can
    * move things on. Throws `NotSettledError` (naming what is left) after `timeoutMs` of real time,
@@ -268,7 +283,8 @@ export class TestHarness<TTx = undefined> {
   #working(): number {
     let inFlight = 0;
     for (const bus of this.#buses) for (const e of Object.values(bus.health().endpoints)) inFlight += e.inFlight;
-    return inFlight - this.#waits.waiting;
+    // At least 0: a test may wait on `delay()` outside any delivery.
+    return Math.max(0, inFlight - this.#waits.waiting);
   }
 
   #assertStarted(what: string): void {
