@@ -34,7 +34,7 @@ export function recordingTransport(transport: Transport, recorder: TransportReco
   const own: Partial<Record<keyof Transport, unknown>> = { send, publish, consume };
   return new Proxy(transport, {
     get(target, property, _receiver) {
-      if (property in own) return own[property as keyof Transport];
+      if (Object.hasOwn(own, property)) return own[property as keyof Transport];
       const value: unknown = Reflect.get(target, property, target);
       // Bound to the transport itself: its methods reach its private state through `this`.
       return typeof value === 'function' ? value.bind(target) : value;

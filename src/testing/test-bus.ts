@@ -31,7 +31,7 @@ export interface TestBusParts<TTx> {
  * A bus as `createBus` makes it from `config` (validated the same way), on a memory transport of
  * the shared broker that reports what it sends and delivers, with its deliveries' outcomes and waits
  * reported too. No signal handlers; silent unless given a logger; a SQLite inbox without a path gets
- * a throwaway `:memory:` database.
+ * a throwaway `:memory:` database; `stop()` gives running handlers 1 s unless `shutdown.timeoutMs` says.
  */
 export function createTestBus<TTx>(parts: TestBusParts<TTx>): Bus<TTx> {
   const { instance, config, inbox, broker, log, notify } = parts;
@@ -53,7 +53,8 @@ export function createTestBus<TTx>(parts: TestBusParts<TTx>): Bus<TTx> {
       ...config,
       transport: { kind: 'memory', ...config.transport },
       ...(inboxSection ? { inbox: inboxSection } : {}),
-      shutdown: { timeoutMs: 5_000, ...config.shutdown, signals: [] },
+      // A test's stop need not give a hung handler the production default of 30 s.
+      shutdown: { timeoutMs: 1_000, ...config.shutdown, signals: [] },
     },
     { transports: [transport], inbox, logger: parts.logger ?? pino({ level: 'silent' }), clock: parts.clock },
   );

@@ -32,7 +32,8 @@ export interface TestHarnessOptions<TTx = undefined> {
   /**
    * The bus configuration, as in production (`service`, `endpoints.<name>`, `retrySigningKey`, ...).
    * The transport is always the memory transport (`transport.lockTimeoutMs` is kept); signal
-   * handlers are off; `inbox` holds the settings of the store given below.
+   * handlers are off; `shutdown.timeoutMs` defaults to 1 s; `inbox` holds the settings of the store
+   * given below.
    */
   readonly config?: BusConfigInput;
   /**
