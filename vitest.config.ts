@@ -13,7 +13,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'default',
-          include: ['test/**/*.test.ts'],
+          // The samples' own tests run too (samples/quickstart/shipping.test.ts).
+          include: ['test/**/*.test.ts', 'samples/**/*.test.ts'],
           exclude: ['test/**/*.serial.test.ts'],
           fileParallelism: true,
           maxWorkers: 2,

@@ -10,3 +10,9 @@ export const OrderPlaced = defineMessage(
     lines: z.array(z.object({ sku: z.string(), quantity: z.number().int().positive() })).min(1),
   }),
 );
+
+/** Published by the shipping service once it booked the shipment of an order. */
+export const ShipmentBooked = defineMessage(
+  'shipping.shipment-booked.v1',
+  z.object({ orderId: z.string().min(1), customerId: z.string().min(1), parcels: z.number().int().positive() }),
+);

@@ -7,6 +7,7 @@ import { createBus } from '../../src/index.js';
 import { sqliteInbox } from '../../src/inbox/sqlite/index.js';
 import { OrderPlaced } from './contracts.js';
 import { prettyLog } from './pretty-log.js';
+import { shippingService } from './shipping.js';
 
 const logger = pino({ level: 'info', base: { service: 'shipping' } }, prettyLog());
 const bus = createBus(
@@ -14,24 +15,18 @@ const bus = createBus(
     service: 'shipping',
     transport: { kind: 'memory' },
     inbox: { kind: 'sqlite', path: '.sluice/quickstart.db' },
-    endpoints: { shipping: { concurrency: 4, retry: { kind: 'intervals', delaysMs: [100, 200] } } },
   },
   { logger, inbox: sqliteInbox() },
 );
 
+// The warehouse of the demo: it times out once, for one order; the retry policy takes care of it.
 const shipped: string[] = [];
 let flakyFailures = 0;
-
-bus.endpoint('shipping').handle(OrderPlaced, async (order, ctx) => {
-  // The effect goes through the inbox transaction: it commits together with the record that this
-  // message was processed, so a redelivered duplicate can never book a second shipment.
-  ctx.tx.exec('CREATE TABLE IF NOT EXISTS shipments (order_id TEXT, message_id TEXT, booked_at TEXT)');
-  ctx.tx.prepare('INSERT INTO shipments VALUES (?, ?, ?)').run(order.orderId, ctx.messageId, new Date().toISOString());
-  // A dependency that fails once for this order: the retry policy takes care of it (and the
-  // failed attempt's insert rolls back with it).
-  if (order.orderId === 'o-1003' && flakyFailures++ === 0) throw new Error('warehouse API timed out');
-  shipped.push(order.orderId);
-  ctx.log.info({ orderId: order.orderId, lines: order.lines.length }, 'shipment booked');
+shippingService(bus, {
+  async reserve(order) {
+    if (order.orderId === 'o-1003' && flakyFailures++ === 0) throw new Error('warehouse API timed out');
+    shipped.push(order.orderId);
+  },
 });
 
 await bus.start();

@@ -10,6 +10,8 @@ import { InvalidOutgoingMessageError, LifecycleError, RegistrationError } from '
 import { closeWithin } from './close-within.js';
 import { type WaitingFor, waitForInbox } from './wait-for-inbox.js';
 import type { Clock } from '../internal/clock.js';
+import type { WaitGauge } from '../internal/wait-gauge.js';
+import type { DeliveryObserver } from './delivery-observer.js';
 import { PipelineBuilder } from '../pipeline/compose.js';
 import type { DeliveryContext, HandlerContext, Route } from '../pipeline/context.js';
 import { KeyedLimiter } from '../pipeline/keyed-limiter.js';
@@ -101,6 +103,10 @@ export interface BusParts {
   readonly registrations: Map<string, EndpointRegistration>;
   /** Validates code-given endpoint options merged with config; throws ConfigError naming the field. */
   readonly resolveEndpoint: (name: string, options: object) => EndpointRegistration;
+  /** Counts deliveries that wait (for time, or for another delivery) rather than work: `sluice/testing`. */
+  readonly waits?: WaitGauge;
+  /** Sees each delivery leave its endpoint with its settled outcome: `sluice/testing`. */
+  readonly observer?: DeliveryObserver;
 }
 
 /**
@@ -232,9 +238,10 @@ export class Bus<TTx = undefined> {
 
   #buildEndpoint(registration: EndpointRegistration): Endpoint {
     const { config, name } = registration;
-    const info = { name, address: config.address ?? name };
+    const { clock, waits } = this.parts;
+    const info = { name, address: config.address ?? name, clock };
     const logger = this.parts.logger.child({ endpoint: name });
-    const limiter = new KeyedLimiter(config.concurrency);
+    const limiter = new KeyedLimiter(config.concurrency, waits);
     // Brokers that order by partition or session promise per-key order, so the endpoint keeps it by default.
     const byKey = config.orderBy === 'key' || this.parts.transport.capabilities.ordering !== 'none';
     const keyOf: PartitionKeyOf | undefined =
@@ -250,14 +257,16 @@ export class Bus<TTx = undefined> {
     const address = info.address;
     const endpointInbox = config.inbox ? this.parts.inbox : undefined;
     const committer =
-      endpointInbox && config.groupCommit ? new GroupCommitter(endpointInbox.store, config.groupCommit) : undefined;
+      endpointInbox && config.groupCommit
+        ? new GroupCommitter(endpointInbox.store, config.groupCommit, { clock, waits })
+        : undefined;
     const batches = new Map<Route, BatchCollector>();
     for (const route of registration.routes.values()) {
       if (!route.batch) continue;
       const store = endpointInbox
         ? { store: endpointInbox.store, storeEnvelope: endpointInbox.config.storeEnvelope }
         : undefined;
-      batches.set(route, new BatchCollector(route.batch.handler, route.batch, store));
+      batches.set(route, new BatchCollector(route.batch.handler, route.batch, store, { clock, waits }));
     }
     const unknownTypes: UnknownTypePolicy =
       config.unknownTypes === 'skippedQueue'
@@ -279,7 +288,8 @@ export class Bus<TTx = undefined> {
       .use(gateStage(killSwitch))
       .use(
         retryStage({
-          clock: this.parts.clock,
+          clock,
+          waits,
           inProcessMaxDelayMs: config.inProcessRetryMaxDelayMs,
           retryState: retryStateHeaders({
             key: this.parts.config.retrySigningKey,
@@ -305,7 +315,7 @@ export class Bus<TTx = undefined> {
           endpoint: name,
           routes: registration.routes,
           store: endpointInbox?.store,
-          clock: this.parts.clock,
+          clock,
         }),
       )
       .end(invokeHandler(outbound, batches));
@@ -321,9 +331,11 @@ export class Bus<TTx = undefined> {
         // A consumer made again after it stopped (its queue deleted, say) declares what it needs first.
         prepare: () => this.parts.transport.declare(topologyOf(registration)),
         config: config.consumerRestart,
-        clock: this.parts.clock,
+        clock,
         emit: (event, change) => this.#events.emit(event, change),
       },
+      waits,
+      observer: this.parts.observer,
       forward: (to, delivery, headers, messageId) =>
         this.parts.transport.send(to, {
           messageId: messageId ?? delivery.deliveryId,
@@ -403,7 +415,10 @@ export class Bus<TTx = undefined> {
     }
     let created: Envelope;
     try {
-      created = createEnvelope(contract.type, this.parts.config.service, parsed.data, options);
+      // Stamped on the bus's clock, so that a manual clock's consumers do not see it in the future.
+      const stamped =
+        options.occurredAt === undefined ? { ...options, occurredAt: new Date(this.parts.clock.now()) } : options;
+      created = createEnvelope(contract.type, this.parts.config.service, parsed.data, stamped);
     } catch (error) {
       // createEnvelope's TypeError: an occurredAt string that breaks the timestamp rule.
       if (!(error instanceof TypeError)) throw error;
@@ -468,6 +483,7 @@ export class Bus<TTx = undefined> {
           const endpoint = this.#endpoints.get(name);
           return endpoint?.state === 'running' ? endpoint : undefined;
         },
+        waits: this.parts.waits,
       });
       this.#killSwitches.set(name, killSwitch);
     }

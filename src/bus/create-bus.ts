@@ -9,7 +9,7 @@ import type { ErrorMatcher } from '../retry/retry-policy.js';
 import { configSecrets, createRootLogger, withSafeErrors } from '../telemetry/logger.js';
 import type { TransportDefinition } from '../transport/definition.js';
 import type { InboxCommonConfig, InboxDefinition, InboxDeps, InboxStore } from '../inbox/inbox-store.js';
-import { Bus } from './bus.js';
+import { Bus, type BusParts } from './bus.js';
 import { configErrorFrom } from './config-errors.js';
 import {
   type BusConfigInput,
@@ -46,6 +46,12 @@ export interface BusOptions<TTx = undefined> {
    * it whose `err` and `error` fields are serialized by `safeError` (see docs/observability.md).
    */
   logger?: Logger;
+  /**
+   * The time of everything on the message path: retry waits, the memory transport's lock timeouts
+   * and delayed releases (when it makes its own broker), the kill switch, consumer restarts, batch
+   * and group commit waits, ordering's future check, fault and inbox times, the `occurredAt` of what
+   * the bus sends. Default: the system clock. `sluice/testing` gives a `ManualClock` (virtual time).
+   */
   clock?: Clock;
   codec?: EnvelopeCodec;
 }
@@ -64,6 +70,15 @@ export function createBus<TTx = undefined>(
   config: BusConfigInput | LoadedConfig = {},
   options: BusOptions<TTx> = {},
 ): Bus<TTx> {
+  return new Bus<TTx>(assembleBus(config, options));
+}
+
+/**
+ * What `createBus` validates and builds the bus from: the parsed config, the transport, the inbox
+ * store, the logger. Throws `ConfigError` as `createBus` does. `sluice/testing` adds its observers
+ * to the parts before it makes the bus.
+ */
+export function assembleBus<TTx>(config: BusConfigInput | LoadedConfig, options: BusOptions<TTx>): BusParts {
   const loaded = isLoadedConfig(config) ? config : { config, sources: new Map<string, string>() };
   const parsed = parseConfig(BusConfigSchema, loaded.config, loaded);
   if (!parsed.success) throw configErrorFrom(parsed.error, { schema: BusConfigSchema, sources: loaded.sources });
@@ -107,12 +122,11 @@ export function createBus<TTx = undefined>(
     ...configSecrets(busConfig, ['inbox.connectionString', 'health.token', 'health.readToken', 'retrySigningKey']),
   ];
   const logger = withSafeErrors(options.logger ?? createRootLogger(busConfig.logging.level, busConfig.service), known);
-  const clockForStores = options.clock ?? systemClock;
+  const clock = options.clock ?? systemClock;
   const inbox = resolveInbox(busConfig.inbox, options.inbox, loaded, {
     logger: logger.child({ inbox: true }),
-    clock: clockForStores,
+    clock,
   });
-  const clock = clockForStores;
   const transport = definition.create(transportConfig.data, {
     logger: logger.child({ transport: definition.kind }),
     clock,
@@ -137,7 +151,7 @@ export function createBus<TTx = undefined>(
     return { name, config: result.data, routes: new Map(), partitionKey, dependencyErrors };
   };
 
-  return new Bus<TTx>({
+  return {
     config: busConfig,
     transport,
     inbox,
@@ -146,7 +160,7 @@ export function createBus<TTx = undefined>(
     codec: options.codec ?? cloudEventsCodec,
     registrations: new Map(),
     resolveEndpoint: resolveEndpoint as (name: string, options: object) => EndpointRegistration,
-  });
+  };
 }
 
 function resolveInbox<TTx>(

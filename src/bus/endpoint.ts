@@ -16,6 +16,8 @@ import type { Delivery } from '../transport/delivery.js';
 import type { Transport } from '../transport/transport.js';
 import type { EndpointTelemetry } from '../telemetry/endpoint-telemetry.js';
 import { ConsumerSupervisor, type ConsumerSupervisorOptions, type ConsumerView } from './consumer-supervisor.js';
+import type { DeliveryObserver } from './delivery-observer.js';
+import type { WaitGauge } from '../internal/wait-gauge.js';
 
 export type EndpointState = 'created' | 'running' | 'stopping' | 'stopped';
 
@@ -49,6 +51,10 @@ export interface EndpointRuntimeOptions {
   readonly telemetry?: EndpointTelemetry;
   /** How a consumer that stopped on its own is made again (see {@link ConsumerSupervisor}). */
   readonly supervision: Pick<ConsumerSupervisorOptions, 'prepare' | 'config' | 'clock' | 'emit'>;
+  /** Counts a delivery as waiting while a failed settlement pauses before its next try. */
+  readonly waits?: WaitGauge | undefined;
+  /** Sees each delivery leave the endpoint, with the outcome it was settled with (`sluice/testing`). */
+  readonly observer?: DeliveryObserver | undefined;
 }
 
 const UNEXPECTED_RELEASE_MS = 1_000;
@@ -85,7 +91,7 @@ export class Endpoint {
   readonly #createdAt: string;
 
   constructor(private readonly options: EndpointRuntimeOptions) {
-    this.#createdAt = new Date(options.supervision.clock.now()).toISOString();
+    this.#createdAt = new Date(options.info.clock.now()).toISOString();
     // Every in-flight handler may listen on its signal (a fetch given ctx.signal): up to prefetch
     // of them at once, legitimately more than Node's default of ten. Sluice's own waits share one
     // listener per signal (`onAbort`).
@@ -143,8 +149,9 @@ export class Endpoint {
       // rather than lose it, but not forever: after a few deliveries it goes to the dead-letter queue.
       outcome = this.#unexpected(run, error);
     }
-    await this.#settle(run, outcome);
+    const settled = await this.#settle(run, outcome);
     this.#inFlight--;
+    this.options.observer?.done(run, settled);
     if (this.#inFlight === 0) this.#idle?.();
   }
 
@@ -161,7 +168,7 @@ export class Endpoint {
           attempts: delivery.deliveryCount,
           endpoint: this.options.info.name,
           originalAddress: delivery.address,
-          now: new Date(),
+          now: new Date(this.options.info.clock.now()),
         }),
       };
     }
@@ -176,8 +183,9 @@ export class Endpoint {
    * The delivery counts as in flight until then, so no prefetch slot leaks silently. A forward to
    * the skipped queue that is refused (not retryable) or fails on every try is not given back (it
    * would fail again on each delivery, forever): the message is dead-lettered, saying why.
+   * Returns the outcome settled with, or `undefined` when the message was not settled by it.
    */
-  async #settle(ctx: DeliveryContext, settling: Outcome): Promise<void> {
+  async #settle(ctx: DeliveryContext, settling: Outcome): Promise<Outcome | undefined> {
     let outcome = settling;
     let forwardError: unknown;
     const forward: Forward = (...args) =>
@@ -198,7 +206,7 @@ export class Endpoint {
             { err: safeError(error), outcome: outcome.kind },
             'lock lost before settling; the broker redelivers',
           );
-          return;
+          return undefined;
         }
         if (
           forwardError !== undefined &&
@@ -221,7 +229,11 @@ export class Endpoint {
             { err: safeError(error), outcome: outcome.kind, retryInMs: waitMs },
             'settling failed; trying again',
           );
-          await delay(waitMs, ctx.stopping).catch(() => {});
+          const { waits } = this.options;
+          waits?.enter();
+          await delay(waitMs, ctx.stopping, this.options.info.clock)
+            .catch(() => {})
+            .finally(() => waits?.leave());
           continue;
         }
         try {
@@ -236,10 +248,11 @@ export class Endpoint {
             'settling failed and the message could not be given back; the broker redelivers it when its lock or connection goes',
           );
         }
-        return;
+        return undefined;
       }
     }
     this.#record(ctx, outcome);
+    return outcome;
   }
 
   #record(ctx: DeliveryContext, outcome: Outcome): void {

@@ -29,7 +29,7 @@ export function unforwardable(
       attempts: 0,
       endpoint: ctx.endpoint.name,
       originalAddress: ctx.delivery.address,
-      now: new Date(),
+      now: new Date(ctx.endpoint.clock.now()),
       messageId: outcome.messageId,
       messageType: outcome.detail,
     }),

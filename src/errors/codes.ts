@@ -30,6 +30,11 @@ export const ErrorCodes = {
   dependency: 'SLUICE_DEPENDENCY',
   /** The inbox transaction did not commit although the handler returned: the attempt failed. */
   transactionRolledBack: 'SLUICE_TRANSACTION_ROLLED_BACK',
+  /**
+   * `sluice/testing`: a test bus did not settle: work still ran when the real-time timeout came,
+   * virtual time reached the horizon with work still due, or work waits that nothing will move.
+   */
+  notSettled: 'SLUICE_NOT_SETTLED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,3 +1,5 @@
+import { type Clock, systemClock } from '../internal/clock.js';
+import type { WaitGauge } from '../internal/wait-gauge.js';
 import type { InboxEntry, InboxResult, InboxStore, InboxWork } from './inbox-store.js';
 
 export interface GroupCommitOptions {
@@ -23,7 +25,8 @@ interface Pending {
 /**
  * Group commit for an endpoint's inbox: messages that reach the inbox at about the same time share
  * one transaction (one multi-row claim, their handlers one after another, one commit). Each caller
- * still gets its own result or error, exactly as from `store.runOnce`.
+ * still gets its own result or error, exactly as from `store.runOnce`. `maxWaitMs` is timed on the
+ * endpoint's clock; the messages gathering count as waiting on its `waits` gauge.
  */
 export class GroupCommitter {
   #pending: Pending[] = [];
@@ -32,11 +35,14 @@ export class GroupCommitter {
   constructor(
     private readonly store: InboxStore<unknown>,
     private readonly options: GroupCommitOptions,
+    private readonly deps: { readonly clock: Clock; readonly waits?: WaitGauge | undefined } = { clock: systemClock },
   ) {}
 
   submit<R>(entry: InboxEntry, work: (tx: unknown) => Promise<InboxWork<R>>): Promise<InboxResult<R>> {
     return new Promise<InboxResult<R>>((resolve, reject) => {
       this.#pending.push({ entry, work, resolve: resolve as (r: InboxResult<unknown>) => void, reject });
+      // Gathering for maxWaitMs is a wait for time; gathering for one turn of the event loop is not.
+      if (this.options.maxWaitMs > 0) this.deps.waits?.enter();
       if (this.#pending.length >= this.options.maxMessages) this.#flush();
       else this.#schedule();
     });
@@ -45,8 +51,7 @@ export class GroupCommitter {
   #schedule(): void {
     if (this.#scheduled) return;
     if (this.options.maxWaitMs > 0) {
-      const timer = setTimeout(() => this.#flush(), this.options.maxWaitMs);
-      this.#scheduled = () => clearTimeout(timer);
+      this.#scheduled = this.deps.clock.setTimer(() => this.#flush(), this.options.maxWaitMs);
     } else {
       const immediate = setImmediate(() => this.#flush());
       this.#scheduled = () => clearImmediate(immediate);
@@ -57,6 +62,7 @@ export class GroupCommitter {
     this.#scheduled?.();
     this.#scheduled = undefined;
     const batch = this.#pending.splice(0, this.options.maxMessages);
+    if (this.options.maxWaitMs > 0) for (let i = 0; i < batch.length; i++) this.deps.waits?.leave();
     if (this.#pending.length > 0) this.#schedule();
     if (batch.length > 0) void this.#commit(batch);
   }

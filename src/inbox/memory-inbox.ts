@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { z } from 'zod';
+import { type Clock, systemClock } from '../internal/clock.js';
 import type { EntityVersion } from '../ordering/ordering-policy.js';
 import {
   type InboxDefinition,
@@ -39,6 +40,9 @@ export class MemoryInbox implements InboxStore<undefined> {
   readonly #scope = new AsyncLocalStorage<Scope>();
   readonly #versions = new Map<string, { readonly version: EntityVersion; readonly updatedAt: number }>();
   readonly #locks = new Map<string, KeyLock>();
+
+  /** `clock` stamps rows and versions (the bus's: a manual clock's virtual time in tests). */
+  constructor(private readonly clock: Clock = systemClock) {}
 
   async init(): Promise<void> {}
 
@@ -164,7 +168,7 @@ export class MemoryInbox implements InboxStore<undefined> {
       if (previous) this.#versions.set(id, previous);
       else this.#versions.delete(id);
     });
-    this.#versions.set(id, { version, updatedAt: Date.now() });
+    this.#versions.set(id, { version, updatedAt: this.clock.now() });
     return true;
   }
 
@@ -210,7 +214,7 @@ export class MemoryInbox implements InboxStore<undefined> {
       key: entry.key ?? null,
       occurredAt: entry.occurredAt,
       receivedAt: entry.receivedAt,
-      processedAt: new Date(),
+      processedAt: new Date(this.clock.now()),
       outcome: recordAs ?? 'completed',
       attempts: entry.attempts,
       envelope: entry.envelopeJson === undefined ? null : JSON.parse(entry.envelopeJson),
@@ -238,5 +242,9 @@ export class MemoryInbox implements InboxStore<undefined> {
 
 /** The memory inbox definition: `createBus(config, { inbox: memoryInbox() })`. */
 export function memoryInbox(): InboxDefinition<undefined, z.infer<typeof MemoryInboxConfigSchema>> {
-  return { kind: 'memory', configSchema: MemoryInboxConfigSchema, create: () => new MemoryInbox() };
+  return {
+    kind: 'memory',
+    configSchema: MemoryInboxConfigSchema,
+    create: (_config, deps) => new MemoryInbox(deps.clock),
+  };
 }

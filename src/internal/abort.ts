@@ -1,3 +1,5 @@
+import { type Clock, systemClock } from './clock.js';
+
 const subscribers = new WeakMap<AbortSignal, Set<() => void>>();
 
 /**
@@ -30,20 +32,21 @@ export function onAbort(signal: AbortSignal, callback: () => void): () => void {
 }
 
 /**
- * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. The timer is
- * cleared either way, so a pending delay never holds the process open after an abort.
+ * Resolves after `ms` on `clock` (the system clock by default; a manual clock's virtual time in
+ * tests), or rejects with the signal's reason as soon as it aborts. The timer is cancelled either
+ * way, so a pending delay never holds the process open after an abort.
  */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+export function delay(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
     let unsubscribe: (() => void) | undefined;
-    const timer = setTimeout(() => {
+    const cancel = clock.setTimer(() => {
       unsubscribe?.();
       resolve();
     }, ms);
     if (signal) {
       unsubscribe = onAbort(signal, () => {
-        clearTimeout(timer);
+        cancel();
         reject(signal.reason);
       });
     }

@@ -63,4 +63,11 @@ export class ManualClock implements Clock {
   get pendingTimers(): number {
     return this.#timers.size;
   }
+
+  /** When the earliest pending timer falls due (epoch ms), or `undefined` when none is pending. */
+  nextTimerAt(): number | undefined {
+    let next: number | undefined;
+    for (const t of this.#timers.values()) if (next === undefined || t.at < next) next = t.at;
+    return next;
+  }
 }

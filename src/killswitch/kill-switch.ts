@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Envelope } from '../envelope/envelope.js';
 import type { Clock } from '../internal/clock.js';
+import type { WaitGauge } from '../internal/wait-gauge.js';
 import type { Outcome } from '../pipeline/outcome.js';
 import { type Gate, RELEASED_BY_KILL_SWITCH } from '../pipeline/stages/gate-stage.js';
 
@@ -87,6 +88,8 @@ export interface KillSwitchOptions {
   readonly emit: <E extends keyof BusEvents>(event: E, payload: BusEvents[E]) => void;
   /** The consumer to pause and resume; undefined while there is none running (before start, while stopping). */
   readonly consumer: () => PausableConsumer | undefined;
+  /** Counts the deliveries that wait for a probe slot as waiting. */
+  readonly waits?: WaitGauge;
 }
 
 interface Waiter {
@@ -152,9 +155,10 @@ export class KillSwitch implements Gate, KillSwitchControl {
     return new Promise<number>((resolve) => {
       const waiter: Waiter = { resolve, unsubscribe: () => {} };
       this.#waiters.add(waiter);
+      this.options.waits?.enter();
       // One shared listener on the endpoint's signal, however many deliveries wait.
       waiter.unsubscribe = onAbort(signal, () => {
-        this.#waiters.delete(waiter);
+        if (this.#waiters.delete(waiter)) this.options.waits?.leave();
         resolve(Admission.shutdown);
       });
     });
@@ -226,6 +230,7 @@ export class KillSwitch implements Gate, KillSwitchControl {
     this.#cancelRestart = undefined;
     for (const waiter of this.#waiters) {
       waiter.unsubscribe();
+      this.options.waits?.leave();
       waiter.resolve(Admission.shutdown);
     }
     this.#waiters.clear();
@@ -309,6 +314,7 @@ export class KillSwitch implements Gate, KillSwitchControl {
       if (ticket === Admission.wait) return;
       if (ticket === Admission.release) this.#released++;
       this.#waiters.delete(waiter);
+      this.options.waits?.leave();
       waiter.unsubscribe();
       waiter.resolve(ticket);
     }

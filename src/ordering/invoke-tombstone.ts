@@ -27,7 +27,7 @@ export async function invokeTombstone(
         attempts: ctx.attempt,
         endpoint: ctx.endpoint.name,
         originalAddress: ctx.delivery.address,
-        now: new Date(),
+        now: new Date(ctx.endpoint.clock.now()),
         messageId: envelope.id,
         messageType: envelope.type,
       }),

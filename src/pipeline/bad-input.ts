@@ -21,7 +21,7 @@ export function rejectBadInput(
       attempts: 0,
       endpoint: ctx.endpoint.name,
       originalAddress: ctx.delivery.address,
-      now: new Date(),
+      now: new Date(ctx.endpoint.clock.now()),
       messageId: envelope?.id,
       messageType: envelope?.type,
     }),

@@ -2,6 +2,8 @@ import type { BatchContext, BatchHandler } from '../contracts/batch-context.js';
 import type { Envelope } from '../envelope/envelope.js';
 import type { InboxStore } from '../inbox/inbox-store.js';
 import { onAbort } from '../internal/abort.js';
+import type { Clock } from '../internal/clock.js';
+import type { WaitGauge } from '../internal/wait-gauge.js';
 import { inboxEntryOf } from './stages/inbox-stage.js';
 import type { HandlerContext } from './context.js';
 import { COMPLETED, type Outcome } from './outcome.js';
@@ -20,17 +22,19 @@ interface Waiting {
  * inside one inbox transaction when the endpoint has an inbox. Each message's pipeline awaits its
  * own outcome: completed, duplicate, or the batch's error (which its retry stage then classifies).
  * When the endpoint starts to stop, the messages still gathering are released (their handler has
- * not run) and the timer is cleared: no batch starts after `stop()` began.
+ * not run) and the timer is cleared: no batch starts after `stop()` began. `maxWaitMs` is timed on
+ * the endpoint's clock; the messages gathering count as waiting on its `waits` gauge.
  */
 export class BatchCollector {
   #waiting: Waiting[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  #cancelTimer: (() => void) | undefined;
   #unsubscribe: (() => void) | undefined;
 
   constructor(
     private readonly handler: BatchHandler<unknown, unknown>,
     private readonly options: { readonly maxMessages: number; readonly maxWaitMs: number },
     private readonly inbox: { readonly store: InboxStore<unknown>; readonly storeEnvelope: boolean } | undefined,
+    private readonly deps: { readonly clock: Clock; readonly waits?: WaitGauge | undefined },
   ) {}
 
   submit(ctx: HandlerContext): Promise<Outcome> {
@@ -39,26 +43,38 @@ export class BatchCollector {
       // One listener for the whole batch on the endpoint's signal (shared by all its deliveries).
       if (this.#waiting.length === 0) this.#unsubscribe = onAbort(ctx.stopping, () => this.#releaseWaiting());
       this.#waiting.push({ ctx, resolve, reject });
+      this.deps.waits?.enter();
       if (this.#waiting.length >= this.options.maxMessages) this.#flush();
-      else this.#timer ??= setTimeout(() => this.#flush(), this.options.maxWaitMs);
+      else this.#cancelTimer ??= this.#schedule();
     });
   }
 
+  #schedule(): () => void {
+    return this.deps.clock.setTimer(() => this.#flush(), this.options.maxWaitMs);
+  }
+
   #flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const batch = this.#waiting.splice(0, this.options.maxMessages);
-    if (this.#waiting.length > 0) this.#timer = setTimeout(() => this.#flush(), this.options.maxWaitMs);
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
+    const batch = this.#take(this.options.maxMessages);
+    if (this.#waiting.length > 0) this.#cancelTimer = this.#schedule();
     else this.#stopListening();
     if (batch.length > 0) void this.#run(batch);
   }
 
+  /** Takes up to `n` gathered messages out of the wait. */
+  #take(n: number): Waiting[] {
+    const taken = this.#waiting.splice(0, n);
+    for (let i = 0; i < taken.length; i++) this.deps.waits?.leave();
+    return taken;
+  }
+
   /** The endpoint is stopping: what still gathers goes back to the broker untouched. */
   #releaseWaiting(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
     this.#unsubscribe = undefined;
-    for (const w of this.#waiting.splice(0)) w.resolve(RELEASED_ON_SHUTDOWN);
+    for (const w of this.#take(this.#waiting.length)) w.resolve(RELEASED_ON_SHUTDOWN);
   }
 
   #stopListening(): void {

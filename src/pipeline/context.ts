@@ -4,6 +4,7 @@ import type { Handler } from '../contracts/message-context.js';
 import type { BatchHandler } from '../contracts/batch-context.js';
 import type { MessageContract } from '../contracts/define-message.js';
 import type { Envelope } from '../envelope/envelope.js';
+import type { Clock } from '../internal/clock.js';
 import type { Delivery } from '../transport/delivery.js';
 import type { ErrorMatcher, RetryPolicy } from '../retry/retry-policy.js';
 import type { TombstoneHandler } from '../contracts/tombstone-handler.js';
@@ -14,6 +15,8 @@ import { traceIdsOf } from '../telemetry/trace-context.js';
 export interface EndpointInfo {
   readonly name: string;
   readonly address: string;
+  /** The bus's clock: the time of fault records and policies (a manual clock in tests). */
+  readonly clock: Clock;
 }
 
 /** Before decoding: only the raw delivery is known. */

@@ -1,4 +1,5 @@
 import { Fifo } from '../internal/fifo.js';
+import type { WaitGauge } from '../internal/wait-gauge.js';
 
 export const CANCELLED: unique symbol = Symbol('cancelled');
 
@@ -17,7 +18,8 @@ class Waiting<T> {
  * arrival order; tasks with different keys (or none) run in parallel.
  *
  * A task that can start at once (a free slot, its key idle) runs without any bookkeeping object:
- * that is the common case on the hot path.
+ * that is the common case on the hot path. A task that waits counts as waiting on `waits` until
+ * it starts or is cancelled.
  */
 export class KeyedLimiter {
   #running = 0;
@@ -28,7 +30,10 @@ export class KeyedLimiter {
    */
   readonly #busy = new Map<string, Fifo<Waiting<unknown>> | null>();
 
-  constructor(private readonly concurrency: number) {}
+  constructor(
+    private readonly concurrency: number,
+    private readonly waits?: WaitGauge,
+  ) {}
 
   get running(): number {
     return this.#running;
@@ -52,6 +57,7 @@ export class KeyedLimiter {
           const queue = behind ?? new Fifo<Waiting<unknown>>();
           if (behind === null) this.#busy.set(key, queue);
           queue.push(new Waiting<unknown>(key, fn, resolve as (v: unknown) => void, reject));
+          this.waits?.enter();
         });
       }
       this.#busy.set(key, null);
@@ -59,6 +65,7 @@ export class KeyedLimiter {
     if (this.#running < this.concurrency && this.#ready.length === 0) return this.#start(key, fn);
     return new Promise((resolve, reject) => {
       this.#ready.push(new Waiting<unknown>(key, fn, resolve as (v: unknown) => void, reject));
+      this.waits?.enter();
     });
   }
 
@@ -81,6 +88,7 @@ export class KeyedLimiter {
   }
 
   #startWaiting(task: Waiting<unknown>): void {
+    this.waits?.leave();
     this.#start(task.key, task.fn).then(task.resolve, task.reject);
   }
 
@@ -112,10 +120,14 @@ export class KeyedLimiter {
     const heldByReady = new Set<string>();
     for (let t = this.#ready.shift(); t; t = this.#ready.shift()) {
       if (t.key !== undefined) heldByReady.add(t.key);
+      this.waits?.leave();
       t.resolve(CANCELLED);
     }
     for (const [key, behind] of this.#busy) {
-      for (let t = behind?.shift(); t; t = behind?.shift()) t.resolve(CANCELLED);
+      for (let t = behind?.shift(); t; t = behind?.shift()) {
+        this.waits?.leave();
+        t.resolve(CANCELLED);
+      }
       // Keys whose running task is still going stay busy until it finishes.
       if (heldByReady.has(key)) this.#busy.delete(key);
       else this.#busy.set(key, null);

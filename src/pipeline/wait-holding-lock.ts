@@ -1,4 +1,5 @@
 import { delay } from '../internal/abort.js';
+import { type Clock, systemClock } from '../internal/clock.js';
 import type { Delivery } from '../transport/delivery.js';
 
 /**
@@ -8,10 +9,10 @@ import type { Delivery } from '../transport/delivery.js';
 export const LOCK_RENEW_INTERVAL_MS = 1_000;
 const MIN_RENEW_INTERVAL_MS = 5;
 
-function renewInterval(delivery: Delivery, most: number): number {
+function renewInterval(delivery: Delivery, most: number, clock: Clock): number {
   const until = delivery.lockedUntil;
   if (until === undefined) return most;
-  return Math.max(MIN_RENEW_INTERVAL_MS, Math.min(most, Math.floor((until - Date.now()) / 3)));
+  return Math.max(MIN_RENEW_INTERVAL_MS, Math.min(most, Math.floor((until - clock.now()) / 3)));
 }
 
 /**
@@ -21,11 +22,13 @@ function renewInterval(delivery: Delivery, most: number): number {
  * renewal that fails means the broker may already have handed the message to another consumer, so
  * the caller must not run the handler again (`lock-lost`): one handler run at a time per message.
  * `stopping`: the signal aborted (the endpoint is stopping). `left` is the part of the wait not spent.
+ * Time is the `clock`'s (the endpoint's), as is `lockedUntil` of a transport given the same clock.
  */
 export async function waitHoldingLock(
   delivery: Delivery,
   ms: number,
   signal: AbortSignal,
+  clock: Clock = systemClock,
   renewEveryMs = LOCK_RENEW_INTERVAL_MS,
 ): Promise<{ readonly result: 'waited' | 'stopping' | 'lock-lost'; readonly left: number }> {
   let left = ms;
@@ -35,9 +38,9 @@ export async function waitHoldingLock(
     return { result: 'lock-lost', left };
   }
   while (left > 0) {
-    const step = Math.min(left, renewInterval(delivery, renewEveryMs));
+    const step = Math.min(left, renewInterval(delivery, renewEveryMs, clock));
     try {
-      await delay(step, signal);
+      await delay(step, signal, clock);
     } catch {
       return { result: 'stopping', left };
     }

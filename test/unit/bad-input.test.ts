@@ -1,8 +1,7 @@
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type Bus, createBus, createMemoryBroker, defineMessage, memoryTransport } from '../../src/index.js';
-import { waitFor } from '../support/wait-for.js';
+import { defineMessage } from '../../src/index.js';
+import { createTestHarness, type TestHarness } from '../../src/testing/index.js';
 
 const OrderPlaced = defineMessage(
   'orders.order-placed.v1',
@@ -19,45 +18,37 @@ const event = (overrides: Record<string, unknown> = {}) => ({
   ...overrides,
 });
 
+// On sluice/testing: each test awaits `settled()` instead of polling the dead-letter queue.
 describe('bad input on the memory transport', () => {
-  let bus: Bus;
+  let harness: TestHarness;
   let handled: string[];
-  const raw = async (body: Buffer) => {
-    await bus.transport.send('orders', {
-      messageId: 'raw',
-      body,
-      headers: {},
-      contentType: 'application/json',
-      key: undefined,
-      messageType: 'x',
-    });
-  };
+  const raw = (body: Buffer) => harness.sendRaw('orders', body);
 
   const start = async (options: { maxBodyBytes?: number; unknownTypes?: 'deadLetter' | 'ignore' } = {}) => {
     handled = [];
-    bus = createBus(
-      { transport: { kind: 'memory' }, shutdown: { signals: [], timeoutMs: 1000 } },
-      { transports: [memoryTransport({ broker: createMemoryBroker() })], logger: pino({ level: 'silent' }) },
-    );
-    bus.endpoint('orders', options).handle(OrderPlaced, async (order) => {
+    harness = createTestHarness();
+    harness.bus.endpoint('orders', options).handle(OrderPlaced, async (order) => {
       handled.push(order.orderId);
     });
-    await bus.start();
+    await harness.start();
   };
 
   afterEach(async () => {
-    await bus.stop();
+    await harness.stop();
   });
 
   /** Sends the bad message, then a good one; proves the consumer kept running and returns the dead letter. */
   const deadLetterOf = async (body: Buffer) => {
     await raw(body);
     await raw(Buffer.from(JSON.stringify(event({ id: 'good-after' }))));
-    await waitFor(() => handled.includes('o-1'), { what: 'the good message after the bad one' });
-    const dlq = bus.deadLetters('orders');
-    await waitFor(async () => (await dlq.count()) === 1, { what: 'dead letter' });
+    await harness.settled();
+    expect(handled).toEqual(['o-1']);
+    const dlq = harness.bus.deadLetters('orders');
+    expect(await dlq.count()).toBe(1);
     const [dead] = await dlq.peek();
     expect(dead && Buffer.compare(dead.body, body)).toBe(0);
+    // Never retried: one outcome for the bad message, with no handler attempt.
+    expect(harness.deadLettered()).toEqual([expect.objectContaining({ fault: dead?.fault })]);
     return dead;
   };
 
@@ -106,9 +97,10 @@ describe('bad input on the memory transport', () => {
     await start({ unknownTypes: 'ignore' });
     await raw(Buffer.from(JSON.stringify(event({ type: 'orders.unknown.v1' }))));
     await raw(Buffer.from(JSON.stringify(event())));
-    await waitFor(() => handled.length === 1);
-    await waitFor(() => bus.health().endpoints.orders?.counters.skipped === 1);
-    expect(await bus.deadLetters('orders').count()).toBe(0);
+    await harness.settled();
+    expect(handled).toHaveLength(1);
+    expect(harness.skipped().map((s) => s.reason)).toEqual(['unknown-type']);
+    expect(await harness.bus.deadLetters('orders').count()).toBe(0);
   });
 
   it('dead-letters an oversized body without parsing it', async () => {

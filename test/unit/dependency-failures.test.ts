@@ -1,99 +1,61 @@
-import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
-  type Bus,
-  createBus,
-  createMemoryBroker,
   DependencyError,
-  type Delivery,
   defineMessage,
   type EndpointOptions,
   type HandleOptions,
   type Handler,
-  type MemoryBroker,
   type MessageOf,
-  memoryTransport,
   SluiceHeader,
-  systemClock,
   TransportError,
 } from '../../src/index.js';
 import { dependencyDelayMs } from '../../src/retry/dependency-failure.js';
-import { waitFor } from '../support/wait-for.js';
+import { createTestHarness, type TestHarness } from '../../src/testing/index.js';
 
+// On sluice/testing: backoffs run in virtual time, each test awaits `settled()` instead of polling.
 const Charge = defineMessage('billing.charge.v1', z.object({ n: z.number().int() }));
-const silent = pino({ level: 'silent' });
 
 class PaymentsUnavailable extends Error {
   override name = 'PaymentsUnavailable';
 }
 
 describe('dependency failures', () => {
-  const buses: Bus[] = [];
-  let broker: MemoryBroker;
-  const bus = () => {
-    const b = createBus(
-      { shutdown: { signals: [], timeoutMs: 2_000 } },
-      { transports: [memoryTransport({ broker })], logger: silent },
-    );
-    buses.push(b);
-    return b;
-  };
-  const billing = (
+  let harness: TestHarness | undefined;
+  const billing = async (
     options: EndpointOptions,
     handler: Handler<MessageOf<typeof Charge>>,
     handleOptions: HandleOptions<MessageOf<typeof Charge>> = {},
   ) => {
-    const b = bus();
-    b.endpoint('billing', options).handle(Charge, handler, handleOptions);
-    return b;
+    harness = createTestHarness();
+    harness.bus.endpoint('billing', options).handle(Charge, handler, handleOptions);
+    await harness.start();
+    return harness;
   };
-  /** Short backoff, and the kill switch's dependency rule off: these tests watch single messages. */
+  /** The kill switch's dependency rule off: these tests watch single messages. */
   const quick: EndpointOptions = {
-    dependencyBackoffMs: { initial: 5, factor: 2, max: 20 },
+    dependencyBackoffMs: { initial: 5_000, factor: 2, max: 20_000 },
     killSwitch: { dependencyFailures: false },
   };
-  /** Takes the next delivery of an address off the broker, as another consumer would, and completes it. */
-  const takeOne = async (address: string): Promise<Delivery> => {
-    const definition = memoryTransport({ broker });
-    const transport = definition.create(definition.configSchema.parse({ kind: 'memory' }), {
-      logger: silent,
-      clock: systemClock,
-    });
-    await transport.connect();
-    const taken = new Promise<Delivery>((resolve) => {
-      void transport.consume(address, (d) => resolve(d), { prefetch: 1 });
-    });
-    const delivery = await taken;
-    await delivery.complete();
-    await transport.close();
-    return delivery;
-  };
-
-  beforeEach(() => {
-    broker = createMemoryBroker();
-  });
   afterEach(async () => {
-    await Promise.all(buses.splice(0).map((b) => b.stop()));
+    await harness?.stop();
   });
 
   it('spends no attempt, never dead-letters, and comes back until the dependency answers', async () => {
     const seen: { attempt: number; deliveryCount: number }[] = [];
     let down = 4;
-    const b = billing({ ...quick, retry: { kind: 'none' } }, async (_m, ctx) => {
+    const h = await billing({ ...quick, retry: { kind: 'none' } }, async (_m, ctx) => {
       seen.push({ attempt: ctx.attempt, deliveryCount: ctx.deliveryCount });
       if (down-- > 0) throw new DependencyError('payments API: 503', { dependency: 'payments-api' });
     });
-    await b.start();
-    await b.send('billing', Charge, { n: 1 });
-    const billingHealth = () => b.health().endpoints.billing;
-    await waitFor(() => billingHealth()?.counters.completed === 1);
+    await h.send('billing', Charge, { n: 1 });
+    await h.settled();
     // Retry policy "none": one handler failure would have dead-lettered it. Four dependency
     // failures cost no attempt: the fifth delivery is still attempt 1.
     expect(seen.map((s) => s.attempt)).toEqual([1, 1, 1, 1, 1]);
     expect(seen.map((s) => s.deliveryCount)).toEqual([1, 2, 3, 4, 5]);
-    expect(await b.deadLetters('billing').count()).toBe(0);
-    expect(billingHealth()?.counters).toMatchObject({
+    expect(h.deadLettered()).toEqual([]);
+    expect(h.bus.health().endpoints.billing?.counters).toMatchObject({
       completed: 1,
       deadLettered: 0,
       retried: 0,
@@ -103,20 +65,30 @@ describe('dependency failures', () => {
   });
 
   it('releases with a growing delay, counting the failures in a header and leaving the attempt count alone', async () => {
-    const b = billing({ ...quick, dependencyBackoffMs: { initial: 40, factor: 2, max: 1_000 } }, async () => {
-      throw new DependencyError('down');
-    });
-    await b.start();
-    await b.send('billing', Charge, { n: 1 });
-    const queue = broker.queue('billing');
-    await waitFor(() => (b.health().endpoints.billing?.counters.dependencyFailures ?? 0) >= 2);
-    await b.stop();
-    await waitFor(() => queue.readyCount === 1, { what: 'the delayed release to come back' });
-    const delivery = await takeOne('billing');
-    expect(Number(delivery.headers[SluiceHeader.dependencyFailures])).toBeGreaterThanOrEqual(2);
-    expect(delivery.headers[SluiceHeader.attempts]).toBeUndefined();
+    let down = 3;
+    const h = await billing(
+      { ...quick, dependencyBackoffMs: { initial: 40_000, factor: 2, max: 1_000_000 } },
+      async () => {
+        if (down-- > 0) throw new DependencyError('down');
+      },
+    );
+    const started = h.clock?.now() ?? 0;
+    await h.send('billing', Charge, { n: 1 });
+    await h.settled();
+    const releases = h.outcomes.flatMap((o) =>
+      o.outcome?.kind === 'released' && o.outcome.reason === 'dependency' ? [o.outcome] : [],
+    );
+    expect(releases.map((r) => r.headers[SluiceHeader.dependencyFailures])).toEqual(['1', '2', '3']);
+    expect(releases.map((r) => r.headers[SluiceHeader.attempts])).toEqual([undefined, undefined, undefined]);
+    // initial × factor^(n − 1), drawn from [d/2, d]: up to 40 s, 80 s, 160 s; the clock waited each.
+    const delays = releases.map((r) => r.delayMs);
+    for (const [i, d] of [40_000, 80_000, 160_000].entries()) {
+      expect(delays[i]).toBeGreaterThanOrEqual(d / 2);
+      expect(delays[i]).toBeLessThanOrEqual(d);
+    }
+    expect((h.clock?.now() ?? 0) - started).toBe(delays.reduce((sum, d) => sum + d, 0));
+    expect(h.consumed(Charge)).toEqual([expect.objectContaining({ attempt: 1, deliveryCount: 4 })]);
 
-    // initial × factor^(n − 1), capped, drawn from [d/2, d].
     const backoff = { initial: 1_000, factor: 2, max: 60_000 };
     expect(dependencyDelayMs(1, backoff, () => 0)).toBe(1_000);
     expect(dependencyDelayMs(3, backoff, () => 0)).toBe(4_000);
@@ -126,14 +98,13 @@ describe('dependency failures', () => {
 
   it('keeps the attempts a message already spent, and spends none for the dependency', async () => {
     const attempts: number[] = [];
-    const b = billing({ ...quick, retry: { kind: 'immediate', retries: 5 } }, async (_m, ctx) => {
+    const h = await billing({ ...quick, retry: { kind: 'immediate', retries: 5 } }, async (_m, ctx) => {
       attempts.push(ctx.attempt);
       if (ctx.attempt === 1) throw new Error('flaky');
       if (ctx.attempt === 2 && ctx.deliveryCount === 1) throw new DependencyError('database failover');
     });
-    await b.start();
-    await b.send('billing', Charge, { n: 1 });
-    await waitFor(() => b.health().endpoints.billing?.counters.completed === 1);
+    await h.send('billing', Charge, { n: 1 });
+    await h.settled();
     // Attempt 1 failed (spent), attempt 2 met the dependency failure (not spent): it runs again as attempt 2.
     expect(attempts).toEqual([1, 2, 2]);
   });
@@ -142,47 +113,46 @@ describe('dependency failures', () => {
     const Follow = defineMessage('billing.follow-up.v1', z.object({}));
     const seen: number[] = [];
     let refused = 2;
-    const b = billing({ ...quick, retry: { kind: 'none' } }, async (_m, ctx) => {
+    const h = await billing({ ...quick, retry: { kind: 'none' } }, async (_m, ctx) => {
       seen.push(ctx.attempt);
       // What a transport throws when the broker is down while the handler publishes straight to it.
       if (refused-- > 0) throw new TransportError('cannot publish: the connection is closed', { retryable: true });
       await ctx.publish(Follow, {});
     });
-    await b.start();
-    await b.send('billing', Charge, { n: 1 });
-    await waitFor(() => b.health().endpoints.billing?.counters.completed === 1);
+    await h.send('billing', Charge, { n: 1 });
+    await h.settled();
     expect(seen).toEqual([1, 1, 1]);
-    expect(await b.deadLetters('billing').count()).toBe(0);
-    await b.stop();
+    expect(h.deadLettered()).toEqual([]);
+    expect(h.published(Follow)).toHaveLength(1);
+    await h.stop();
 
-    const c = billing({ ...quick, retry: { kind: 'none' } }, async () => {
+    const c = await billing({ ...quick, retry: { kind: 'none' } }, async () => {
       throw new TransportError('message id over the broker limit', { retryable: false });
     });
-    await c.start();
     await c.send('billing', Charge, { n: 2 });
-    await waitFor(() => c.health().endpoints.billing?.counters.deadLettered === 1);
+    await c.settled();
+    expect(c.deadLettered()).toHaveLength(1);
   });
 
   it('finds a DependencyError in the cause chain of what the handler threw', async () => {
     let down = true;
-    const b = billing({ ...quick, retry: { kind: 'none' } }, async () => {
+    const h = await billing({ ...quick, retry: { kind: 'none' } }, async () => {
       if (down) {
         down = false;
         throw new Error('charging failed', { cause: new DependencyError('ledger service timed out') });
       }
     });
-    await b.start();
-    await b.send('billing', Charge, { n: 1 });
-    await waitFor(() => b.health().endpoints.billing?.counters.completed === 1);
-    expect(b.health().endpoints.billing?.counters).toMatchObject({ deadLettered: 0, dependencyFailures: 1 });
+    await h.send('billing', Charge, { n: 1 });
+    await h.settled();
+    expect(h.consumed(Charge)).toHaveLength(1);
+    expect(h.bus.health().endpoints.billing?.counters).toMatchObject({ deadLettered: 0, dependencyFailures: 1 });
   });
 
   it('marks error types as dependency failures per endpoint and per handler', async () => {
-    const b = bus();
     let endpointLevel = true;
     let handlerLevel = true;
-    b.endpoint('billing', { ...quick, retry: { kind: 'none' }, dependencyErrors: [PaymentsUnavailable] }).handle(
-      Charge,
+    const h = await billing(
+      { ...quick, retry: { kind: 'none' }, dependencyErrors: [PaymentsUnavailable] },
       async (m) => {
         if (m.n === 1 && endpointLevel) {
           endpointLevel = false;
@@ -196,31 +166,30 @@ describe('dependency failures', () => {
       },
       { dependencyErrors: [(e) => (e as { status?: number }).status === 503] },
     );
-    await b.start();
-    for (const n of [1, 2, 3]) await b.send('billing', Charge, { n });
-    await waitFor(() => {
-      const c = b.health().endpoints.billing?.counters;
-      return c?.completed === 2 && c.deadLettered === 1;
-    });
-    expect(b.health().endpoints.billing?.counters.dependencyFailures).toBe(2);
-    const [dead] = await b.deadLetters('billing').peek();
-    expect(dead?.fault?.errorMessage).toBe('declined: not a dependency');
+    for (const n of [1, 2, 3]) await h.send('billing', Charge, { n });
+    await h.settled();
+    expect(
+      h
+        .consumed(Charge)
+        .map((c) => c.message.n)
+        .sort(),
+    ).toEqual([1, 2]);
+    expect(h.bus.health().endpoints.billing?.counters.dependencyFailures).toBe(2);
+    expect(h.deadLettered(Charge).map((d) => d.fault.errorMessage)).toEqual(['declined: not a dependency']);
   });
 
   it('never shows ctx.deadLetter() or ctx.retryLater() to the dependency matchers', async () => {
-    const b = billing(
+    const h = await billing(
       { ...quick, dependencyErrors: [(e) => (e as Error).message.includes('unavailable')] },
       async (_m, ctx) => ctx.deadLetter('customer blocked'),
     );
-    await b.start();
-    await b.send('billing', Charge, { n: 1 });
-    const dlq = b.deadLetters('billing');
-    await waitFor(async () => (await dlq.count()) === 1);
-    expect((await dlq.peek())[0]?.fault?.reason).toBe('handler-dead-lettered');
+    await h.send('billing', Charge, { n: 1 });
+    await h.settled();
+    expect(h.deadLettered(Charge).map((d) => d.fault.reason)).toEqual(['handler-dead-lettered']);
   });
 
   it('trips the kill switch after dependencyFailures in a row, naming what failed, and dead-letters nothing', async () => {
-    const b = billing(
+    const h = await billing(
       {
         dependencyBackoffMs: { initial: 5, factor: 2, max: 20 },
         concurrency: 4,
@@ -232,16 +201,15 @@ describe('dependency failures', () => {
       },
     );
     const trips: string[] = [];
-    b.on('killswitch.tripped', (e) => {
+    h.bus.on('killswitch.tripped', (e) => {
       trips.push(e.reason);
     });
-    await b.start();
-    for (let n = 0; n < 50; n++) await b.send('billing', Charge, { n });
-    await waitFor(() => b.killSwitch('billing').state === 'tripped');
-    await waitFor(() => b.health().endpoints.billing?.inFlight === 0);
+    for (let n = 0; n < 50; n++) await h.send('billing', Charge, { n });
+    // Up to the moment it would probe: tripped, every message back on the queue.
+    await h.advance(59_999);
     expect(trips).toEqual(['3 consecutive dependency failures (inbox (postgres))']);
-    expect(await b.deadLetters('billing').count()).toBe(0);
-    expect(b.killSwitch('billing').view()).toMatchObject({
+    expect(h.deadLettered()).toEqual([]);
+    expect(h.bus.killSwitch('billing').view()).toMatchObject({
       state: 'tripped',
       consecutiveDependencyFailures: 3,
       lastFailure: {
@@ -249,7 +217,7 @@ describe('dependency failures', () => {
         description: 'inbox (postgres) failed: DependencyError: connect ECONNREFUSED 10.0.0.5:5432',
       },
     });
-    const queue = broker.queue('billing');
-    await waitFor(() => queue.readyCount === 50, { what: 'every message back on the queue' });
+    expect(h.bus.health().endpoints.billing?.inFlight).toBe(0);
+    expect(h.broker.queue('billing').readyCount).toBe(50);
   });
 });

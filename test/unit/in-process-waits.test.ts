@@ -1,90 +1,80 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  type Bus,
-  type BusConfigInput,
-  createBus,
-  createMemoryBroker,
-  defineMessage,
-  type MemoryBroker,
-  memoryTransport,
-} from '../../src/index.js';
-import { waitFor } from '../support/wait-for.js';
+import { defineMessage } from '../../src/index.js';
+import { createTestHarness, type TestHarness } from '../../src/testing/index.js';
 
 /**
  * Waits between attempts and redeliveries the handler asks for (issue 19, items 11 and 13; issue
  * 20, item 13): one handler run at a time per message, no starved event loop, no listener leak.
+ * On sluice/testing: the waits and lock timeouts run in virtual time.
  */
 const Job = defineMessage('test.job.v1', z.object({ n: z.number().int() }));
-const silent = pino({ level: 'silent' });
 
 describe('in-process waits', () => {
-  const buses: Bus[] = [];
-  const bus = (broker: MemoryBroker, config: BusConfigInput = {}) => {
-    const b = createBus(
-      { shutdown: { signals: [], timeoutMs: 2_000 }, ...config },
-      { transports: [memoryTransport({ broker })], logger: silent },
+  let harness: TestHarness | undefined;
+  const start = (lockTimeoutMs?: number) => {
+    harness = createTestHarness(
+      lockTimeoutMs === undefined ? {} : { config: { transport: { kind: 'memory', lockTimeoutMs } } },
     );
-    buses.push(b);
-    return b;
+    return harness;
   };
   afterEach(async () => {
-    await Promise.all(buses.splice(0).map((b) => b.stop()));
+    await harness?.stop();
   });
 
   it('keeps the lock through a retry wait longer than the lock: one run at a time, no second copy', async () => {
-    const broker = createMemoryBroker({ lockTimeoutMs: 200 });
+    const h = start(200);
     let running = 0;
     let mostAtOnce = 0;
     const runs: string[] = [];
-    for (const name of ['a', 'b']) {
-      bus(broker)
-        .endpoint('jobs', { retry: { kind: 'intervals', delaysMs: [1_000] } })
-        .handle(Job, async (_job, ctx) => {
-          runs.push(`${name}:${ctx.attempt}`);
-          running++;
-          mostAtOnce = Math.max(mostAtOnce, running);
-          await new Promise((resolve) => setTimeout(resolve, 10));
-          running--;
-          if (ctx.attempt === 1) throw new Error('database busy');
-        });
+    for (const [name, bus] of [h.bus, h.addInstance()].entries()) {
+      bus.endpoint('jobs', { retry: { kind: 'intervals', delaysMs: [1_000] } }).handle(Job, async (_job, ctx) => {
+        runs.push(`${name}:${ctx.attempt}`);
+        running++;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        await h.delay(10);
+        running--;
+        if (ctx.attempt === 1) throw new Error('database busy');
+      });
     }
-    for (const b of buses) await b.start();
-    await buses[0]?.send('jobs', Job, { n: 1 });
-    await waitFor(() => buses.some((b) => b.health().endpoints.jobs?.counters.completed === 1), { timeoutMs: 5_000 });
-    // Long enough for a lost lock to have been redelivered (five lock timeouts).
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await h.start();
+    await h.send('jobs', Job, { n: 1 });
+    await h.settled();
+    // Five lock timeouts of waiting: the lock was renewed throughout, so no copy ever went to the other consumer.
     expect(runs).toHaveLength(2);
     expect(runs.map((r) => r.split(':')[1])).toEqual(['1', '2']);
+    expect(new Set(runs.map((r) => r.split(':')[0])).size).toBe(1);
     expect(mostAtOnce).toBe(1);
+    expect(h.outcomes.map((o) => [o.outcome?.kind, o.deliveryCount])).toEqual([['completed', 1]]);
   });
 
   it('does not run the handler again when its lock was lost before the wait: the broker copy runs it', async () => {
-    const broker = createMemoryBroker({ lockTimeoutMs: 100 });
-    const runs: { consumer: string; attempt: number; deliveryCount: number }[] = [];
-    for (const name of ['a', 'b']) {
-      bus(broker)
-        .endpoint('jobs', { retry: { kind: 'intervals', delaysMs: [200] } })
-        .handle(Job, async (_job, ctx) => {
-          runs.push({ consumer: name, attempt: ctx.attempt, deliveryCount: ctx.deliveryCount });
-          if (ctx.deliveryCount === 1) {
-            // Outlives the lock: the broker hands the message to the other consumer meanwhile.
-            await new Promise((resolve) => setTimeout(resolve, 400));
-            throw new Error('slow and failed');
-          }
-        });
+    const h = start(100);
+    const runs: { consumer: number; attempt: number; deliveryCount: number }[] = [];
+    for (const [consumer, bus] of [h.bus, h.addInstance()].entries()) {
+      bus.endpoint('jobs', { retry: { kind: 'intervals', delaysMs: [200] } }).handle(Job, async (_job, ctx) => {
+        runs.push({ consumer, attempt: ctx.attempt, deliveryCount: ctx.deliveryCount });
+        if (ctx.deliveryCount === 1) {
+          // Outlives the lock: the broker hands the message to the other consumer meanwhile.
+          await h.delay(400);
+          throw new Error('slow and failed');
+        }
+      });
     }
-    for (const b of buses) await b.start();
-    await buses[0]?.send('jobs', Job, { n: 1 });
-    await waitFor(() => buses.some((b) => b.health().endpoints.jobs?.counters.completed === 1), { timeoutMs: 5_000 });
-    await waitFor(() => buses.every((b) => b.health().endpoints.jobs?.inFlight === 0), { timeoutMs: 5_000 });
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await h.start();
+    await h.send('jobs', Job, { n: 1 });
+    await h.settled();
     // The first consumer's retry wait found its lock gone and gave up: two runs, not three.
     expect(runs).toHaveLength(2);
     expect(runs.map((r) => r.deliveryCount)).toEqual([1, 2]);
+    expect(new Set(runs.map((r) => r.consumer)).size).toBe(2);
+    // The first delivery could not be settled (lock lost); the broker's copy completed.
+    expect(h.outcomes.map((o) => [o.outcome?.kind, o.deliveryCount])).toEqual([
+      ['completed', 2],
+      [undefined, 1],
+    ]);
   });
 
   it('lets more than ten messages wait in process at once without a MaxListenersExceededWarning', async () => {
@@ -92,16 +82,16 @@ describe('in-process waits', () => {
     const onWarning = (warning: Error) => warnings.push(warning);
     process.on('warning', onWarning);
     try {
-      const b = bus(createMemoryBroker());
-      b.endpoint('jobs', { concurrency: 30, retry: { kind: 'intervals', delaysMs: [100] } }).handle(
-        Job,
-        async (_job, ctx) => {
+      const h = start();
+      h.bus
+        .endpoint('jobs', { concurrency: 30, retry: { kind: 'intervals', delaysMs: [100] } })
+        .handle(Job, async (_job, ctx) => {
           if (ctx.attempt === 1) throw new Error('try again');
-        },
-      );
-      await b.start();
-      for (let n = 0; n < 30; n++) await b.send('jobs', Job, { n });
-      await waitFor(() => b.health().endpoints.jobs?.counters.completed === 30);
+        });
+      await h.start();
+      for (let n = 0; n < 30; n++) await h.send('jobs', Job, { n });
+      await h.settled();
+      expect(h.consumed(Job)).toHaveLength(30);
       // Warnings are emitted on the next tick.
       await new Promise((resolve) => setImmediate(resolve));
       expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
@@ -112,45 +102,38 @@ describe('in-process waits', () => {
 });
 
 describe('ctx.retryLater()', () => {
-  const buses: Bus[] = [];
+  let harness: TestHarness | undefined;
   afterEach(async () => {
-    await Promise.all(buses.splice(0).map((b) => b.stop()));
+    await harness?.stop();
   });
 
   it('waits at least retryLater.minDelayMs, whatever the handler asks', async () => {
-    const b = createBus(
-      { shutdown: { signals: [] } },
-      { transports: [memoryTransport({ broker: createMemoryBroker() })], logger: silent },
-    );
-    buses.push(b);
+    const h = createTestHarness();
+    harness = h;
     const at: number[] = [];
-    b.endpoint('jobs', { retryLater: { minDelayMs: 200 } }).handle(Job, async (_job, ctx) => {
-      at.push(performance.now());
+    h.bus.endpoint('jobs', { retryLater: { minDelayMs: 200 } }).handle(Job, async (_job, ctx) => {
+      at.push(h.clock?.now() ?? 0);
       if (ctx.attempt === 1) ctx.retryLater(0);
     });
-    await b.start();
-    await b.send('jobs', Job, { n: 1 });
-    await waitFor(() => b.health().endpoints.jobs?.counters.completed === 1);
-    expect((at[1] ?? 0) - (at[0] ?? 0)).toBeGreaterThanOrEqual(195);
+    await h.start();
+    await h.send('jobs', Job, { n: 1 });
+    await h.settled();
+    expect((at[1] ?? 0) - (at[0] ?? 0)).toBe(200);
   });
 
   it('dead-letters a message once it asked for later on retryLater.maxAttempts', async () => {
-    const b = createBus(
-      { shutdown: { signals: [] } },
-      { transports: [memoryTransport({ broker: createMemoryBroker() })], logger: silent },
-    );
-    buses.push(b);
+    const h = createTestHarness();
+    harness = h;
     let runs = 0;
-    b.endpoint('jobs', { retryLater: { minDelayMs: 1, maxAttempts: 4 } }).handle(Job, async (_job, ctx) => {
+    h.bus.endpoint('jobs', { retryLater: { minDelayMs: 1, maxAttempts: 4 } }).handle(Job, async (_job, ctx) => {
       runs++;
       ctx.retryLater(1, 'upstream record not there yet');
     });
-    await b.start();
-    await b.send('jobs', Job, { n: 1 });
-    const dlq = b.deadLetters('jobs');
-    await waitFor(async () => (await dlq.count()) === 1);
+    await h.start();
+    await h.send('jobs', Job, { n: 1 });
+    await h.settled();
     expect(runs).toBe(4);
-    expect((await dlq.peek())[0]?.fault).toMatchObject({
+    expect(h.deadLettered(Job)[0]?.fault).toMatchObject({
       reason: 'retries-exhausted',
       attempts: 4,
       description:

@@ -31,6 +31,8 @@ describe('memory transport locks', () => {
     await new Promise((r) => setImmediate(r));
     expect(got).toHaveLength(2);
     expect(got[1]?.deliveryCount).toBe(2);
+    // The first delivery still says what it was: the first.
+    expect(got[0]?.deliveryCount).toBe(1);
   });
 
   it('refuses to settle after the lock was lost', async () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineTransport, systemClock, type TransportDefinition } from '../../src/transport/index.js';
+import { type Clock, defineTransport, systemClock, type TransportDefinition } from '../../src/transport/index.js';
 
 import { MemoryBroker } from './memory-broker.js';
 import { MemoryTransport } from './memory-transport.js';
@@ -35,9 +35,13 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
   });
 }
 
-/** A broker to share between transports; `lockTimeoutMs` here wins over the transport config. */
-export function createMemoryBroker(options: { lockTimeoutMs?: number } = {}): MemoryBroker {
-  return new MemoryBroker({ clock: systemClock, lockTimeoutMs: options.lockTimeoutMs ?? 30_000 });
+/**
+ * A broker to share between transports; `lockTimeoutMs` here wins over the transport config. Its
+ * lock timeouts and delayed releases run on `clock` (the system clock by default; give the buses'
+ * `ManualClock` to run them in virtual time, as `sluice/testing` does).
+ */
+export function createMemoryBroker(options: { lockTimeoutMs?: number; clock?: Clock } = {}): MemoryBroker {
+  return new MemoryBroker({ clock: options.clock ?? systemClock, lockTimeoutMs: options.lockTimeoutMs ?? 30_000 });
 }
 
 export { MemoryBroker } from './memory-broker.js';

@@ -5,23 +5,26 @@ import type { Lock, MemoryQueue } from './memory-queue.js';
 /** A delivery from a memory queue: settlement goes straight to the queue under the lock. */
 export class MemoryDelivery implements Delivery {
   #settled = false;
+  /**
+   * As delivered: the stored message's count and headers change when it is delivered again (after
+   * this lock expired) or released, and this delivery must not see the next one's.
+   */
+  readonly deliveryCount: number;
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     private readonly queue: MemoryQueue,
     private readonly lock: Lock,
-  ) {}
+  ) {
+    this.deliveryCount = lock.message.deliveryCount;
+    this.headers = lock.message.headers;
+  }
 
   get deliveryId(): string {
     return `${this.queue.address}#${this.lock.tag}`;
   }
   get body(): Buffer {
     return this.lock.message.body;
-  }
-  get headers(): Readonly<Record<string, string>> {
-    return this.lock.message.headers;
-  }
-  get deliveryCount(): number {
-    return this.lock.message.deliveryCount;
   }
   get partitionKey(): string | undefined {
     return this.lock.message.key;

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { DependencyError, TransactionRolledBackError } from '../../errors/sluice-error.js';
 import { delay, settleWithin } from '../../internal/abort.js';
 import { Mutex } from '../../internal/mutex.js';
+import { type Clock, systemClock } from '../../internal/clock.js';
 import type { InboxDefinition, InboxEntry, InboxResult, InboxRow, InboxStore, InboxWork } from '../inbox-store.js';
 import type { EntityVersion } from '../../ordering/ordering-policy.js';
 import { type SqliteInboxConfig, SqliteInboxConfigSchema } from './sqlite-inbox-config.js';
@@ -45,9 +46,11 @@ export class SqliteInbox implements InboxStore<SqliteTransaction> {
   #insertVersion: Database.Statement | undefined;
   #updateVersion: Database.Statement | undefined;
 
+  /** `clock` stamps rows and versions (the bus's: a manual clock's virtual time in tests). */
   constructor(
     private readonly config: SqliteInboxConfig,
     private readonly logger?: Logger,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /**
@@ -156,7 +159,7 @@ export class SqliteInbox implements InboxStore<SqliteTransaction> {
       await this.#begin(db);
       let source: 'store' | 'work' = 'store';
       try {
-        if (this.#claimRow(entry, new Date().toISOString()) === 0) {
+        if (this.#claimRow(entry, new Date(this.clock.now()).toISOString()) === 0) {
           db.exec('ROLLBACK');
           return { status: 'duplicate' } as const;
         }
@@ -185,7 +188,7 @@ export class SqliteInbox implements InboxStore<SqliteTransaction> {
       let source: 'store' | 'work' = 'store';
       try {
         // In process, one prepared insert per row costs microseconds: no multi-row statement needed.
-        const now = new Date().toISOString();
+        const now = new Date(this.clock.now()).toISOString();
         const fresh = entries.map((e) => this.#claimRow(e, now) === 1);
         source = 'work';
         const done = await work(db, fresh);
@@ -278,7 +281,7 @@ export class SqliteInbox implements InboxStore<SqliteTransaction> {
       version.instant.nanos,
       version.messageId,
       version.tombstone ? 1 : 0,
-      new Date().toISOString(),
+      new Date(this.clock.now()).toISOString(),
     ];
     const changes = first
       ? this.#insertVersion?.run(endpoint, key, ...row).changes
@@ -401,6 +404,6 @@ export function sqliteInbox(): InboxDefinition<SqliteTransaction, SqliteInboxCon
   return {
     kind: 'sqlite',
     configSchema: SqliteInboxConfigSchema,
-    create: (config, deps) => new SqliteInbox(config, deps.logger),
+    create: (config, deps) => new SqliteInbox(config, deps.logger, deps.clock),
   };
 }

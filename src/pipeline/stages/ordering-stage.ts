@@ -116,7 +116,7 @@ function deadLetter(ctx: HandlerContext, reason: DeadLetterReason, description: 
       attempts: ctx.attempt,
       endpoint: ctx.endpoint.name,
       originalAddress: ctx.delivery.address,
-      now: new Date(),
+      now: new Date(ctx.endpoint.clock.now()),
       messageId: ctx.envelope.id,
       messageType: ctx.envelope.type,
     }),

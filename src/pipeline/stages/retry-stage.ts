@@ -1,5 +1,6 @@
 import { createFault, type DeadLetterReason } from '../../errors/fault.js';
 import type { Clock } from '../../internal/clock.js';
+import type { WaitGauge } from '../../internal/wait-gauge.js';
 import { DeadLetterSignal, RetryLaterSignal } from '../../retry/control-signals.js';
 import { type DependencyBackoff, dependencyDelayMs, dependencyFailureOf } from '../../retry/dependency-failure.js';
 import type { RetryLaterLimits } from '../../retry/retry-later.js';
@@ -23,6 +24,8 @@ export interface RetryStageOptions {
   readonly dependencyBackoff: DependencyBackoff;
   /** The floor and the attempt cap of `ctx.retryLater()`. */
   readonly retryLater: RetryLaterLimits;
+  /** Counts a delivery as waiting (not working) while its retry waits in process. */
+  readonly waits?: WaitGauge;
 }
 
 /**
@@ -36,7 +39,7 @@ export interface RetryStageOptions {
  * A probe of the kill switch gets one attempt: its failure is released for its next attempt.
  */
 export function retryStage(options: RetryStageOptions): Stage<AdmittedContext, AttemptContext> {
-  const { clock, inProcessMaxDelayMs, retryState, dependencyBackoff, retryLater } = options;
+  const { clock, inProcessMaxDelayMs, retryState, dependencyBackoff, retryLater, waits } = options;
   return async (ctx, next) => {
     const headers = ctx.delivery.headers;
     // A producer's own sluice-attempts is not believed: only a state Sluice signed counts.
@@ -125,7 +128,10 @@ export function retryStage(options: RetryStageOptions): Stage<AdmittedContext, A
         if (ctx.probe) return redeliver(Math.max(1, delayMs), error);
         if (delayMs > inProcessMaxDelayMs || ctx.stopping.aborted) return redeliver(delayMs, error);
         if (delayMs > 0) {
-          const waited = await waitHoldingLock(ctx.delivery, delayMs, ctx.stopping);
+          waits?.enter();
+          const waited = await waitHoldingLock(ctx.delivery, delayMs, ctx.stopping, clock).finally(() =>
+            waits?.leave(),
+          );
           // Stopping: hand the message back now. Lock lost: the broker may already have handed it to
           // another consumer, so running the handler again here could run it twice at once; the
           // release below then fails on the lost lock, and the broker's copy is the one that runs.
