@@ -136,17 +136,16 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
    *   that failed that way, or whose ROLLBACK failed, is destroyed rather than reused.
    */
   async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (error) {
-      throw transactionFailure(error, 'store', undefined);
-    }
     let clientError: Error | undefined;
     const onError = (error: Error) => {
       clientError ??= error;
     };
-    client.on('error', onError);
+    let client: pg.PoolClient;
+    try {
+      client = await checkOut(this.#pool, onError);
+    } catch (error) {
+      throw transactionFailure(error, 'store', undefined);
+    }
     this.#checkedOut.add(client);
     let broken: Error | undefined;
     try {
@@ -430,6 +429,23 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
     for (const client of this.#clients) destroyClient(client);
     this.#clients.clear();
   }
+}
+
+/**
+ * Checks a client out of the pool with `onError` listening from the tick the pool hands it over.
+ * The pool stops listening when it hands a client out; with `await pool.connect()` the caller's
+ * listener would come one microtask later, and an error the same socket read carries (a
+ * `pg_terminate_backend` right after a new connection's ReadyForQuery) would be emitted with no
+ * listener and kill the process.
+ */
+function checkOut(pool: pg.Pool, onError: (error: Error) => void): Promise<pg.PoolClient> {
+  return new Promise((resolve, reject) => {
+    pool.connect((error, client) => {
+      if (error || !client) return reject(error ?? new Error('the pool handed out no client'));
+      client.on('error', onError);
+      resolve(client);
+    });
+  });
 }
 
 /** Marks an error as thrown by the handler's work (not by one of the store's own statements). */

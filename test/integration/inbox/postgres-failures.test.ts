@@ -186,6 +186,26 @@ describe('postgres inbox: a connection that dies while checked out', () => {
     });
   });
 
+  it('survives a termination that arrives with the new connection\'s ReadyForQuery (same socket read)', async () => {
+    // pg_terminate_backend right after a connection's start-up: the FATAL can reach the client in
+    // the read that completes the start-up, before the caller of `await pool.connect()` could
+    // listen. A proxy makes that read on purpose.
+    const fatal = await fatalAfterStartupProxy();
+    closing.push(() => fatal.close());
+    const table = uniqueTable('inbox');
+    await store({}, table).init();
+    const s = store({ connectionString: PG_URL.replace(':5432/', `:${fatal.port}/`), connectTimeoutMs: 2_000 }, table);
+    await expect(s.runOnce(entry('terminated'), async () => ({ result: 'never' }))).rejects.toBeInstanceOf(
+      DependencyError,
+    );
+    expect(fatal.injected()).toBe(1);
+    // The next connection goes through untouched: the pool recovered.
+    expect(await s.runOnce(entry('terminated'), async () => ({ result: 'now' }))).toEqual({
+      status: 'processed',
+      value: 'now',
+    });
+  });
+
   it("leaves a handler's own refused connection a handler failure, not the inbox's", async () => {
     const s = store();
     await s.init();
@@ -363,3 +383,57 @@ describe('bus start-up while the inbox database is down', () => {
     expect(bus.state).toBe('stopped');
   });
 });
+
+/**
+ * A proxy to the shared server that, on the first connection only, holds the server's start-up
+ * answer until its ReadyForQuery, then writes it together with a FATAL 57P01 (what
+ * `pg_terminate_backend` sends) in one write, and closes the connection.
+ */
+async function fatalAfterStartupProxy(): Promise<{ port: number; injected(): number; close(): Promise<void> }> {
+  let injected = 0;
+  let first = true;
+  const sockets = new Set<net.Socket>();
+  const fields = ['SFATAL', 'VFATAL', 'C57P01', 'Mterminating connection due to administrator command'];
+  const body = Buffer.concat([...fields.map((f) => Buffer.from(`${f}\0`)), Buffer.from([0])]);
+  const header = Buffer.alloc(5);
+  header.write('E', 0);
+  header.writeInt32BE(body.length + 4, 1);
+  const errorResponse = Buffer.concat([header, body]);
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: 5432 });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.on('data', (chunk) => upstream.write(chunk));
+    const inject = first;
+    first = false;
+    let held = Buffer.alloc(0);
+    upstream.on('data', (chunk) => {
+      if (!inject) return void client.write(chunk);
+      held = Buffer.concat([held, chunk]);
+      // Walk the backend messages (type byte, then a length that counts itself) to a ReadyForQuery.
+      for (let at = 0; at + 5 <= held.length; at += 1 + held.readInt32BE(at + 1)) {
+        if (held[at] !== 0x5a /* Z */) continue;
+        injected++;
+        client.end(Buffer.concat([held, errorResponse]));
+        upstream.destroy();
+        return;
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    injected: () => injected,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
