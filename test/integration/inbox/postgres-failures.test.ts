@@ -186,7 +186,7 @@ describe('postgres inbox: a connection that dies while checked out', () => {
     });
   });
 
-  it('survives a termination that arrives with the new connection\'s ReadyForQuery (same socket read)', async () => {
+  it("survives a termination that arrives with the new connection's ReadyForQuery (same socket read)", async () => {
     // pg_terminate_backend right after a connection's start-up: the FATAL can reach the client in
     // the read that completes the start-up, before the caller of `await pool.connect()` could
     // listen. A proxy makes that read on purpose.
