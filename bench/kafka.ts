@@ -1,32 +1,44 @@
-// Throughput of Sluice on Kafka (bus, no inbox, no-op handler) against raw kafkajs eachBatch, on the
-// same pre-produced topic in the same run. Each run reads the whole topic with a fresh consumer
-// group; raw and Sluice runs alternate. Rate = messages / (last message time - first message time),
-// so group joins are not counted.
+// Throughput of Sluice on Kafka (bus, no inbox, no-op handler) against what a user would write by
+// hand instead, on the same pre-produced topic in the same run (issue 18):
+// - "eachMessage": kafkajs eachMessage + JSON.parse + zod (envelope fields and data), auto-commit —
+//   the typical hand-written consumer;
+// - "careful batch": kafkajs eachBatch + JSON.parse + the same zod + resolveOffset per message +
+//   commitOffsetsIfNecessary + heartbeat — a careful at-least-once consumer;
+// - "raw eachBatch": a no-op eachBatch that never reads a value (a reference line only).
+// Each run reads the whole topic with a fresh consumer group; the contenders rotate their order from
+// run to run. Rate = messages / (last message time - first message time), so group joins are not
+// counted; CPU = this process's user+system time per message over the same span.
 //
-//   npx tsx bench/kafka.ts [--messages 50000] [--runs 5] [--concurrency 64] [--prefetch 500]
+//   npx tsx bench/kafka.ts [--messages 50000] [--runs 5] [--partitions 1] [--concurrency 64]
+//                          [--prefetch 500] [--bytes 256] [--build src|dist]
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import pino from 'pino';
 import { z } from 'zod';
-import { createBus, defineMessage } from '../src/index.js';
 import { ensureKafka, KAFKA_BROKERS } from '../test/infra/kafka/kafka.mjs';
-import { kafkaTransport } from '../transports/kafka/index.js';
+import { loadCore, loadKafka, parseBuild } from './load-sluice.js';
 
 const { values } = parseArgs({
   options: {
     messages: { type: 'string', default: '50000' },
     runs: { type: 'string', default: '5' },
+    partitions: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '64' },
     prefetch: { type: 'string', default: '500' },
     bytes: { type: 'string', default: '256' },
+    build: { type: 'string' },
   },
 });
+const build = parseBuild(values.build);
+const { createBus, defineMessage } = await loadCore(build);
+const { kafkaTransport } = await loadKafka(build);
 const N = Number(values.messages);
 const RUNS = Number(values.runs);
 const CONCURRENCY = Number(values.concurrency);
 const PREFETCH = Number(values.prefetch);
 const BYTES = Number(values.bytes);
+const PARTITIONS = Number(values.partitions);
 
 await ensureKafka();
 const kafka = new kafkajs.Kafka({
@@ -41,7 +53,10 @@ const Item = defineMessage(type, z.object({ i: z.number(), pad: z.string() }));
 async function produce(): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: 1 }] });
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
+  });
   await admin.disconnect();
   const producer = kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
   await producer.connect();
@@ -71,42 +86,98 @@ async function produce(): Promise<void> {
 interface Run {
   rate: number;
   wallMs: number;
+  cpuUsPerMessage: number;
 }
 
-/**
- * Raw kafkajs eachBatch. `parse`: each value is JSON-parsed, the least any real consumer does;
- * without it the loop only counts records.
- */
-async function raw(run: number, parse = false): Promise<Run> {
-  const consumer = kafka.consumer({
-    groupId: `bench-raw${parse ? '-parse' : ''}-${topic}-${run}`,
-    maxWaitTimeInMs: 100,
-  });
+/** What the hand-written consumers check: the CloudEvents fields and the data, with zod. */
+const EventSchema = z.object({
+  specversion: z.literal('1.0'),
+  id: z.string().min(1),
+  source: z.string().min(1),
+  type: z.string().min(1),
+  time: z.string().datetime({ offset: true }),
+  subject: z.string().optional(),
+  datacontenttype: z.string().optional(),
+  data: Item.schema,
+});
+
+/** Counts messages and times the span from the first to the last, wall and CPU. */
+class Meter {
+  seen = 0;
+  #first = 0;
+  #last = 0;
+  #cpuFirst: NodeJS.CpuUsage = { user: 0, system: 0 };
+  #cpu = 0;
+  readonly started = performance.now();
+  readonly done: Promise<void>;
+  #resolve!: () => void;
+  constructor() {
+    this.done = new Promise<void>((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+  tick(): void {
+    if (this.seen === 0) {
+      this.#first = performance.now();
+      this.#cpuFirst = process.cpuUsage();
+    }
+    if (++this.seen === N) {
+      this.#last = performance.now();
+      const used = process.cpuUsage(this.#cpuFirst);
+      this.#cpu = used.user + used.system;
+      this.#resolve();
+    }
+  }
+  result(): Run {
+    return {
+      rate: (N / (this.#last - this.#first)) * 1000,
+      wallMs: performance.now() - this.started,
+      cpuUsPerMessage: this.#cpu / N,
+    };
+  }
+}
+
+type Contender = 'raw' | 'eachMessage' | 'careful' | 'sluice';
+
+async function handWritten(kind: Exclude<Contender, 'sluice'>, run: number): Promise<Run> {
+  const consumer = kafka.consumer({ groupId: `bench-${kind}-${topic}-${run}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  let seen = 0;
-  let first = 0;
-  let last = 0;
-  const started = performance.now();
-  const done = new Promise<void>((resolve) => {
+  const meter = new Meter();
+  if (kind === 'eachMessage') {
     void consumer.run({
-      eachBatch: async ({ batch }) => {
-        if (seen === 0) first = performance.now();
-        for (const message of batch.messages) {
-          if (parse && message.value) JSON.parse(message.value.toString());
-          seen++;
-        }
-        if (seen >= N) {
-          last = performance.now();
-          resolve();
-        }
+      autoCommit: true,
+      eachMessage: async ({ message }) => {
+        if (message.value) EventSchema.parse(JSON.parse(message.value.toString()));
+        meter.tick();
       },
     });
-  });
-  await done;
-  const wallMs = performance.now() - started;
+  } else if (kind === 'careful') {
+    void consumer.run({
+      eachBatchAutoResolve: false,
+      autoCommit: true,
+      eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }) => {
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale()) break;
+          if (message.value) EventSchema.parse(JSON.parse(message.value.toString()));
+          resolveOffset(message.offset);
+          meter.tick();
+        }
+        await commitOffsetsIfNecessary();
+        await heartbeat();
+      },
+    });
+  } else {
+    void consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const _ of batch.messages) meter.tick();
+      },
+    });
+  }
+  await meter.done;
+  const result = meter.result();
   await consumer.disconnect();
-  return { rate: (N / (last - first)) * 1000, wallMs };
+  return result;
 }
 
 async function sluice(run: number): Promise<Run> {
@@ -118,13 +189,7 @@ async function sluice(run: number): Promise<Run> {
     },
     { transports: [kafkaTransport()], logger: pino({ level: 'silent' }) },
   );
-  let seen = 0;
-  let first = 0;
-  let last = 0;
-  let resolve: () => void = () => {};
-  const done = new Promise<void>((r) => {
-    resolve = r;
-  });
+  const meter = new Meter();
   bus
     .endpoint(`bench-sluice-${topic}-${run}`, {
       address: topic,
@@ -133,18 +198,13 @@ async function sluice(run: number): Promise<Run> {
       retry: { kind: 'none' },
     })
     .handle(Item, async () => {
-      if (seen === 0) first = performance.now();
-      if (++seen === N) {
-        last = performance.now();
-        resolve();
-      }
+      meter.tick();
     });
-  const started = performance.now();
   await bus.start();
-  await done;
-  const wallMs = performance.now() - started;
+  await meter.done;
+  const result = meter.result();
   await bus.stop();
-  return { rate: (N / (last - first)) * 1000, wallMs };
+  return result;
 }
 
 const median = (xs: number[]) => {
@@ -152,31 +212,40 @@ const median = (xs: number[]) => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
 
 await produce();
-console.log(`topic ${topic}: ${N} messages of ${BYTES} bytes, 1 partition, 100 keys; ${RUNS} runs each`);
+console.log(
+  `topic ${topic}: ${fmt(N)} messages of ${BYTES} bytes, ${PARTITIONS} partition(s), 100 keys; ${RUNS} runs each; build ${build}`,
+);
 console.log(`sluice endpoint: concurrency ${CONCURRENCY}, prefetch ${PREFETCH}, no inbox, no-op handler`);
-const raws: Run[] = [];
-const parses: Run[] = [];
-const sluices: Run[] = [];
+const contenders: Contender[] = ['eachMessage', 'careful', 'sluice', 'raw'];
+const results = new Map<Contender, Run[]>(contenders.map((c) => [c, []]));
 for (let run = 0; run < RUNS; run++) {
-  const r = await raw(run);
-  raws.push(r);
-  const p = await raw(run, true);
-  parses.push(p);
-  const s = await sluice(run);
-  sluices.push(s);
-  console.log(
-    `run ${run + 1}: raw ${Math.round(r.rate).toLocaleString('en')} msg/s (wall ${Math.round(r.wallMs)} ms)  ` +
-      `raw+parse ${Math.round(p.rate).toLocaleString('en')} msg/s  ` +
-      `sluice ${Math.round(s.rate).toLocaleString('en')} msg/s (wall ${Math.round(s.wallMs)} ms)`,
-  );
+  const order = contenders.map((_, i) => contenders[(i + run) % contenders.length] as Contender);
+  const line: string[] = [];
+  for (const c of order) {
+    const r = c === 'sluice' ? await sluice(run) : await handWritten(c, run);
+    results.get(c)?.push(r);
+    line.push(`${c} ${fmt(r.rate)} msg/s ${r.cpuUsPerMessage.toFixed(1)} µs`);
+  }
+  console.log(`run ${run + 1}: ${line.join(' | ')}`);
 }
-const rawMedian = median(raws.map((r) => r.rate));
-const parseMedian = median(parses.map((r) => r.rate));
-const sluiceMedian = median(sluices.map((r) => r.rate));
-console.log(`median raw kafkajs eachBatch: ${Math.round(rawMedian).toLocaleString('en')} msg/s`);
-console.log(`median sluice bus:            ${Math.round(sluiceMedian).toLocaleString('en')} msg/s`);
-console.log(`median raw eachBatch + JSON.parse: ${Math.round(parseMedian).toLocaleString('en')} msg/s`);
-console.log(`ratio sluice/raw:             ${(sluiceMedian / rawMedian).toFixed(2)}x`);
-console.log(`ratio sluice/raw+parse:       ${(sluiceMedian / parseMedian).toFixed(2)}x`);
+const med = (c: Contender) => ({
+  rate: median((results.get(c) ?? []).map((r) => r.rate)),
+  cpu: median((results.get(c) ?? []).map((r) => r.cpuUsPerMessage)),
+});
+const names: Record<Contender, string> = {
+  eachMessage: 'kafkajs eachMessage + JSON.parse + zod, auto-commit',
+  careful: 'kafkajs eachBatch + JSON.parse + zod + resolveOffset/commit/heartbeat',
+  sluice: 'Sluice bus',
+  raw: 'raw eachBatch, values never read (reference)',
+};
+for (const c of contenders) {
+  const m = med(c);
+  console.log(`median ${names[c].padEnd(72)} ${fmt(m.rate).padStart(9)} msg/s  ${m.cpu.toFixed(1)} µs CPU/msg`);
+}
+const s = med('sluice').rate;
+console.log(`ratio sluice / careful batch: ${(s / med('careful').rate).toFixed(2)}x (target >= 0.9)`);
+console.log(`ratio sluice / eachMessage:   ${(s / med('eachMessage').rate).toFixed(2)}x (target >= 1.2)`);
+console.log(`ratio sluice / raw reference: ${(s / med('raw').rate).toFixed(2)}x`);
