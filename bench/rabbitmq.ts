@@ -5,6 +5,7 @@
  * event-loop turn), to separate the gain of coalesced acks from the cost of Sluice's pipeline.
  *
  *   npx tsx bench/rabbitmq.ts [--messages 20000] [--runs 5] [--prefetch 100] [--types quorum,classic]
+ *                             [--build src|dist]
  *
  * Each measurement gets a fresh queue pre-filled with persistent 256-byte CloudEvents messages,
  * then times first delivery → last ack. Clients take turns within each run so that drift of the
@@ -15,8 +16,7 @@ import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import pino from 'pino';
 import { z } from 'zod';
-import { cloudEventsCodec, createBus, createEnvelope, defineMessage } from '../src/index.js';
-import { rabbitmqTransport } from '../transports/rabbitmq/index.js';
+import { loadCore, loadRabbitmq, parseBuild } from './load-sluice.js';
 
 const URL = 'amqp://guest:guest@127.0.0.1:5672';
 const { values } = parseArgs({
@@ -26,8 +26,12 @@ const { values } = parseArgs({
     prefetch: { type: 'string', default: '100' },
     types: { type: 'string', default: 'quorum,classic' },
     clients: { type: 'string', default: 'sluice,amqplib,rascal,amqplib-coalesced' },
+    build: { type: 'string' },
   },
 });
+const build = parseBuild(values.build);
+const { cloudEventsCodec, createBus, createEnvelope, defineMessage } = await loadCore(build);
+const { rabbitmqTransport } = await loadRabbitmq(build);
 const N = Number(values.messages);
 const RUNS = Number(values.runs);
 const PREFETCH = Number(values.prefetch);
@@ -192,7 +196,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const connection = await amqp.connect(URL);
 const results = new Map<string, number[]>();
 console.log(
-  `${N} persistent ${BODY.length}-byte messages, prefetch ${PREFETCH}, ${RUNS} runs, node ${process.version}`,
+  `${N} persistent ${BODY.length}-byte messages, prefetch ${PREFETCH}, ${RUNS} runs, build ${build}, node ${process.version}`,
 );
 for (const type of TYPES) {
   for (let run = 0; run < RUNS; run++) {
