@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 
 // The package's own entry points by name (`sluice/testing/conformance`), as a user imports them,
 // resolved to their sources: each `exports` entry's built file (`./dist/<path>.js`) is `./<path>.ts`.
-// tsconfig.json's `paths` say the same to the type checker (test/unit/package-exports.test.ts
+// tsconfig.json's `paths` say the same to the type checker (test/package/package-exports.test.ts
 // checks that the two agree).
 const packageJson = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as {
   name: string;
