@@ -14,6 +14,7 @@ import {
   type Delivery,
   type DeliveryCallback,
   deadLetterHeaders,
+  type EndpointTopology,
   defineTransport,
   type FaultDetails,
   Fifo,
@@ -239,7 +240,7 @@ class MinimalTransport implements Transport {
     return queue;
   }
 
-  async declare(topology: { address: string; skippedAddress?: string }): Promise<void> {
+  async declare(topology: EndpointTopology): Promise<void> {
     for (const address of [topology.address, topology.skippedAddress]) {
       if (address !== undefined && !this.queues.has(address)) this.queues.set(address, new Queue(address));
     }
