@@ -1,4 +1,7 @@
-/** The broker contract: the only part of `src` that `transports/*` import. */
+/**
+ * The broker contract: the only part of `src` that `transports/*` import, and the package's
+ * `sluice/transport` entry point for transport authors (docs/testing.md, "Writing a transport").
+ */
 export type { Delivery, ReleaseOptions } from './delivery.js';
 export type {
   Consumer,
@@ -28,7 +31,15 @@ export {
   LockLostError,
   TransportError,
 } from '../errors/sluice-error.js';
-export { type FaultDetails, faultFromHeaders, faultToHeaders } from '../errors/fault.js';
+export {
+  createFault,
+  type DeadLetterReason,
+  DeadLetterReasons,
+  type FaultDetails,
+  FaultHeader,
+  faultFromHeaders,
+  faultToHeaders,
+} from '../errors/fault.js';
 export { type Clock, systemClock } from '../internal/clock.js';
 export { Fifo } from '../internal/fifo.js';
 export { redactConnectionString, redactSecrets, secretsOf } from '../telemetry/logger.js';

@@ -1,20 +1,13 @@
-import pino from 'pino';
-import { createMemoryBroker, memoryTransport } from '../../src/index.js';
-import { systemClock } from '../../src/internal/clock.js';
-import { describeTransportConformance } from './transport-conformance.js';
+import { createMemoryBroker, memoryTransport } from 'sluice';
+import { runTransportConformance } from 'sluice/testing/conformance';
 
+// The kit as a transport author calls it: the public entry point, the transport's definition and
+// config, its declared capabilities.
 const broker = createMemoryBroker({ lockTimeoutMs: 30_000 });
-const definition = memoryTransport({ broker });
 
-describeTransportConformance('memory', {
-  definition,
-  transportConfig: { kind: 'memory' },
-  async connect() {
-    const transport = definition.create(
-      { kind: 'memory', lockTimeoutMs: 30_000 },
-      { logger: pino({ level: 'silent' }), clock: systemClock },
-    );
-    await transport.connect();
-    return transport;
-  },
+runTransportConformance({
+  name: 'memory',
+  definition: memoryTransport({ broker }),
+  config: { kind: 'memory', lockTimeoutMs: 30_000 },
+  capabilities: { publish: true, competingConsumers: true, deadLetterManagement: true },
 });

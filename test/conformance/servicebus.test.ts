@@ -1,10 +1,8 @@
-import pino from 'pino';
+import { type ServiceBusTransportConfig, serviceBusTransport } from 'sluice/servicebus';
+import { runTransportConformance } from 'sluice/testing/conformance';
 import { afterAll, beforeAll } from 'vitest';
-import { systemClock } from '../../src/transport/index.js';
-import { type ServiceBusTransportConfig, serviceBusTransport } from '../../transports/servicebus/index.js';
 import { type ServiceBusEmulator, startServiceBusEmulator } from '../infra/servicebus/start-service-bus-emulator.js';
 import { emulatorAdministration } from '../integration/servicebus/emulator-administration.js';
-import { describeTransportConformance } from './transport-conformance.js';
 
 /**
  * The shared conformance suite on Azure Service Bus. By default against the local emulator (short
@@ -44,15 +42,11 @@ afterAll(async () => {
   await emulator?.close();
 });
 
-describeTransportConformance('servicebus', {
+runTransportConformance({
+  name: 'servicebus',
   definition,
-  get transportConfig() {
-    return { ...config() };
-  },
+  // Known once the emulator listens (beforeAll): read when a case runs.
+  config,
+  capabilities: { publish: true, competingConsumers: true, deadLetterManagement: true },
   patienceMs: realConnectionString ? 20_000 : 6_000,
-  async connect() {
-    const transport = definition.create(config(), { logger: pino({ level: 'silent' }), clock: systemClock });
-    await transport.connect();
-    return transport;
-  },
 });
