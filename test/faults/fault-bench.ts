@@ -195,7 +195,9 @@ export class FaultBench {
 
   /** Distinct messages applied so far (read from the effect table). */
   async applied(): Promise<number> {
-    const { rows } = await this.db.query<{ n: number }>(`SELECT count(DISTINCT message_id)::int AS n FROM ${this.db.effects}`);
+    const { rows } = await this.db.query<{ n: number }>(
+      `SELECT count(DISTINCT message_id)::int AS n FROM ${this.db.effects}`,
+    );
     return rows[0]?.n ?? 0;
   }
 
@@ -283,7 +285,9 @@ export class FaultBench {
 async function privateDatabase(): Promise<EffectDatabase> {
   const server = await startPrivatePostgres();
   try {
-    await server.query('CREATE TABLE effects (message_id text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+    await server.query(
+      'CREATE TABLE effects (message_id text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
   } catch (error) {
     server.destroy();
     throw error;

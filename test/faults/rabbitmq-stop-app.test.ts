@@ -34,7 +34,10 @@ describe('fault: RabbitMQ stop_app / start_app under load', () => {
   for (const queueType of ['quorum', 'classic'] as const) {
     it(`${queueType} queues: a 6 s outage loses nothing, applies nothing twice, dead-letters only poison`, async () => {
       const broker = node as PrivateRabbitmq;
-      bench = await FaultBench.start({ transport: { kind: 'rabbitmq', url: broker.url, queueType }, database: 'shared' });
+      bench = await FaultBench.start({
+        transport: { kind: 'rabbitmq', url: broker.url, queueType },
+        database: 'shared',
+      });
       const b = bench;
       const total = 2_000;
       await b.bus.start();
