@@ -136,8 +136,9 @@ const AFTER_TRIP: Observation = Object.freeze({ afterTrip: true });
  *
  * A poison message while recovering costs one trip, not a flap: the message whose failure tripped
  * the switch (while recovering, or as a probe) becomes a *suspect*. When a suspect fails again
- * while the endpoint recovers and other messages succeeded since it tripped the switch, the failure
- * is the message's own: it neither trips the switch nor counts, and the message is set aside
+ * while the endpoint recovers (or as a probe) and other messages succeeded since it tripped the
+ * switch, the failure is the message's own: it neither trips the switch nor counts (a probe gives no
+ * verdict, and its slot goes to another message), and the message is set aside
  * (released untouched, after the current restart delay) until the endpoint has recovered; then its
  * own retry policy decides, as on a healthy endpoint. A fresh failure still trips at once, so an
  * outage that goes on after a probe costs nothing more.
@@ -380,6 +381,11 @@ export class KillSwitchPolicy {
     const { detail } = facts;
     this.#probesInFlight--;
     if (result === 'neutral') return SETTLE;
+    // A suspect failing again after others succeeded says nothing of the outage: no verdict, the
+    // slot goes to another message, and the suspect is set aside as while recovering.
+    if (result === 'failure' && this.#cleared(facts.messageId)) {
+      return { afterTrip: true, delayMs: this.restartDelay(Math.max(1, this.#consecutiveTrips)) };
+    }
     if (result === 'failure' || result === 'dependency') {
       const what =
         result === 'dependency' ? `probe failed: dependency failure${detail ? ` (${detail})` : ''}` : 'probe failed';

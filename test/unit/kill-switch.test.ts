@@ -425,6 +425,29 @@ describe('kill switch policy', () => {
       expect(p.record(p.admit(), 'failure', { ...poison, firstFailureAt: clock.now() })).toEqual({ afterTrip: false });
     });
 
+    it('gives no verdict on a suspect that fails as a probe after others succeeded: another message is probed', () => {
+      const { p, clock } = policy({ consecutiveFailures: 2 });
+      run(p, 'failure');
+      run(p, 'failure');
+      clock.advance(1_000);
+      p.tick();
+      run(p, 'success');
+      // The poison trips the recovering switch, then a fresh failure of another message (the
+      // outage, or a second poison) trips it again after a probe succeeded.
+      p.record(p.admit(), 'failure', { messageId: 'poison' });
+      clock.advance(2_000);
+      p.tick();
+      run(p, 'success');
+      expect(p.record(p.admit(), 'failure', { messageId: 'other' }).transition?.to).toBe('tripped');
+      clock.advance(4_000);
+      p.tick();
+      const probe = p.admit();
+      expect(p.isProbe(probe)).toBe(true);
+      expect(p.record(probe, 'failure', { messageId: 'poison' })).toEqual({ afterTrip: true, delayMs: 4_000 });
+      expect(p.snapshot()).toMatchObject({ state: 'probing', probes: { inFlight: 0, succeeded: 0, needed: 1 } });
+      expect(p.isProbe(p.admit())).toBe(true);
+    });
+
     it('trips again on a suspect whose failure no success has answered since (a reset, the outage still on)', () => {
       const { p, clock } = policy({ consecutiveFailures: 2 });
       run(p, 'failure');
