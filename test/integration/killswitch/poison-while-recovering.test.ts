@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createBus, DependencyError, defineMessage, PermanentError } from '../../../src/index.js';
 import { waitFor } from '../../support/wait-for.js';
-import { trackedRabbitmq, unique } from './rabbitmq-test-kit.js';
+import { trackedRabbitmq, unique } from '../rabbitmq/rabbitmq-test-kit.js';
 
 /**
  * A poison message arriving while the endpoint recovers from an outage, over a real broker (the
