@@ -5,9 +5,10 @@ import { FaultBench } from './fault-bench.js';
 
 /**
  * RabbitMQ's application stopped (`rabbitmqctl stop_app`) and started again under load (issue 19's
- * fault suite), on a private node of this file — never the shared node on 5672. The producer keeps
- * sending through the outage (a send the broker refused or could not confirm is sent again, same
- * id); the consumer's PostgreSQL inbox is on the shared server, which nothing touches.
+ * fault suite), on a private node of this file — never the shared node on 5672. Half the messages
+ * are sent before, half from the moment the broker is down: the producer keeps sending through the
+ * outage (a send the broker refused or could not confirm is sent again, same id). The consumer's
+ * PostgreSQL inbox is on the shared server, which nothing touches.
  *
  * The kill switch must NOT trip here: a broker outage does not reach the handler path. Every
  * connection drops, so deliveries stop (the consumer waits, reconnecting); handlers that were
@@ -41,15 +42,15 @@ describe('fault: RabbitMQ stop_app / start_app under load', () => {
       const b = bench;
       await b.brokerFault(`rabbitmq stop_app (${queueType})`, {
         total: 2_000,
-        async fault() {
-          const down = Date.now();
+        downMs: 6_000,
+        async stop() {
           await broker.stopApp();
           await waitFor(() => b.bus.health().transport.state === 'reconnecting', {
             timeoutMs: 15_000,
             what: 'the transport to notice the outage',
           });
-          // The outage's length is part of the scenario, not something measured.
-          await new Promise((resolve) => setTimeout(resolve, Math.max(0, 6_000 - (Date.now() - down))));
+        },
+        async start() {
           await broker.startApp();
           await waitFor(() => b.bus.health().transport.state === 'connected', {
             timeoutMs: 30_000,
