@@ -82,8 +82,8 @@ export interface OutcomeFacts {
   readonly firstFailureAt?: number;
   /**
    * The message's id: a message whose failure tripped the switch during an outage is remembered
-   * (its release drops its attempt headers), so that its next failure, after others succeeded, is
-   * known for its own.
+   * (its release does not record the failure on the message), so that its next failure, after
+   * others succeeded, is known for its own.
    */
   readonly messageId?: string;
 }

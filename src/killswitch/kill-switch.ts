@@ -176,7 +176,7 @@ export class KillSwitch implements Gate, KillSwitchControl {
     else if (this.#waiters.size > 0) this.#admitWaiters();
     if (afterTrip && (outcome.kind === 'deadLetter' || outcome.kind === 'retry')) {
       this.#released++;
-      // Untouched (its attempt headers dropped): the outage costs it no attempt.
+      // Untouched (this failure is not recorded on the message): the outage costs it no attempt.
       return delayMs === undefined ? RELEASED_BY_KILL_SWITCH : { kind: 'released', reason: 'kill-switch', delayMs };
     }
     return outcome;

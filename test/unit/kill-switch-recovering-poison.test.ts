@@ -6,7 +6,7 @@ import { createTestHarness, type TestHarnessOptions } from '../../src/testing/in
 /**
  * A poison message that arrives while the endpoint is recovering from an outage (closed again after
  * an automatic trip, not yet trusted). Before: its first failure tripped the switch again and it was
- * released untouched (attempts and first-failure time dropped); it came back fresh as the next probe
+ * released untouched (the failure not recorded on the message); it came back fresh as the next probe
  * or right after it and tripped the switch again, with a doubled wait each time: the endpoint
  * flapped, healthy traffic waited, and the poison never reached the dead-letter queue.
  */
