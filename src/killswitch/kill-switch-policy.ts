@@ -1,5 +1,6 @@
 import type { Clock } from '../internal/clock.js';
 import { FailureWindow } from './failure-window.js';
+import { OutageSuspects } from './outage-suspects.js';
 import { RecentOutcomes } from './recent-outcomes.js';
 import type { KillSwitchConfig } from './kill-switch-config.js';
 
@@ -105,8 +106,6 @@ export interface KillSwitchSnapshot {
 
 /** Successes that end an outage when the consecutive-failures rule is off. */
 const DEFAULT_RECOVERY_SUCCESSES = 10;
-/** Suspects remembered per outage (the oldest is forgotten first): bounded memory. */
-const MAX_SUSPECTS = 1_024;
 /** A tripping failure goes back behind the messages waiting. */
 const BEHIND_MS = 1;
 const SETTLE: Observation = Object.freeze({ afterTrip: false });
@@ -167,11 +166,8 @@ export class KillSwitchPolicy {
   #lastSuccessAt: number | undefined;
   /** Counted successes (probes included) since start: orders suspects and successes without a clock. */
   #successes = 0;
-  /**
-   * Messages whose failure tripped the switch during the current outage (message id → the success
-   * count then). Cleared when the outage is over.
-   */
-  readonly #suspects = new Map<string, number>();
+  /** Messages whose failure tripped the switch during the current outage. */
+  readonly #suspects = new OutageSuspects();
   readonly #window: FailureWindow | undefined;
   readonly #recent: RecentOutcomes;
 
@@ -323,7 +319,7 @@ export class KillSwitchPolicy {
       facts.firstFailureAt < this.#lastSuccessAt;
     // A suspect failing again after others succeeded, while the endpoint recovers: set aside,
     // uncounted, until the endpoint has recovered (then its own retry policy decides).
-    if (this.#outage && !ownFault && this.config.enabled && this.#cleared(facts.messageId)) {
+    if (this.#outage && !ownFault && this.config.enabled && this.#suspects.cleared(facts.messageId, this.#successes)) {
       return { afterTrip: true, delayMs: this.restartDelay(Math.max(1, this.#consecutiveTrips)) };
     }
     if (!ownFault) {
@@ -333,7 +329,7 @@ export class KillSwitchPolicy {
     if (!this.config.enabled) return SETTLE;
     if (this.#outage && !ownFault) {
       const reason = `failure while recovering from: ${this.#outageReason}`;
-      this.#suspect(facts.messageId);
+      this.#suspects.mark(facts.messageId, this.#successes);
       return { afterTrip: true, delayMs: BEHIND_MS, transition: this.#enterTripped('rule', reason, false) };
     }
     const reason = this.#firedRule(now, ownFault);
@@ -359,31 +355,13 @@ export class KillSwitchPolicy {
     );
   }
 
-  /** Remembers a message whose failure tripped the switch during this outage. */
-  #suspect(messageId: string | undefined): void {
-    if (messageId === undefined) return;
-    this.#suspects.delete(messageId);
-    this.#suspects.set(messageId, this.#successes);
-    if (this.#suspects.size > MAX_SUSPECTS) {
-      const oldest = this.#suspects.keys().next();
-      if (!oldest.done) this.#suspects.delete(oldest.value);
-    }
-  }
-
-  /** A suspect of this outage, and other messages succeeded since it tripped the switch. */
-  #cleared(messageId: string | undefined): boolean {
-    if (messageId === undefined) return false;
-    const at = this.#suspects.get(messageId);
-    return at !== undefined && this.#successes > at;
-  }
-
   #probe(result: OutcomeClass, facts: OutcomeFacts): Observation {
     const { detail } = facts;
     this.#probesInFlight--;
     if (result === 'neutral') return SETTLE;
     // A suspect failing again after others succeeded says nothing of the outage: no verdict, the
     // slot goes to another message, and the suspect is set aside as while recovering.
-    if (result === 'failure' && this.#cleared(facts.messageId)) {
+    if (result === 'failure' && this.#suspects.cleared(facts.messageId, this.#successes)) {
       return { afterTrip: true, delayMs: this.restartDelay(Math.max(1, this.#consecutiveTrips)) };
     }
     if (result === 'failure' || result === 'dependency') {
@@ -391,7 +369,7 @@ export class KillSwitchPolicy {
         result === 'dependency' ? `probe failed: dependency failure${detail ? ` (${detail})` : ''}` : 'probe failed';
       // Turned away, never dead-lettered: an outage costs its threshold once, not once per probe.
       // Released behind the others, so that the next probe tests another message.
-      if (result === 'failure') this.#suspect(facts.messageId);
+      if (result === 'failure') this.#suspects.mark(facts.messageId, this.#successes);
       return { afterTrip: true, delayMs: BEHIND_MS, transition: this.#enterTripped('probe-failed', what, false) };
     }
     this.#probesSucceeded++;
