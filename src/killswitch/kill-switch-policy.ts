@@ -1,5 +1,6 @@
 import type { Clock } from '../internal/clock.js';
 import { FailureWindow } from './failure-window.js';
+import { OutageSuspects } from './outage-suspects.js';
 import { RecentOutcomes } from './recent-outcomes.js';
 import type { KillSwitchConfig } from './kill-switch-config.js';
 
@@ -60,10 +61,13 @@ export interface Observation {
    */
   readonly afterTrip: boolean;
   /**
-   * A failed probe: released with a short delay, behind the messages waiting, so that the next probe
-   * tests another message (a poison message at the head of the queue cannot fail every probe).
+   * With `afterTrip`: the delay of the release. A failure that tripped the switch (a failed probe,
+   * a failure while recovering) goes back after 1 ms, behind the messages waiting, so that the next
+   * probe tests another message (a poison message at the head of the queue cannot fail every probe).
+   * A suspect set aside while the endpoint recovers goes back after the current restart delay.
+   * Absent: at once.
    */
-  readonly behind?: boolean;
+  readonly delayMs?: number;
   readonly transition?: Transition;
 }
 
@@ -77,6 +81,12 @@ export interface OutcomeFacts {
    * about the message, not about the endpoint.
    */
   readonly firstFailureAt?: number;
+  /**
+   * The message's id: a message whose failure tripped the switch during an outage is remembered
+   * (its release does not record the failure on the message), so that its next failure, after
+   * others succeeded, is known for its own.
+   */
+  readonly messageId?: string;
 }
 
 export interface KillSwitchSnapshot {
@@ -96,6 +106,8 @@ export interface KillSwitchSnapshot {
 
 /** Successes that end an outage when the consecutive-failures rule is off. */
 const DEFAULT_RECOVERY_SUCCESSES = 10;
+/** A tripping failure goes back behind the messages waiting. */
+const BEHIND_MS = 1;
 const SETTLE: Observation = Object.freeze({ afterTrip: false });
 const NO_FACTS: OutcomeFacts = Object.freeze({});
 const AFTER_TRIP: Observation = Object.freeze({ afterTrip: true });
@@ -121,6 +133,15 @@ const AFTER_TRIP: Observation = Object.freeze({ afterTrip: true });
  * it closed again (by a probe or a reset); while recovering the first failure trips the switch
  * again and is released, not dead-lettered, and the backoff keeps growing.
  *
+ * A poison message while recovering costs one trip, not a flap: the message whose failure tripped
+ * the switch (while recovering, or as a probe) becomes a *suspect*. When a suspect fails again
+ * while the endpoint recovers (or as a probe) and other messages succeeded since it tripped the
+ * switch, the failure is the message's own: it neither trips the switch nor counts (a probe gives no
+ * verdict, and its slot goes to another message), and the message is set aside
+ * (released untouched, after the current restart delay) until the endpoint has recovered; then its
+ * own retry policy decides, as on a healthy endpoint. A fresh failure still trips at once, so an
+ * outage that goes on after a probe costs nothing more.
+ *
  * Each state entry starts a new generation; the ticket `admit` returns is the generation. An
  * outcome of a message admitted before the last state change is still counted when the switch is
  * closed (a reset while failures are in flight lets none through uncounted), and turned away
@@ -143,6 +164,10 @@ export class KillSwitchPolicy {
   #outageReason = '';
   /** When a counted outcome last succeeded (epoch ms). */
   #lastSuccessAt: number | undefined;
+  /** Counted successes (probes included) since start: orders suspects and successes without a clock. */
+  #successes = 0;
+  /** Messages whose failure tripped the switch during the current outage. */
+  readonly #suspects = new OutageSuspects();
   readonly #window: FailureWindow | undefined;
   readonly #recent: RecentOutcomes;
 
@@ -186,7 +211,7 @@ export class KillSwitchPolicy {
         // input): counted all the same, so that nothing in flight at a reset goes by uncounted.
         return this.#count(result, facts);
       case 'probing':
-        if (ticket === this.#generation) return this.#probe(result, facts.detail);
+        if (ticket === this.#generation) return this.#probe(result, facts);
         // Probing resumed the consumer: releasing bad input would only bring it straight back.
         if (ticket === Admission.unadmitted) return SETTLE;
         return result === 'failure' || result === 'dependency' ? AFTER_TRIP : SETTLE;
@@ -274,12 +299,14 @@ export class KillSwitchPolicy {
     if (!failed) {
       this.#recent.record(false);
       this.#lastSuccessAt = now;
+      this.#successes++;
       this.#consecutiveFailures = 0;
       this.#consecutiveDependency = 0;
       if (this.#outage && --this.#recovering <= 0) {
         // The outage is over: the next one has its own budget and its backoff starts over.
         this.#outage = false;
         this.#consecutiveTrips = 0;
+        this.#suspects.clear();
       }
       return SETTLE;
     }
@@ -290,6 +317,11 @@ export class KillSwitchPolicy {
       facts.firstFailureAt !== undefined &&
       this.#lastSuccessAt !== undefined &&
       facts.firstFailureAt < this.#lastSuccessAt;
+    // A suspect failing again after others succeeded, while the endpoint recovers: set aside,
+    // uncounted, until the endpoint has recovered (then its own retry policy decides).
+    if (this.#outage && !ownFault && this.config.enabled && this.#suspects.cleared(facts.messageId, this.#successes)) {
+      return { afterTrip: true, delayMs: this.restartDelay(Math.max(1, this.#consecutiveTrips)) };
+    }
     if (!ownFault) {
       this.#consecutiveFailures++;
       this.#recent.record(true);
@@ -297,7 +329,8 @@ export class KillSwitchPolicy {
     if (!this.config.enabled) return SETTLE;
     if (this.#outage && !ownFault) {
       const reason = `failure while recovering from: ${this.#outageReason}`;
-      return { afterTrip: true, transition: this.#enterTripped('rule', reason, false) };
+      this.#suspects.mark(facts.messageId, this.#successes);
+      return { afterTrip: true, delayMs: BEHIND_MS, transition: this.#enterTripped('rule', reason, false) };
     }
     const reason = this.#firedRule(now, ownFault);
     if (reason === undefined) return SETTLE;
@@ -322,17 +355,25 @@ export class KillSwitchPolicy {
     );
   }
 
-  #probe(result: OutcomeClass, detail: string | undefined): Observation {
+  #probe(result: OutcomeClass, facts: OutcomeFacts): Observation {
+    const { detail } = facts;
     this.#probesInFlight--;
     if (result === 'neutral') return SETTLE;
+    // A suspect failing again after others succeeded says nothing of the outage: no verdict, the
+    // slot goes to another message, and the suspect is set aside as while recovering.
+    if (result === 'failure' && this.#suspects.cleared(facts.messageId, this.#successes)) {
+      return { afterTrip: true, delayMs: this.restartDelay(Math.max(1, this.#consecutiveTrips)) };
+    }
     if (result === 'failure' || result === 'dependency') {
       const what =
         result === 'dependency' ? `probe failed: dependency failure${detail ? ` (${detail})` : ''}` : 'probe failed';
       // Turned away, never dead-lettered: an outage costs its threshold once, not once per probe.
       // Released behind the others, so that the next probe tests another message.
-      return { afterTrip: true, behind: true, transition: this.#enterTripped('probe-failed', what, false) };
+      if (result === 'failure') this.#suspects.mark(facts.messageId, this.#successes);
+      return { afterTrip: true, delayMs: BEHIND_MS, transition: this.#enterTripped('probe-failed', what, false) };
     }
     this.#probesSucceeded++;
+    this.#successes++;
     this.#lastSuccessAt = this.clock.now();
     if (this.#probesSucceeded < this.config.probeMessages) return SETTLE;
     const reason = `${this.#probesSucceeded} probe message(s) succeeded`;

@@ -5,8 +5,6 @@ import type { WaitGauge } from '../internal/wait-gauge.js';
 import type { Outcome } from '../pipeline/outcome.js';
 import { type Gate, RELEASED_BY_KILL_SWITCH } from '../pipeline/stages/gate-stage.js';
 
-/** A failed probe goes back behind the messages waiting (any delay does that), its attempt unspent. */
-const RELEASED_BEHIND: Outcome = Object.freeze({ kind: 'released', reason: 'kill-switch', delayMs: 1 });
 import type { BusEvents, KillSwitchChange } from '../telemetry/events.js';
 import { redactSecrets } from '../telemetry/logger.js';
 import { onAbort } from '../internal/abort.js';
@@ -173,12 +171,13 @@ export class KillSwitch implements Gate, KillSwitchControl {
     if (result === 'failure' || result === 'dependency') {
       this.#lastFailure = lastFailureOf(outcome, envelope, this.options.clock.now());
     }
-    const { afterTrip, behind, transition } = this.#policy.record(ticket, result, factsOf(outcome));
+    const { afterTrip, delayMs, transition } = this.#policy.record(ticket, result, factsOf(outcome, envelope));
     if (transition) this.#apply(transition);
     else if (this.#waiters.size > 0) this.#admitWaiters();
     if (afterTrip && (outcome.kind === 'deadLetter' || outcome.kind === 'retry')) {
       this.#released++;
-      return behind ? RELEASED_BEHIND : RELEASED_BY_KILL_SWITCH;
+      // Untouched (this failure is not recorded on the message): the outage costs it no attempt.
+      return delayMs === undefined ? RELEASED_BY_KILL_SWITCH : { kind: 'released', reason: 'kill-switch', delayMs };
     }
     return outcome;
   }
@@ -350,15 +349,21 @@ export class KillSwitch implements Gate, KillSwitchControl {
   }
 }
 
-function factsOf(outcome: Outcome): OutcomeFacts {
+function factsOf(outcome: Outcome, envelope: Envelope | undefined): OutcomeFacts {
   switch (outcome.kind) {
     case 'released':
       return outcome.reason === 'dependency' ? { detail: outcome.dependency } : {};
     case 'deadLetter':
-      return { firstFailureAt: Date.parse(outcome.fault.firstFailureAt) };
+      return {
+        firstFailureAt: Date.parse(outcome.fault.firstFailureAt),
+        ...(envelope ? { messageId: envelope.id } : {}),
+      };
     case 'retry': {
       const first = outcome.headers[SluiceHeader.firstFailureAt];
-      return first === undefined ? {} : { firstFailureAt: Date.parse(first) };
+      return {
+        ...(first === undefined ? {} : { firstFailureAt: Date.parse(first) }),
+        ...(envelope ? { messageId: envelope.id } : {}),
+      };
     }
     default:
       return {};

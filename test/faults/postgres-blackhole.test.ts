@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait-for.js';
-import { PostgresFaultBench } from './postgres-fault-bench.js';
+import { FaultBench } from './fault-bench.js';
 
 /**
  * The inbox database stops answering (issue 19's fault suite): a TCP proxy in front of a private
@@ -10,15 +10,15 @@ import { PostgresFaultBench } from './postgres-fault-bench.js';
  * the database answers again every message is applied exactly once.
  */
 describe('fault: the inbox database stops answering', () => {
-  let bench: PostgresFaultBench | undefined;
+  let bench: FaultBench | undefined;
   afterEach(async () => {
     await bench?.close();
     bench = undefined;
   });
 
   it('memory transport: black-holed for 8 s, with a manual reset while it is', async () => {
-    bench = await PostgresFaultBench.start({
-      transport: 'memory',
+    bench = await FaultBench.start({
+      transport: { kind: 'memory' },
       proxy: true,
       inbox: { statementTimeoutMs: 1_000, connectTimeoutMs: 1_000 },
     });

@@ -1,20 +1,20 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait-for.js';
-import { PostgresFaultBench } from './postgres-fault-bench.js';
+import { FaultBench } from './fault-bench.js';
 
 /**
  * PostgreSQL stopped and started again under load (issue 19's fault suite), on a private server:
  * a 15 s outage must trip the kill switch, and cost no message, no double effect, no dead letter.
  */
 describe('fault: the inbox database stops and starts again under load', () => {
-  let bench: PostgresFaultBench | undefined;
+  let bench: FaultBench | undefined;
   afterEach(async () => {
     await bench?.close();
     bench = undefined;
   });
 
   it('memory transport: a clean stop (sessions ended) for 15 s', async () => {
-    bench = await PostgresFaultBench.start({ transport: 'memory' });
+    bench = await FaultBench.start({ transport: { kind: 'memory' } });
     const total = 3_000;
     await bench.bus.start();
     const producing = bench.produce(0, total);
@@ -36,7 +36,7 @@ describe('fault: the inbox database stops and starts again under load', () => {
   }, 120_000);
 
   it('RabbitMQ transport: a crash (immediate stop) for 5 s', async () => {
-    bench = await PostgresFaultBench.start({ transport: 'rabbitmq' });
+    bench = await FaultBench.start({ transport: { kind: 'rabbitmq' } });
     const total = 1_500;
     await bench.bus.start();
     // Published on while the database is down: the broker keeps them, the consumer waits.

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait-for.js';
-import { APPLICATION_NAME, PostgresFaultBench } from './postgres-fault-bench.js';
+import { APPLICATION_NAME, FaultBench } from './fault-bench.js';
 
 /**
  * `pg_terminate_backend` of the inbox's connections, again and again under load (issue 19's
@@ -9,7 +9,7 @@ import { APPLICATION_NAME, PostgresFaultBench } from './postgres-fault-bench.js'
  * be dead-lettered for it.
  */
 describe('fault: the inbox connections are terminated under load', () => {
-  let bench: PostgresFaultBench | undefined;
+  let bench: FaultBench | undefined;
   afterEach(async () => {
     await bench?.close();
     bench = undefined;
@@ -18,8 +18,8 @@ describe('fault: the inbox connections are terminated under load', () => {
   it('memory transport: ten rounds of pg_terminate_backend, 300 ms apart', async () => {
     // One dependency failure trips the switch here: whether a success slips in between two
     // terminated transactions depends on timing, and the suite asserts the trip.
-    bench = await PostgresFaultBench.start({
-      transport: 'memory',
+    bench = await FaultBench.start({
+      transport: { kind: 'memory' },
       endpoint: { killSwitch: { dependencyFailures: 1 } },
     });
     const total = 3_000;

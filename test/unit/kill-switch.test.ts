@@ -323,7 +323,7 @@ describe('kill switch policy', () => {
       const probe = p.admit();
       expect(p.isProbe(probe)).toBe(true);
       const failed = p.record(probe, 'dependency', { detail: 'inbox (sqlite)' });
-      expect(failed).toMatchObject({ afterTrip: true, behind: true });
+      expect(failed).toMatchObject({ afterTrip: true, delayMs: 1 });
       expect(failed.transition).toMatchObject({
         cause: 'probe-failed',
         reason: 'probe failed: dependency failure (inbox (sqlite))',
@@ -380,6 +380,86 @@ describe('kill switch policy', () => {
       expect(run(p, 'success').transition?.to).toBe('closed');
       expect(p.record(p.admit(), 'failure', { firstFailureAt: poisonFirstFailed })).toEqual({ afterTrip: false });
       expect(p.state).toBe('closed');
+    });
+
+    it('sets a poison message aside while recovering after one extra trip, then lets its retry policy decide', () => {
+      const { p, clock } = policy({ consecutiveFailures: 2, recentOutcomes: 0 });
+      run(p, 'failure');
+      run(p, 'failure');
+      clock.advance(1_000);
+      p.tick();
+      expect(run(p, 'success').transition?.to).toBe('closed');
+      // A fresh poison message while recovering: one extra trip, released behind the others.
+      const poison = { messageId: 'poison', firstFailureAt: clock.now() };
+      expect(p.record(p.admit(), 'failure', poison)).toMatchObject({
+        afterTrip: true,
+        delayMs: 1,
+        transition: { to: 'tripped', consecutiveTrips: 2 },
+      });
+      clock.advance(2_000);
+      p.tick();
+      expect(run(p, 'success').transition?.to).toBe('closed');
+      // Back, failing again after others succeeded: set aside for the restart delay, not a trip.
+      for (let i = 0; i < 3; i++) {
+        expect(p.record(p.admit(), 'failure', { ...poison, firstFailureAt: clock.now() })).toEqual({
+          afterTrip: true,
+          delayMs: 2_000,
+        });
+      }
+      expect(p.snapshot()).toMatchObject({
+        state: 'closed',
+        recovering: { successesNeeded: 2 },
+        consecutiveFailures: 0,
+      });
+      // A fresh failure of another message still trips at once: the outage may be going on.
+      expect(p.record(p.admit(), 'failure', { messageId: 'other', firstFailureAt: clock.now() }).transition?.to).toBe(
+        'tripped',
+      );
+      clock.advance(4_000);
+      p.tick();
+      run(p, 'success');
+      run(p, 'success');
+      run(p, 'success');
+      expect(p.snapshot().recovering).toBeUndefined();
+      // Recovered: the poison's failures are settled as decided (its retry policy dead-letters it).
+      expect(p.record(p.admit(), 'failure', { ...poison, firstFailureAt: clock.now() })).toEqual({ afterTrip: false });
+    });
+
+    it('gives no verdict on a suspect that fails as a probe after others succeeded: another message is probed', () => {
+      const { p, clock } = policy({ consecutiveFailures: 2 });
+      run(p, 'failure');
+      run(p, 'failure');
+      clock.advance(1_000);
+      p.tick();
+      run(p, 'success');
+      // The poison trips the recovering switch, then a fresh failure of another message (the
+      // outage, or a second poison) trips it again after a probe succeeded.
+      p.record(p.admit(), 'failure', { messageId: 'poison' });
+      clock.advance(2_000);
+      p.tick();
+      run(p, 'success');
+      expect(p.record(p.admit(), 'failure', { messageId: 'other' }).transition?.to).toBe('tripped');
+      clock.advance(4_000);
+      p.tick();
+      const probe = p.admit();
+      expect(p.isProbe(probe)).toBe(true);
+      expect(p.record(probe, 'failure', { messageId: 'poison' })).toEqual({ afterTrip: true, delayMs: 4_000 });
+      expect(p.snapshot()).toMatchObject({ state: 'probing', probes: { inFlight: 0, succeeded: 0, needed: 1 } });
+      expect(p.isProbe(p.admit())).toBe(true);
+    });
+
+    it('trips again on a suspect whose failure no success has answered since (a reset, the outage still on)', () => {
+      const { p, clock } = policy({ consecutiveFailures: 2 });
+      run(p, 'failure');
+      run(p, 'failure');
+      clock.advance(1_000);
+      p.tick();
+      expect(p.record(p.admit(), 'failure', { messageId: 'm' }).transition?.cause).toBe('probe-failed');
+      p.reset('operator');
+      expect(p.record(p.admit(), 'failure', { messageId: 'm' })).toMatchObject({
+        afterTrip: true,
+        transition: { to: 'tripped', reason: 'failure while recovering from: 2 consecutive failures' },
+      });
     });
 
     it('lets the run alone decide with recentOutcomes 0', () => {
