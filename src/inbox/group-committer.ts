@@ -83,8 +83,10 @@ export class GroupCommitter {
         async (tx, fresh) => {
           const done: (InboxWork<unknown> | undefined)[] = [];
           for (const [i, p] of batch.entries()) {
-            if (!fresh[i]) done.push(undefined);
-            else if (!isolate) done.push(await p.work(tx));
+            if (!fresh[i]) {
+              await p.entry.duplicate?.(tx);
+              done.push(undefined);
+            } else if (!isolate) done.push(await p.work(tx));
             else {
               try {
                 done.push(await this.store.withSavepoint(tx, () => p.work(tx)));

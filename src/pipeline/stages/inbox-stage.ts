@@ -3,6 +3,7 @@ import type { AttemptContext, HandlerContext } from '../context.js';
 import { withTransaction } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
+import type { InboxHistoryTap } from '../../history/history-runtime.js';
 
 const DUPLICATE: Outcome = Object.freeze({ kind: 'skipped', reason: 'duplicate' });
 
@@ -18,6 +19,8 @@ export interface InboxStageOptions {
   readonly storeEnvelope: boolean;
   /** How long to wait before a message another consumer is processing comes back. */
   readonly busyRetryMs: number;
+  /** Writes the history row of each final outcome in the same transaction (docs/explain.md). */
+  readonly history?: InboxHistoryTap | undefined;
 }
 
 /**
@@ -38,11 +41,14 @@ export function inboxStage(
     if (ctx.route.batch) return next(withTransaction(ctx, undefined));
     let result: InboxResult<Outcome>;
     try {
-      result = await runOnce(inboxEntryOf(ctx, options.storeEnvelope), async (tx) => {
+      const entry = inboxEntryOf(ctx, options.storeEnvelope);
+      const { history } = options;
+      result = await runOnce(history ? { ...entry, duplicate: history.duplicate(ctx) } : entry, async (tx) => {
         const outcome = await next(withTransaction(ctx, tx));
         // A dead letter (the ordering guard's, an unhandled tombstone's) is not "processed": like a
         // handler's ctx.deadLetter it rolls back, so a redrive from the dead-letter queue runs again.
         if (outcome.kind === 'deadLetter') throw new RollbackWith(outcome);
+        await history?.record(tx, ctx, outcome);
         return { result: outcome, recordAs: outcome.kind === 'skipped' ? outcome.reason : undefined };
       });
     } catch (error) {
