@@ -218,7 +218,8 @@ export class Bus<TTx = undefined> {
             this.#waitingFor = waiting;
           },
         });
-        await this.parts.history?.init();
+        // The history's table, when an endpoint keeps history (off by default).
+        if ([...this.parts.registrations.values()].some((r) => this.#keepsHistory(r))) await this.parts.history?.init();
       }
       await transport.connect();
       for (const registration of this.parts.registrations.values()) {

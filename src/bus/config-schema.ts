@@ -64,7 +64,7 @@ export const EndpointConfigSchema = z.strictObject({
     .optional(),
   /** The ordering guard: stale events and tombstones per key (see docs/ordering-and-tombstones.md). */
   ordering: OrderingConfigSchema.default(DEFAULT_ORDERING),
-  /** Keep the history of each key (docs/explain.md); default: `history.enabled`, with an inbox only. */
+  /** Keep the history of each key (docs/explain.md); default: `history.enabled` (off), with an inbox only. */
   history: z.boolean().optional(),
   /** Re-creating a consumer that stopped on its own (broker cancel, crashed group member): backoff. */
   consumerRestart: ConsumerRestartConfigSchema.default(DEFAULT_CONSUMER_RESTART),

@@ -6,8 +6,12 @@ import { SqlIdentifierSchema } from '../inbox/inbox-store.js';
  * final outcome of a keyed message on an endpoint with an inbox, in the inbox's database.
  */
 export const HistoryConfigSchema = z.strictObject({
-  /** The default of every endpoint with an inbox; `endpoints.<name>.history` overrides it. */
-  enabled: z.boolean().default(true),
+  /**
+   * The default of every endpoint with an inbox; `endpoints.<name>.history` overrides it. Off by
+   * default: a row per message costs more than the 10% the project allows for a default
+   * (docs/explain.md#cost).
+   */
+  enabled: z.boolean().default(false),
   /** The history table, in the inbox's database (and schema, on PostgreSQL); created on start. */
   table: SqlIdentifierSchema.default('sluice_history'),
   /** Rows recorded longer ago than this are deleted, in batches, on the inbox's cleanup interval. */

@@ -28,6 +28,7 @@ describe('explain over the admin API', () => {
       {
         shutdown: { signals: [], timeoutMs: 2_000 },
         health: { enabled: true, port: 0, token: ADMIN, readToken: READ },
+        history: { enabled: true },
       },
       {
         transports: [memoryTransport({ broker: createMemoryBroker() })],

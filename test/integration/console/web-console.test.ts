@@ -64,6 +64,7 @@ describe('the web console in Chromium', () => {
         transport: { ...rabbit.config, kind: 'rabbitmq' },
         health: { enabled: true, port: 0, token: ADMIN },
         shutdown: { signals: [], timeoutMs: 2_000 },
+        history: { enabled: true },
       },
       { transports: [rabbit.definition], inbox: memoryInbox(), logger: pino({ level: 'silent' }) },
     );

@@ -1,5 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { cloudEventsCodec, createEnvelope } from '../../../src/index.js';
+import pino from 'pino';
+import {
+  cloudEventsCodec,
+  createBus,
+  createEnvelope,
+  createMemoryBroker,
+  memoryInbox,
+  memoryTransport,
+} from '../../../src/index.js';
 import { waitFor } from '../../support/wait-for.js';
 import { EntityUpdated, type Harness, STORE_KINDS, startHarness } from '../ordering/harness.js';
 
@@ -162,5 +170,32 @@ describe.each(STORE_KINDS)('explain on the %s inbox', (kind) => {
     const explained = await h.bus.explain('k');
     expect(explained.entries).toEqual([]);
     expect(explained.guard[0]?.history).toBe(false);
+  });
+});
+
+describe('history by default', () => {
+  it('is off: a bus with an inbox and no history settings keeps no rows, and says so per endpoint', async () => {
+    const bus = createBus(
+      { shutdown: { signals: [] } },
+      {
+        inbox: memoryInbox(),
+        transports: [memoryTransport({ broker: createMemoryBroker() })],
+        logger: pino({ level: 'silent' }),
+      },
+    );
+    bus.endpoint('entities').handle(EntityUpdated, async () => {});
+    await bus.start();
+    try {
+      await bus.send('entities', EntityUpdated, { value: 1 }, { id: 'd-1', key: 'k' });
+      await waitFor(() => bus.health().endpoints.entities?.counters.completed === 1, { what: 'handled' });
+      expect(await bus.explain('k')).toEqual({
+        key: 'k',
+        guard: [{ endpoint: 'entities', history: false, lastApplied: null }],
+        entries: [],
+        deadLetters: [{ endpoint: 'entities', scanned: 0, truncated: false }],
+      });
+    } finally {
+      await bus.stop();
+    }
   });
 });

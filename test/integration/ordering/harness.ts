@@ -107,7 +107,7 @@ export async function startHarness(kind: StoreKind, options: HarnessOptions = {}
   const base = {
     service: 'ordering-test',
     shutdown: { signals: [] as [] },
-    history: { table: historyTable, ...options.history },
+    history: { enabled: true, table: historyTable, ...options.history },
   };
   let bus: Bus<unknown>;
   let effects: EffectStore<unknown>;
