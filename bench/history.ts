@@ -102,7 +102,8 @@ async function sluice(store: Store, mode: Mode, history: boolean): Promise<numbe
   const dir = store === 'sqlite' ? mkdtempSync(join(tmpdir(), 'sluice-bench-history-')) : undefined;
   if (store === 'postgres') await resetPostgres();
   const common = { shutdown: { signals: [] as [] }, history: { enabled: history, table: 'h_history' } };
-  const group = mode === 'group-commit' ? { maxMessages: 100, isolation: 'savepoint' as const } : undefined;
+  // Group commit with its default isolation (`rerun`).
+  const group = mode === 'group-commit' ? { maxMessages: 100, isolation: 'rerun' as const } : undefined;
   const c = group ? 200 : concurrency;
   let done = 0;
   let resolve!: () => void;
