@@ -219,7 +219,7 @@ export class Bus<TTx = undefined> {
           },
         });
         // The history's table, when an endpoint keeps history (off by default).
-        if ([...this.parts.registrations.values()].some((r) => this.#keepsHistory(r))) await this.parts.history?.init();
+        if (this.#anyHistory()) await this.parts.history?.init();
       }
       await transport.connect();
       for (const registration of this.parts.registrations.values()) {
@@ -648,8 +648,13 @@ export class Bus<TTx = undefined> {
       inbox.config.cleanupBatchSize,
       MAX_CLEANUP_ROUNDS,
     );
-    total += (await this.parts.history?.cleanup()) ?? 0;
+    // Its table exists only when an endpoint keeps history.
+    if (this.#anyHistory()) total += (await this.parts.history?.cleanup()) ?? 0;
     return total;
+  }
+
+  #anyHistory(): boolean {
+    return [...this.parts.registrations.values()].some((r) => this.#keepsHistory(r));
   }
 
   /** Whether an endpoint keeps the history of its keys: its `history`, else `history.enabled`; with an inbox only. */

@@ -211,3 +211,45 @@ describe('caused messages in bus.explain', () => {
     ).toEqual([['c-1', 'applied', [['c-1-out', 'test.done.v1', 'publish']]]]);
   });
 });
+
+describe('bus.cleanupInbox and the history', () => {
+  it("deletes the history's old rows with the inbox's, and runs without a history table when history is off", async () => {
+    const { createBus, createMemoryBroker, memoryTransport } = await import('../../../src/index.js');
+    const { sqliteInbox } = await import('../../../src/inbox/sqlite/index.js');
+    const { EntityUpdated } = await import('../ordering/harness.js');
+    const { waitFor } = await import('../../support/wait-for.js');
+    for (const history of [true, false]) {
+      const clock = new ManualClock(Date.parse('2026-11-01T00:00:00Z'));
+      const { path } = sqliteStore();
+      const bus = createBus(
+        {
+          shutdown: { signals: [] },
+          // The automatic cleanup (every cleanupIntervalMs) stays out of the 8 days the clock moves.
+          inbox: { kind: 'sqlite', path, table: uniqueTable('inbox'), cleanupIntervalMs: 30 * DAY },
+          history: { enabled: history, table: uniqueTable('history'), retentionMs: 7 * DAY },
+        },
+        {
+          inbox: sqliteInbox(),
+          transports: [memoryTransport({ broker: createMemoryBroker() })],
+          clock,
+          logger: pino({ level: 'silent' }),
+        },
+      );
+      bus.endpoint('entities').handle(EntityUpdated, async () => {});
+      await bus.start();
+      try {
+        await bus.send('entities', EntityUpdated, { value: 1 }, { id: 'old', key: 'k' });
+        await waitFor(() => bus.health().endpoints.entities?.counters.completed === 1, { what: 'the old one' });
+        clock.advance(8 * DAY);
+        await bus.send('entities', EntityUpdated, { value: 2 }, { id: 'new', key: 'k' });
+        await waitFor(() => bus.health().endpoints.entities?.counters.completed === 2, { what: 'the new one' });
+        expect((await bus.explain('k')).entries.map((e) => e.messageId)).toEqual(history ? ['old', 'new'] : []);
+        // The inbox's own retention (30 days) keeps both inbox rows; the history's (7 days) drops one.
+        expect(await bus.cleanupInbox()).toBe(history ? 1 : 0);
+        expect((await bus.explain('k')).entries.map((e) => e.messageId)).toEqual(history ? ['new'] : []);
+      } finally {
+        await bus.stop();
+      }
+    }
+  });
+});
