@@ -20,7 +20,11 @@ export function createHistory(
   deps: { readonly clock: Clock; readonly logger: Logger },
 ): HistoryRuntime | undefined {
   const { store } = inbox;
-  const backend = backendOf(store, inbox.config as InboxCommonConfig & { schema?: string; table?: string }, config);
+  const backend = backendOf(
+    store,
+    inbox.config as InboxCommonConfig & { schema?: string; table?: string; createTables?: boolean },
+    config,
+  );
   if (!backend || !store.transaction) {
     if (config.enabled)
       deps.logger.warn(
@@ -35,7 +39,7 @@ export function createHistory(
 
 function backendOf(
   store: InboxStore<unknown>,
-  inboxConfig: { schema?: string; table?: string },
+  inboxConfig: { schema?: string; table?: string; createTables?: boolean },
   config: HistoryConfig,
 ): HistoryBackend | undefined {
   const inboxTable = inboxConfig.table ?? 'sluice_inbox';
@@ -46,6 +50,7 @@ function backendOf(
         table: config.table,
         inboxTable,
         outboxTable: config.outboxTable,
+        createTables: inboxConfig.createTables !== false,
       });
     case 'sqlite':
       return new SqliteHistory({ table: config.table, inboxTable, outboxTable: config.outboxTable });

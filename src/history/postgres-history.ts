@@ -22,6 +22,8 @@ export interface PostgresHistoryNames {
   /** The inbox table: the ordering guard's versions are in `<inboxTable>_versions`. */
   readonly inboxTable: string;
   readonly outboxTable: string;
+  /** The inbox's `createTables`: when false, a missing history table fails `init` naming it. */
+  readonly createTables: boolean;
 }
 
 /** The history table's DDL on PostgreSQL (also in docs/explain.md). */
@@ -69,6 +71,12 @@ export class PostgresHistory implements HistoryBackend {
       values: [[table, `${table}_key_idx`, `${table}_message_idx`].map((n) => `${schema}.${n}`)],
     });
     if (rows[0]?.missing === 0) return;
+    if (!this.names.createTables) {
+      throw new Error(
+        `history.table: ${schema}.${table} or its indexes are missing and inbox.createTables is false: ` +
+          'create them (postgresHistoryDdl, docs/explain.md) or turn history off',
+      );
+    }
     await pg.query({ text: 'SELECT pg_advisory_xact_lock(126909663503206)' });
     await pg.query({ text: postgresHistoryDdl(schema, table) });
   }

@@ -253,3 +253,39 @@ describe('bus.cleanupInbox and the history', () => {
     }
   });
 });
+
+describe('the history table on PostgreSQL with inbox.createTables false', () => {
+  it('is not created: a missing one fails the start naming it', async () => {
+    const inboxTable = uniqueTable('inbox');
+    const historyTable = uniqueTable('history');
+    const pool = testPool();
+    const creator = postgresStore(inboxTable);
+    await creator.init();
+    await creator.close();
+    const store = postgresStore(inboxTable, { createTables: false }) as InboxStore<unknown>;
+    try {
+      await store.init();
+      const common = {
+        storeEnvelope: false,
+        retentionMs: 60_000,
+        cleanupIntervalMs: 1_000,
+        cleanupBatchSize: 10,
+        startupWaitMs: 0,
+      };
+      const history = createHistory(
+        { store, config: { ...common, schema: TEST_SCHEMA, table: inboxTable, createTables: false } as typeof common },
+        HistoryConfigSchema.parse({ enabled: true, table: historyTable }),
+        { clock: new ManualClock(), logger: pino({ level: 'silent' }) },
+      );
+      await expect(history?.init()).rejects.toThrow(
+        `history.table: ${TEST_SCHEMA}.${historyTable} or its indexes are missing and inbox.createTables is false`,
+      );
+      const { rows } = await pool.query('SELECT to_regclass($1) AS t', [`${TEST_SCHEMA}.${historyTable}`]);
+      expect(rows[0].t).toBeNull();
+    } finally {
+      await store.close();
+      await pool.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${inboxTable}, ${TEST_SCHEMA}.${inboxTable}_versions`);
+      await pool.end();
+    }
+  });
+});
