@@ -272,7 +272,7 @@ export class Bus<TTx = undefined> {
     const history = endpointInbox && this.#keepsHistory(registration) ? this.parts.history : undefined;
     const committer =
       endpointInbox && config.groupCommit
-        ? new GroupCommitter(endpointInbox.store, config.groupCommit, { clock, waits })
+        ? new GroupCommitter(endpointInbox.store, config.groupCommit, { clock, waits, flush: history?.flush })
         : undefined;
     const batches = new Map<Route, BatchCollector>();
     for (const route of registration.routes.values()) {
@@ -324,6 +324,7 @@ export class Bus<TTx = undefined> {
                 storeEnvelope: endpointInbox.config.storeEnvelope,
                 busyRetryMs: BUSY_RETRY_MS,
                 history: history?.tapFor(name),
+                deferHistory: committer !== undefined,
               },
             )
           : (ctx, next) => next(withTransaction(ctx, undefined)),

@@ -16,6 +16,8 @@ export interface HistoryBackend {
   /** Creates the table and its indexes when missing (idempotent). */
   init(tx: unknown): Promise<void>;
   write(tx: unknown, record: HistoryRecord): Promise<void>;
+  /** Writes several rows, in this order (one statement where the dialect allows). */
+  writeMany(tx: unknown, records: readonly HistoryRecord[]): Promise<void>;
   /** The newest `query.limit` rows that match, returned oldest first. */
   read(tx: unknown, query: HistoryQuery): Promise<StoredHistoryRecord[]>;
   /** Deletes up to `limit` rows recorded before `olderThan`, oldest first; returns how many. */

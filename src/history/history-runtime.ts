@@ -20,8 +20,10 @@ const MAX_CLEANUP_ROUNDS = 100;
 export interface InboxHistoryTap {
   /** The duplicate hook of the message's inbox entry; `undefined` when the message has no key. */
   duplicate(ctx: AttemptContext): ((tx: unknown) => Promise<void>) | undefined;
-  /** Writes the row of `outcome` inside `tx` when it is final (applied, or a skip the guard decided). */
-  record(tx: unknown, ctx: AttemptContext, outcome: Outcome): Promise<void>;
+  /** The row of `outcome` when it is final (applied, or a skip the guard decided) and the message has a key. */
+  rowOf(ctx: AttemptContext, outcome: Outcome): HistoryRecord | undefined;
+  /** Writes one row inside `tx`. */
+  write(tx: unknown, row: HistoryRecord): Promise<void>;
 }
 
 export interface HistoryRuntimeDeps {
@@ -66,25 +68,24 @@ export class HistoryRuntime {
         if (ctx.envelope.key === undefined) return undefined;
         return (tx) => this.deps.backend.write(tx, this.#record(endpoint, ctx.envelope, 'duplicate', ctx.attempt));
       },
-      record: async (tx, ctx, outcome) => {
+      rowOf: (ctx, outcome) => {
         const { envelope } = ctx;
-        if (envelope.key === undefined) return;
-        if (outcome.kind === 'completed') {
-          return this.deps.backend.write(tx, this.#record(endpoint, envelope, 'applied', ctx.attempt));
-        }
-        if (outcome.kind !== 'skipped') return;
-        if (outcome.reason !== 'stale' && outcome.reason !== 'tombstoned' && outcome.reason !== 'duplicate') return;
+        if (envelope.key === undefined) return undefined;
+        if (outcome.kind === 'completed') return this.#record(endpoint, envelope, 'applied', ctx.attempt);
+        if (outcome.kind !== 'skipped') return undefined;
+        if (outcome.reason !== 'stale' && outcome.reason !== 'tombstoned' && outcome.reason !== 'duplicate')
+          return undefined;
         const facts = outcome.ordering;
         const lostTo: LostTo | null = facts
           ? { messageId: facts.lastMessageId, occurredAt: facts.lastAppliedAt, tombstone: facts.lastTombstone }
           : null;
-        const record = this.#record(endpoint, envelope, outcome.reason, ctx.attempt, {
+        return this.#record(endpoint, envelope, outcome.reason, ctx.attempt, {
           reason: outcome.reason,
           detail: outcome.detail ?? null,
           lostTo,
         });
-        return this.deps.backend.write(tx, record);
       },
+      write: (tx, row) => this.deps.backend.write(tx, row),
     };
   }
 
@@ -121,6 +122,10 @@ export class HistoryRuntime {
       .finally(() => this.#pending.delete(tracked));
     this.#pending.add(tracked);
   }
+
+  /** A group committer's `flush`: the members' rows in one statement, inside the group's transaction. */
+  readonly flush = (tx: unknown, rows: readonly unknown[]): Promise<void> =>
+    this.deps.backend.writeMany(tx, rows as readonly HistoryRecord[]);
 
   /** Waits for the dead-letter rows being written (the caller bounds the wait). */
   async drain(): Promise<void> {

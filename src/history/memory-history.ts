@@ -22,6 +22,10 @@ export class MemoryHistory implements HistoryBackend {
     });
   }
 
+  async writeMany(tx: unknown, records: readonly HistoryRecord[]): Promise<void> {
+    for (const r of records) await this.write(tx, r);
+  }
+
   async read(_tx: unknown, query: HistoryQuery): Promise<StoredHistoryRecord[]> {
     const rows = this.#rows.filter(
       (r) =>

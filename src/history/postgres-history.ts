@@ -89,6 +89,21 @@ export class PostgresHistory implements HistoryBackend {
     });
   }
 
+  async writeMany(tx: unknown, records: readonly HistoryRecord[]): Promise<void> {
+    if (records.length === 1) return this.write(tx, records[0] as HistoryRecord);
+    const values: unknown[] = [];
+    const rows: string[] = [];
+    for (const r of records) {
+      const b = values.length;
+      rows.push(`(${Array.from({ length: 15 }, (_, i) => `$${b + i + 1}`).join(', ')})`);
+      values.push(...recordValues(r));
+    }
+    await (tx as PgQueryable).query({
+      text: `INSERT INTO ${this.#history} (${HISTORY_COLUMNS}) VALUES ${rows.join(', ')}`,
+      values,
+    });
+  }
+
   async read(tx: unknown, query: HistoryQuery): Promise<StoredHistoryRecord[]> {
     const where: string[] = [];
     const values: unknown[] = [];

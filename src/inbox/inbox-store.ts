@@ -28,6 +28,11 @@ export interface InboxWork<R> {
   readonly result: R;
   /** The outcome column; `completed` unless the work says otherwise (e.g. `stale`). */
   readonly recordAs?: string;
+  /**
+   * What a group committer writes for all its members at once, before the commit (the history's
+   * rows, through its `flush`); stores ignore it.
+   */
+  readonly deferred?: unknown;
 }
 
 export type InboxResult<R> =

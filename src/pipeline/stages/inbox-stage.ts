@@ -21,6 +21,11 @@ export interface InboxStageOptions {
   readonly busyRetryMs: number;
   /** Writes the history row of each final outcome in the same transaction (docs/explain.md). */
   readonly history?: InboxHistoryTap | undefined;
+  /**
+   * `runOnce` is a group committer's: hand the history row back as the work's `deferred` part, for
+   * the committer to write with the other members' in one statement.
+   */
+  readonly deferHistory?: boolean;
 }
 
 /**
@@ -48,8 +53,12 @@ export function inboxStage(
         // A dead letter (the ordering guard's, an unhandled tombstone's) is not "processed": like a
         // handler's ctx.deadLetter it rolls back, so a redrive from the dead-letter queue runs again.
         if (outcome.kind === 'deadLetter') throw new RollbackWith(outcome);
-        await history?.record(tx, ctx, outcome);
-        return { result: outcome, recordAs: outcome.kind === 'skipped' ? outcome.reason : undefined };
+        const recordAs = outcome.kind === 'skipped' ? outcome.reason : undefined;
+        const row = history?.rowOf(ctx, outcome);
+        if (row === undefined) return { result: outcome, recordAs };
+        if (options.deferHistory) return { result: outcome, recordAs, deferred: row };
+        await history?.write(tx, row);
+        return { result: outcome, recordAs };
       });
     } catch (error) {
       if (error instanceof RollbackWith) return error.outcome;
