@@ -4,7 +4,7 @@
 // PostgreSQL and SQLite, interleaved in the same run; raw `pg` doing claim + effect in one
 // transaction per message is the baseline the charter asks for.
 //
-//   npx tsx bench/history.ts [messages=5000] [runs=5] [concurrency=8] [postgres|sqlite|both]
+//   npx tsx bench/history.ts [messages=5000] [runs=5] [concurrency=8] [postgres|sqlite|both] [per-message|group-commit|both]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -177,7 +177,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const rates = new Map<string, number[]>();
 const add = (k: string, v: number) => rates.set(k, [...(rates.get(k) ?? []), v]);
-const modes: Mode[] = ['per-message', 'group-commit'];
+const modes: Mode[] =
+  (process.argv[6] ?? 'both') === 'both' ? ['per-message', 'group-commit'] : [process.argv[6] as Mode];
 for (let i = 0; i < runs; i++) {
   if (stores.includes('postgres')) add('raw', await raw());
   for (const store of stores as Store[]) {
