@@ -280,7 +280,10 @@ export class Bus<TTx = undefined> {
       const store = endpointInbox
         ? { store: endpointInbox.store, storeEnvelope: endpointInbox.config.storeEnvelope }
         : undefined;
-      batches.set(route, new BatchCollector(route.batch.handler, route.batch, store, { clock, waits }));
+      batches.set(
+        route,
+        new BatchCollector(route.batch.handler, route.batch, store, { clock, waits, history: history?.tapFor(name) }),
+      );
     }
     const unknownTypes: UnknownTypePolicy =
       config.unknownTypes === 'skippedQueue'

@@ -24,6 +24,8 @@ export interface InboxHistoryTap {
   rowOf(ctx: AttemptContext, outcome: Outcome): HistoryRecord | undefined;
   /** Writes one row inside `tx`. */
   write(tx: unknown, row: HistoryRecord): Promise<void>;
+  /** Writes rows inside `tx`, in one statement where the dialect allows (a batch handler's). */
+  writeMany(tx: unknown, rows: readonly HistoryRecord[]): Promise<void>;
 }
 
 export interface HistoryRuntimeDeps {
@@ -80,12 +82,13 @@ export class HistoryRuntime {
           ? { messageId: facts.lastMessageId, occurredAt: facts.lastAppliedAt, tombstone: facts.lastTombstone }
           : null;
         return this.#record(endpoint, envelope, outcome.reason, ctx.attempt, {
-          reason: outcome.reason,
+          reason: outcome.reason === 'duplicate' ? null : outcome.reason,
           detail: outcome.detail ?? null,
           lostTo,
         });
       },
       write: (tx, row) => this.deps.backend.write(tx, row),
+      writeMany: (tx, rows) => this.deps.backend.writeMany(tx, rows),
     };
   }
 

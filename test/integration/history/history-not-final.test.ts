@@ -28,7 +28,11 @@ const Step = defineMessage(
 type Kind = 'memory' | 'sqlite' | 'postgres';
 
 /** A bus on the memory transport with the given inbox store and history on; its handler fails as each message says. */
-async function busOn(kind: Kind, endpoint: EndpointOptions): Promise<{ bus: Bus<unknown>; drop: () => Promise<void> }> {
+async function busOn(
+  kind: Kind,
+  endpoint: EndpointOptions,
+  batch = false,
+): Promise<{ bus: Bus<unknown>; drop: () => Promise<void> }> {
   const inboxTable = uniqueTable('inbox');
   const historyTable = uniqueTable('history');
   const base = {
@@ -55,13 +59,15 @@ async function busOn(kind: Kind, endpoint: EndpointOptions): Promise<{ bus: Bus<
     ) as Bus<unknown>;
   }
   const failed = new Set<string>();
-  bus.endpoint('steps', endpoint).handle(Step, async (step, ctx) => {
-    if (step.fail === 'permanent') throw new PermanentError(`step ${step.n} cannot be done`);
-    if (step.fail === 'none' || failed.has(ctx.messageId)) return;
-    failed.add(ctx.messageId);
-    if (step.fail === 'dependency') throw new DependencyError('the ledger is down', { dependency: 'ledger' });
-    throw new TypeError(`step ${step.n} failed once`);
-  });
+  if (batch) bus.endpoint('steps', endpoint).handleBatch(Step, async () => {}, { maxMessages: 10, maxWaitMs: 20 });
+  else
+    bus.endpoint('steps', endpoint).handle(Step, async (step, ctx) => {
+      if (step.fail === 'permanent') throw new PermanentError(`step ${step.n} cannot be done`);
+      if (step.fail === 'none' || failed.has(ctx.messageId)) return;
+      failed.add(ctx.messageId);
+      if (step.fail === 'dependency') throw new DependencyError('the ledger is down', { dependency: 'ledger' });
+      throw new TypeError(`step ${step.n} failed once`);
+    });
   await bus.start();
   return {
     bus,
@@ -141,5 +147,22 @@ describe.each(['memory', 'sqlite', 'postgres'] as const)('what the history leave
       reason: 'permanent-failure',
       inDeadLetterQueue: true,
     });
+  });
+
+  it("records a batch handler's messages: applied, and a duplicate for an id seen before", async () => {
+    const made = await busOn(kind, { concurrency: 10, retry: { kind: 'none' }, killSwitch: { enabled: false } }, true);
+    drop = made.drop;
+    const { bus } = made;
+    for (let n = 1; n <= 3; n++) await bus.send('steps', Step, { n, fail: 'none' }, { id: `b-${n}`, key: 'batch' });
+    await waitFor(() => finals(bus) === 3, { what: 'the first batch' });
+    await bus.send('steps', Step, { n: 2, fail: 'none' }, { id: 'b-2', key: 'batch' });
+    await waitFor(() => finals(bus) === 4, { what: 'the duplicate' });
+    const { entries } = await bus.explain('batch');
+    expect(entries.map((e) => [e.messageId, e.outcome, e.reason])).toEqual([
+      ['b-1', 'applied', null],
+      ['b-2', 'applied', null],
+      ['b-3', 'applied', null],
+      ['b-2', 'duplicate', null],
+    ]);
   });
 });
