@@ -21,6 +21,7 @@ import {
 } from '../src/index.js';
 import { postgresInbox, type PostgresTransaction } from '../src/inbox/postgres/index.js';
 import { sqliteInbox, type SqliteTransaction } from '../src/inbox/sqlite/index.js';
+import { rawInbox } from './raw-pg-inbox.js';
 
 const total = Number(process.argv[2] ?? 5_000);
 const runs = Number(process.argv[3] ?? 5);
@@ -55,45 +56,11 @@ async function raw(): Promise<number> {
     message_type text NOT NULL, entity_key text, occurred_at text NOT NULL, received_at timestamptz NOT NULL,
     processed_at timestamptz NOT NULL DEFAULT now(), outcome text NOT NULL DEFAULT 'completed', attempts integer NOT NULL,
     envelope jsonb, PRIMARY KEY (endpoint, message_id))`);
-  const pool = new pg.Pool({ connectionString: URL, max: concurrency });
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (let i = next++; i < batch.length; i = next++) {
-        const parsed = JSON.parse(cloudEventsCodec.encode(batch[i]!).toString()) as {
-          id: string;
-          type: string;
-          subject: string;
-          time: string;
-          data: { account: string; amount: number };
-        };
-        const client = await pool.connect();
-        try {
-          await client.query('BEGIN');
-          const claim = await client.query({
-            name: 'raw-claim',
-            text: `INSERT INTO sluice_bench.h_raw_inbox (endpoint, message_id, message_type, entity_key, occurred_at, received_at, attempts, envelope)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (endpoint, message_id) DO NOTHING`,
-            values: ['bench', parsed.id, parsed.type, parsed.subject, parsed.time, new Date(), 1, null],
-          });
-          if (claim.rowCount === 1) {
-            await client.query({
-              name: 'raw-effect',
-              text: 'INSERT INTO sluice_bench.h_effects VALUES ($1, $2, $3)',
-              values: [parsed.id, parsed.data.account, parsed.data.amount],
-            });
-          }
-          await client.query('COMMIT');
-        } finally {
-          client.release();
-        }
-      }
-    }),
-  );
-  const rate = total / ((performance.now() - started) / 1000);
-  await pool.end();
-  return rate;
+  return rawInbox(batch, {
+    url: URL,
+    concurrency,
+    tables: { inbox: 'sluice_bench.h_raw_inbox', effects: 'sluice_bench.h_effects' },
+  });
 }
 
 async function sluice(store: Store, mode: Mode, history: boolean): Promise<number> {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { runSluice, type SluiceRun } from './fixtures/run-sluice.js';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,35 +17,14 @@ const ENDPOINT = `console-explain-${randomUUID().slice(0, 8)}`;
 const KEY = `order-7 \u001b[31m<b>red</b>`;
 const at = (s: number) => `2026-11-30T10:00:0${s}Z`;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let service: ChildProcess;
 let serviceLog = '';
 let url = '';
 let connection: amqp.ChannelModel;
 
-/** Runs `sluice` as a user would: a process of its own, the read token in its environment. */
-function sluice(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/sluice.ts', ...args], {
-      env: { PATH: process.env.PATH, SLUICE_URL: url, SLUICE_READ_TOKEN: READ, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** Runs `sluice` as a user would (a process of its own), pointed at the service. */
+function sluice(args: string[], env: Record<string, string | undefined> = {}): Promise<SluiceRun> {
+  return runSluice(args, { SLUICE_URL: url, SLUICE_READ_TOKEN: READ, ...env });
 }
 
 /** Sends one order of the service's contract (`fail: true`: the warehouse rejects it, a dead letter). */
