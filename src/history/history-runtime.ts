@@ -5,6 +5,7 @@ import type { InboxStore } from '../inbox/inbox-store.js';
 import type { Clock } from '../internal/clock.js';
 import type { AttemptContext, DecodedContext } from '../pipeline/context.js';
 import type { Outcome } from '../pipeline/outcome.js';
+import { DependencyError } from '../errors/sluice-error.js';
 import type { HistoryBackend } from './history-backend.js';
 import type { HistoryConfig } from './history-config.js';
 import type { HistoryOutcome, HistoryRecord, LostTo } from './history-record.js';
@@ -68,7 +69,8 @@ export class HistoryRuntime {
     return {
       duplicate: (ctx) => {
         if (ctx.envelope.key === undefined) return undefined;
-        return (tx) => this.deps.backend.write(tx, this.#record(endpoint, ctx.envelope, 'duplicate', ctx.attempt));
+        return (tx) =>
+          this.#own(this.deps.backend.write(tx, this.#record(endpoint, ctx.envelope, 'duplicate', ctx.attempt)));
       },
       rowOf: (ctx, outcome) => {
         const { envelope } = ctx;
@@ -87,8 +89,8 @@ export class HistoryRuntime {
           lostTo,
         });
       },
-      write: (tx, row) => this.deps.backend.write(tx, row),
-      writeMany: (tx, rows) => this.deps.backend.writeMany(tx, rows),
+      write: (tx, row) => this.#own(this.deps.backend.write(tx, row)),
+      writeMany: (tx, rows) => this.#own(this.deps.backend.writeMany(tx, rows)),
     };
   }
 
@@ -128,7 +130,25 @@ export class HistoryRuntime {
 
   /** A group committer's `flush`: the members' rows in one statement, inside the group's transaction. */
   readonly flush = (tx: unknown, rows: readonly unknown[]): Promise<void> =>
-    this.deps.backend.writeMany(tx, rows as readonly HistoryRecord[]);
+    this.#own(this.deps.backend.writeMany(tx, rows as readonly HistoryRecord[]));
+
+  /**
+   * A history write that fails inside a message's transaction is Sluice's own store failing, never
+   * the message's fault: a `DependencyError` (released, no attempt spent, the kill switch counts it),
+   * so that a dropped table or a full disk cannot turn messages into dead letters.
+   */
+  async #own(write: Promise<void>): Promise<void> {
+    try {
+      await write;
+    } catch (error) {
+      if (error instanceof DependencyError) throw error;
+      const dependency = `history (${this.deps.store.kind})`;
+      throw new DependencyError(`${dependency}: ${error instanceof Error ? error.message : String(error)}`, {
+        dependency,
+        cause: error,
+      });
+    }
+  }
 
   /** Waits for the dead-letter rows being written (the caller bounds the wait). */
   async drain(): Promise<void> {

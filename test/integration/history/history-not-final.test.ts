@@ -32,7 +32,7 @@ async function busOn(
   kind: Kind,
   endpoint: EndpointOptions,
   batch = false,
-): Promise<{ bus: Bus<unknown>; drop: () => Promise<void> }> {
+): Promise<{ bus: Bus<unknown>; historyTable: string; drop: () => Promise<void> }> {
   const inboxTable = uniqueTable('inbox');
   const historyTable = uniqueTable('history');
   const base = {
@@ -71,6 +71,7 @@ async function busOn(
   await bus.start();
   return {
     bus,
+    historyTable,
     drop: async () => {
       await bus.stop();
       if (kind !== 'postgres') return;
@@ -164,5 +165,40 @@ describe.each(['memory', 'sqlite', 'postgres'] as const)('what the history leave
       ['b-3', 'applied', null],
       ['b-2', 'duplicate', null],
     ]);
+  });
+});
+
+describe.each(['sqlite', 'postgres'] as const)('a history table gone under a running %s bus', (kind) => {
+  it('is a dependency failure: the message goes back, never to the dead-letter queue, and is applied once the table is back', async () => {
+    const { postgresHistoryDdl, sqliteHistoryDdl } = await import('../../../src/index.js');
+    const made = await busOn(kind, {
+      retry: { kind: 'none' },
+      dependencyBackoffMs: { initial: 1, factor: 1, max: 1 },
+      killSwitch: { enabled: false },
+    });
+    const { bus } = made;
+    const history = made.historyTable;
+    const inbox = bus.inbox as unknown as { transaction<R>(fn: (tx: unknown) => Promise<R>): Promise<R> };
+    const exec = (sql: string) =>
+      inbox.transaction(async (tx) => {
+        if (kind === 'sqlite') (tx as { exec(s: string): void }).exec(sql);
+        else await (tx as { query(s: string): Promise<unknown> }).query(sql);
+      });
+    const qualified = kind === 'postgres' ? `${TEST_SCHEMA}.${history}` : history;
+    try {
+      await exec(`DROP TABLE ${qualified}`);
+      await bus.send('steps', Step, { n: 1, fail: 'none' }, { id: 'gone-1', key: 'gone' });
+      await waitFor(() => (bus.health().endpoints.steps?.counters.dependencyFailures ?? 0) >= 2, {
+        what: 'dependency failures',
+      });
+      expect(bus.health().endpoints.steps?.counters.deadLettered).toBe(0);
+      await exec(kind === 'postgres' ? postgresHistoryDdl(TEST_SCHEMA, history) : sqliteHistoryDdl(history));
+      await waitFor(() => bus.health().endpoints.steps?.counters.completed === 1, {
+        what: 'applied after the table came back',
+      });
+      expect((await bus.explain('gone')).entries.map((e) => [e.messageId, e.outcome])).toEqual([['gone-1', 'applied']]);
+    } finally {
+      await made.drop();
+    }
   });
 });
