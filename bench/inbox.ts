@@ -18,6 +18,7 @@ import { postgresInbox } from '../src/inbox/postgres/index.js';
 import { systemClock } from '../src/transport/index.js';
 import { rabbitmqTransport } from '../transports/rabbitmq/index.js';
 import { deleteTopology } from '../test/integration/rabbitmq/rabbitmq-test-kit.js';
+import { rawInbox } from './raw-pg-inbox.js';
 
 const total = Number(process.argv[2] ?? 5_000);
 const runs = Number(process.argv[3] ?? 3);
@@ -49,47 +50,11 @@ function envelopes() {
 
 async function raw(batch: ReturnType<typeof envelopes>): Promise<number> {
   await resetTables();
-  const pool = new pg.Pool({ connectionString: URL, max: concurrency });
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (let i = next++; i < batch.length; i = next++) {
-        const env = batch[i]!;
-        const bytes = cloudEventsCodec.encode(env);
-        const parsed = JSON.parse(bytes.toString()) as {
-          id: string;
-          type: string;
-          subject: string;
-          time: string;
-          data: { account: string; amount: number };
-        };
-        const client = await pool.connect();
-        try {
-          await client.query('BEGIN');
-          const claim = await client.query({
-            name: 'raw-claim',
-            text: `INSERT INTO sluice_bench.raw_inbox (endpoint, message_id, message_type, entity_key, occurred_at, received_at, attempts, envelope)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (endpoint, message_id) DO NOTHING`,
-            values: ['bench', parsed.id, parsed.type, parsed.subject, parsed.time, new Date(), 1, null],
-          });
-          if (claim.rowCount === 1) {
-            await client.query({
-              name: 'raw-effect',
-              text: 'INSERT INTO sluice_bench.effects VALUES ($1, $2, $3)',
-              values: [parsed.id, parsed.data.account, parsed.data.amount],
-            });
-          }
-          await client.query('COMMIT');
-        } finally {
-          client.release();
-        }
-      }
-    }),
-  );
-  const rate = total / ((performance.now() - started) / 1000);
-  await pool.end();
-  return rate;
+  return rawInbox(batch, {
+    url: URL,
+    concurrency,
+    tables: { inbox: 'sluice_bench.raw_inbox', effects: 'sluice_bench.effects' },
+  });
 }
 
 type Mode = 'per-message' | 'group-rerun' | 'group-savepoint' | 'batch-handler';

@@ -79,6 +79,18 @@ export type {
   InboxWork,
 } from './inbox/inbox-store.js';
 export { MemoryInbox, memoryInbox } from './inbox/memory-inbox.js';
+export type {
+  DeadLetterScan,
+  ExplainEntry,
+  ExplainOptions,
+  Explanation,
+  GuardState,
+  MessageExplanation,
+} from './history/explain.js';
+export type { CausedMessage, HistoryOutcome, LostTo } from './history/history-record.js';
+export { HistoryConfigSchema, type HistoryConfig } from './history/history-config.js';
+export { postgresHistoryDdl } from './history/postgres-history.js';
+export { sqliteHistoryDdl } from './history/sqlite-history.js';
 export type { PartitionKeyOf } from './pipeline/stages/schedule-stage.js';
 export {
   exponential,

@@ -18,12 +18,18 @@ import { type AdminRoute, matchAdminRoute, methodOf } from './admin-route.js';
 import { type ConsoleAssets, consoleAsset } from './console-assets.js';
 import { deadLetterWork, PurgeRequestSchema, RedriveRequestSchema } from './dead-letter-job.js';
 import { followJob } from './follow-job.js';
+import { explainAnswer, ExplainQuerySchema } from './explain-route.js';
+import type { ExplainOptions, Explanation, MessageExplanation } from '../history/explain.js';
 import { JobConflict, type JobRegistry, type JobView } from './job-registry.js';
 
 /** What the admin API needs from a bus (a `Bus` is one). */
 export interface AdminSource extends HealthSource {
   /** Throws `RegistrationError` for an endpoint that is not declared. */
   deadLetters(endpoint: string): DeadLetterQueue;
+  /** A key's timeline (docs/explain.md); rejects with `RegistrationError` for an endpoint that is not declared. */
+  explain(key: string, options: ExplainOptions): Promise<Explanation>;
+  /** Where one message went. */
+  explainMessage(messageId: string): Promise<MessageExplanation>;
 }
 
 export interface AdminHandlerOptions {
@@ -206,6 +212,13 @@ export function createAdminHandler(
         res.setHeader('location', location);
         return send(res, 202, { job, location });
       }
+      case 'explain-key': {
+        const { endpoint, limit, since } = parse(ExplainQuerySchema, queryOf(req));
+        const options: ExplainOptions = { limit, ...(endpoint ? { endpoint } : {}), ...(since ? { since } : {}) };
+        return send(res, 200, await explainAnswer(() => source.explain(route.key, options)));
+      }
+      case 'explain-message':
+        return send(res, 200, await explainAnswer(() => source.explainMessage(route.id)));
       case 'jobs':
         return send(res, 200, { jobs: jobs.list() });
       case 'job': {

@@ -9,6 +9,8 @@ export type AdminRoute =
   | { readonly kind: 'dead-letters' | 'dead-letter-stats'; readonly name: string }
   | { readonly kind: 'dead-letter'; readonly name: string; readonly id: string }
   | { readonly kind: 'redrive' | 'purge'; readonly name: string }
+  | { readonly kind: 'explain-key'; readonly key: string }
+  | { readonly kind: 'explain-message'; readonly id: string }
   | { readonly kind: 'jobs' }
   | { readonly kind: 'job' | 'job-events' | 'job-cancel'; readonly id: string };
 
@@ -30,6 +32,9 @@ export function methodOf(route: AdminRoute): 'GET' | 'POST' {
 const EndpointName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'letters, digits and . _ - (at most 200)');
 const JobId = z.uuid();
 const DeadLetterId = z.string().min(1).max(1_000);
+// CloudEvents `subject` and `id` as the codec takes them.
+const EntityKey = z.string().min(1).max(1_024);
+const MessageId = z.string().min(1).max(1_000);
 
 /**
  * The admin route of a path below `{basePath}/admin/v1` (given as its segments, percent-decoded),
@@ -41,6 +46,12 @@ export function matchAdminRoute(segments: readonly string[]): AdminRoute | undef
   if (extra.length > 0) return undefined;
   if (first === 'kill-switch' && fourth === undefined && third === undefined) {
     if (second === 'trip' || second === 'reset') return { kind: second };
+    return undefined;
+  }
+  if (first === 'explain') {
+    if (third === undefined || fourth !== undefined) return undefined;
+    if (second === 'keys') return { kind: 'explain-key', key: check(EntityKey, third, 'key') };
+    if (second === 'messages') return { kind: 'explain-message', id: check(MessageId, third, 'message id') };
     return undefined;
   }
   if (first === 'jobs') {

@@ -12,6 +12,15 @@ import { type WaitingFor, waitForInbox } from './wait-for-inbox.js';
 import type { Clock } from '../internal/clock.js';
 import type { WaitGauge } from '../internal/wait-gauge.js';
 import type { DeliveryObserver } from './delivery-observer.js';
+import type { HistoryRuntime } from '../history/history-runtime.js';
+import {
+  type ExplainOptions,
+  type ExplainSources,
+  type Explanation,
+  explainKey,
+  explainMessage,
+  type MessageExplanation,
+} from '../history/explain.js';
 import { PipelineBuilder } from '../pipeline/compose.js';
 import type { DeliveryContext, HandlerContext, Route } from '../pipeline/context.js';
 import { KeyedLimiter } from '../pipeline/keyed-limiter.js';
@@ -107,6 +116,8 @@ export interface BusParts {
   readonly waits?: WaitGauge;
   /** Sees each delivery leave its endpoint with its settled outcome: `sluice/testing`. */
   readonly observer?: DeliveryObserver;
+  /** The history of each key beside the inbox (docs/explain.md); undefined without one. */
+  readonly history?: HistoryRuntime | undefined;
 }
 
 /**
@@ -207,6 +218,8 @@ export class Bus<TTx = undefined> {
             this.#waitingFor = waiting;
           },
         });
+        // The history's table, when an endpoint keeps history (off by default).
+        if (this.#anyHistory()) await this.parts.history?.init();
       }
       await transport.connect();
       for (const registration of this.parts.registrations.values()) {
@@ -256,9 +269,10 @@ export class Bus<TTx = undefined> {
     };
     const address = info.address;
     const endpointInbox = config.inbox ? this.parts.inbox : undefined;
+    const history = endpointInbox && this.#keepsHistory(registration) ? this.parts.history : undefined;
     const committer =
       endpointInbox && config.groupCommit
-        ? new GroupCommitter(endpointInbox.store, config.groupCommit, { clock, waits })
+        ? new GroupCommitter(endpointInbox.store, config.groupCommit, { clock, waits, flush: history?.flush })
         : undefined;
     const batches = new Map<Route, BatchCollector>();
     for (const route of registration.routes.values()) {
@@ -266,7 +280,10 @@ export class Bus<TTx = undefined> {
       const store = endpointInbox
         ? { store: endpointInbox.store, storeEnvelope: endpointInbox.config.storeEnvelope }
         : undefined;
-      batches.set(route, new BatchCollector(route.batch.handler, route.batch, store, { clock, waits }));
+      batches.set(
+        route,
+        new BatchCollector(route.batch.handler, route.batch, store, { clock, waits, history: history?.tapFor(name) }),
+      );
     }
     const unknownTypes: UnknownTypePolicy =
       config.unknownTypes === 'skippedQueue'
@@ -306,7 +323,12 @@ export class Bus<TTx = undefined> {
               committer
                 ? (entry, work) => committer.submit(entry, work)
                 : (entry, work) => endpointInbox.store.runOnce(entry, work),
-              { storeEnvelope: endpointInbox.config.storeEnvelope, busyRetryMs: BUSY_RETRY_MS },
+              {
+                storeEnvelope: endpointInbox.config.storeEnvelope,
+                busyRetryMs: BUSY_RETRY_MS,
+                history: history?.tapFor(name),
+                deferHistory: committer !== undefined,
+              },
             )
           : (ctx, next) => next(withTransaction(ctx, undefined)),
       )
@@ -335,7 +357,7 @@ export class Bus<TTx = undefined> {
         emit: (event, change) => this.#events.emit(event, change),
       },
       waits,
-      observer: this.parts.observer,
+      observer: history ? history.observerFor(name, this.parts.observer) : this.parts.observer,
       forward: (to, delivery, headers, messageId) =>
         this.parts.transport.send(to, {
           messageId: messageId ?? delivery.deliveryId,
@@ -589,7 +611,15 @@ export class Bus<TTx = undefined> {
           withinMs: timeoutMs + STOP_SHARES.endpoints,
         },
         { what: 'transport', close: () => this.parts.transport.close(), withinMs: STOP_SHARES.transport },
-        { what: 'inbox store', close: () => this.parts.inbox?.store.close(), withinMs: STOP_SHARES.inbox },
+        {
+          what: 'inbox store',
+          // The dead letters' history rows being written go first, within the same share.
+          close: async () => {
+            await this.parts.history?.drain();
+            await this.parts.inbox?.store.close();
+          },
+          withinMs: STOP_SHARES.inbox,
+        },
         { what: 'health server', close: () => this.#healthServer?.close(), withinMs: STOP_SHARES.health },
       ],
       this.parts.logger,
@@ -622,7 +652,53 @@ export class Bus<TTx = undefined> {
       inbox.config.cleanupBatchSize,
       MAX_CLEANUP_ROUNDS,
     );
+    // Its table exists only when an endpoint keeps history.
+    if (this.#anyHistory()) total += (await this.parts.history?.cleanup()) ?? 0;
     return total;
+  }
+
+  #anyHistory(): boolean {
+    return [...this.parts.registrations.values()].some((r) => this.#keepsHistory(r));
+  }
+
+  /** Whether an endpoint keeps the history of its keys: its `history`, else `history.enabled`; with an inbox only. */
+  #keepsHistory(registration: EndpointRegistration): boolean {
+    if (!registration.config.inbox || !this.parts.inbox || !this.parts.history) return false;
+    return registration.config.history ?? this.parts.config.history.enabled;
+  }
+
+  /**
+   * Why is the entity `key` in its state? Its timeline on every endpoint of the bus (or `endpoint`),
+   * oldest first: each message's outcome in plain words, with the version a stale one lost to and
+   * what each caused (the outbox); the ordering guard's state of the key; and the key's dead letters
+   * still in the queues (scanned up to `history.deadLetterScanLimit`), with the hint to redrive.
+   * Reads only; throws `RegistrationError` for an endpoint that is not declared, `DependencyError`
+   * when the inbox's database cannot be reached. See docs/explain.md.
+   */
+  async explain(key: string, options: ExplainOptions = {}): Promise<Explanation> {
+    return explainKey(this.#explainSources(options.endpoint), key, options);
+  }
+
+  /** Where one message went, on every endpoint of this bus: its history rows and its dead letters. */
+  async explainMessage(messageId: string): Promise<MessageExplanation> {
+    return explainMessage(this.#explainSources(undefined), messageId);
+  }
+
+  #explainSources(endpoint: string | undefined): ExplainSources {
+    if (endpoint !== undefined && !this.parts.registrations.has(endpoint)) {
+      throw new RegistrationError(`no endpoint "${endpoint}" is declared`);
+    }
+    const registrations = [...this.parts.registrations.values()].filter(
+      (r) => endpoint === undefined || r.name === endpoint,
+    );
+    return {
+      history: this.parts.history,
+      endpoints: registrations.map((r) => ({ name: r.name, history: this.#keepsHistory(r) })),
+      deadLetters: (name) => this.deadLetters(name),
+      codec: this.parts.codec,
+      scanLimit: this.parts.config.history.deadLetterScanLimit,
+      describeError: (error) => safeError(error).message,
+    };
   }
 
   #cancelCleanup: (() => void) | undefined;

@@ -6,6 +6,7 @@ import { DEFAULT_HEALTH, HealthConfigSchema } from '../health/health-config.js';
 import { DEFAULT_KILL_SWITCH, KillSwitchConfigSchema } from '../killswitch/kill-switch-config.js';
 import { DEFAULT_ORDERING, OrderingConfigSchema } from '../ordering/ordering-config.js';
 import { ConsumerRestartConfigSchema, DEFAULT_CONSUMER_RESTART } from './consumer-restart-config.js';
+import { DEFAULT_HISTORY, HistoryConfigSchema } from '../history/history-config.js';
 
 /** Per-endpoint settings; every field has a default, so `{}` is a valid endpoint. */
 export const EndpointConfigSchema = z.strictObject({
@@ -63,6 +64,8 @@ export const EndpointConfigSchema = z.strictObject({
     .optional(),
   /** The ordering guard: stale events and tombstones per key (see docs/ordering-and-tombstones.md). */
   ordering: OrderingConfigSchema.default(DEFAULT_ORDERING),
+  /** Keep the history of each key (docs/explain.md); default: `history.enabled` (off), with an inbox only. */
+  history: z.boolean().optional(),
   /** Re-creating a consumer that stopped on its own (broker cancel, crashed group member): backoff. */
   consumerRestart: ConsumerRestartConfigSchema.default(DEFAULT_CONSUMER_RESTART),
 });
@@ -95,6 +98,8 @@ export const BusConfigSchema = z.strictObject({
     .default({ timeoutMs: 30_000, signals: ['SIGTERM', 'SIGINT'] }),
   /** The inbox store's settings; its `kind` must match the store given to `createBus`. */
   inbox: z.looseObject({ kind: z.string().min(1) }).optional(),
+  /** The history of each key beside the inbox, for `bus.explain` (docs/explain.md). */
+  history: HistoryConfigSchema.default(DEFAULT_HISTORY),
   /** Per-endpoint settings by endpoint name; they override options given in code. */
   // Kept as given (validated by createBus against EndpointConfigSchema): applying defaults here
   // would overwrite the options given in code for every field the file leaves out.

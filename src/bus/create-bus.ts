@@ -20,6 +20,7 @@ import {
 import type { EndpointRegistration } from './endpoint-builder.js';
 import { isLoadedConfig, type LoadedConfig } from './load-config.js';
 import { parseConfig } from './parse-config.js';
+import { createHistory } from '../history/create-history.js';
 
 /** Endpoint options in code: the config fields plus what only code can give. */
 export interface EndpointOptions extends EndpointConfigInput {
@@ -155,6 +156,9 @@ export function assembleBus<TTx>(config: BusConfigInput | LoadedConfig, options:
     config: busConfig,
     transport,
     inbox,
+    history: inbox
+      ? createHistory(inbox, busConfig.history, { clock, logger: logger.child({ history: true }) })
+      : undefined,
     logger,
     clock,
     codec: options.codec ?? cloudEventsCodec,

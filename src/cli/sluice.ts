@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import type { CliContext } from './cli-context.js';
 import { dlqCommand } from './commands/dlq.js';
 import { endpointsCommand } from './commands/endpoints.js';
+import { explainCommand } from './commands/explain.js';
 import { jobCommand } from './commands/job.js';
 import { killswitchCommand } from './commands/killswitch.js';
 import { CliError, ExitCode } from './exit-codes.js';
@@ -11,12 +12,12 @@ import { CliError, ExitCode } from './exit-codes.js';
  * The commands, in the order `--help` lists them. A command is one file under `commands/` that
  * adds itself to the program.
  */
-const COMMANDS = [endpointsCommand, dlqCommand, killswitchCommand, jobCommand] as const;
+const COMMANDS = [endpointsCommand, dlqCommand, killswitchCommand, explainCommand, jobCommand] as const;
 
 /** Builds the `sluice` program. */
 function sluiceProgram(context: CliContext): Command {
   const program = new Command('sluice')
-    .description("operate a Sluice service: endpoints, kill switches, dead letters (the service's admin API)")
+    .description("operate a Sluice service: endpoints, kill switches, dead letters, explain (the service's admin API)")
     .option(
       '--url <url>',
       "the service's health server with its base path, e.g. http://127.0.0.1:8080/health (or SLUICE_URL)",

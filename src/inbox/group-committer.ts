@@ -15,6 +15,13 @@ export interface GroupCommitOptions {
   readonly isolation: 'rerun' | 'savepoint';
 }
 
+/**
+ * Writes the `deferred` parts of the members' work (the history's rows) inside the transaction,
+ * once per transaction, after the members ran and before the commit: one statement instead of one
+ * per member. Members that failed (their savepoint rolled back) are left out.
+ */
+export type DeferredFlush = (tx: unknown, deferred: readonly unknown[]) => Promise<void>;
+
 interface Pending {
   readonly entry: InboxEntry;
   readonly work: (tx: unknown) => Promise<InboxWork<unknown>>;
@@ -35,8 +42,23 @@ export class GroupCommitter {
   constructor(
     private readonly store: InboxStore<unknown>,
     private readonly options: GroupCommitOptions,
-    private readonly deps: { readonly clock: Clock; readonly waits?: WaitGauge | undefined } = { clock: systemClock },
+    private readonly deps: {
+      readonly clock: Clock;
+      readonly waits?: WaitGauge | undefined;
+      readonly flush?: DeferredFlush | undefined;
+    } = { clock: systemClock },
   ) {}
+
+  /** `work`, then its deferred part written in the same transaction (a member running alone). */
+  #flushing<R>(work: (tx: unknown) => Promise<InboxWork<R>>): (tx: unknown) => Promise<InboxWork<R>> {
+    const { flush } = this.deps;
+    if (!flush) return work;
+    return async (tx) => {
+      const done = await work(tx);
+      if (done.deferred !== undefined) await flush(tx, [done.deferred]);
+      return done;
+    };
+  }
 
   submit<R>(entry: InboxEntry, work: (tx: unknown) => Promise<InboxWork<R>>): Promise<InboxResult<R>> {
     return new Promise<InboxResult<R>>((resolve, reject) => {
@@ -70,7 +92,7 @@ export class GroupCommitter {
   async #commit(batch: Pending[]): Promise<void> {
     if (batch.length === 1) {
       const [only] = batch as [Pending];
-      return this.store.runOnce(only.entry, only.work).then(only.resolve, only.reject);
+      return this.store.runOnce(only.entry, this.#flushing(only.work)).then(only.resolve, only.reject);
     }
     // `rerun`: a handler that throws fails the whole batch (everything rolls back), then each
     // message runs alone. `savepoint`: a handler's failure rolls back only its own statements.
@@ -83,8 +105,10 @@ export class GroupCommitter {
         async (tx, fresh) => {
           const done: (InboxWork<unknown> | undefined)[] = [];
           for (const [i, p] of batch.entries()) {
-            if (!fresh[i]) done.push(undefined);
-            else if (!isolate) done.push(await p.work(tx));
+            if (!fresh[i]) {
+              await p.entry.duplicate?.(tx);
+              done.push(undefined);
+            } else if (!isolate) done.push(await p.work(tx));
             else {
               try {
                 done.push(await this.store.withSavepoint(tx, () => p.work(tx)));
@@ -94,6 +118,8 @@ export class GroupCommitter {
               }
             }
           }
+          const deferred = done.flatMap((d) => (d?.deferred === undefined ? [] : [d.deferred]));
+          if (deferred.length > 0) await this.deps.flush?.(tx, deferred);
           return done;
         },
       );
@@ -101,7 +127,9 @@ export class GroupCommitter {
       // Nothing committed (a handler failed under `rerun`, a claim timed out behind another
       // consumer, the connection broke): each message runs alone, so only the one that cannot
       // proceed fails.
-      await Promise.all(batch.map((p) => this.store.runOnce(p.entry, p.work).then(p.resolve, p.reject)));
+      await Promise.all(
+        batch.map((p) => this.store.runOnce(p.entry, this.#flushing(p.work)).then(p.resolve, p.reject)),
+      );
       return;
     }
     for (const [i, p] of batch.entries()) {

@@ -16,6 +16,11 @@ export interface InboxEntry {
   readonly attempts: number;
   /** The whole envelope as JSON, when the store is configured to keep it for audit. */
   readonly envelopeJson: string | undefined;
+  /**
+   * Called inside the claim's transaction when the id was processed before (the work does not
+   * run): the history records the duplicate there (docs/explain.md). Its failure fails the claim.
+   */
+  readonly duplicate?: ((tx: unknown) => Promise<void>) | undefined;
 }
 
 /** What a unit of work tells the store to record besides its result. */
@@ -23,6 +28,11 @@ export interface InboxWork<R> {
   readonly result: R;
   /** The outcome column; `completed` unless the work says otherwise (e.g. `stale`). */
   readonly recordAs?: string;
+  /**
+   * What a group committer writes for all its members at once, before the commit (the history's
+   * rows, through its `flush`); stores ignore it.
+   */
+  readonly deferred?: unknown;
 }
 
 export type InboxResult<R> =
@@ -104,6 +114,12 @@ export interface InboxStore<TTx> {
   /** Deletes up to `limit` tombstones of `endpoint` recorded before `olderThan`; returns how many. */
   cleanupTombstones(endpoint: string, olderThan: Date, limit: number): Promise<number>;
   find(endpoint: string, messageId: string): Promise<InboxRow | undefined>;
+  /**
+   * Runs `fn` in a transaction of its own on the store's database and commits (the history's
+   * writes outside a message's transaction, its table, reads and cleanup). A failure of the
+   * database is thrown as `DependencyError`. Optional: a store without it keeps no history.
+   */
+  transaction?<R>(fn: (tx: TTx) => Promise<R>): Promise<R>;
   close(): Promise<void>;
 }
 

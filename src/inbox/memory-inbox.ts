@@ -50,7 +50,10 @@ export class MemoryInbox implements InboxStore<undefined> {
     const id = `${entry.endpoint}\u0000${entry.messageId}`;
     // A concurrent claim of the same id waits for the first, like a unique index does.
     while (this.#running.has(id)) await this.#running.get(id)?.catch(() => {});
-    if (this.#rows.has(id)) return { status: 'duplicate' };
+    if (this.#rows.has(id)) {
+      await entry.duplicate?.(undefined);
+      return { status: 'duplicate' };
+    }
     const scope: Scope = { held: new Set(), undo: [] };
     const run = this.#scope.run(scope, () => work(undefined));
     this.#running.set(id, run);
@@ -118,6 +121,23 @@ export class MemoryInbox implements InboxStore<undefined> {
       this.#rows.set(`${entry.endpoint}\u0000${entry.messageId}`, this.#row(entry, d.recordAs));
       return { status: 'processed', value: d.result } as const;
     });
+  }
+
+  async transaction<R>(fn: (tx: undefined) => Promise<R>): Promise<R> {
+    const scope: Scope = { held: new Set(), undo: [] };
+    try {
+      return await this.#scope.run(scope, () => fn(undefined));
+    } catch (error) {
+      this.#undo(scope, 0);
+      throw error;
+    } finally {
+      this.#release(scope);
+    }
+  }
+
+  /** Registers how to take back a write made inside the current run (rolled back with it); outside a run, nothing. */
+  track(undo: () => void): void {
+    this.#scope.getStore()?.undo.push(undo);
   }
 
   async withSavepoint<R>(_tx: undefined, fn: () => Promise<R>): Promise<R> {

@@ -7,6 +7,7 @@ import type { WaitGauge } from '../internal/wait-gauge.js';
 import { inboxEntryOf } from './stages/inbox-stage.js';
 import type { HandlerContext } from './context.js';
 import { COMPLETED, type Outcome } from './outcome.js';
+import type { InboxHistoryTap } from '../history/history-runtime.js';
 
 const DUPLICATE: Outcome = Object.freeze({ kind: 'skipped', reason: 'duplicate' });
 const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 'shutdown' });
@@ -34,7 +35,12 @@ export class BatchCollector {
     private readonly handler: BatchHandler<unknown, unknown>,
     private readonly options: { readonly maxMessages: number; readonly maxWaitMs: number },
     private readonly inbox: { readonly store: InboxStore<unknown>; readonly storeEnvelope: boolean } | undefined,
-    private readonly deps: { readonly clock: Clock; readonly waits?: WaitGauge | undefined },
+    private readonly deps: {
+      readonly clock: Clock;
+      readonly waits?: WaitGauge | undefined;
+      /** The endpoint's history: each message's row (applied, or duplicate) in the batch's transaction. */
+      readonly history?: InboxHistoryTap | undefined;
+    },
   ) {}
 
   submit(ctx: HandlerContext): Promise<Outcome> {
@@ -95,6 +101,11 @@ export class BatchCollector {
         async (tx, fresh) => {
           const todo = batch.filter((_, i) => fresh[i]);
           if (todo.length > 0) await this.#call(todo, tx);
+          const { history } = this.deps;
+          if (history) {
+            const rows = batch.flatMap((w, i) => history.rowOf(w.ctx, fresh[i] ? COMPLETED : DUPLICATE) ?? []);
+            if (rows.length > 0) await history.writeMany(tx, rows);
+          }
           return batch.map(() => ({ result: COMPLETED }));
         },
       );

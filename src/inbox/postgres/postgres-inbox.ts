@@ -215,7 +215,10 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
         });
         claiming = false;
         // Nothing was written: the transaction ends without effect.
-        if (claimed.rowCount === 0) return { status: 'duplicate' };
+        if (claimed.rowCount === 0) {
+          await entry.duplicate?.(client);
+          return { status: 'duplicate' };
+        }
         const done = await runWork(() => work(client));
         if (done.recordAs !== undefined && done.recordAs !== 'completed') {
           await client.query(this.#record, [entry.endpoint, entry.messageId, done.recordAs]);
@@ -283,6 +286,10 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
       }
       return results;
     });
+  }
+
+  transaction<R>(fn: (tx: PostgresTransaction) => Promise<R>): Promise<R> {
+    return this.#transaction(fn);
   }
 
   async withSavepoint<R>(tx: PostgresTransaction, fn: () => Promise<R>): Promise<R> {

@@ -160,7 +160,10 @@ export class SqliteInbox implements InboxStore<SqliteTransaction> {
       let source: 'store' | 'work' = 'store';
       try {
         if (this.#claimRow(entry, new Date(this.clock.now()).toISOString()) === 0) {
-          db.exec('ROLLBACK');
+          if (entry.duplicate) {
+            await entry.duplicate(db);
+            this.#commit(db);
+          } else db.exec('ROLLBACK');
           return { status: 'duplicate' } as const;
         }
         source = 'work';
@@ -207,6 +210,21 @@ export class SqliteInbox implements InboxStore<SqliteTransaction> {
       } catch (error) {
         rollback(db);
         throw classifySqlite(error, source);
+      }
+    });
+  }
+
+  transaction<R>(fn: (tx: SqliteTransaction) => Promise<R>): Promise<R> {
+    return this.#mutex.run(async () => {
+      const db = this.#open();
+      await this.#begin(db);
+      try {
+        const result = await fn(db);
+        this.#commit(db);
+        return result;
+      } catch (error) {
+        rollback(db);
+        throw classifySqlite(error, 'store');
       }
     });
   }

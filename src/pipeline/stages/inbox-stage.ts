@@ -3,6 +3,7 @@ import type { AttemptContext, HandlerContext } from '../context.js';
 import { withTransaction } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
+import type { InboxHistoryTap } from '../../history/history-runtime.js';
 
 const DUPLICATE: Outcome = Object.freeze({ kind: 'skipped', reason: 'duplicate' });
 
@@ -18,6 +19,13 @@ export interface InboxStageOptions {
   readonly storeEnvelope: boolean;
   /** How long to wait before a message another consumer is processing comes back. */
   readonly busyRetryMs: number;
+  /** Writes the history row of each final outcome in the same transaction (docs/explain.md). */
+  readonly history?: InboxHistoryTap | undefined;
+  /**
+   * `runOnce` is a group committer's: hand the history row back as the work's `deferred` part, for
+   * the committer to write with the other members' in one statement.
+   */
+  readonly deferHistory?: boolean;
 }
 
 /**
@@ -38,12 +46,19 @@ export function inboxStage(
     if (ctx.route.batch) return next(withTransaction(ctx, undefined));
     let result: InboxResult<Outcome>;
     try {
-      result = await runOnce(inboxEntryOf(ctx, options.storeEnvelope), async (tx) => {
+      const entry = inboxEntryOf(ctx, options.storeEnvelope);
+      const { history } = options;
+      result = await runOnce(history ? { ...entry, duplicate: history.duplicate(ctx) } : entry, async (tx) => {
         const outcome = await next(withTransaction(ctx, tx));
         // A dead letter (the ordering guard's, an unhandled tombstone's) is not "processed": like a
         // handler's ctx.deadLetter it rolls back, so a redrive from the dead-letter queue runs again.
         if (outcome.kind === 'deadLetter') throw new RollbackWith(outcome);
-        return { result: outcome, recordAs: outcome.kind === 'skipped' ? outcome.reason : undefined };
+        const recordAs = outcome.kind === 'skipped' ? outcome.reason : undefined;
+        const row = history?.rowOf(ctx, outcome);
+        if (row === undefined) return { result: outcome, recordAs };
+        if (options.deferHistory) return { result: outcome, recordAs, deferred: row };
+        await history?.write(tx, row);
+        return { result: outcome, recordAs };
       });
     } catch (error) {
       if (error instanceof RollbackWith) return error.outcome;

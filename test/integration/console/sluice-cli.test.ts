@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { runSluice, type SluiceRun } from './fixtures/run-sluice.js';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import amqp from 'amqplib';
@@ -13,30 +14,9 @@ const READ = `read-${randomUUID()}`;
 const ENDPOINT = `console-cli-${randomUUID().slice(0, 8)}`;
 const SEEDED = 10_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `sluice` as a user would: a process of its own, tokens in its environment, no terminal. */
-function sluice(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/sluice.ts', ...args], {
-      env: { PATH: process.env.PATH, SLUICE_URL: url, SLUICE_ADMIN_TOKEN: ADMIN, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** Runs `sluice` as a user would (a process of its own), pointed at the service. */
+function sluice(args: string[], env: Record<string, string | undefined> = {}): Promise<SluiceRun> {
+  return runSluice(args, { SLUICE_URL: url, SLUICE_ADMIN_TOKEN: ADMIN, ...env });
 }
 
 let service: ChildProcess;

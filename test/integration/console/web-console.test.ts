@@ -6,7 +6,14 @@ import pino from 'pino';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type Bus, cloudEventsCodec, createBus, createEnvelope, defineMessage } from '../../../src/index.js';
+import {
+  type Bus,
+  cloudEventsCodec,
+  createBus,
+  createEnvelope,
+  defineMessage,
+  memoryInbox,
+} from '../../../src/index.js';
 import { waitFor } from '../../support/wait-for.js';
 import { RABBITMQ_URL, trackedRabbitmq } from '../rabbitmq/rabbitmq-test-kit.js';
 
@@ -20,6 +27,9 @@ const ARTIFACTS = resolve('test-artifacts/console');
 const ADMIN = `admin-${randomUUID()}`;
 const ENDPOINT = `web-${randomUUID().slice(0, 8)}`;
 const Shipment = defineMessage('console.shipment.v1', z.object({ n: z.number().int(), fail: z.boolean() }));
+/** The explain page's entity: a parcel whose key and ids are hostile, on an endpoint with the ordering guard. */
+const Parcel = defineMessage('console.parcel.v1', z.object({ weight: z.number() }));
+const PARCELS = `${ENDPOINT}-parcels`;
 
 // Hostile content: each payload would set window.__pwned if it ever ran.
 const IMG = (n: number) => `<img src=x onerror="window.__pwned=${n}">`;
@@ -34,6 +44,8 @@ describe('the web console in Chromium', () => {
   let failing = true;
   let connection: amqp.ChannelModel;
   let shot = 0;
+  /** The envelope id of the forged dead letter (its broker message id is hostile, IMG(5)). */
+  let forgedId = '';
   const screenshot = async (name: string) => {
     const path = `${ARTIFACTS}/${String(++shot).padStart(2, '0')}-${name}.png`;
     await page.screenshot({ path, fullPage: true });
@@ -52,9 +64,13 @@ describe('the web console in Chromium', () => {
         transport: { ...rabbit.config, kind: 'rabbitmq' },
         health: { enabled: true, port: 0, token: ADMIN },
         shutdown: { signals: [], timeoutMs: 2_000 },
+        history: { enabled: true },
       },
-      { transports: [rabbit.definition], logger: pino({ level: 'silent' }) },
+      { transports: [rabbit.definition], inbox: memoryInbox(), logger: pino({ level: 'silent' }) },
     );
+    bus
+      .endpoint(PARCELS, { retry: { kind: 'none' }, killSwitch: { enabled: false }, ordering: { enabled: true } })
+      .handle(Parcel, async () => {});
     bus.endpoint(ENDPOINT, { retry: { kind: 'none' }, killSwitch: { enabled: false } }).handle(Shipment, async (s) => {
       if (s.fail && failing) throw new TypeError(`carrier API refused shipment ${s.n}`);
     });
@@ -67,6 +83,7 @@ describe('the web console in Chromium', () => {
     channel.sendToQueue(ENDPOINT, Buffer.from(`${IMG(1)}${SCRIPT(2)}`), { messageId: 'raw-hostile' });
     // A dead letter whose every field is hostile, as a forged fault could leave it.
     const e = createEnvelope('console.shipment.v1', 'hostile', { n: 0, fail: false, note: SCRIPT(3) }, { key: IMG(4) });
+    forgedId = e.id;
     channel.sendToQueue(`${ENDPOINT}.dlq`, cloudEventsCodec.encode(e), {
       messageId: IMG(5),
       headers: {
@@ -204,6 +221,61 @@ describe('the web console in Chromium', () => {
       '1 of 1 handled · 1 removed · 0 no longer there',
     );
     expect(await bus.deadLetters(ENDPOINT).count()).toBe(1);
+    await noScriptRan();
+  });
+
+  it('explains a key: its timeline as a table, every hostile key, id, type and reason shown as text', async () => {
+    const key = IMG(12);
+    const at = (s: number) => `2026-11-30T10:00:0${s}Z`;
+    const parcel = async (id: string, s: number, weight: number) =>
+      bus.send(PARCELS, Parcel, { weight }, { id, key, occurredAt: at(s) });
+    await parcel(SCRIPT(13), 1, 1);
+    await parcel('p-3', 3, 3);
+    await parcel(`p-2 ${IMG(14)}`, 2, 2);
+    // Breaks the contract (weight must be a number): dead-lettered as a schema violation.
+    const bad = createEnvelope(Parcel.type, 'hostile', { weight: SCRIPT(15) }, { id: 'p-4', key, occurredAt: at(4) });
+    const channel = await connection.createConfirmChannel();
+    channel.sendToQueue(PARCELS, cloudEventsCodec.encode(bad), { messageId: 'p-4' });
+    await channel.waitForConfirms();
+    await channel.close();
+    await waitFor(async () => (await bus.explain(key)).entries.length === 4, { timeoutMs: 20_000, what: '4 entries' });
+
+    await page.goto(`${base}#/explain`);
+    await page.fill('#explain-key', key);
+    await page.click('#explain-form button[type=submit]');
+    await page.locator('tr[data-outcome]').nth(3).waitFor();
+    expect(await page.locator('#explain-current-key').textContent()).toBe(key);
+    const rows = page.locator('tr[data-outcome]');
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-outcome')))).toEqual([
+      'applied',
+      'applied',
+      'stale',
+      'dead-lettered',
+    ]);
+    expect(await rows.nth(0).getAttribute('data-message-id')).toBe(SCRIPT(13));
+    expect(await rows.nth(2).locator('[data-field=summary]').textContent()).toBe(
+      `skipped: stale — occurred ${at(2)}, key already at ${at(3)} from message p-3`,
+    );
+    expect(await rows.nth(3).locator('[data-field=hint]').textContent()).toBe(
+      'p-4 is dead-lettered: schema-violation; redrive it to continue',
+    );
+    expect(await page.locator(`#explain-guard li[data-endpoint="${PARCELS}"]`).textContent()).toBe(
+      `${PARCELS}: at ${at(3)} by message p-3`,
+    );
+    const text = (await page.locator('main').textContent()) ?? '';
+    for (const literal of [key, SCRIPT(13), `p-2 ${IMG(14)}`]) expect(text).toContain(literal);
+    await noScriptRan();
+    await screenshot('explain');
+
+    // A key known only from a dead letter in the queue (the forged one): shown, as text, with the hint.
+    await page.goto(`${base}#/explain/${encodeURIComponent(IMG(4))}`);
+    await page.locator(`tr[data-message-id="${forgedId}"]`).waitFor();
+    expect(await page.locator('#explain-current-key').textContent()).toBe(IMG(4));
+    expect(await page.locator('tr[data-outcome]').count()).toBe(1);
+    expect(await page.locator('[data-field=hint]').textContent()).toBe(
+      `${forgedId} is dead-lettered: ${IMG(6)}; redrive it to continue`,
+    );
+    expect(await page.locator('[data-field=summary]').textContent()).toContain(SCRIPT(7));
     await noScriptRan();
   });
 

@@ -79,6 +79,8 @@ export interface HarnessOptions {
   readonly handle?: Pick<HandleOptions, 'ordering'>;
   /** Register `onTombstone` (default true). */
   readonly tombstoneHandler?: boolean;
+  /** The bus's `history` settings (its table gets a unique name unless given). */
+  readonly history?: Record<string, unknown>;
 }
 
 const instantOf = (text: string) => {
@@ -101,7 +103,12 @@ export async function startHarness(kind: StoreKind, options: HarnessOptions = {}
   const logs: Record<string, unknown>[] = [];
   const logger: Logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const transports = [memoryTransport({ broker: createMemoryBroker() })];
-  const base = { service: 'ordering-test', shutdown: { signals: [] as [] } };
+  const historyTable = uniqueTable('history');
+  const base = {
+    service: 'ordering-test',
+    shutdown: { signals: [] as [] },
+    history: { enabled: true, table: historyTable, ...options.history },
+  };
   let bus: Bus<unknown>;
   let effects: EffectStore<unknown>;
   if (kind === 'memory') {
@@ -203,7 +210,7 @@ export async function startHarness(kind: StoreKind, options: HarnessOptions = {}
       },
       drop: async () => {
         await pool.query(
-          `DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}, ${TEST_SCHEMA}.${inboxTable}, ${TEST_SCHEMA}.${inboxTable}_versions`,
+          `DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}, ${TEST_SCHEMA}.${inboxTable}, ${TEST_SCHEMA}.${inboxTable}_versions, ${TEST_SCHEMA}.${historyTable}`,
         );
         await pool.end();
       },

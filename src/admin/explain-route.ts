@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { DependencyError, RegistrationError } from '../errors/sluice-error.js';
+import { DEFAULT_EXPLAIN_LIMIT, MAX_EXPLAIN_LIMIT } from '../history/explain.js';
+import { HttpProblem } from '../health/http-problem.js';
+
+/** `GET {basePath}/admin/v1/explain/keys/{key}?endpoint=&limit=&since=`. */
+export const ExplainQuerySchema = z.strictObject({
+  endpoint: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'letters, digits and . _ - (at most 200)')
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_EXPLAIN_LIMIT).default(DEFAULT_EXPLAIN_LIMIT),
+  /** RFC 3339 with an offset: only entries recorded at or after it. */
+  since: z.iso
+    .datetime({ offset: true })
+    .transform((s) => new Date(s))
+    .optional(),
+});
+
+/**
+ * Runs an explain read for the admin API: an endpoint that is not declared answers 404, an inbox
+ * database that cannot be reached 503 (the reason without its text: it may name a host).
+ */
+export async function explainAnswer<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof RegistrationError) throw new HttpProblem(404, 'not-found', error.message);
+    if (error instanceof DependencyError) {
+      throw new HttpProblem(503, 'unavailable', "the inbox's database did not answer; try again");
+    }
+    throw error;
+  }
+}
