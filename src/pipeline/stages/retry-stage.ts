@@ -56,6 +56,7 @@ export function retryStage(options: RetryStageOptions): Stage<AdmittedContext, A
 
     for (;;) {
       try {
+        // The first attempt's failure enters the catch below as if that attempt had run here.
         if (failure) {
           const { error } = failure;
           failure = undefined;
