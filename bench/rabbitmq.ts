@@ -8,8 +8,10 @@
  *                             [--build src|dist]
  *
  * Each measurement gets a fresh queue pre-filled with persistent 256-byte CloudEvents messages,
- * then times first delivery → last ack. Clients take turns within each run so that drift of the
- * shared machine hits all of them alike. Prints medians (min–max) and the ratio Sluice / raw.
+ * then times first delivery → last ack, and this process's CPU time (user + system) over the same
+ * span per message (the broker runs in its own process; CPU per message is far less disturbed by a
+ * loaded machine than the rate). Clients take turns within each run so that drift of the shared
+ * machine hits all of them alike. Prints medians (min–max), the ratio Sluice / raw, and CPU µs/msg.
  */
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
@@ -51,6 +53,28 @@ function body(): Buffer {
 }
 const BODY = body();
 
+/** A measurement: wall time first delivery → last ack, and this process's CPU µs per message over it. */
+interface Measured {
+  ms: number;
+  cpuUs: number;
+}
+
+/** Starts a measurement at the first delivery; `end` closes it. */
+function span(): { begin(): void; end(): Measured } {
+  let start = 0;
+  let cpu: NodeJS.CpuUsage | undefined;
+  return {
+    begin() {
+      start = performance.now();
+      cpu = process.cpuUsage();
+    },
+    end() {
+      const used = process.cpuUsage(cpu);
+      return { ms: performance.now() - start, cpuUs: (used.user + used.system) / N };
+    },
+  };
+}
+
 const queueArgs = (type: 'quorum' | 'classic') => (type === 'quorum' ? { 'x-queue-type': 'quorum' } : {});
 
 async function prefill(connection: amqp.ChannelModel, queue: string, type: 'quorum' | 'classic'): Promise<void> {
@@ -69,17 +93,17 @@ async function prefill(connection: amqp.ChannelModel, queue: string, type: 'quor
   await channel.close();
 }
 
-async function rawAmqplib(connection: amqp.ChannelModel, queue: string): Promise<number> {
+async function rawAmqplib(connection: amqp.ChannelModel, queue: string): Promise<Measured> {
   const channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
   let acked = 0;
-  let start = 0;
-  const done = new Promise<number>((resolve) => {
+  const measure = span();
+  const done = new Promise<Measured>((resolve) => {
     void channel.consume(queue, (message) => {
       if (!message) return;
-      if (acked === 0) start = performance.now();
+      if (acked === 0) measure.begin();
       channel.ack(message);
-      if (++acked === N) resolve(performance.now() - start);
+      if (++acked === N) resolve(measure.end());
     });
   });
   const ms = await done;
@@ -88,16 +112,16 @@ async function rawAmqplib(connection: amqp.ChannelModel, queue: string): Promise
 }
 
 /** Raw amqplib acking like Sluice does: once per event-loop turn, `multiple` up to the highest tag. */
-async function rawAmqplibCoalesced(connection: amqp.ChannelModel, queue: string): Promise<number> {
+async function rawAmqplibCoalesced(connection: amqp.ChannelModel, queue: string): Promise<Measured> {
   const channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
   let acked = 0;
-  let start = 0;
+  const measure = span();
   let last: amqp.ConsumeMessage | undefined;
-  const done = new Promise<number>((resolve) => {
+  const done = new Promise<Measured>((resolve) => {
     void channel.consume(queue, (message) => {
       if (!message) return;
-      if (acked === 0) start = performance.now();
+      if (acked === 0) measure.begin();
       if (!last) {
         setImmediate(() => {
           if (last) channel.ack(last, true);
@@ -105,7 +129,7 @@ async function rawAmqplibCoalesced(connection: amqp.ChannelModel, queue: string)
         });
       }
       last = message;
-      if (++acked === N) setImmediate(() => resolve(performance.now() - start));
+      if (++acked === N) setImmediate(() => resolve(measure.end()));
     });
   });
   const ms = await done;
@@ -113,7 +137,7 @@ async function rawAmqplibCoalesced(connection: amqp.ChannelModel, queue: string)
   return ms;
 }
 
-async function sluice(queue: string, type: 'quorum' | 'classic'): Promise<number> {
+async function sluice(queue: string, type: 'quorum' | 'classic'): Promise<Measured> {
   const bus = createBus(
     {
       service: 'bench',
@@ -124,22 +148,22 @@ async function sluice(queue: string, type: 'quorum' | 'classic'): Promise<number
     { transports: [rabbitmqTransport()], logger: pino({ level: 'warn' }) },
   );
   let handled = 0;
-  let start = 0;
+  const measure = span();
   let resolveAll!: () => void;
   const all = new Promise<void>((resolve) => {
     resolveAll = resolve;
   });
   bus.endpoint(queue, { concurrency: PREFETCH, prefetch: PREFETCH, retry: { kind: 'none' } }).handle(Tick, async () => {
-    if (handled === 0) start = performance.now();
+    if (handled === 0) measure.begin();
     if (++handled === N) resolveAll();
   });
   await bus.start();
   await all;
   const completed = () => bus.health().endpoints[queue]?.counters.completed ?? 0;
   while (completed() < N) await new Promise((resolve) => setImmediate(resolve));
-  const ms = performance.now() - start;
+  const measured = measure.end();
   await bus.stop();
-  return ms;
+  return measured;
 }
 
 interface RascalSubscription {
@@ -157,7 +181,7 @@ const rascal = createRequire(import.meta.url)('rascal') as {
   withDefaultConfig(config: unknown): unknown;
 };
 
-async function rascalPeer(queue: string): Promise<number> {
+async function rascalPeer(queue: string): Promise<Measured> {
   const config = rascal.withDefaultConfig({
     vhosts: {
       '/': {
@@ -170,20 +194,20 @@ async function rascalPeer(queue: string): Promise<number> {
   const broker = await rascal.BrokerAsPromised.create(config);
   broker.on('error', () => {});
   let acked = 0;
-  let start = 0;
+  const measure = span();
   const subscription = await broker.subscribe('bench');
-  const ms = await new Promise<number>((resolve) => {
+  const measured = await new Promise<Measured>((resolve) => {
     subscription
       .on('message', (_message, _content, ackOrNack) => {
-        if (acked === 0) start = performance.now();
+        if (acked === 0) measure.begin();
         ackOrNack();
-        if (++acked === N) resolve(performance.now() - start);
+        if (++acked === N) resolve(measure.end());
       })
       .on('error', () => {});
   });
   await subscription.cancel();
   await broker.shutdown();
-  return ms;
+  return measured;
 }
 
 const median = (xs: number[]) => {
@@ -195,6 +219,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 const connection = await amqp.connect(URL);
 const results = new Map<string, number[]>();
+const cpus = new Map<string, number[]>();
 console.log(
   `${N} persistent ${BODY.length}-byte messages, prefetch ${PREFETCH}, ${RUNS} runs, build ${build}, node ${process.version}`,
 );
@@ -205,7 +230,7 @@ for (const type of TYPES) {
     for (const client of order) {
       const queue = `bench-${client}-${type}-${Date.now().toString(36)}`;
       await prefill(connection, queue, type);
-      const ms =
+      const { ms, cpuUs } =
         client === 'sluice'
           ? await sluice(queue, type)
           : client === 'amqplib'
@@ -216,7 +241,10 @@ for (const type of TYPES) {
       const rate = (N / ms) * 1000;
       const key = `${type} ${client}`;
       results.set(key, [...(results.get(key) ?? []), rate]);
-      process.stdout.write(`  ${type} run ${run + 1} ${client.padEnd(17)} ${fmt(rate)} msgs/s\n`);
+      cpus.set(key, [...(cpus.get(key) ?? []), cpuUs]);
+      process.stdout.write(
+        `  ${type} run ${run + 1} ${client.padEnd(17)} ${fmt(rate)} msgs/s ${cpuUs.toFixed(1)} µs CPU/msg\n`,
+      );
       const ch = await connection.createChannel();
       await ch.deleteQueue(queue);
       await ch.deleteQueue(`${queue}.dlq`).catch(() => {});
@@ -226,14 +254,17 @@ for (const type of TYPES) {
 }
 await connection.close();
 
-console.log('\n| queue | client | msgs/s median (min–max) | vs raw amqplib |\n| --- | --- | ---: | ---: |');
+console.log(
+  '\n| queue | client | msgs/s median (min–max) | vs raw amqplib | vs amqplib-coalesced | CPU µs/msg |\n| --- | --- | ---: | ---: | ---: | ---: |',
+);
 for (const type of TYPES) {
   const raw = median(results.get(`${type} amqplib`) ?? [Number.NaN]);
+  const coalesced = median(results.get(`${type} amqplib-coalesced`) ?? [Number.NaN]);
   for (const client of CLIENTS) {
     const rates = results.get(`${type} ${client}`) ?? [];
     const m = median(rates);
     console.log(
-      `| ${type} | ${client} | ${fmt(m)} (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))}) | ${(m / raw).toFixed(2)}× |`,
+      `| ${type} | ${client} | ${fmt(m)} (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))}) | ${(m / raw).toFixed(2)}× | ${(m / coalesced).toFixed(2)}× | ${median(cpus.get(`${type} ${client}`) ?? []).toFixed(1)} |`,
     );
   }
 }

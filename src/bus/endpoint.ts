@@ -63,6 +63,8 @@ const MAX_UNEXPECTED_DELIVERIES = 5;
 /** Settlement attempts (backoff from SETTLE_RETRY_MS, doubling) before the message is given back. */
 const SETTLE_ATTEMPTS = 4;
 const SETTLE_RETRY_MS = 250;
+/** Passed to {@link Endpoint.#settle} when no settlement was tried yet. */
+const NOT_TRIED: unique symbol = Symbol('not tried');
 
 /**
  * The consume loop of one endpoint: takes deliveries from the transport, runs each through the
@@ -137,19 +139,42 @@ export class Endpoint {
       this.#stopping.signal,
       this.options.logger,
     );
-    void this.#process(run);
-  }
-
-  async #process(run: DeliveryRun): Promise<void> {
-    let outcome: Outcome;
+    // Promise callbacks rather than an async frame per delivery: this runs for every message.
+    let outcome: Promise<Outcome>;
     try {
-      outcome = await this.options.run(run);
+      outcome = this.options.run(run);
     } catch (error) {
+      outcome = Promise.reject(error);
+    }
+    outcome.then(
+      (o) => this.#settleFirst(run, o),
       // A bug in a stage (or in a partitionKey function), not in the handler: put the message back
       // rather than lose it, but not forever: after a few deliveries it goes to the dead-letter queue.
-      outcome = this.#unexpected(run, error);
+      (error: unknown) => this.#settleFirst(run, this.#unexpected(run, error)),
+    );
+  }
+
+  /**
+   * The first settlement try of the common case, a completed delivery, without {@link #settle}'s
+   * async frame and closure; a failure goes on in {@link #settle} as a failed first try.
+   */
+  #settleFirst(run: DeliveryRun, outcome: Outcome): void {
+    if (outcome.kind !== 'completed') {
+      void this.#settle(run, outcome, NOT_TRIED).then((settled) => this.#finish(run, settled));
+      return;
     }
-    const settled = await this.#settle(run, outcome);
+    settle(run.delivery, outcome, this.options.forward).then(
+      () => {
+        this.#record(run, outcome);
+        this.#finish(run, outcome);
+      },
+      (error: unknown) => {
+        void this.#settle(run, outcome, error).then((settled) => this.#finish(run, settled));
+      },
+    );
+  }
+
+  #finish(run: DeliveryRun, settled: Outcome | undefined): void {
     this.#inFlight--;
     this.options.observer?.done(run, settled);
     if (this.#inFlight === 0) this.#idle?.();
@@ -185,7 +210,7 @@ export class Endpoint {
    * would fail again on each delivery, forever): the message is dead-lettered, saying why.
    * Returns the outcome settled with, or `undefined` when the message was not settled by it.
    */
-  async #settle(ctx: DeliveryContext, settling: Outcome): Promise<Outcome | undefined> {
+  async #settle(ctx: DeliveryContext, settling: Outcome, firstTry: unknown): Promise<Outcome | undefined> {
     let outcome = settling;
     let forwardError: unknown;
     const forward: Forward = (...args) =>
@@ -193,9 +218,16 @@ export class Endpoint {
         forwardError = error;
         throw error;
       });
+    // The first try's failure when the caller made it already (see #settleFirst).
+    let failedTry = firstTry;
     for (let attempt = 1; ; attempt++) {
       forwardError = undefined;
       try {
+        if (failedTry !== NOT_TRIED) {
+          const error = failedTry;
+          failedTry = NOT_TRIED;
+          throw error;
+        }
         await settle(ctx.delivery, outcome, forward);
         break;
       } catch (error) {

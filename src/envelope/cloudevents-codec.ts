@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { type CloudEvent, CloudEventSchema, type Envelope, type EnvelopeOptions, NUL } from './envelope.js';
-import { checkTimestamp } from './timestamp.js';
+import { checkTimestamp, isValidTimestamp } from './timestamp.js';
 
 /** Why bytes could not become an envelope. `reason` is stable; `description` names field and rule. */
 export interface DecodeFailure {
@@ -179,7 +179,7 @@ export function isPlainValidCloudEvent(json: object): json is CloudEvent {
     str(ce.source, 1, 1024) &&
     str(ce.type, 1, 256) &&
     typeof ce.time === 'string' &&
-    checkTimestamp(ce.time).ok &&
+    isValidTimestamp(ce.time) &&
     (ce.datacontenttype === undefined || typeof ce.datacontenttype === 'string') &&
     (ce.dataschema === undefined || typeof ce.dataschema === 'string') &&
     optStr(ce.subject, 1, 1024) &&

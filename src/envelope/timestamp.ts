@@ -19,6 +19,20 @@ export interface Instant {
 
 /** Checks and parses a timestamp; the failure says which rule it broke. */
 export function checkTimestamp(text: string): TimestampCheck {
+  return check(text, true) as TimestampCheck;
+}
+
+/**
+ * Whether `text` follows the timestamp rule: the same checks as {@link checkTimestamp}, without
+ * computing the instant (the decode stage's fast path needs only the answer, for every delivery).
+ */
+export function isValidTimestamp(text: string): boolean {
+  return check(text, false).ok;
+}
+
+const VALID = Object.freeze({ ok: true as const });
+
+function check(text: string, withInstant: boolean): TimestampCheck | typeof VALID {
   // Hand-parsed (every delivery runs this): equal to matching the pattern above, which a property
   // test checks against a regex implementation. -1 from `digits` means "not the format".
   const n = text.length;
@@ -75,6 +89,7 @@ export function checkTimestamp(text: string): TimestampCheck {
   } else return FORMAT;
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return OUT_OF_RANGE;
   if (hour > 23 || minute > 59 || second > 60) return OUT_OF_RANGE;
+  if (!withInstant) return VALID;
   // A leap second (:60) is folded onto the next second, as Date does.
   const epochMs =
     utc(year, month, day, hour, minute, Math.min(second, 59), millis) +

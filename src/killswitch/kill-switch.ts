@@ -349,10 +349,13 @@ export class KillSwitch implements Gate, KillSwitchControl {
   }
 }
 
+/** The facts of an outcome that has none (every completed message: shared, not allocated). */
+const NO_FACTS: OutcomeFacts = Object.freeze({});
+
 function factsOf(outcome: Outcome, envelope: Envelope | undefined): OutcomeFacts {
   switch (outcome.kind) {
     case 'released':
-      return outcome.reason === 'dependency' ? { detail: outcome.dependency } : {};
+      return outcome.reason === 'dependency' ? { detail: outcome.dependency } : NO_FACTS;
     case 'deadLetter':
       return {
         firstFailureAt: Date.parse(outcome.fault.firstFailureAt),
@@ -366,7 +369,7 @@ function factsOf(outcome: Outcome, envelope: Envelope | undefined): OutcomeFacts
       };
     }
     default:
-      return {};
+      return NO_FACTS;
   }
 }
 

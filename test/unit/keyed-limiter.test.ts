@@ -84,4 +84,23 @@ describe('KeyedLimiter after cancelling', () => {
     expect(await limiter.run('a', async () => 'a again')).toBe('a again');
     expect(limiter.waiting).toBe(0);
   });
+
+  it('runWith passes the argument and resolves a cancelled task with the value given', async () => {
+    const limiter = new KeyedLimiter(1);
+    const gate = createDeferred<void>();
+    const first = limiter.runWith(
+      'a',
+      async (n: number) => {
+        await gate.promise;
+        return n * 2;
+      },
+      21,
+      -1,
+    );
+    const second = limiter.runWith('a', async (n: number) => n, 5, -1);
+    limiter.cancelWaiting();
+    gate.resolve();
+    expect(await first).toBe(42);
+    expect(await second).toBe(-1);
+  });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkTimestamp, type TimestampCheck } from '../../src/envelope/timestamp.js';
+import { checkTimestamp, isValidTimestamp, type TimestampCheck } from '../../src/envelope/timestamp.js';
 
 // The rule as a regular expression: the reference the hand-written parser must equal.
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})?$/;
@@ -108,5 +108,16 @@ describe('checkTimestamp', () => {
       ok: true,
       instant: { epochMs: Date.UTC(2017, 0, 1), nanos: 0 },
     });
+  });
+});
+
+describe('isValidTimestamp', () => {
+  it('accepts exactly what checkTimestamp accepts, for near-valid and mangled timestamps', () => {
+    fc.assert(
+      fc.property(fc.oneof(timestamp, timestamp, fc.string(), fc.string({ unit: 'binary' })), (text) => {
+        expect(isValidTimestamp(text)).toBe(checkTimestamp(text).ok);
+      }),
+      { numRuns: 20_000 },
+    );
   });
 });

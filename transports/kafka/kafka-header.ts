@@ -33,7 +33,9 @@ export function parseRecordPosition(
 export function headersFromRecord(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!headers) return out;
-  for (const name of Object.keys(headers)) {
+  // for-in, not Object.keys: no array per record (this runs for every delivery).
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
     let value = headers[name];
     if (Array.isArray(value)) value = value[0];
     if (value === undefined) continue;

@@ -2,6 +2,8 @@ import type { Delivery, FaultDetails, ReleaseOptions } from '../../src/transport
 import { AlreadySettledError } from '../../src/transport/index.js';
 import type { Lock, MemoryQueue } from './memory-queue.js';
 
+const DONE: Promise<void> = Promise.resolve();
+
 /** A delivery from a memory queue: settlement goes straight to the queue under the lock. */
 export class MemoryDelivery implements Delivery {
   #settled = false;
@@ -41,9 +43,15 @@ export class MemoryDelivery implements Delivery {
     this.#settled = true;
   }
 
-  async complete(): Promise<void> {
-    this.#settle();
-    this.queue.complete(this.lock);
+  /** Not async (every message completes): the same checks, a failure returned as a rejection. */
+  complete(): Promise<void> {
+    try {
+      this.#settle();
+      this.queue.complete(this.lock);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return DONE;
   }
 
   async release(options: ReleaseOptions = {}): Promise<void> {

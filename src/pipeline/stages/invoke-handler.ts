@@ -29,15 +29,31 @@ export function invokeHandler(
   outbound: Outbound,
   batches: ReadonlyMap<Route, BatchCollector>,
 ): Terminal<HandlerContext> {
-  return async (ctx) => {
-    // A tombstone carries no message of the contract: it goes to the route's tombstone handler only.
-    if (ctx.envelope.tombstone) return invokeTombstone(ctx, new HandlerMessageContext(ctx, outbound));
-    const collector = ctx.route.batch ? batches.get(ctx.route) : undefined;
-    if (collector) return collector.submit(ctx);
-    await ctx.route.handler(ctx.message, new HandlerMessageContext(ctx, outbound));
-    return COMPLETED satisfies Outcome;
+  // Not async: this runs for every message. A handler's throw becomes a rejection, as from an
+  // async function; a handler that returns without a promise completes without a microtask turn.
+  return (ctx) => {
+    try {
+      // A tombstone carries no message of the contract: it goes to the route's tombstone handler only.
+      if (ctx.envelope.tombstone) return invokeTombstone(ctx, new HandlerMessageContext(ctx, outbound));
+      const collector = ctx.route.batch ? batches.get(ctx.route) : undefined;
+      if (collector) return collector.submit(ctx);
+      const result: unknown = ctx.route.handler(ctx.message, new HandlerMessageContext(ctx, outbound));
+      if (result instanceof Promise) return result.then(completed);
+      // A thenable that is not a native promise is awaited the way `await` would.
+      if (isThenable(result)) return Promise.resolve(result).then(completed);
+      return COMPLETED_P;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   };
 }
+
+const COMPLETED_P: Promise<Outcome> = Promise.resolve(COMPLETED);
+const completed = (): Outcome => COMPLETED;
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null &&
+  (typeof value === 'object' || typeof value === 'function') &&
+  typeof (value as { then?: unknown }).then === 'function';
 
 class HandlerMessageContext implements MessageContext<unknown, unknown> {
   #published = 0;

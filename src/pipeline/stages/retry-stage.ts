@@ -4,7 +4,7 @@ import type { WaitGauge } from '../../internal/wait-gauge.js';
 import { DeadLetterSignal, RetryLaterSignal } from '../../retry/control-signals.js';
 import { type DependencyBackoff, dependencyDelayMs, dependencyFailureOf } from '../../retry/dependency-failure.js';
 import type { RetryLaterLimits } from '../../retry/retry-later.js';
-import type { RetryStateHeaders } from '../../retry/retry-state.js';
+import type { RetryState, RetryStateHeaders } from '../../retry/retry-state.js';
 import { SluiceHeader } from '../../transport/headers.js';
 import { safeError } from '../../telemetry/logger.js';
 import { recordRetry } from '../../telemetry/endpoint-telemetry.js';
@@ -40,16 +40,28 @@ export interface RetryStageOptions {
  */
 export function retryStage(options: RetryStageOptions): Stage<AdmittedContext, AttemptContext> {
   const { clock, inProcessMaxDelayMs, retryState, dependencyBackoff, retryLater, waits } = options;
-  return async (ctx, next) => {
+  // The first attempt runs without an async frame (this runs for every message, and most first
+  // attempts succeed); `failed` takes over from its failure with the same loop as before.
+  const failed = async (
+    ctx: AdmittedContext,
+    next: (ctx: AttemptContext) => Promise<Outcome>,
+    carried: RetryState,
+    firstError: unknown,
+  ): Promise<Outcome> => {
     const headers = ctx.delivery.headers;
-    // A producer's own sluice-attempts is not believed: only a state Sluice signed counts.
-    const carried = retryState.read(headers, ctx.envelope.id);
     const attemptsBefore = carried.attempts;
     let attempt = attemptsBefore + 1;
     let firstFailureAt = carried.firstFailureAt;
+    let failure: { error: unknown } | undefined = { error: firstError };
 
     for (;;) {
       try {
+        // The first attempt's failure enters the catch below as if that attempt had run here.
+        if (failure) {
+          const { error } = failure;
+          failure = undefined;
+          throw error;
+        }
         return await next(withAttempt(ctx, attempt));
       } catch (error) {
         const now = new Date(clock.now());
@@ -140,5 +152,16 @@ export function retryStage(options: RetryStageOptions): Stage<AdmittedContext, A
         attempt++;
       }
     }
+  };
+  return (ctx, next) => {
+    // A producer's own sluice-attempts is not believed: only a state Sluice signed counts.
+    const carried = retryState.read(ctx.delivery.headers, ctx.envelope.id);
+    let first: Promise<Outcome>;
+    try {
+      first = next(withAttempt(ctx, carried.attempts + 1));
+    } catch (error) {
+      return failed(ctx, next, carried, error);
+    }
+    return first.then(undefined, (error: unknown) => failed(ctx, next, carried, error));
   };
 }

@@ -1,6 +1,6 @@
 import type { Envelope } from '../../envelope/envelope.js';
 import type { ValidatedContext } from '../context.js';
-import { CANCELLED, type KeyedLimiter } from '../keyed-limiter.js';
+import type { KeyedLimiter } from '../keyed-limiter.js';
 import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
 
@@ -8,6 +8,7 @@ import type { Stage } from '../compose.js';
 export type PartitionKeyOf = (envelope: Envelope, partitionKey: string | undefined) => string | undefined;
 
 const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 'shutdown' });
+const RELEASED_ON_SHUTDOWN_P = Promise.resolve(RELEASED_ON_SHUTDOWN);
 
 /**
  * Concurrency and per-key order: at most `concurrency` messages run at once; messages with the same
@@ -15,22 +16,23 @@ const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 
  * released untouched.
  */
 export function scheduleStage(limiter: KeyedLimiter, keyOf: PartitionKeyOf | undefined): Stage<ValidatedContext> {
-  return async (ctx, next) => {
+  // Not async: this runs for every message. The limiter calls `next` with the context (no closure
+  // per message), and a message that starts at once gets `next`'s own promise back (no wrapper).
+  return (ctx, next) => {
     // Arrived after the endpoint began to stop (a transport whose pause is not instant): hand back.
-    if (ctx.stopping.aborted) return RELEASED_ON_SHUTDOWN;
+    if (ctx.stopping.aborted) return RELEASED_ON_SHUTDOWN_P;
     let key: string | undefined;
     try {
       key = keyOf ? keyOf(ctx.envelope, ctx.delivery.partitionKey) : undefined;
     } catch (error) {
       // User code: the endpoint releases the message and dead-letters it after a few deliveries.
-      throw new Error(
-        `the endpoint's partitionKey function threw: ${error instanceof Error ? error.message : String(error)}`,
-        {
-          cause: error,
-        },
+      return Promise.reject(
+        new Error(
+          `the endpoint's partitionKey function threw: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        ),
       );
     }
-    const result = await limiter.run(key, () => next(ctx));
-    return result === CANCELLED ? RELEASED_ON_SHUTDOWN : result;
+    return limiter.runWith(key, next, ctx, RELEASED_ON_SHUTDOWN);
   };
 }

@@ -1,0 +1,80 @@
+// The pipeline's own cost per message, Sluice only, on the memory transport: for profiling
+// (`node --cpu-prof`) and for before/after comparisons in alternating processes (issue 18). Prints,
+// per run, msg/s and CPU µs per message (process user+system time over the measured span, which a
+// loaded box disturbs far less than wall time), then the medians.
+//
+//   npm run build && node bench/pipeline-cpu.ts ... (or:)
+//   npx tsx bench/pipeline-cpu.ts [--build dist] [--messages 200000] [--runs 5] [--concurrency 64]
+//     [--prefetch 500] [--keys 100]
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { z } from 'zod';
+import { loadCore, parseBuild } from './load-sluice.js';
+
+const { values } = parseArgs({
+  options: {
+    build: { type: 'string' },
+    messages: { type: 'string', default: '200000' },
+    runs: { type: 'string', default: '5' },
+    concurrency: { type: 'string', default: '64' },
+    prefetch: { type: 'string', default: '500' },
+    keys: { type: 'string', default: '100' },
+  },
+});
+const build = parseBuild(values.build);
+const total = Number(values.messages);
+const runs = Number(values.runs);
+const concurrency = Number(values.concurrency);
+const prefetch = Number(values.prefetch);
+const keys = Number(values.keys);
+const { cloudEventsCodec, createBus, createEnvelope, createMemoryBroker, defineMessage, memoryTransport } =
+  await loadCore(build);
+const Tick = defineMessage('bench.tick.v1', z.object({ n: z.number(), payload: z.string() }));
+const silent = pino({ level: 'silent' });
+
+const payload = 'x'.repeat(128);
+const bodies = Array.from({ length: total }, (_, n) => {
+  const envelope = createEnvelope(Tick.type, 'bench', { n, payload }, keys > 0 ? { key: `k${n % keys}` } : {});
+  return { messageId: envelope.id, body: cloudEventsCodec.encode(envelope), key: envelope.key };
+});
+
+async function run(): Promise<{ rate: number; cpuUs: number }> {
+  const broker = createMemoryBroker();
+  const bus = createBus(
+    { transport: { kind: 'memory' }, shutdown: { signals: [] }, logging: { level: 'silent' } },
+    { transports: [memoryTransport({ broker })], logger: silent },
+  );
+  let done = 0;
+  let resolve!: () => void;
+  const finished = new Promise<void>((r) => {
+    resolve = r;
+  });
+  bus.endpoint('bench', { concurrency, prefetch }).handle(Tick, () => {
+    if (++done === total) resolve();
+  });
+  const queue = broker.queue('bench');
+  for (const b of bodies)
+    queue.enqueue({ messageId: b.messageId, body: b.body, headers: {}, key: b.key, deliveryCount: 0 });
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await bus.start();
+  await finished;
+  const ms = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  await bus.stop();
+  return { rate: total / (ms / 1000), cpuUs: (used.user + used.system) / total };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+console.log(
+  `pipeline cpu: ${total} messages × ${runs}, concurrency ${concurrency}, prefetch ${prefetch}, keys ${keys}, build ${build}, node ${process.version}`,
+);
+const rates: number[] = [];
+const cpus: number[] = [];
+for (let i = 0; i < runs; i++) {
+  const r = await run();
+  rates.push(r.rate);
+  cpus.push(r.cpuUs);
+  console.log(`  run ${i + 1}: ${Math.round(r.rate)} msg/s, ${r.cpuUs.toFixed(2)} µs CPU/msg`);
+}
+console.log(`median: ${Math.round(median(rates))} msg/s, ${median(cpus).toFixed(2)} µs CPU/msg`);
