@@ -2,7 +2,9 @@
  * Consume-and-ack throughput on RabbitMQ: Sluice (bus, no inbox, no-op handler) against raw
  * amqplib with the same prefetch and queue type, and rascal as a peer, in the same run. A fourth
  * client, `amqplib-coalesced`, is raw amqplib acking the way Sluice does (one `multiple` ack per
- * event-loop turn), to separate the gain of coalesced acks from the cost of Sluice's pipeline.
+ * event-loop turn), to separate the gain of coalesced acks from the cost of Sluice's pipeline; a
+ * fifth, `amqplib-coalesced-validated`, also parses each body and checks it with zod — the work Sluice
+ * does with a message, written by hand (the fair comparison issue 18 asks for).
  *
  *   npx tsx bench/rabbitmq.ts [--messages 20000] [--runs 5] [--prefetch 100] [--types quorum,classic]
  *                             [--build src|dist]
@@ -27,7 +29,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     prefetch: { type: 'string', default: '100' },
     types: { type: 'string', default: 'quorum,classic' },
-    clients: { type: 'string', default: 'sluice,amqplib,rascal,amqplib-coalesced' },
+    clients: { type: 'string', default: 'sluice,amqplib,rascal,amqplib-coalesced,amqplib-coalesced-validated' },
     build: { type: 'string' },
   },
 });
@@ -111,8 +113,23 @@ async function rawAmqplib(connection: amqp.ChannelModel, queue: string): Promise
   return ms;
 }
 
-/** Raw amqplib acking like Sluice does: once per event-loop turn, `multiple` up to the highest tag. */
-async function rawAmqplibCoalesced(connection: amqp.ChannelModel, queue: string): Promise<Measured> {
+/** What a hand-written consumer checks, as Sluice does: the CloudEvents fields and the data, with zod. */
+const EventSchema = z.object({
+  specversion: z.literal('1.0'),
+  id: z.string().min(1),
+  source: z.string().min(1),
+  type: z.string().min(1),
+  time: z.string().datetime({ offset: true }),
+  datacontenttype: z.string().optional(),
+  data: Tick.schema,
+});
+
+/**
+ * Raw amqplib acking like Sluice does: once per event-loop turn, `multiple` up to the highest tag.
+ * With `validate`, each body is also parsed and checked with zod (`amqplib-coalesced-validated`):
+ * the work Sluice does with a message, by hand.
+ */
+async function rawAmqplibCoalesced(connection: amqp.ChannelModel, queue: string, validate = false): Promise<Measured> {
   const channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
   let acked = 0;
@@ -122,6 +139,7 @@ async function rawAmqplibCoalesced(connection: amqp.ChannelModel, queue: string)
     void channel.consume(queue, (message) => {
       if (!message) return;
       if (acked === 0) measure.begin();
+      if (validate) EventSchema.parse(JSON.parse(message.content.toString()));
       if (!last) {
         setImmediate(() => {
           if (last) channel.ack(last, true);
@@ -235,8 +253,8 @@ for (const type of TYPES) {
           ? await sluice(queue, type)
           : client === 'amqplib'
             ? await rawAmqplib(connection, queue)
-            : client === 'amqplib-coalesced'
-              ? await rawAmqplibCoalesced(connection, queue)
+            : client === 'amqplib-coalesced' || client === 'amqplib-coalesced-validated'
+              ? await rawAmqplibCoalesced(connection, queue, client === 'amqplib-coalesced-validated')
               : await rascalPeer(queue);
       const rate = (N / ms) * 1000;
       const key = `${type} ${client}`;
