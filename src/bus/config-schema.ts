@@ -6,6 +6,7 @@ import { DEFAULT_HEALTH, HealthConfigSchema } from '../health/health-config.js';
 import { DEFAULT_KILL_SWITCH, KillSwitchConfigSchema } from '../killswitch/kill-switch-config.js';
 import { DEFAULT_ORDERING, OrderingConfigSchema } from '../ordering/ordering-config.js';
 import { ConsumerRestartConfigSchema, DEFAULT_CONSUMER_RESTART } from './consumer-restart-config.js';
+import { OutboxConfigSchema } from '../outbox/outbox-store.js';
 
 /** Per-endpoint settings; every field has a default, so `{}` is a valid endpoint. */
 export const EndpointConfigSchema = z.strictObject({
@@ -51,6 +52,12 @@ export const EndpointConfigSchema = z.strictObject({
   /** Run handlers through the bus's inbox (when it has one). Off: at-least-once effects. */
   inbox: z.boolean().default(true),
   /**
+   * With an inbox: what handlers publish and send is written to the outbox in their transaction and
+   * dispatched after the commit (see docs/outbox.md). `false`: it goes to the broker at once, during
+   * the handler, even if the transaction then rolls back.
+   */
+  outbox: z.boolean().default(true),
+  /**
    * Group commit: messages reaching the inbox at about the same time share one transaction (one
    * multi-row claim, one commit). Off by default.
    */
@@ -95,6 +102,8 @@ export const BusConfigSchema = z.strictObject({
     .default({ timeoutMs: 30_000, signals: ['SIGTERM', 'SIGINT'] }),
   /** The inbox store's settings; its `kind` must match the store given to `createBus`. */
   inbox: z.looseObject({ kind: z.string().min(1) }).optional(),
+  /** The transactional outbox, in the inbox store's database (see docs/outbox.md). */
+  outbox: OutboxConfigSchema.prefault({}),
   /** Per-endpoint settings by endpoint name; they override options given in code. */
   // Kept as given (validated by createBus against EndpointConfigSchema): applying defaults here
   // would overwrite the options given in code for every field the file leaves out.

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Clock } from '../internal/clock.js';
 import type { EntityVersion } from '../ordering/ordering-policy.js';
+import type { OutboxStore, OutboxStoreOptions } from '../outbox/outbox-store.js';
 
 /** What the inbox records about a message it processes. */
 export interface InboxEntry {
@@ -105,6 +106,16 @@ export interface InboxStore<TTx> {
   cleanupTombstones(endpoint: string, olderThan: Date, limit: number): Promise<number>;
   find(endpoint: string, messageId: string): Promise<InboxRow | undefined>;
   close(): Promise<void>;
+  /**
+   * The outbox in this store's database, on its connections (see `OutboxStore`). Absent: the store
+   * has none, and handlers publish at once.
+   */
+  outbox?(options: OutboxStoreOptions): OutboxStore<TTx>;
+  /**
+   * Runs `work` in one transaction of the store, without a claim (`bus.transaction`): COMMIT after
+   * it, ROLLBACK and rethrow when it throws. A result means committed, as for `runOnce`.
+   */
+  transaction?<R>(work: (tx: TTx) => Promise<R>): Promise<R>;
 }
 
 /** Settings every store shares. */

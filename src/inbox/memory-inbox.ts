@@ -11,6 +11,8 @@ import {
   type InboxStore,
   type InboxWork,
 } from './inbox-store.js';
+import type { OutboxStore, OutboxStoreOptions } from '../outbox/outbox-store.js';
+import { MemoryOutbox } from './memory-outbox.js';
 
 export const MemoryInboxConfigSchema = z.strictObject({ kind: z.literal('memory'), ...InboxCommonConfigShape });
 
@@ -18,6 +20,8 @@ export const MemoryInboxConfigSchema = z.strictObject({ kind: z.literal('memory'
 interface Scope {
   readonly held: Set<string>;
   readonly undo: (() => void)[];
+  /** What the outbox makes visible when the run commits. */
+  readonly commits: (() => void)[];
 }
 
 interface KeyLock {
@@ -51,12 +55,13 @@ export class MemoryInbox implements InboxStore<undefined> {
     // A concurrent claim of the same id waits for the first, like a unique index does.
     while (this.#running.has(id)) await this.#running.get(id)?.catch(() => {});
     if (this.#rows.has(id)) return { status: 'duplicate' };
-    const scope: Scope = { held: new Set(), undo: [] };
+    const scope: Scope = { held: new Set(), undo: [], commits: [] };
     const run = this.#scope.run(scope, () => work(undefined));
     this.#running.set(id, run);
     try {
       const done = await run;
       this.#rows.set(id, this.#row(entry, done.recordAs));
+      for (const commit of scope.commits) commit();
       return { status: 'processed', value: done.result };
     } catch (error) {
       this.#undo(scope, 0);
@@ -102,7 +107,7 @@ export class MemoryInbox implements InboxStore<undefined> {
       seen.add(id);
       return isNew;
     });
-    const scope: Scope = { held: new Set(), undo: [] };
+    const scope: Scope = { held: new Set(), undo: [], commits: [] };
     let done: readonly (InboxWork<R> | undefined)[];
     try {
       done = await this.#scope.run(scope, () => work(undefined, fresh));
@@ -112,6 +117,7 @@ export class MemoryInbox implements InboxStore<undefined> {
     } finally {
       this.#release(scope);
     }
+    for (const commit of scope.commits) commit();
     return entries.map((entry, i) => {
       const d = done[i];
       if (!fresh[i] || !d) return { status: 'duplicate' } as const;
@@ -119,6 +125,36 @@ export class MemoryInbox implements InboxStore<undefined> {
       return { status: 'processed', value: d.result } as const;
     });
   }
+
+  /** One run without a claim (`bus.transaction`): its outbox rows and versions commit or roll back together. */
+  async transaction<R>(work: (tx: undefined) => Promise<R>): Promise<R> {
+    const scope: Scope = { held: new Set(), undo: [], commits: [] };
+    try {
+      const result = await this.#scope.run(scope, () => work(undefined));
+      for (const commit of scope.commits) commit();
+      return result;
+    } catch (error) {
+      this.#undo(scope, 0);
+      throw error;
+    } finally {
+      this.#release(scope);
+    }
+  }
+
+  /** The outbox in memory, transactional with this inbox's runs (see `MemoryOutbox`). */
+  outbox(_options: OutboxStoreOptions): OutboxStore<undefined> {
+    this.#outbox ??= new MemoryOutbox({
+      clock: this.clock,
+      inTransaction: (undo, commit) => {
+        const scope = this.#current('outbox write');
+        scope.undo.push(undo);
+        scope.commits.push(commit);
+      },
+    });
+    return this.#outbox;
+  }
+
+  #outbox: MemoryOutbox | undefined;
 
   async withSavepoint<R>(_tx: undefined, fn: () => Promise<R>): Promise<R> {
     const scope = this.#scope.getStore();

@@ -3,6 +3,8 @@ import type { AttemptContext, HandlerContext } from '../context.js';
 import { withTransaction } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
+import type { Outbox } from '../../outbox/outbox.js';
+import type { OutboxMessage } from '../../outbox/outbox-store.js';
 
 const DUPLICATE: Outcome = Object.freeze({ kind: 'skipped', reason: 'duplicate' });
 
@@ -18,6 +20,8 @@ export interface InboxStageOptions {
   readonly storeEnvelope: boolean;
   /** How long to wait before a message another consumer is processing comes back. */
   readonly busyRetryMs: number;
+  /** The bus's outbox, when this endpoint uses it: what the handler publishes commits with its effect. */
+  readonly outbox?: Outbox | undefined;
 }
 
 /**
@@ -33,16 +37,24 @@ export function inboxStage(
   options: InboxStageOptions,
 ): Stage<AttemptContext, HandlerContext> {
   const busy: Outcome = Object.freeze({ kind: 'released', reason: 'busy', delayMs: options.busyRetryMs });
+  const { outbox } = options;
   return async (ctx, next) => {
     // Batch handlers claim their messages together, in the batch's own transaction.
     if (ctx.route.batch) return next(withTransaction(ctx, undefined));
     let result: InboxResult<Outcome>;
+    // The rows of the run that committed: group commit may run the work again (rerun) after a run
+    // that rolled back.
+    let written: readonly number[] = [];
     try {
       result = await runOnce(inboxEntryOf(ctx, options.storeEnvelope), async (tx) => {
-        const outcome = await next(withTransaction(ctx, tx));
+        const outgoing: OutboxMessage[] | undefined = outbox ? [] : undefined;
+        written = [];
+        const outcome = await next(withTransaction(ctx, tx, outgoing));
         // A dead letter (the ordering guard's, an unhandled tombstone's) is not "processed": like a
         // handler's ctx.deadLetter it rolls back, so a redrive from the dead-letter queue runs again.
         if (outcome.kind === 'deadLetter') throw new RollbackWith(outcome);
+        // What the handler published goes into the outbox in the same transaction, in one statement.
+        if (outbox && outgoing && outgoing.length > 0) written = await outbox.write(tx, outgoing);
         return { result: outcome, recordAs: outcome.kind === 'skipped' ? outcome.reason : undefined };
       });
     } catch (error) {
@@ -51,6 +63,9 @@ export function inboxStage(
     }
     if (result.status === 'duplicate') return DUPLICATE;
     if (result.status === 'busy') return busy;
+    // Committed: dispatch now, in process; the delivery is settled once the broker has the rows
+    // (or they were left to the relay).
+    if (outbox && written.length > 0) await outbox.afterCommit(written);
     return result.value;
   };
 }
