@@ -519,7 +519,9 @@ export class Bus<TTx = undefined> {
       written = outgoing.length > 0 ? await outbox.write(tx, outgoing) : [];
       return value;
     });
-    await outbox.afterCommit(written);
+    // Committed: the rows go out now, in process, without holding the caller (a broker that is down
+    // must not slow the work that wrote them; the relay retries).
+    void outbox.afterCommit(written);
     return result;
   }
 

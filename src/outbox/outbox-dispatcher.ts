@@ -15,6 +15,11 @@ export interface OutboxDispatcherDeps {
   readonly logger: Logger;
   /** A row could not go out for a reason of the broker's: the producing endpoint's kill switch counts it. */
   readonly onBrokerFailure: (sourceEndpoint: string | undefined, error: unknown) => void;
+  /**
+   * Whether the bus is stopping: then nothing is moved aside (a transport closing under a dispatch
+   * says "closed, not retryable", which is about the transport, not the message).
+   */
+  readonly stopping: () => boolean;
 }
 
 /** What one dispatch round did. */
@@ -54,7 +59,7 @@ export class OutboxDispatcher {
     outcomes.forEach((error, i) => {
       const row = rows[i] as OutboxRow;
       if (error === undefined) sent.push(row.seq);
-      else if (isPermanent(error)) aside.push({ seq: row.seq, reason: reasonOf(error) });
+      else if (isPermanent(error) && !this.deps.stopping()) aside.push({ seq: row.seq, reason: reasonOf(error) });
       else {
         retry.push({ seq: row.seq, delayMs: outboxRetryDelayMs(row.attempts, this.deps.config.retryDelayMs) });
         this.deps.onBrokerFailure(row.sourceEndpoint, error);

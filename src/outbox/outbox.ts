@@ -62,7 +62,7 @@ export class Outbox {
   #timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly deps: OutboxDeps) {
-    const dispatcher = new OutboxDispatcher(deps);
+    const dispatcher = new OutboxDispatcher({ ...deps, stopping: () => this.#stopped });
     this.#dispatcher = {
       dispatch: async (rows) => {
         const result = await dispatcher.dispatch(rows);

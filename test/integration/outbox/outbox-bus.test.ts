@@ -285,3 +285,51 @@ describe('outbox configuration', () => {
     await expect(bus.transaction(async () => 1)).rejects.toThrow(/needs an inbox store/);
   });
 });
+
+describe.each(['rerun', 'savepoint'] as const)('the outbox under group commit on PostgreSQL (%s)', (isolation) => {
+  let bus: Bus<unknown> | undefined;
+  afterEach(async () => {
+    await bus?.stop();
+  });
+
+  it('dispatches the publishes of the members that committed, none of the member that failed on its own', async () => {
+    const b = createBus(
+      {
+        shutdown: { signals: [] },
+        inbox: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: uniqueTable('inbox') },
+        outbox: { table: uniqueTable('outbox') },
+      },
+      {
+        inbox: postgresInbox() as never,
+        transports: [memoryTransport({ broker: createMemoryBroker() })],
+        logger: silent,
+      },
+    );
+    bus = b;
+    const seen: string[] = [];
+    b.endpoint('audit', { inbox: false, concurrency: 8 }).handle(OrderPlaced, async (m) => {
+      seen.push(m.order);
+    });
+    b.endpoint('orders', {
+      concurrency: 16,
+      prefetch: 32,
+      groupCommit: { maxMessages: 16, maxWaitMs: 20, isolation },
+      retry: { kind: 'none' },
+    }).handle(PlaceOrder, async (m, ctx) => {
+      await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt });
+      if (m.order === 'poison') throw new Error('this one fails on its own');
+    });
+    await b.start();
+    const orders = Array.from({ length: 30 }, (_, i) => (i === 13 ? 'poison' : `g-${i}`));
+    await Promise.all(orders.map((order) => b.send('orders', PlaceOrder, { order })));
+    await waitFor(() => {
+      const c = b.health().endpoints.orders?.counters;
+      return (c?.completed ?? 0) === 29 && (c?.deadLettered ?? 0) === 1;
+    });
+    await waitFor(() => seen.length >= 29);
+    expect(seen.sort()).toEqual(orders.filter((o) => o !== 'poison').sort());
+    const rows = (await b.outbox?.store.rows(100)) ?? [];
+    expect(rows).toHaveLength(29);
+    expect(rows.every((r) => r.dispatchedAt !== undefined)).toBe(true);
+  });
+});
