@@ -8,7 +8,7 @@
 // commit (`bus.transaction` returning) to the broker's confirmation of its message: in process, and
 // through a relay in another process woken by NOTIFY (this process's own dispatch stopped).
 //
-//   npx tsx bench/outbox.ts [messages=10000] [runs=3] [latencySamples=2000]
+//   npx tsx bench/outbox.ts [messages=10000] [runs=3] [latencySamples=2000] [modes=raw,immediate,outbox,outbox-batch]
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -31,6 +31,8 @@ import { deleteTopology } from '../test/integration/rabbitmq/rabbitmq-test-kit.j
 const total = Number(process.argv[2] ?? 10_000);
 const runs = Number(process.argv[3] ?? 3);
 const samples = Number(process.argv[4] ?? 2_000);
+/** Which throughput modes to run (all by default), e.g. `immediate,outbox`; `none` skips them. */
+const only = process.argv[5]?.split(',');
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const SCHEMA = 'sluice_bench';
@@ -334,28 +336,28 @@ async function latencyThroughRelay(): Promise<number[]> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const batch = envelopes();
-const modes = ['raw', 'immediate', 'outbox', 'outbox-batch'] as const;
+const modes = (['raw', 'immediate', 'outbox', 'outbox-batch'] as const).filter((m) => !only || only.includes(m));
 const rates = new Map<string, number[]>(modes.map((m) => [m, []]));
-for (let i = 0; i < runs; i++) {
-  rates.get('raw')?.push(await raw(batch));
-  for (const mode of ['immediate', 'outbox', 'outbox-batch'] as const) rates.get(mode)?.push(await sluice(batch, mode));
+for (let i = 0; i < runs && modes.length > 0; i++) {
+  for (const mode of modes) rates.get(mode)?.push(mode === 'raw' ? await raw(batch) : await sluice(batch, mode));
 }
 const m = (k: string) => median(rates.get(k) ?? []);
 const list = (k: string) => (rates.get(k) ?? []).map(fmt).join(', ');
-console.log(
-  `outbox on RabbitMQ + PostgreSQL, ${fmt(total)} messages × ${runs} runs, pool ${POOL}; every event checked exactly once`,
-);
-console.log(`  raw amqplib + pg (commit, then publish)   ${fmt(m('raw')).padStart(8)} msg/s  [${list('raw')}]`);
-for (const mode of ['immediate', 'outbox', 'outbox-batch']) {
+if (modes.length > 0) {
   console.log(
-    `  sluice ${mode.padEnd(34)} ${fmt(m(mode)).padStart(8)} msg/s  [${list(mode)}]  vs raw ${(m(mode) / m('raw')).toFixed(2)}×` +
-      `  vs sluice immediate ${(m(mode) / m('immediate')).toFixed(2)}×`,
+    `outbox on RabbitMQ + PostgreSQL, ${fmt(total)} messages × ${runs} runs, pool ${POOL}; every event checked exactly once`,
   );
 }
-const inProcess = await latencyInProcess();
-const relayed = await latencyThroughRelay();
-const ms = (x: number) => `${x.toFixed(2)} ms`;
-console.log(`latency commit → broker-confirmed, ${fmt(samples)} samples, one at a time`);
-console.log(`  in process          p50 ${ms(percentile(inProcess, 50))}  p99 ${ms(percentile(inProcess, 99))}`);
-console.log(`  relay, NOTIFY       p50 ${ms(percentile(relayed, 50))}  p99 ${ms(percentile(relayed, 99))}`);
+for (const mode of modes) {
+  const vs = (k: string) => (rates.has(k) && k !== mode ? `  vs ${k} ${(m(mode) / m(k)).toFixed(2)}×` : '');
+  console.log(`  ${mode.padEnd(14)} ${fmt(m(mode)).padStart(8)} msg/s  [${list(mode)}]${vs('raw')}${vs('immediate')}`);
+}
+if (samples > 0) {
+  const inProcess = await latencyInProcess();
+  const relayed = await latencyThroughRelay();
+  const ms = (x: number) => `${x.toFixed(2)} ms`;
+  console.log(`latency commit → broker-confirmed, ${fmt(samples)} samples, one at a time`);
+  console.log(`  in process          p50 ${ms(percentile(inProcess, 50))}  p99 ${ms(percentile(inProcess, 99))}`);
+  console.log(`  relay, NOTIFY       p50 ${ms(percentile(relayed, 50))}  p99 ${ms(percentile(relayed, 99))}`);
+}
 await admin.end();

@@ -7,7 +7,7 @@ import { createEnvelope } from '../envelope/cloudevents-codec.js';
 import { encodeOutgoing } from '../envelope/encode-outgoing.js';
 import type { Envelope, EnvelopeOptions } from '../envelope/envelope.js';
 import { ConfigError, InvalidOutgoingMessageError, LifecycleError, RegistrationError } from '../errors/sluice-error.js';
-import { Outbox, type OutboxView } from '../outbox/outbox.js';
+import { Outbox, type OutboxView, type Written } from '../outbox/outbox.js';
 import type { OutboxMessage } from '../outbox/outbox-store.js';
 import { Admission } from '../killswitch/kill-switch-policy.js';
 import type { OutgoingMessage } from '../transport/transport.js';
@@ -505,7 +505,7 @@ export class Bus<TTx = undefined> {
       throw new LifecycleError(`bus.transaction needs a started bus (bus is ${this.#state})`);
     }
     const outgoing: OutboxMessage[] = [];
-    let written: readonly number[] = [];
+    let written: Written | undefined;
     const result = await store.transaction(async (tx) => {
       outgoing.length = 0;
       const scope: TransactionScope<TTx> = {
@@ -516,12 +516,12 @@ export class Bus<TTx = undefined> {
           this.#stage(outgoing, 'send', this.#addressOf(endpoint), contract, data, options, undefined),
       };
       const value = await work(scope);
-      written = outgoing.length > 0 ? await outbox.write(tx, outgoing) : [];
+      written = outgoing.length > 0 ? await outbox.write(tx, outgoing) : undefined;
       return value;
     });
     // Committed: the rows go out now, in process, without holding the caller (a broker that is down
     // must not slow the work that wrote them; the relay retries).
-    void outbox.afterCommit(written);
+    if (written) void outbox.afterCommit(written);
     return result;
   }
 

@@ -1,5 +1,12 @@
 import type { Clock } from '../internal/clock.js';
-import type { ClaimOptions, OutboxMessage, OutboxRow, OutboxStats, OutboxStore } from '../outbox/outbox-store.js';
+import type {
+  ClaimOptions,
+  OutboxMessage,
+  OutboxRow,
+  OutboxStats,
+  OutboxStore,
+  WrittenRow,
+} from '../outbox/outbox-store.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -26,16 +33,20 @@ export class MemoryOutbox implements OutboxStore<undefined> {
 
   async init(): Promise<void> {}
 
-  async write(_tx: undefined, messages: readonly OutboxMessage[]): Promise<readonly number[]> {
+  async write(_tx: undefined, messages: readonly OutboxMessage[], leaseMs: number): Promise<readonly WrittenRow[]> {
     const now = new Date(this.deps.clock.now());
     return messages.map((m) => {
       const seq = ++this.#seq;
+      const leased =
+        leaseMs > 0 &&
+        (m.key === undefined ||
+          ![...this.#rows.values()].some((r) => r.key === m.key && !r.dispatchedAt && !r.failedAt));
       const row = {
         ...m,
         seq,
         createdAt: now,
-        attempts: 0,
-        nextAttemptAt: now,
+        attempts: leased ? 1 : 0,
+        nextAttemptAt: leased ? new Date(now.getTime() + leaseMs) : now,
         dispatchedAt: undefined,
         failedAt: undefined,
         failedReason: undefined,
@@ -48,7 +59,7 @@ export class MemoryOutbox implements OutboxStore<undefined> {
           row.committed = true;
         },
       );
-      return seq;
+      return { seq, leased };
     });
   }
 

@@ -27,7 +27,12 @@ export interface DispatchResult {
   readonly dispatched: number;
   readonly retried: number;
   readonly movedAside: number;
+  /** The shortest backoff of the rows given back (when any were). */
+  readonly nextRetryInMs: number | undefined;
 }
+
+/** Most rows one statement marks dispatched. */
+const MARK_BATCH = 5_000;
 
 /**
  * Hands claimed rows to the broker and records what became of them. Rows are sent concurrently
@@ -41,8 +46,46 @@ export interface DispatchResult {
  */
 export class OutboxDispatcher {
   readonly #tracer = sluiceTracer();
+  #toMark: number[] = [];
+  #marking: Promise<void> | undefined;
 
   constructor(private readonly deps: OutboxDispatcherDeps) {}
+
+  /**
+   * Resolves once every row confirmed so far is marked dispatched (the relay waits for it before
+   * its next claim: a key's next row becomes claimable only then).
+   */
+  marked(): Promise<void> {
+    return this.#marking ?? Promise.resolve();
+  }
+
+  /**
+   * Marks confirmed rows dispatched in the background, the rows of many rounds in one statement
+   * while one runs: a delivery is settled once its rows are confirmed, without waiting for this. If
+   * it fails (the database went away after the broker confirmed), the rows stay leased and go out
+   * again after the lease, with the same ids: downstream inboxes deduplicate them.
+   */
+  #mark(seqs: readonly number[]): void {
+    if (seqs.length === 0) return;
+    this.#toMark.push(...seqs);
+    this.#marking ??= this.#drainMarks();
+  }
+
+  async #drainMarks(): Promise<void> {
+    const { store, config, logger } = this.deps;
+    while (this.#toMark.length > 0) {
+      const batch = this.#toMark.splice(0, MARK_BATCH);
+      try {
+        await store.markDispatched(batch, config.retentionMs === 0);
+      } catch (error) {
+        logger.warn(
+          { err: error, rows: batch.length },
+          'outbox: marking rows dispatched failed; they go out again after their lease',
+        );
+      }
+    }
+    this.#marking = undefined;
+  }
 
   async dispatch(rows: readonly OutboxRow[]): Promise<DispatchResult> {
     const outcomes = await Promise.all(
@@ -65,10 +108,8 @@ export class OutboxDispatcher {
         this.deps.onBrokerFailure(row.sourceEndpoint, error);
       }
     });
-    const { store, config, logger } = this.deps;
-    // If this fails (the database went away after the broker confirmed), the rows stay leased and
-    // go out again after the lease, with the same ids: downstream inboxes deduplicate them.
-    await store.markDispatched(sent, config.retentionMs === 0);
+    const { store, logger } = this.deps;
+    this.#mark(sent);
     if (retry.length > 0) {
       logger.warn(
         { rows: retry.length, err: outcomes.find((e) => e !== undefined && !isPermanent(e)) },
@@ -84,7 +125,12 @@ export class OutboxDispatcher {
       );
       await store.moveAside(a.seq, a.reason);
     }
-    return { dispatched: sent.length, retried: retry.length, movedAside: aside.length };
+    return {
+      dispatched: sent.length,
+      retried: retry.length,
+      movedAside: aside.length,
+      nextRetryInMs: retry.length > 0 ? Math.min(...retry.map((r) => r.delayMs)) : undefined,
+    };
   }
 
   async #send(row: OutboxRow): Promise<void> {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { OutboxDispatcher } from './outbox-dispatcher.js';
 
 /** What the relay dispatches claimed rows with. */
-export type Dispatch = Pick<OutboxDispatcher, 'dispatch'>;
+export type Dispatch = Pick<OutboxDispatcher, 'dispatch' | 'marked'>;
 import type { OutboxConfig, OutboxStore } from './outbox-store.js';
 
 /** How soon the relay looks again while rows of this instance wait behind an earlier row of their key. */
@@ -62,7 +62,11 @@ export class OutboxRelay {
       try {
         const rows = await this.store.claim({ limit: this.config.batchSize, leaseMs: this.config.leaseMs });
         found = rows.length;
-        if (found > 0) await this.dispatcher.dispatch(rows);
+        if (found > 0) {
+          await this.dispatcher.dispatch(rows);
+          // The next rows of these keys are claimable once these are marked.
+          await this.dispatcher.marked();
+        }
       } catch (error) {
         this.logger.warn({ err: error }, 'outbox relay: the store failed; trying again at the next poll');
         found = 0;

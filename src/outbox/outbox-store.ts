@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { SqlIdentifierSchema } from '../inbox/inbox-store.js';
 
+/** A row `write` inserted: its `seq`, and whether it was leased to the writer (see `write`). */
+export interface WrittenRow {
+  readonly seq: number;
+  readonly leased: boolean;
+}
+
 /** What an outgoing message is written to the outbox as: the whole message, ready to hand to the broker. */
 export interface OutboxMessage {
   readonly messageId: string;
@@ -68,8 +74,15 @@ export interface ClaimOptions {
 export interface OutboxStore<TTx> {
   /** Creates the table if missing (idempotent); called by `bus.start()` after the inbox's `init`. */
   init(): Promise<void>;
-  /** Inserts `messages` inside `tx`, in order; returns their `seq`s. */
-  write(tx: TTx, messages: readonly OutboxMessage[]): Promise<readonly number[]>;
+  /**
+   * Inserts `messages` inside `tx`, in order; returns their `seq`s. A row is written **leased** to
+   * the writer (attempts 1, `next_attempt_at` = now + `leaseMs`), for its in-process dispatch right
+   * after the commit without a claim, when it has no key, or when it is the first of its key in
+   * this write and no earlier row of its key is undispatched (committed before this write, which on
+   * PostgreSQL waited for the key's lock first), and `leaseMs` > 0. Other rows are written due:
+   * the relay takes them in their key's order (on PostgreSQL the write then notifies the relays).
+   */
+  write(tx: TTx, messages: readonly OutboxMessage[], leaseMs: number): Promise<readonly WrittenRow[]>;
   claim(options: ClaimOptions): Promise<OutboxRow[]>;
   /** Marks rows dispatched (or deletes them: `remove`, retention 0). */
   markDispatched(seqs: readonly number[], remove: boolean): Promise<void>;
@@ -118,7 +131,7 @@ export const OutboxConfigSchema = z
      * How long a claimed row is leased to the dispatcher that claimed it; another claims it only
      * after. Keep it above `dispatchTimeoutMs`.
      */
-    leaseMs: z.number().int().min(100).max(3_600_000).default(15_000),
+    leaseMs: z.number().int().min(100).max(3_600_000).default(10_000),
     /** A broker that has not confirmed a message within this is a failed attempt (retried). */
     dispatchTimeoutMs: z.number().int().min(50).max(600_000).default(5_000),
     /** The wait before a row the broker refused or could not take is tried again: `initial × factor^(n−1)`, capped. */

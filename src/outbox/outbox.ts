@@ -4,7 +4,15 @@ import type { Clock } from '../internal/clock.js';
 import type { Transport } from '../transport/transport.js';
 import { OutboxDispatcher } from './outbox-dispatcher.js';
 import { type Dispatch, OutboxRelay } from './outbox-relay.js';
-import type { OutboxConfig, OutboxMessage, OutboxStats, OutboxStore } from './outbox-store.js';
+import type { OutboxConfig, OutboxMessage, OutboxRow, OutboxStats, OutboxStore } from './outbox-store.js';
+
+/** What a transaction wrote to the outbox, for {@link Outbox.afterCommit} once it committed. */
+export interface Written {
+  /** Rows leased to this writer: dispatched in process right after the commit, without a claim. */
+  readonly leased: readonly OutboxRow[];
+  /** Rows behind an earlier row of their key: left to the relay, which takes them in order. */
+  readonly waiting: readonly number[];
+}
 
 /** The outbox in `bus.health()`: counts and times only. */
 export interface OutboxView {
@@ -49,7 +57,7 @@ export class Outbox {
   readonly #relay: OutboxRelay;
   /** Rows of this instance a claim could not take (an earlier row of their key waited): seq → since. */
   readonly #blocked = new Map<number, number>();
-  #pending: number[] = [];
+  #pending: OutboxRow[] = [];
   #pendingDone: (() => void)[] = [];
   #scheduled = false;
   readonly #running = new Set<Promise<void>>();
@@ -70,8 +78,11 @@ export class Outbox {
         this.#retried += result.retried;
         this.#movedAside += result.movedAside;
         for (const row of rows) this.#blocked.delete(row.seq);
+        // Rows given back are due after their backoff: wake the relay then (its poll may be slower).
+        if (result.nextRetryInMs !== undefined) this.#wakeIn(result.nextRetryInMs);
         return result;
       },
+      marked: () => dispatcher.marked(),
     };
     this.#relay = new OutboxRelay(deps.store, this.#dispatcher, deps.config, deps.logger, () => this.#hasBlocked());
   }
@@ -80,15 +91,44 @@ export class Outbox {
     return this.deps.store;
   }
 
-  /** Writes `messages` in `tx` (the caller's transaction); returns their `seq`s, for {@link afterCommit}. */
-  write(tx: unknown, messages: readonly OutboxMessage[]): Promise<readonly number[]> {
-    return this.deps.store.write(tx, messages);
+  /** Writes `messages` in `tx` (the caller's transaction), for {@link afterCommit} once it committed. */
+  async write(tx: unknown, messages: readonly OutboxMessage[]): Promise<Written> {
+    // A stopped outbox dispatches nothing in process: its rows are written due, for any relay.
+    const leaseMs = this.#stopped ? 0 : this.deps.config.leaseMs;
+    const written = await this.deps.store.write(tx, messages, leaseMs);
+    const now = this.deps.clock.now();
+    const leased: OutboxRow[] = [];
+    const waiting: number[] = [];
+    written.forEach(({ seq, leased: mine }, i) => {
+      if (!mine) {
+        waiting.push(seq);
+        return;
+      }
+      leased.push({
+        ...(messages[i] as OutboxMessage),
+        seq,
+        createdAt: new Date(now),
+        attempts: 1,
+        nextAttemptAt: new Date(now + leaseMs),
+        dispatchedAt: undefined,
+        failedAt: undefined,
+        failedReason: undefined,
+      });
+    });
+    return { leased, waiting };
   }
 
-  /** Dispatches committed rows now, in process. Never rejects. */
-  afterCommit(seqs: readonly number[]): Promise<void> {
-    if (seqs.length === 0 || this.#stopped) return Promise.resolve();
-    this.#pending.push(...seqs);
+  /**
+   * Dispatches a committed transaction's rows now, in process: its leased rows without a claim
+   * (the commits of one event-loop turn together); its waiting rows wake the relay. Never rejects.
+   */
+  afterCommit(written: Written): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    const now = this.deps.clock.now();
+    for (const seq of written.waiting) this.#blocked.set(seq, now);
+    if (written.waiting.length > 0) this.#relay.wake();
+    if (written.leased.length === 0) return Promise.resolve();
+    this.#pending.push(...written.leased);
     const done = new Promise<void>((resolve) => this.#pendingDone.push(resolve));
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -99,30 +139,31 @@ export class Outbox {
 
   #flush(): void {
     this.#scheduled = false;
-    const seqs = this.#pending;
+    const rows = this.#pending;
     const waiters = this.#pendingDone;
     this.#pending = [];
     this.#pendingDone = [];
-    const run = this.#dispatchNow(seqs).finally(() => {
+    const run = this.#dispatchNow(rows).finally(() => {
       this.#running.delete(run);
       for (const resolve of waiters) resolve();
     });
     this.#running.add(run);
   }
 
-  async #dispatchNow(seqs: readonly number[]): Promise<void> {
-    const { store, config, logger, clock } = this.deps;
+  async #dispatchNow(rows: readonly OutboxRow[]): Promise<void> {
+    const { logger } = this.deps;
     try {
-      const rows = await store.claim({ seqs, limit: seqs.length, leaseMs: config.leaseMs });
-      if (rows.length < seqs.length) {
-        const claimed = new Set(rows.map((r) => r.seq));
-        for (const seq of seqs) if (!claimed.has(seq)) this.#blocked.set(seq, clock.now());
-      }
-      if (rows.length > 0) await this.#dispatcher.dispatch(rows);
+      await this.#dispatcher.dispatch(rows);
     } catch (error) {
       logger.warn({ err: error }, 'outbox: in-process dispatch failed; the relay dispatches the rows');
     }
     if (this.#blocked.size > 0) this.#relay.wake();
+  }
+
+  #wakeIn(ms: number): void {
+    if (this.#stopped) return;
+    const timer = setTimeout(() => this.#relay.wake(), ms);
+    timer.unref();
   }
 
   #hasBlocked(): boolean {
@@ -214,6 +255,9 @@ export class Outbox {
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const timer of this.#timers) clearTimeout(timer);
-    await settleWithin(Promise.all([this.#relay.stop(), ...this.#running]), STOP_DISPATCH_MS);
+    await settleWithin(
+      Promise.all([this.#relay.stop(), ...this.#running]).then(() => this.#dispatcher.marked()),
+      STOP_DISPATCH_MS,
+    );
   }
 }

@@ -7,7 +7,7 @@ import type { WaitGauge } from '../internal/wait-gauge.js';
 import { inboxEntryOf } from './stages/inbox-stage.js';
 import type { HandlerContext } from './context.js';
 import { COMPLETED, type Outcome } from './outcome.js';
-import type { Outbox } from '../outbox/outbox.js';
+import type { Outbox, Written } from '../outbox/outbox.js';
 import type { OutboxMessage } from '../outbox/outbox-store.js';
 import { derivedId, type Outbound } from './stages/invoke-handler.js';
 import type { MessageContract } from '../contracts/define-message.js';
@@ -103,7 +103,7 @@ export class BatchCollector {
       }
       const { store, storeEnvelope } = this.inbox;
       const { outbox } = this.deps;
-      let written: readonly number[] = [];
+      let written: Written | undefined;
       const results = await store.runBatch(
         batch.map((w) => inboxEntryOf(w.ctx, storeEnvelope)),
         async (tx, fresh) => {
@@ -115,7 +115,7 @@ export class BatchCollector {
         },
       );
       // Committed: the batch's messages go out now (their deliveries settle once the broker has them).
-      if (outbox && written.length > 0) await outbox.afterCommit(written);
+      if (outbox && written) await outbox.afterCommit(written);
       for (const [i, w] of batch.entries()) w.resolve(results[i]?.status === 'processed' ? COMPLETED : DUPLICATE);
     } catch (error) {
       for (const w of batch) w.reject(error);

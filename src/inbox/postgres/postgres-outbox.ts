@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { ClaimOptions, OutboxMessage, OutboxRow, OutboxStats, OutboxStore } from '../../outbox/outbox-store.js';
+import type {
+  ClaimOptions,
+  OutboxMessage,
+  OutboxRow,
+  OutboxStats,
+  OutboxStore,
+  WrittenRow,
+} from '../../outbox/outbox-store.js';
 import { settleWithin } from '../../internal/abort.js';
 import { destroyClient } from './pg-errors.js';
 import { postgresOutboxDdl, postgresOutboxRelations } from './postgres-outbox-ddl.js';
@@ -47,12 +54,30 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     const digest = createHash('sha256').update(q).digest();
     this.#channel = `sluice_outbox_${digest.toString('hex').slice(0, 24)}`;
     this.#lockClass = digest.readInt32BE(0);
-    this.#write = `WITH ins AS (
-        INSERT INTO ${q} (message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::bytea[], $8::text[], $9::text[])
-        RETURNING seq),
-      n AS (SELECT pg_notify($10, $11))
-      SELECT ins.seq FROM ins, n ORDER BY ins.seq`;
+    // A row is leased to the writer (see OutboxStore.write) when it has no key, or is the first of
+    // its key in this write and no earlier row of its key is undispatched. This statement runs after
+    // the keys' locks were taken (its own snapshot then sees every earlier committed row of them).
+    this.#write = `WITH m AS (
+        SELECT u.*, row_number() OVER (PARTITION BY u.entity_key ORDER BY u.ord) AS nth
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::bytea[], $8::text[], $9::text[])
+          WITH ORDINALITY AS u(message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id, ord)
+      ),
+      l AS (
+        SELECT m.*, $12::double precision > 0 AND (m.entity_key IS NULL OR (m.nth = 1 AND NOT EXISTS (
+          SELECT 1 FROM ${q} p WHERE p.entity_key = m.entity_key AND p.dispatched_at IS NULL AND p.failed_at IS NULL))) AS leased
+        FROM m
+      ),
+      ins AS (
+        INSERT INTO ${q} (message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint,
+                          causation_id, attempts, next_attempt_at)
+        SELECT message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id,
+               CASE WHEN leased THEN 1 ELSE 0 END,
+               CASE WHEN leased THEN now() + make_interval(secs => $12::double precision / 1000) ELSE now() END
+        FROM l ORDER BY ord
+        RETURNING seq, attempts),
+      -- Relays need a wake-up only for rows they may take now: leased rows are the writer's.
+      n AS (SELECT pg_notify($10, $11) WHERE EXISTS (SELECT 1 FROM l WHERE NOT l.leased))
+      SELECT ins.seq, ins.attempts, (SELECT count(*) FROM n) AS notified FROM ins ORDER BY ins.seq`;
     const claim = (filter: string) => `UPDATE ${q} AS t
         SET attempts = t.attempts + 1, next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
       FROM (
@@ -83,7 +108,7 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     });
   }
 
-  async write(tx: pg.PoolClient, messages: readonly OutboxMessage[]): Promise<readonly number[]> {
+  async write(tx: pg.PoolClient, messages: readonly OutboxMessage[], leaseMs: number): Promise<readonly WrittenRow[]> {
     if (messages.length === 0) return [];
     const keys = [...new Set(messages.flatMap((m) => (m.key === undefined ? [] : [m.key])))];
     if (keys.length > 0) {
@@ -109,9 +134,10 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
         messages.map((m) => m.causationId ?? null),
         this.#channel,
         this.deps.instanceId,
+        leaseMs,
       ],
     });
-    return rows.map((r: { seq: string }) => Number(r.seq));
+    return rows.map((r: { seq: string; attempts: number }) => ({ seq: Number(r.seq), leased: r.attempts === 1 }));
   }
 
   claim(options: ClaimOptions): Promise<OutboxRow[]> {

@@ -1,6 +1,13 @@
 import type Database from 'better-sqlite3';
 import type { Clock } from '../../internal/clock.js';
-import type { ClaimOptions, OutboxMessage, OutboxRow, OutboxStats, OutboxStore } from '../../outbox/outbox-store.js';
+import type {
+  ClaimOptions,
+  OutboxMessage,
+  OutboxRow,
+  OutboxStats,
+  OutboxStore,
+  WrittenRow,
+} from '../../outbox/outbox-store.js';
 import { sqliteOutboxDdl } from './sqlite-outbox-ddl.js';
 
 /** What the SQLite inbox lends its outbox: its one connection, behind its mutex and write lock. */
@@ -29,15 +36,26 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
     return new Date(this.deps.clock.now()).toISOString();
   }
 
-  async write(tx: Database.Database, messages: readonly OutboxMessage[]): Promise<readonly number[]> {
+  async write(
+    tx: Database.Database,
+    messages: readonly OutboxMessage[],
+    leaseMs: number,
+  ): Promise<readonly WrittenRow[]> {
+    const t = this.deps.table;
     const insert = tx.prepare(
-      `INSERT INTO ${this.deps.table} (message_id, destination_kind, destination, message_type, entity_key, headers, body,
-         created_at, source_endpoint, causation_id, next_attempt_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO ${t} (message_id, destination_kind, destination, message_type, entity_key, headers, body,
+         created_at, source_endpoint, causation_id, attempts, next_attempt_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // The write lock of the transaction serialises writers: what this sees is every earlier row.
+    const waiting = tx.prepare(
+      `SELECT 1 FROM ${t} WHERE entity_key = ? AND dispatched_at IS NULL AND failed_at IS NULL LIMIT 1`,
     );
     const now = this.#now();
-    return messages.map((m) =>
-      Number(
+    const leasedUntil = new Date(this.deps.clock.now() + leaseMs).toISOString();
+    return messages.map((m) => {
+      const leased = leaseMs > 0 && (m.key === undefined || waiting.get(m.key) === undefined);
+      const seq = Number(
         insert.run(
           m.messageId,
           m.destinationKind,
@@ -49,10 +67,12 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
           now,
           m.sourceEndpoint ?? null,
           m.causationId ?? null,
-          now,
+          leased ? 1 : 0,
+          leased ? leasedUntil : now,
         ).lastInsertRowid,
-      ),
-    );
+      );
+      return { seq, leased };
+    });
   }
 
   claim(options: ClaimOptions): Promise<OutboxRow[]> {

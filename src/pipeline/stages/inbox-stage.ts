@@ -3,7 +3,7 @@ import type { AttemptContext, HandlerContext } from '../context.js';
 import { withTransaction } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
-import type { Outbox } from '../../outbox/outbox.js';
+import type { Outbox, Written } from '../../outbox/outbox.js';
 import type { OutboxMessage } from '../../outbox/outbox-store.js';
 
 const DUPLICATE: Outcome = Object.freeze({ kind: 'skipped', reason: 'duplicate' });
@@ -44,11 +44,11 @@ export function inboxStage(
     let result: InboxResult<Outcome>;
     // The rows of the run that committed: group commit may run the work again (rerun) after a run
     // that rolled back.
-    let written: readonly number[] = [];
+    let written: Written | undefined;
     try {
       result = await runOnce(inboxEntryOf(ctx, options.storeEnvelope), async (tx) => {
         const outgoing: OutboxMessage[] | undefined = outbox ? [] : undefined;
-        written = [];
+        written = undefined;
         const outcome = await next(withTransaction(ctx, tx, outgoing));
         // A dead letter (the ordering guard's, an unhandled tombstone's) is not "processed": like a
         // handler's ctx.deadLetter it rolls back, so a redrive from the dead-letter queue runs again.
@@ -65,7 +65,7 @@ export function inboxStage(
     if (result.status === 'busy') return busy;
     // Committed: dispatch now, in process; the delivery is settled once the broker has the rows
     // (or they were left to the relay).
-    if (outbox && written.length > 0) await outbox.afterCommit(written);
+    if (outbox && written) await outbox.afterCommit(written);
     return result.value;
   };
 }

@@ -113,6 +113,8 @@ describe.each(['memory', 'sqlite', 'postgres'] as const)('the outbox on the %s s
     await bus.send('orders', PlaceOrder, { order: 'o-1' });
     await waitFor(() => seen.length === 1, { what: 'the retry’s event' });
     expect(seen[0]).toMatchObject({ order: 'o-1', attempt: 2 });
+    // Marked dispatched once the broker confirmed (the memory broker delivers before that).
+    await waitFor(async () => (await bus.outbox?.store.stats())?.depth === 0);
     await bus.outbox?.refresh();
     expect(bus.health().outbox).toMatchObject({ depth: 0, movedAside: 0 });
     const rows = (await bus.outbox?.store.rows(100)) ?? [];
@@ -185,18 +187,24 @@ describe.each(['memory', 'sqlite', 'postgres'] as const)('the outbox on the %s s
     expect(await bus.outbox?.store.rows(100)).toEqual([]);
   });
 
-  it('keeps rows while the broker is down, retries them, dispatches them after, and counts it for the kill switch', async () => {
-    const { bus, seen } = makeBus({ retryDelayMs: { initial: 20, factor: 1, max: 20 } });
+  it('keeps rows while the broker is down, retries them, trips the producing endpoint’s kill switch, and dispatches them after', async () => {
+    const { bus, seen } = makeBus(
+      { retryDelayMs: { initial: 20, factor: 1, max: 20 } },
+      { killSwitch: { dependencyFailures: 3, restartDelayMs: { initial: 100, factor: 1, max: 100 } } },
+    );
     bus.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
       await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt });
     });
     await bus.start();
     broker.down = true;
     for (let i = 0; i < 5; i++) await sendDirect(bus, `o-down-${i}`);
-    await waitFor(() => (bus.health().outbox?.retried ?? 0) >= 5, { what: 'failed dispatch attempts' });
+    // Each failed try of a row is a dependency failure of `orders`: three in a row trip it (and
+    // the messages it has not handled yet go back to the broker until it probes).
+    await waitFor(() => bus.health().endpoints.orders?.killSwitch.state === 'tripped', { what: 'the trip' });
     expect(seen).toEqual([]);
     expect(bus.health().endpoints.orders?.killSwitch.lastFailure).toMatchObject({ reason: 'dependency' });
     expect(bus.health().endpoints.orders?.killSwitch.lastFailure?.description).toContain('broker (outbox)');
+    expect(bus.health().outbox?.retried).toBeGreaterThanOrEqual(3);
     broker.down = false;
     await waitFor(() => seen.length === 5, { what: 'the rows after the broker came back' });
     expect(new Set(seen.map((s) => s.order)).size).toBe(5);
@@ -328,8 +336,8 @@ describe.each(['rerun', 'savepoint'] as const)('the outbox under group commit on
     });
     await waitFor(() => seen.length >= 29);
     expect(seen.sort()).toEqual(orders.filter((o) => o !== 'poison').sort());
-    const rows = (await b.outbox?.store.rows(100)) ?? [];
-    expect(rows).toHaveLength(29);
-    expect(rows.every((r) => r.dispatchedAt !== undefined)).toBe(true);
+    // Marked dispatched in the background once confirmed.
+    await waitFor(async () => ((await b.outbox?.store.rows(100)) ?? []).every((r) => r.dispatchedAt !== undefined));
+    expect(await b.outbox?.store.rows(100)).toHaveLength(29);
   });
 });

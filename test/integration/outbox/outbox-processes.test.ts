@@ -249,16 +249,19 @@ describe('the outbox across processes (RabbitMQ + PostgreSQL)', () => {
       buses.push(producer as Bus<unknown>);
       await producer.start();
       const total = 300;
-      const writing = (async () => {
-        for (let i = 0; i < total; i++) {
+      const write = async (from: number, to: number) => {
+        for (let i = from; i < to; i++) {
           await producer.transaction(async ({ publish }) => {
             await publish(OrderPlaced, { order: `p-${i}`, key: `k${i % 7}`, n: i }, { key: `k${i % 7}` });
           });
         }
-      })();
+      };
+      // Half while the broker is up, the rest while it is away: in the middle of dispatching.
+      const firstHalf = write(0, total / 2);
       await waitFor(() => down.arrivals.length >= 30, { timeoutMs: 30_000, what: 'some arrivals' });
       await broker.stopApp();
-      await writing;
+      await firstHalf;
+      await write(total / 2, total);
       await waitFor(() => (producer.health().outbox?.retried ?? 0) > 0, {
         timeoutMs: 30_000,
         what: 'failed dispatches',
