@@ -31,13 +31,10 @@ describe('the orders sample', () => {
     expect(code, out).toBe(0);
     const summary = /^SUMMARY (.*)$/m.exec(out)?.[1];
     expect(summary, out).toBeDefined();
-    expect(JSON.parse(summary as string)).toEqual({
-      orders: 10,
-      invoices: 10,
-      shipments: 10,
-      trips: 1,
-      deadLetters: 0,
-    });
+    const result = JSON.parse(summary as string) as Record<string, number>;
+    expect(result).toMatchObject({ orders: 10, invoices: 10, shipments: 10, deadLetters: 0 });
+    // Once, or more if a probe came while the database was still away.
+    expect(result.trips).toBeGreaterThanOrEqual(1);
     expect(out).toContain("billing's kill switch tripped");
   }, 180_000);
 });
