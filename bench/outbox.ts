@@ -8,7 +8,7 @@
 // commit (`bus.transaction` returning) to the broker's confirmation of its message: in process, and
 // through a relay in another process woken by NOTIFY (this process's own dispatch stopped).
 //
-//   npx tsx bench/outbox.ts [messages=10000] [runs=3] [latencySamples=2000] [modes=raw,immediate,outbox,outbox-batch]
+//   npx tsx bench/outbox.ts [messages=10000] [runs=3] [latencySamples=2000] [modes=raw,immediate,outbox,outbox-batch] [keys=100]
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -33,6 +33,8 @@ const runs = Number(process.argv[3] ?? 3);
 const samples = Number(process.argv[4] ?? 2_000);
 /** Which throughput modes to run (all by default), e.g. `immediate,outbox`; `none` skips them. */
 const only = process.argv[5]?.split(',');
+/** Distinct keys (accounts) among the messages; each event is keyed by its account. */
+const keys = Number(process.argv[6] ?? 100);
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const SCHEMA = 'sluice_bench';
@@ -54,7 +56,7 @@ async function resetTables(): Promise<void> {
 
 const envelopes = () =>
   Array.from({ length: total }, (_, n) =>
-    createEnvelope(Charge.type, 'bench', { account: `a${n % 100}`, amount: 1 }, { key: `a${n % 100}` }),
+    createEnvelope(Charge.type, 'bench', { account: `a${n % keys}`, amount: 1 }, { key: `a${n % keys}` }),
   );
 
 /** Puts every message on `queue` (declared as an endpoint of Charge) before anything consumes. */
@@ -345,7 +347,7 @@ const m = (k: string) => median(rates.get(k) ?? []);
 const list = (k: string) => (rates.get(k) ?? []).map(fmt).join(', ');
 if (modes.length > 0) {
   console.log(
-    `outbox on RabbitMQ + PostgreSQL, ${fmt(total)} messages × ${runs} runs, pool ${POOL}; every event checked exactly once`,
+    `outbox on RabbitMQ + PostgreSQL, ${fmt(total)} messages × ${runs} runs, ${fmt(keys)} keys, pool ${POOL}; every event checked exactly once`,
   );
 }
 for (const mode of modes) {
