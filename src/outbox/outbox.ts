@@ -67,7 +67,8 @@ export class Outbox {
   #dispatched = 0;
   #retried = 0;
   #movedAside = 0;
-  #timers: NodeJS.Timeout[] = [];
+  /** The pending timer of each periodic task, by name. */
+  readonly #timers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly deps: OutboxDeps) {
     const dispatcher = new OutboxDispatcher({ ...deps, stopping: () => this.#stopped });
@@ -177,29 +178,26 @@ export class Outbox {
     await this.deps.store.init();
     await this.#relay.start();
     await this.#readStats();
-    this.#every(this.deps.config.statsIntervalMs, () => this.#readStats());
-    this.#every(this.deps.config.cleanupIntervalMs, async () => {
+    this.#every('stats', this.deps.config.statsIntervalMs, () => this.#readStats());
+    this.#every('cleanup', this.deps.config.cleanupIntervalMs, async () => {
       const deleted = await this.cleanup();
       if (deleted > 0) this.deps.logger.info({ deleted }, 'outbox cleanup');
     });
   }
 
-  #every(ms: number, task: () => Promise<void>): void {
-    const tick = () => {
-      task()
-        .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'outbox: a periodic task failed'))
-        .finally(() => {
-          if (this.#stopped) return;
-          const timer = setTimeout(tick, ms);
-          timer.unref();
-          this.#timers.push(timer);
-        });
+  /** Runs `task` every `ms` after the previous run ended, until `stop()`. */
+  #every(name: string, ms: number, task: () => Promise<void>): void {
+    const schedule = () => {
+      if (this.#stopped) return;
+      const timer = setTimeout(() => {
+        task()
+          .catch((error: unknown) => this.deps.logger.warn({ err: error }, `outbox: its ${name} task failed`))
+          .finally(schedule);
+      }, ms);
+      timer.unref();
+      this.#timers.set(name, timer);
     };
-    const timer = setTimeout(tick, ms);
-    timer.unref();
-    this.#timers.push(timer);
-    // Keep the list short: finished timers go.
-    if (this.#timers.length > 16) this.#timers = this.#timers.slice(-4);
+    schedule();
   }
 
   async #readStats(): Promise<void> {
@@ -254,7 +252,7 @@ export class Outbox {
    */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of this.#timers.values()) clearTimeout(timer);
     await settleWithin(
       Promise.all([this.#relay.stop(), ...this.#running]).then(() => this.#dispatcher.marked()),
       STOP_DISPATCH_MS,
