@@ -64,11 +64,12 @@ import { traceStage } from '../telemetry/trace-stage.js';
 const BUSY_RETRY_MS = 1_000;
 /**
  * What `stop()` may take beyond `shutdown.timeoutMs`, whatever the broker and the database do:
- * pausing and closing the consumers, closing the transport, the inbox store (which closes the
- * sockets of connections still in use) and the health server, each within its own share.
+ * pausing and closing the consumers, stopping the outbox's relay (dispatches in progress get a
+ * moment), closing the transport, the inbox store (which closes the sockets of connections still in
+ * use) and the health server, each within its own share.
  */
 export const STOP_MARGIN_MS = 5_000;
-const STOP_SHARES = { endpoints: 1_500, outbox: 1_200, transport: 1_000, inbox: 1_000, health: 300 } as const;
+const STOP_SHARES = { endpoints: 1_500, outbox: 800, transport: 800, inbox: 1_700, health: 200 } as const;
 /** One cleanup run deletes at most this many batches, then waits for the next interval. */
 const MAX_CLEANUP_ROUNDS = 100;
 

@@ -41,7 +41,7 @@ export interface OutboxDeps {
 }
 
 /** How long `stop()` lets dispatches in progress finish. */
-const STOP_DISPATCH_MS = 1_000;
+const STOP_DISPATCH_MS = 700;
 const MAX_CLEANUP_ROUNDS = 100;
 
 /**

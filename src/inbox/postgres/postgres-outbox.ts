@@ -31,7 +31,7 @@ export interface PostgresOutboxDeps {
 
 /** Pauses between reconnections of the LISTEN connection. */
 const LISTEN_RETRY_MS = { initial: 500, max: 30_000 } as const;
-const LISTEN_CLOSE_MS = 1_000;
+const LISTEN_CLOSE_MS = 500;
 
 /**
  * The outbox on PostgreSQL, on the inbox's pool. A write takes `pg_advisory_xact_lock` on each key's
