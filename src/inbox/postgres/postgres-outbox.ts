@@ -54,30 +54,10 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     const digest = createHash('sha256').update(q).digest();
     this.#channel = `sluice_outbox_${digest.toString('hex').slice(0, 24)}`;
     this.#lockClass = digest.readInt32BE(0);
-    // A row is leased to the writer (see OutboxStore.write) when it has no key, or is the first of
-    // its key in this write and no earlier row of its key is undispatched. This statement runs after
-    // the keys' locks were taken (its own snapshot then sees every earlier committed row of them).
-    this.#write = `WITH m AS (
-        SELECT u.*, row_number() OVER (PARTITION BY u.entity_key ORDER BY u.ord) AS nth
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::bytea[], $8::text[], $9::text[])
-          WITH ORDINALITY AS u(message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id, ord)
-      ),
-      l AS (
-        SELECT m.*, $12::double precision > 0 AND (m.entity_key IS NULL OR (m.nth = 1 AND NOT EXISTS (
-          SELECT 1 FROM ${q} p WHERE p.entity_key = m.entity_key AND p.dispatched_at IS NULL AND p.failed_at IS NULL))) AS leased
-        FROM m
-      ),
-      ins AS (
-        INSERT INTO ${q} (message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint,
-                          causation_id, attempts, next_attempt_at)
-        SELECT message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id,
-               CASE WHEN leased THEN 1 ELSE 0 END,
-               CASE WHEN leased THEN now() + make_interval(secs => $12::double precision / 1000) ELSE now() END
-        FROM l ORDER BY ord
-        RETURNING seq, attempts),
-      -- Relays need a wake-up only for rows they may take now: leased rows are the writer's.
-      n AS (SELECT pg_notify($10, $11) WHERE EXISTS (SELECT 1 FROM l WHERE NOT l.leased))
-      SELECT ins.seq, ins.attempts, (SELECT count(*) FROM n) AS notified FROM ins ORDER BY ins.seq`;
+    this.#write = writeStatement(
+      q,
+      Array.from({ length: 12 }, (_, i) => `$${i + 1}`),
+    );
     const claim = (filter: string) => `UPDATE ${q} AS t
         SET attempts = t.attempts + 1, next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
       FROM (
@@ -111,33 +91,49 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
   async write(tx: pg.PoolClient, messages: readonly OutboxMessage[], leaseMs: number): Promise<readonly WrittenRow[]> {
     if (messages.length === 0) return [];
     const keys = [...new Set(messages.flatMap((m) => (m.key === undefined ? [] : [m.key])))];
-    if (keys.length > 0) {
-      await tx.query({
-        name: `sluice-outbox-lock-${this.#q}`,
-        text: `SELECT count(pg_advisory_xact_lock($1::int, h)) FROM
-                 (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h) AS s`,
-        values: [this.#lockClass, keys],
-      });
+    const values = [
+      messages.map((m) => m.messageId),
+      messages.map((m) => m.destinationKind),
+      messages.map((m) => m.destination),
+      messages.map((m) => m.messageType),
+      messages.map((m) => m.key ?? null),
+      messages.map((m) => JSON.stringify(m.headers)),
+      messages.map((m) => m.body),
+      messages.map((m) => m.sourceEndpoint ?? null),
+      messages.map((m) => m.causationId ?? null),
+      this.#channel,
+      this.deps.instanceId,
+      leaseMs,
+    ] as const;
+    let rows: { seq: string; attempts: number }[];
+    if (keys.length === 0) {
+      ({ rows } = await tx.query({ name: `sluice-outbox-write-${this.#q}`, text: this.#write, values: [...values] }));
+    } else {
+      // The keys' locks, then the write, as two statements of one simple query: one round trip, and
+      // the write's snapshot is taken after the locks (each statement of a simple query takes its
+      // own). A simple query carries no parameters: the values go in as escaped literals.
+      const lit = (v: string | null) => (v === null ? 'NULL' : tx.escapeLiteral(v));
+      const array = (xs: readonly (string | null)[], type: string) => `ARRAY[${xs.map(lit).join(',')}]::${type}[]`;
+      const literals = [
+        array(values[0], 'text'),
+        array(values[1], 'text'),
+        array(values[2], 'text'),
+        array(values[3], 'text'),
+        array(values[4], 'text'),
+        array(values[5], 'jsonb'),
+        `ARRAY[${values[6].map((b) => `${tx.escapeLiteral(`\\x${b.toString('hex')}`)}::bytea`).join(',')}]::bytea[]`,
+        array(values[7], 'text'),
+        array(values[8], 'text'),
+        lit(values[9]),
+        lit(values[10]),
+        String(Number(leaseMs)),
+      ];
+      const lock = `SELECT count(pg_advisory_xact_lock(${this.#lockClass}, h)) FROM
+        (SELECT DISTINCT hashtext(k) AS h FROM unnest(${array(keys, 'text')}) AS k ORDER BY h) AS s`;
+      const results = (await tx.query(`${lock};\n${writeStatement(this.#q, literals)}`)) as unknown as pg.QueryResult[];
+      rows = (results[results.length - 1] as pg.QueryResult).rows as { seq: string; attempts: number }[];
     }
-    const { rows } = await tx.query({
-      name: `sluice-outbox-write-${this.#q}`,
-      text: this.#write,
-      values: [
-        messages.map((m) => m.messageId),
-        messages.map((m) => m.destinationKind),
-        messages.map((m) => m.destination),
-        messages.map((m) => m.messageType),
-        messages.map((m) => m.key ?? null),
-        messages.map((m) => JSON.stringify(m.headers)),
-        messages.map((m) => m.body),
-        messages.map((m) => m.sourceEndpoint ?? null),
-        messages.map((m) => m.causationId ?? null),
-        this.#channel,
-        this.deps.instanceId,
-        leaseMs,
-      ],
-    });
-    return rows.map((r: { seq: string; attempts: number }) => ({ seq: Number(r.seq), leased: r.attempts === 1 }));
+    return rows.map((r) => ({ seq: Number(r.seq), leased: Number(r.attempts) === 1 }));
   }
 
   claim(options: ClaimOptions): Promise<OutboxRow[]> {
@@ -262,6 +258,36 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
       },
     };
   }
+}
+
+/**
+ * The write: a row is leased to the writer (see OutboxStore.write) when it has no key, or is the
+ * first of its key in this write and no earlier row of its key is undispatched. It runs after the
+ * keys' locks were taken, as a statement of its own: its snapshot then sees every earlier committed
+ * row of them. `p` are the twelve values' placeholders (or literals).
+ */
+function writeStatement(q: string, p: readonly string[]): string {
+  return `WITH m AS (
+        SELECT u.*, row_number() OVER (PARTITION BY u.entity_key ORDER BY u.ord) AS nth
+        FROM unnest(${p[0]}::text[], ${p[1]}::text[], ${p[2]}::text[], ${p[3]}::text[], ${p[4]}::text[], ${p[5]}::jsonb[], ${p[6]}::bytea[], ${p[7]}::text[], ${p[8]}::text[])
+          WITH ORDINALITY AS u(message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id, ord)
+      ),
+      l AS (
+        SELECT m.*, ${p[11]}::double precision > 0 AND (m.entity_key IS NULL OR (m.nth = 1 AND NOT EXISTS (
+          SELECT 1 FROM ${q} p WHERE p.entity_key = m.entity_key AND p.dispatched_at IS NULL AND p.failed_at IS NULL))) AS leased
+        FROM m
+      ),
+      ins AS (
+        INSERT INTO ${q} (message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint,
+                          causation_id, attempts, next_attempt_at)
+        SELECT message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id,
+               CASE WHEN leased THEN 1 ELSE 0 END,
+               CASE WHEN leased THEN now() + make_interval(secs => ${p[11]}::double precision / 1000) ELSE now() END
+        FROM l ORDER BY ord
+        RETURNING seq, attempts),
+      -- Relays need a wake-up only for rows they may take now: leased rows are the writer's.
+      n AS (SELECT pg_notify(${p[9]}, ${p[10]}) WHERE EXISTS (SELECT 1 FROM l WHERE NOT l.leased))
+      SELECT ins.seq, ins.attempts, (SELECT count(*) FROM n) AS notified FROM ins ORDER BY ins.seq`;
 }
 
 function rowOf(r: Record<string, unknown>): OutboxRow {

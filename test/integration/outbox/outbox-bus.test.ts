@@ -162,6 +162,21 @@ describe.each(['memory', 'sqlite', 'postgres'] as const)('the outbox on the %s s
     expect(rows.map((r) => r.messageId)).toEqual([result.id]);
   });
 
+  it('stores hostile keys and ids as they are, and dispatches them as they are', async () => {
+    const { bus, seen } = makeBus();
+    bus.endpoint('orders').handle(PlaceOrder, async () => {});
+    await bus.start();
+    const key = `k'"\\x00;-- $1 \u00e9\u{1F600}`;
+    const id = `id'); DROP TABLE x; --\\`;
+    await bus.transaction(async ({ publish }) => {
+      await publish(OrderPlaced, { order: `o'"\\`, attempt: 0 }, { key, id });
+    });
+    await waitFor(() => seen.length === 1);
+    expect(seen[0]).toMatchObject({ id, order: `o'"\\` });
+    const rows = (await bus.outbox?.store.rows(10)) ?? [];
+    expect(rows.map((r) => [r.messageId, r.key])).toEqual([[id, key]]);
+  });
+
   it('refuses a bad message at the publish call, inside the transaction', async () => {
     const { bus } = makeBus();
     bus.endpoint('orders').handle(PlaceOrder, async () => {});
