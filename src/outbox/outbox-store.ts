@@ -52,7 +52,7 @@ export interface OutboxStats {
 
 /** What {@link OutboxStore.claim} may take. */
 export interface ClaimOptions {
-  /** Only these rows (the in-process dispatch of a commit's rows); all due rows otherwise (the relay). */
+  /** Only these rows (tools, tests); all due rows otherwise (the relay). */
   readonly seqs?: readonly number[];
   readonly limit: number;
   /** How long the claimed rows are leased: no other claim takes them before. */
@@ -64,11 +64,11 @@ export interface ClaimOptions {
  *
  * Guarantees: `write` inserts in the caller's transaction (rolled back with it; on PostgreSQL it
  * also takes a transaction-scoped lock per key, so that rows of one key get their `seq` in commit
- * order, and notifies the relays). `claim` takes only rows that are committed, due, not dispatched,
+ * order, and notifies the relays of rows they may take at once). `claim` takes only rows that are committed, due, not dispatched,
  * not moved aside, and the first undispatched row of their key (a keyed row never goes out while an
  * earlier row of its key waits); it leases them (`next_attempt_at` = now + lease, attempts + 1), so
- * that concurrent claims — in process, in another relay, in another process — never take the same
- * row twice while the lease runs (PostgreSQL: `FOR UPDATE SKIP LOCKED`). A failure of the database is
+ * that concurrent claims — in this relay, in another relay, in another process — never take the
+ * same row twice while the lease runs (nor a row written leased to its writer) (PostgreSQL: `FOR UPDATE SKIP LOCKED`). A failure of the database is
  * thrown as `DependencyError`.
  */
 export interface OutboxStore<TTx> {

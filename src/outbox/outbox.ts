@@ -45,9 +45,10 @@ const STOP_DISPATCH_MS = 700;
 const MAX_CLEANUP_ROUNDS = 100;
 
 /**
- * The bus's outbox at run time. `write` puts messages in the caller's transaction; once that
- * transaction committed, `afterCommit` dispatches its rows in process at once (the commits of one
- * event-loop turn share one claim), resolving when they went out or were left for the relay (never
+ * The bus's outbox at run time. `write` puts messages in the caller's transaction (leased to this
+ * writer when nothing of their key waits before them); once that transaction committed,
+ * `afterCommit` dispatches its leased rows in process at once, without a claim (the commits of one
+ * event-loop turn together), resolving when they went out or were left for the relay (never
  * rejecting: the message was committed, and whatever the broker does, its rows stay until they
  * are dispatched). The {@link OutboxRelay} does the rest; retention cleanup and the counts of
  * `bus.health()` run on timers.
@@ -55,7 +56,7 @@ const MAX_CLEANUP_ROUNDS = 100;
 export class Outbox {
   readonly #dispatcher: Dispatch;
   readonly #relay: OutboxRelay;
-  /** Rows of this instance a claim could not take (an earlier row of their key waited): seq → since. */
+  /** Rows of this instance written behind an earlier row of their key (the relay's): seq → since. */
   readonly #blocked = new Map<number, number>();
   #pending: OutboxRow[] = [];
   #pendingDone: (() => void)[] = [];
