@@ -27,7 +27,22 @@ export interface MemoryOutboxDeps {
  */
 export class MemoryOutbox implements OutboxStore<undefined> {
   readonly #rows = new Map<number, Mutable<OutboxRow> & { committed: boolean }>();
+  /** Rows of each key not dispatched and not moved aside (written ones included): the write's check. */
+  readonly #pendingByKey = new Map<string, number>();
   #seq = 0;
+
+  /** Counts a row of `key` in or out of its key's pending rows. */
+  #pend(key: string | undefined, delta: 1 | -1): void {
+    if (key === undefined) return;
+    const n = (this.#pendingByKey.get(key) ?? 0) + delta;
+    if (n > 0) this.#pendingByKey.set(key, n);
+    else this.#pendingByKey.delete(key);
+  }
+
+  /** Ends a row's pending state (dispatched, moved aside, rolled back): once. */
+  #settle(row: OutboxRow): void {
+    if (!row.dispatchedAt && !row.failedAt) this.#pend(row.key, -1);
+  }
 
   constructor(private readonly deps: MemoryOutboxDeps) {}
 
@@ -37,10 +52,7 @@ export class MemoryOutbox implements OutboxStore<undefined> {
     const now = new Date(this.deps.clock.now());
     return messages.map((m) => {
       const seq = ++this.#seq;
-      const leased =
-        leaseMs > 0 &&
-        (m.key === undefined ||
-          ![...this.#rows.values()].some((r) => r.key === m.key && !r.dispatchedAt && !r.failedAt));
+      const leased = leaseMs > 0 && (m.key === undefined || !this.#pendingByKey.has(m.key));
       const row = {
         ...m,
         seq,
@@ -53,8 +65,11 @@ export class MemoryOutbox implements OutboxStore<undefined> {
         committed: false,
       };
       this.#rows.set(seq, row);
+      this.#pend(row.key, 1);
       this.deps.inTransaction(
-        () => this.#rows.delete(seq),
+        () => {
+          if (this.#rows.delete(seq)) this.#settle(row);
+        },
         () => {
           row.committed = true;
         },
@@ -84,11 +99,11 @@ export class MemoryOutbox implements OutboxStore<undefined> {
   async markDispatched(seqs: readonly number[], remove: boolean): Promise<void> {
     const now = new Date(this.deps.clock.now());
     for (const seq of seqs) {
+      const row = this.#rows.get(seq);
+      if (!row) continue;
+      this.#settle(row);
       if (remove) this.#rows.delete(seq);
-      else {
-        const row = this.#rows.get(seq);
-        if (row) row.dispatchedAt = now;
-      }
+      else row.dispatchedAt = now;
     }
   }
 
@@ -103,6 +118,7 @@ export class MemoryOutbox implements OutboxStore<undefined> {
   async moveAside(seq: number, reason: string): Promise<void> {
     const row = this.#rows.get(seq);
     if (!row) return;
+    this.#settle(row);
     row.failedAt = new Date(this.deps.clock.now());
     row.failedReason = reason;
   }

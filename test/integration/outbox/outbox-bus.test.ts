@@ -177,6 +177,32 @@ describe.each(['memory', 'sqlite', 'postgres'] as const)('the outbox on the %s s
     expect(rows.map((r) => [r.messageId, r.key])).toEqual([[id, key]]);
   });
 
+  it('dispatches the rows of one key one transaction after another, each transaction’s in its order', async () => {
+    const { bus, seen } = makeBus();
+    bus.endpoint('orders').handle(PlaceOrder, async () => {});
+    await bus.start();
+    // Concurrent transactions, three rows each, all of one key. (That transactions of a key go out
+    // in commit order is checked where commit order is known: outbox-processes.test.ts.)
+    let committed = 0;
+    await Promise.all(
+      [0, 1, 2, 3].map(() =>
+        bus.transaction(async ({ publish }) => {
+          const from = committed;
+          committed += 3;
+          for (let i = 0; i < 3; i++) await publish(OrderPlaced, { order: 'same', attempt: from + i }, { key: 'k-1' });
+        }),
+      ),
+    );
+    await waitFor(() => seen.length === 12, { what: 'twelve events' });
+    const order = seen.map((s) => s.attempt);
+    expect([...order].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    for (let block = 0; block < 12; block += 3) {
+      const first = order[block] as number;
+      expect(first % 3).toBe(0);
+      expect(order.slice(block, block + 3)).toEqual([first, first + 1, first + 2]);
+    }
+  });
+
   it('refuses a bad message at the publish call, inside the transaction', async () => {
     const { bus } = makeBus();
     bus.endpoint('orders').handle(PlaceOrder, async () => {});
