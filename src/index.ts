@@ -3,7 +3,7 @@
  */
 export { createBus, type BusOptions, type EndpointOptions } from './bus/create-bus.js';
 export { createBusFromConfig } from './bus/create-bus-from-config.js';
-export { Bus, type BusHealth, type BusState } from './bus/bus.js';
+export { Bus, type BusHealth, type BusState, type TransactionScope } from './bus/bus.js';
 export type { EndpointBuilder, HandleOptions } from './bus/endpoint-builder.js';
 export type { EndpointCounters, EndpointState } from './bus/endpoint.js';
 export type { ConsumerState, ConsumerView } from './bus/consumer-supervisor.js';
@@ -91,6 +91,19 @@ export type { CausedMessage, HistoryOutcome, LostTo } from './history/history-re
 export { HistoryConfigSchema, type HistoryConfig } from './history/history-config.js';
 export { postgresHistoryDdl } from './history/postgres-history.js';
 export { sqliteHistoryDdl } from './history/sqlite-history.js';
+export { MemoryOutbox } from './inbox/memory-outbox.js';
+export type { Outbox, OutboxView } from './outbox/outbox.js';
+export {
+  type ClaimOptions,
+  type OutboxConfig,
+  type OutboxConfigInput,
+  OutboxConfigSchema,
+  type OutboxMessage,
+  type OutboxRow,
+  type OutboxStats,
+  type OutboxStore,
+  type OutboxStoreOptions,
+} from './outbox/outbox-store.js';
 export type { PartitionKeyOf } from './pipeline/stages/schedule-stage.js';
 export {
   exponential,

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { MessageContract, MessageInputOf } from '../contracts/define-message.js';
 import type { OutgoingOptions } from '../contracts/message-context.js';
@@ -6,7 +6,11 @@ import type { EnvelopeCodec } from '../envelope/cloudevents-codec.js';
 import { createEnvelope } from '../envelope/cloudevents-codec.js';
 import { encodeOutgoing } from '../envelope/encode-outgoing.js';
 import type { Envelope, EnvelopeOptions } from '../envelope/envelope.js';
-import { InvalidOutgoingMessageError, LifecycleError, RegistrationError } from '../errors/sluice-error.js';
+import { ConfigError, InvalidOutgoingMessageError, LifecycleError, RegistrationError } from '../errors/sluice-error.js';
+import { Outbox, type OutboxView, type Written } from '../outbox/outbox.js';
+import type { OutboxMessage } from '../outbox/outbox-store.js';
+import { Admission } from '../killswitch/kill-switch-policy.js';
+import type { OutgoingMessage } from '../transport/transport.js';
 import { closeWithin } from './close-within.js';
 import { type WaitingFor, waitForInbox } from './wait-for-inbox.js';
 import type { Clock } from '../internal/clock.js';
@@ -69,11 +73,12 @@ import { traceStage } from '../telemetry/trace-stage.js';
 const BUSY_RETRY_MS = 1_000;
 /**
  * What `stop()` may take beyond `shutdown.timeoutMs`, whatever the broker and the database do:
- * pausing and closing the consumers, closing the transport, the inbox store (which closes the
- * sockets of connections still in use) and the health server, each within its own share.
+ * pausing and closing the consumers, stopping the outbox's relay (dispatches in progress get a
+ * moment), closing the transport, the inbox store (which closes the sockets of connections still in
+ * use) and the health server, each within its own share.
  */
 export const STOP_MARGIN_MS = 5_000;
-const STOP_SHARES = { endpoints: 1_500, transport: 1_000, inbox: 2_000, health: 500 } as const;
+const STOP_SHARES = { endpoints: 1_500, outbox: 800, transport: 800, inbox: 1_700, health: 200 } as const;
 /** One cleanup run deletes at most this many batches, then waits for the next interval. */
 const MAX_CLEANUP_ROUNDS = 100;
 
@@ -98,6 +103,23 @@ export interface BusHealth {
       }
     >
   >;
+  /** The outbox, when the bus has one: depth, age of the oldest waiting row, rows moved aside. */
+  readonly outbox?: OutboxView;
+}
+
+/** What `bus.transaction(work)` hands the work: the store's transaction, and publish/send into the outbox. */
+export interface TransactionScope<TTx> {
+  /** The store's transaction: write your effect through it. */
+  readonly tx: TTx;
+  /** Publishes an event when the transaction commits; resolves to its id once it is written. */
+  publish<C extends MessageContract>(contract: C, data: MessageInputOf<C>, options?: EnvelopeOptions): Promise<string>;
+  /** Sends a command to one endpoint when the transaction commits (as `publish`). */
+  send<C extends MessageContract>(
+    endpoint: string,
+    contract: C,
+    data: MessageInputOf<C>,
+    options?: EnvelopeOptions,
+  ): Promise<string>;
 }
 
 /** Everything the bus is built from; assembled and validated by `createBus`. */
@@ -143,8 +165,34 @@ export class Bus<TTx = undefined> {
   readonly #startAbort = new AbortController();
   #starting: Promise<void> | undefined;
   #waitingFor: BusHealth['waitingFor'];
+  /** The outbox, when the inbox store has one and `outbox.enabled`. */
+  readonly #outbox: Outbox | undefined;
 
-  constructor(private readonly parts: BusParts) {}
+  constructor(private readonly parts: BusParts) {
+    const store = parts.inbox?.store;
+    if (store?.outbox && parts.config.outbox.enabled) {
+      this.#outbox = new Outbox({
+        store: store.outbox({ table: parts.config.outbox.table, instanceId: randomUUID() }),
+        transport: parts.transport,
+        contentType: parts.codec.contentType,
+        config: parts.config.outbox,
+        logger: parts.logger.child({ component: 'outbox' }),
+        clock: parts.clock,
+        onBrokerFailure: (endpoint, error) => this.#brokerFailed(endpoint, error),
+      });
+    }
+  }
+
+  /** A row a handler of `endpoint` wrote could not go to the broker: its kill switch counts a dependency failure. */
+  #brokerFailed(endpoint: string | undefined, error: unknown): void {
+    const registration = endpoint === undefined ? undefined : this.parts.registrations.get(endpoint);
+    if (!registration || this.#state !== 'started') return;
+    this.#killSwitchOf(registration).observe(
+      Admission.unadmitted,
+      { kind: 'released', reason: 'dependency', delayMs: 0, headers: {}, dependency: 'broker (outbox)', error },
+      undefined,
+    );
+  }
 
   get state(): BusState {
     return this.#state;
@@ -222,6 +270,8 @@ export class Bus<TTx = undefined> {
         if (this.#anyHistory()) await this.parts.history?.init();
       }
       await transport.connect();
+      // The outbox's table, then its relay: rows a crash left behind go out before new work comes in.
+      await this.#outbox?.start();
       for (const registration of this.parts.registrations.values()) {
         if (registration.routes.size === 0) {
           throw new RegistrationError(`endpoint "${registration.name}" has no handlers`);
@@ -260,16 +310,19 @@ export class Bus<TTx = undefined> {
     const keyOf: PartitionKeyOf | undefined =
       registration.partitionKey ?? (byKey ? (env, partitionKey) => env.key ?? partitionKey : undefined);
     const outbound: Outbound = {
-      publish: async (contract, data, options) => {
-        await this.publish(contract, data as never, options);
+      publish: async (contract, data, options, outbox, source) => {
+        if (outbox) await this.#stage(outbox, 'publish', contract.type, contract, data, options, source);
+        else await this.publish(contract, data as never, options);
       },
-      send: async (address, contract, data, options) => {
-        await this.send(address, contract, data as never, options);
+      send: async (to, contract, data, options, outbox, source) => {
+        if (outbox) await this.#stage(outbox, 'send', this.#addressOf(to), contract, data, options, source);
+        else await this.send(to, contract, data as never, options);
       },
     };
     const address = info.address;
     const endpointInbox = config.inbox ? this.parts.inbox : undefined;
     const history = endpointInbox && this.#keepsHistory(registration) ? this.parts.history : undefined;
+    const outbox = endpointInbox && config.outbox ? this.#outbox : undefined;
     const committer =
       endpointInbox && config.groupCommit
         ? new GroupCommitter(endpointInbox.store, config.groupCommit, { clock, waits, flush: history?.flush })
@@ -282,7 +335,13 @@ export class Bus<TTx = undefined> {
         : undefined;
       batches.set(
         route,
-        new BatchCollector(route.batch.handler, route.batch, store, { clock, waits, history: history?.tapFor(name) }),
+        new BatchCollector(route.batch.handler, route.batch, store, {
+          clock,
+          waits,
+          outbound,
+          outbox,
+          history: history?.tapFor(name),
+        }),
       );
     }
     const unknownTypes: UnknownTypePolicy =
@@ -326,6 +385,7 @@ export class Bus<TTx = undefined> {
               {
                 storeEnvelope: endpointInbox.config.storeEnvelope,
                 busyRetryMs: BUSY_RETRY_MS,
+                outbox,
                 history: history?.tapFor(name),
                 deferHistory: committer !== undefined,
               },
@@ -413,12 +473,88 @@ export class Bus<TTx = undefined> {
     data: MessageInputOf<C>,
     options: EnvelopeOptions = {},
   ): Promise<string> {
-    const address = this.parts.registrations.get(endpoint)?.config.address ?? endpoint;
+    const address = this.#addressOf(endpoint);
     return this.#producer.run('send', address, async (trace) => {
       const message = this.#outgoing(contract, data, options, trace);
       await this.parts.transport.send(address, message);
       return message;
     });
+  }
+
+  /** The broker address of a local endpoint's name; anything else is an address already. */
+  #addressOf(endpoint: string): string {
+    return this.parts.registrations.get(endpoint)?.config.address ?? endpoint;
+  }
+
+  /**
+   * Builds and checks a message now (a bad one throws here, at the call, as an immediate publish
+   * would) and appends it to `outbox`, to be written in the caller's transaction.
+   */
+  #stage(
+    outbox: OutboxMessage[],
+    kind: 'publish' | 'send',
+    destination: string,
+    contract: MessageContract,
+    data: unknown,
+    options: EnvelopeOptions,
+    source: string | undefined,
+  ): Promise<string> {
+    return this.#producer.run(kind, destination, async (trace) => {
+      const message = this.#outgoing(contract, data, options, trace);
+      outbox.push(outboxMessageOf(message, kind, destination, source, options.causationId));
+      return message;
+    });
+  }
+
+  /**
+   * Runs `work` in one transaction of the inbox store: what it publishes and sends is written to the
+   * outbox in that transaction and dispatched after the commit (in process at once; by a relay after
+   * a crash). Returns what `work` returns, once committed. When `work` throws, the transaction rolls
+   * back, nothing is sent, and the error is rethrown. Message ids are random unless `options.id`
+   * gives one (a retry of the work then writes the same id, and downstream inboxes deduplicate).
+   *
+   * @throws ConfigError when the bus has no inbox store, or its store has no outbox, or the outbox is off.
+   * @throws LifecycleError before `start()` or after `stop()`.
+   */
+  async transaction<R>(work: (scope: TransactionScope<TTx>) => Promise<R>): Promise<R> {
+    const store = this.parts.inbox?.store;
+    const outbox = this.#outbox;
+    if (!store?.transaction || !outbox) {
+      throw new ConfigError([
+        !store
+          ? "bus.transaction needs an inbox store, whose database holds the outbox: createBus(config, { inbox: postgresInbox() }) from 'sluice/postgres' (or sqliteInbox(), memoryInbox())"
+          : !this.parts.config.outbox.enabled
+            ? 'outbox.enabled: bus.transaction needs the outbox, and it is off'
+            : `bus.transaction: the inbox store "${store.kind}" has no outbox or no transactions`,
+      ]);
+    }
+    if (this.#state !== 'started') {
+      throw new LifecycleError(`bus.transaction needs a started bus (bus is ${this.#state})`);
+    }
+    const outgoing: OutboxMessage[] = [];
+    let written: Written | undefined;
+    const result = await store.transaction(async (tx) => {
+      outgoing.length = 0;
+      const scope: TransactionScope<TTx> = {
+        tx: tx as TTx,
+        publish: (contract, data, options = {}) =>
+          this.#stage(outgoing, 'publish', contract.type, contract, data, options, undefined),
+        send: (endpoint, contract, data, options = {}) =>
+          this.#stage(outgoing, 'send', this.#addressOf(endpoint), contract, data, options, undefined),
+      };
+      const value = await work(scope);
+      written = outgoing.length > 0 ? await outbox.write(tx, outgoing) : undefined;
+      return value;
+    });
+    // Committed: the rows go out now, in process, without holding the caller (a broker that is down
+    // must not slow the work that wrote them; the relay retries).
+    if (written) void outbox.afterCommit(written);
+    return result;
+  }
+
+  /** The outbox, when the bus has one (its store's rows, for tools and tests). */
+  get outbox(): Outbox | undefined {
+    return this.#outbox;
   }
 
   #outgoing(
@@ -553,6 +689,7 @@ export class Bus<TTx = undefined> {
       ...(this.#waitingFor ? { waitingFor: this.#waitingFor } : {}),
       transport: { kind: this.parts.transport.kind, state: this.parts.transport.state },
       endpoints,
+      ...(this.#outbox ? { outbox: this.#outbox.view() } : {}),
     };
   }
 
@@ -610,6 +747,8 @@ export class Bus<TTx = undefined> {
           close: () => Promise.all(endpoints.map((e) => e.stop(timeoutMs))),
           withinMs: timeoutMs + STOP_SHARES.endpoints,
         },
+        // Before the transport: dispatches in progress may finish; what is left stays in the table.
+        { what: 'outbox', close: () => this.#outbox?.stop(), withinMs: STOP_SHARES.outbox },
         { what: 'transport', close: () => this.parts.transport.close(), withinMs: STOP_SHARES.transport },
         {
           what: 'inbox store',
@@ -742,6 +881,27 @@ export class Bus<TTx = undefined> {
     for (const [signal, handler] of this.#signalHandlers) process.removeListener(signal, handler);
     this.#signalHandlers.clear();
   }
+}
+
+/** The outbox row of a message built by `#outgoing`. */
+function outboxMessageOf(
+  message: OutgoingMessage,
+  kind: 'publish' | 'send',
+  destination: string,
+  source: string | undefined,
+  causationId: string | undefined,
+): OutboxMessage {
+  return {
+    messageId: message.messageId,
+    destinationKind: kind,
+    destination,
+    messageType: message.messageType,
+    key: message.key,
+    headers: message.headers,
+    body: message.body,
+    sourceEndpoint: source,
+    causationId,
+  };
 }
 
 /** Where `unknownTypes: 'skippedQueue'` moves an endpoint's unknown types: `skippedAddress`, else `<address>.skipped`. */

@@ -6,6 +6,7 @@ import { DEFAULT_HEALTH, HealthConfigSchema } from '../health/health-config.js';
 import { DEFAULT_KILL_SWITCH, KillSwitchConfigSchema } from '../killswitch/kill-switch-config.js';
 import { DEFAULT_ORDERING, OrderingConfigSchema } from '../ordering/ordering-config.js';
 import { ConsumerRestartConfigSchema, DEFAULT_CONSUMER_RESTART } from './consumer-restart-config.js';
+import { OutboxConfigSchema } from '../outbox/outbox-store.js';
 import { DEFAULT_HISTORY, HistoryConfigSchema } from '../history/history-config.js';
 
 /** Per-endpoint settings; every field has a default, so `{}` is a valid endpoint. */
@@ -51,6 +52,12 @@ export const EndpointConfigSchema = z.strictObject({
   killSwitch: KillSwitchConfigSchema.default(DEFAULT_KILL_SWITCH),
   /** Run handlers through the bus's inbox (when it has one). Off: at-least-once effects. */
   inbox: z.boolean().default(true),
+  /**
+   * With an inbox: what handlers publish and send is written to the outbox in their transaction and
+   * dispatched after the commit (see docs/outbox.md). `false`: it goes to the broker at once, during
+   * the handler, even if the transaction then rolls back.
+   */
+  outbox: z.boolean().default(true),
   /**
    * Group commit: messages reaching the inbox at about the same time share one transaction (one
    * multi-row claim, one commit). Off by default.
@@ -98,6 +105,8 @@ export const BusConfigSchema = z.strictObject({
     .default({ timeoutMs: 30_000, signals: ['SIGTERM', 'SIGINT'] }),
   /** The inbox store's settings; its `kind` must match the store given to `createBus`. */
   inbox: z.looseObject({ kind: z.string().min(1) }).optional(),
+  /** The transactional outbox, in the inbox store's database (see docs/outbox.md). */
+  outbox: OutboxConfigSchema.prefault({}),
   /** The history of each key beside the inbox, for `bus.explain` (docs/explain.md). */
   history: HistoryConfigSchema.default(DEFAULT_HISTORY),
   /** Per-endpoint settings by endpoint name; they override options given in code. */

@@ -157,7 +157,11 @@ export function assembleBus<TTx>(config: BusConfigInput | LoadedConfig, options:
     transport,
     inbox,
     history: inbox
-      ? createHistory(inbox, busConfig.history, { clock, logger: logger.child({ history: true }) })
+      ? createHistory(inbox, busConfig.history, {
+          clock,
+          logger: logger.child({ history: true }),
+          outboxTable: busConfig.outbox.table,
+        })
       : undefined,
     logger,
     clock,

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { Envelope } from '../envelope/envelope.js';
+import type { Envelope, EnvelopeOptions } from '../envelope/envelope.js';
+import type { MessageContract } from './define-message.js';
 
 /** What a batch handler gets besides the messages. Valid only while the handler runs. */
 export interface BatchContext<T, TTx = undefined> {
@@ -11,6 +12,24 @@ export interface BatchContext<T, TTx = undefined> {
   readonly signal: AbortSignal;
   /** The one inbox transaction of the whole batch: write the batch's effect through it. */
   readonly tx: TTx;
+  /**
+   * Publishes an event. With an inbox (and the outbox on), it is written to the outbox in `tx` and
+   * dispatched after the batch commits; nothing of a batch that fails goes out. Its id is derived
+   * from the batch's message ids, the endpoint and the call's position, unless `options.id` is
+   * given; name the message it follows from with `options.causationId`.
+   */
+  publish<C extends MessageContract>(
+    contract: C,
+    data: C extends MessageContract<string, unknown, infer I> ? I : never,
+    options?: EnvelopeOptions,
+  ): Promise<void>;
+  /** Sends a command to one endpoint (as `publish`). */
+  send<C extends MessageContract>(
+    endpoint: string,
+    contract: C,
+    data: C extends MessageContract<string, unknown, infer I> ? I : never,
+    options?: EnvelopeOptions,
+  ): Promise<void>;
 }
 
 /**

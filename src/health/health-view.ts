@@ -50,6 +50,8 @@ export function busView(health: BusHealth, withTexts: boolean): unknown {
     state: health.state,
     transport: health.transport,
     endpoints: Object.fromEntries(endpointsOf(health, withTexts)),
+    // Counts and times only: shown without a token too.
+    ...(health.outbox ? { outbox: health.outbox } : {}),
   };
 }
 

@@ -17,13 +17,14 @@ import { SqliteHistory } from './sqlite-history.js';
 export function createHistory(
   inbox: { readonly store: InboxStore<unknown>; readonly config: InboxCommonConfig },
   config: HistoryConfig,
-  deps: { readonly clock: Clock; readonly logger: Logger },
+  deps: { readonly clock: Clock; readonly logger: Logger; readonly outboxTable: string },
 ): HistoryRuntime | undefined {
   const { store } = inbox;
   const backend = backendOf(
     store,
     inbox.config as InboxCommonConfig & { schema?: string; table?: string; createTables?: boolean },
     config,
+    deps.outboxTable,
   );
   if (!backend || !store.transaction) {
     if (config.enabled)
@@ -41,6 +42,8 @@ function backendOf(
   store: InboxStore<unknown>,
   inboxConfig: { schema?: string; table?: string; createTables?: boolean },
   config: HistoryConfig,
+  /** The outbox's table (`outbox.table`), read for "the messages it caused". */
+  outboxTable: string,
 ): HistoryBackend | undefined {
   const inboxTable = inboxConfig.table ?? 'sluice_inbox';
   switch (store.kind) {
@@ -49,11 +52,11 @@ function backendOf(
         schema: inboxConfig.schema ?? 'public',
         table: config.table,
         inboxTable,
-        outboxTable: config.outboxTable,
+        outboxTable,
         createTables: inboxConfig.createTables !== false,
       });
     case 'sqlite':
-      return new SqliteHistory({ table: config.table, inboxTable, outboxTable: config.outboxTable });
+      return new SqliteHistory({ table: config.table, inboxTable, outboxTable });
     case 'memory':
       return store instanceof MemoryInbox ? new MemoryHistory(store) : undefined;
     default:

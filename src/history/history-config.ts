@@ -34,11 +34,6 @@ export const HistoryConfigSchema = z.strictObject({
         .default(4_096),
     })
     .default({ enabled: false, maxBytes: 4_096 }),
-  /**
-   * The outbox table (issue 13) read for "the messages it caused", when it exists in the inbox's
-   * database; absent, entries show no caused messages.
-   */
-  outboxTable: SqlIdentifierSchema.default('sluice_outbox'),
   /** Dead letters `explain` looks at per endpoint (oldest first) for the key's messages still there. */
   deadLetterScanLimit: z.number().int().min(0).max(1_000_000).default(10_000),
 });

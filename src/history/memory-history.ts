@@ -49,8 +49,25 @@ export class MemoryHistory implements HistoryBackend {
     return version && { occurredAt: version.occurredAt, messageId: version.messageId, tombstone: version.tombstone };
   }
 
-  /** The memory inbox has no outbox table. */
-  async caused(_tx: unknown, _consumed: readonly Consumed[]): Promise<CausedMessage[]> {
-    return [];
+  /** What the consumed messages caused: the memory outbox's rows (kept for the outbox's retention). */
+  async caused(_tx: unknown, consumed: readonly Consumed[]): Promise<CausedMessage[]> {
+    const wanted = new Set(consumed.map((c) => `${c.endpoint}\u0000${c.messageId}`));
+    const iso = (d: Date | undefined) => (d === undefined ? null : d.toISOString());
+    return this.store
+      .outboxRows()
+      .filter((r) => r.sourceEndpoint !== undefined && r.causationId !== undefined)
+      .filter((r) => wanted.has(`${r.sourceEndpoint}\u0000${r.causationId}`))
+      .map((r) => ({
+        sourceEndpoint: r.sourceEndpoint as string,
+        causationId: r.causationId as string,
+        messageId: r.messageId,
+        messageType: r.messageType,
+        destinationKind: r.destinationKind,
+        destination: r.destination,
+        createdAt: iso(r.createdAt),
+        dispatchedAt: iso(r.dispatchedAt),
+        failedAt: iso(r.failedAt),
+        failedReason: r.failedReason ?? null,
+      }));
   }
 }

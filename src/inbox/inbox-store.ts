@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Clock } from '../internal/clock.js';
 import type { EntityVersion } from '../ordering/ordering-policy.js';
+import type { OutboxStore, OutboxStoreOptions } from '../outbox/outbox-store.js';
 
 /** What the inbox records about a message it processes. */
 export interface InboxEntry {
@@ -114,13 +115,20 @@ export interface InboxStore<TTx> {
   /** Deletes up to `limit` tombstones of `endpoint` recorded before `olderThan`; returns how many. */
   cleanupTombstones(endpoint: string, olderThan: Date, limit: number): Promise<number>;
   find(endpoint: string, messageId: string): Promise<InboxRow | undefined>;
-  /**
-   * Runs `fn` in a transaction of its own on the store's database and commits (the history's
-   * writes outside a message's transaction, its table, reads and cleanup). A failure of the
-   * database is thrown as `DependencyError`. Optional: a store without it keeps no history.
-   */
-  transaction?<R>(fn: (tx: TTx) => Promise<R>): Promise<R>;
   close(): Promise<void>;
+  /**
+   * The outbox in this store's database, on its connections (see `OutboxStore`). Absent: the store
+   * has none, and handlers publish at once.
+   */
+  outbox?(options: OutboxStoreOptions): OutboxStore<TTx>;
+  /**
+   * Runs `work` in one transaction of the store, without a claim: COMMIT after it, ROLLBACK and
+   * rethrow when it throws. A result means committed, as for `runOnce`; a failure of the database
+   * is thrown as `DependencyError`. Used by `bus.transaction` and by the history (its writes outside
+   * a message's transaction, its table, reads and cleanup). Optional: a store without it has no
+   * `bus.transaction` and keeps no history.
+   */
+  transaction?<R>(work: (tx: TTx) => Promise<R>): Promise<R>;
 }
 
 /** Settings every store shares. */

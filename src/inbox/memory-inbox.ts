@@ -11,6 +11,8 @@ import {
   type InboxStore,
   type InboxWork,
 } from './inbox-store.js';
+import type { OutboxRow, OutboxStore, OutboxStoreOptions } from '../outbox/outbox-store.js';
+import { MemoryOutbox } from './memory-outbox.js';
 
 export const MemoryInboxConfigSchema = z.strictObject({ kind: z.literal('memory'), ...InboxCommonConfigShape });
 
@@ -18,6 +20,8 @@ export const MemoryInboxConfigSchema = z.strictObject({ kind: z.literal('memory'
 interface Scope {
   readonly held: Set<string>;
   readonly undo: (() => void)[];
+  /** What the outbox makes visible when the run commits. */
+  readonly commits: (() => void)[];
 }
 
 interface KeyLock {
@@ -54,12 +58,13 @@ export class MemoryInbox implements InboxStore<undefined> {
       await entry.duplicate?.(undefined);
       return { status: 'duplicate' };
     }
-    const scope: Scope = { held: new Set(), undo: [] };
+    const scope: Scope = { held: new Set(), undo: [], commits: [] };
     const run = this.#scope.run(scope, () => work(undefined));
     this.#running.set(id, run);
     try {
       const done = await run;
       this.#rows.set(id, this.#row(entry, done.recordAs));
+      for (const commit of scope.commits) commit();
       return { status: 'processed', value: done.result };
     } catch (error) {
       this.#undo(scope, 0);
@@ -105,7 +110,7 @@ export class MemoryInbox implements InboxStore<undefined> {
       seen.add(id);
       return isNew;
     });
-    const scope: Scope = { held: new Set(), undo: [] };
+    const scope: Scope = { held: new Set(), undo: [], commits: [] };
     let done: readonly (InboxWork<R> | undefined)[];
     try {
       done = await this.#scope.run(scope, () => work(undefined, fresh));
@@ -115,6 +120,7 @@ export class MemoryInbox implements InboxStore<undefined> {
     } finally {
       this.#release(scope);
     }
+    for (const commit of scope.commits) commit();
     return entries.map((entry, i) => {
       const d = done[i];
       if (!fresh[i] || !d) return { status: 'duplicate' } as const;
@@ -123,10 +129,13 @@ export class MemoryInbox implements InboxStore<undefined> {
     });
   }
 
-  async transaction<R>(fn: (tx: undefined) => Promise<R>): Promise<R> {
-    const scope: Scope = { held: new Set(), undo: [] };
+  /** One run without a claim (`bus.transaction`): its outbox rows and versions commit or roll back together. */
+  async transaction<R>(work: (tx: undefined) => Promise<R>): Promise<R> {
+    const scope: Scope = { held: new Set(), undo: [], commits: [] };
     try {
-      return await this.#scope.run(scope, () => fn(undefined));
+      const result = await this.#scope.run(scope, () => work(undefined));
+      for (const commit of scope.commits) commit();
+      return result;
     } catch (error) {
       this.#undo(scope, 0);
       throw error;
@@ -138,6 +147,26 @@ export class MemoryInbox implements InboxStore<undefined> {
   /** Registers how to take back a write made inside the current run (rolled back with it); outside a run, nothing. */
   track(undo: () => void): void {
     this.#scope.getStore()?.undo.push(undo);
+  }
+
+  /** The outbox in memory, transactional with this inbox's runs (see `MemoryOutbox`). */
+  outbox(_options: OutboxStoreOptions): OutboxStore<undefined> {
+    this.#outbox ??= new MemoryOutbox({
+      clock: this.clock,
+      inTransaction: (undo, commit) => {
+        const scope = this.#current('outbox write');
+        scope.undo.push(undo);
+        scope.commits.push(commit);
+      },
+    });
+    return this.#outbox;
+  }
+
+  #outbox: MemoryOutbox | undefined;
+
+  /** The outbox's committed rows, if a bus made it (the history's "what it caused"). */
+  outboxRows(): readonly OutboxRow[] {
+    return this.#outbox?.committedRows() ?? [];
   }
 
   async withSavepoint<R>(_tx: undefined, fn: () => Promise<R>): Promise<R> {

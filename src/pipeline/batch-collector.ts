@@ -8,6 +8,12 @@ import { inboxEntryOf } from './stages/inbox-stage.js';
 import type { HandlerContext } from './context.js';
 import { COMPLETED, type Outcome } from './outcome.js';
 import type { InboxHistoryTap } from '../history/history-runtime.js';
+import type { Outbox, Written } from '../outbox/outbox.js';
+import type { OutboxMessage } from '../outbox/outbox-store.js';
+import { derivedId, type Outbound } from './stages/invoke-handler.js';
+import type { MessageContract } from '../contracts/define-message.js';
+import type { EnvelopeOptions } from '../envelope/envelope.js';
+import { createHash } from 'node:crypto';
 
 const DUPLICATE: Outcome = Object.freeze({ kind: 'skipped', reason: 'duplicate' });
 const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 'shutdown' });
@@ -40,6 +46,9 @@ export class BatchCollector {
       readonly waits?: WaitGauge | undefined;
       /** The endpoint's history: each message's row (applied, or duplicate) in the batch's transaction. */
       readonly history?: InboxHistoryTap | undefined;
+      readonly outbound: Outbound;
+      /** The bus's outbox, when the endpoint uses it (it has an inbox). */
+      readonly outbox?: Outbox | undefined;
     },
   ) {}
 
@@ -91,16 +100,20 @@ export class BatchCollector {
   async #run(batch: Waiting[]): Promise<void> {
     try {
       if (!this.inbox) {
-        await this.#call(batch, undefined);
+        await this.#call(batch, undefined, undefined);
         for (const w of batch) w.resolve(COMPLETED);
         return;
       }
       const { store, storeEnvelope } = this.inbox;
+      const { outbox } = this.deps;
+      let written: Written | undefined;
       const results = await store.runBatch(
         batch.map((w) => inboxEntryOf(w.ctx, storeEnvelope)),
         async (tx, fresh) => {
           const todo = batch.filter((_, i) => fresh[i]);
-          if (todo.length > 0) await this.#call(todo, tx);
+          const outgoing: OutboxMessage[] | undefined = outbox ? [] : undefined;
+          if (todo.length > 0) await this.#call(todo, tx, outgoing);
+          if (outbox && outgoing && outgoing.length > 0) written = await outbox.write(tx, outgoing);
           const { history } = this.deps;
           if (history) {
             const rows = batch.flatMap((w, i) => history.rowOf(w.ctx, fresh[i] ? COMPLETED : DUPLICATE) ?? []);
@@ -109,20 +122,37 @@ export class BatchCollector {
           return batch.map(() => ({ result: COMPLETED }));
         },
       );
+      // Committed: the batch's messages go out now (their deliveries settle once the broker has them).
+      if (outbox && written) await outbox.afterCommit(written);
       for (const [i, w] of batch.entries()) w.resolve(results[i]?.status === 'processed' ? COMPLETED : DUPLICATE);
     } catch (error) {
       for (const w of batch) w.reject(error);
     }
   }
 
-  async #call(batch: Waiting[], tx: unknown): Promise<void> {
+  async #call(batch: Waiting[], tx: unknown, outgoing: OutboxMessage[] | undefined): Promise<void> {
     const first = (batch[0] as Waiting).ctx;
+    const endpoint = first.endpoint.name;
+    const { outbound } = this.deps;
+    let published = 0;
+    let batchId: string | undefined;
+    const optionsOf = (options: EnvelopeOptions = {}): EnvelopeOptions => {
+      // Ids derived from the batch's message ids: the same batch run again publishes the same ids.
+      batchId ??= createHash('sha256')
+        .update(batch.map((w) => w.ctx.envelope.id).join('\u0000'))
+        .digest('hex');
+      return { ...options, id: options.id ?? derivedId(batchId, endpoint, ++published) };
+    };
     const ctx: BatchContext<unknown, unknown> = {
       envelopes: batch.map((w) => w.ctx.envelope as Envelope<unknown>),
-      endpoint: first.endpoint.name,
+      endpoint,
       log: first.log,
       signal: first.signal,
       tx,
+      publish: (contract: MessageContract, data: unknown, options?: EnvelopeOptions) =>
+        outbound.publish(contract, data, optionsOf(options), outgoing, endpoint),
+      send: (to: string, contract: MessageContract, data: unknown, options?: EnvelopeOptions) =>
+        outbound.send(to, contract, data, optionsOf(options), outgoing, endpoint),
     };
     await this.handler(
       batch.map((w) => w.ctx.message),

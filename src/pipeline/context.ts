@@ -10,6 +10,7 @@ import type { ErrorMatcher, RetryPolicy } from '../retry/retry-policy.js';
 import type { TombstoneHandler } from '../contracts/tombstone-handler.js';
 import type { OrderingConfig } from '../ordering/ordering-config.js';
 import { traceIdsOf } from '../telemetry/trace-context.js';
+import type { OutboxMessage } from '../outbox/outbox-store.js';
 
 /** Endpoint facts every stage may read. */
 export interface EndpointInfo {
@@ -86,6 +87,12 @@ export interface AttemptContext extends AdmittedContext {
 /** Inside the inbox transaction (when the endpoint has an inbox): the handle the handler writes with. */
 export interface HandlerContext extends AttemptContext {
   readonly tx: unknown;
+  /**
+   * Where the handler's publishes and sends go when the endpoint uses the outbox: written to the
+   * outbox in `tx` when the handler returns, dispatched after the commit. `undefined`: they go to
+   * the broker at once.
+   */
+  readonly outbox: OutboxMessage[] | undefined;
 }
 
 /**
@@ -100,6 +107,7 @@ export class DeliveryRun implements HandlerContext {
   attempt = 0;
   probe = false;
   tx: unknown = undefined;
+  outbox: OutboxMessage[] | undefined = undefined;
   span: Span | undefined = undefined;
   readonly receivedAt = Date.now();
   #log: Logger | undefined;

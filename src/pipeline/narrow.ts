@@ -10,6 +10,7 @@ import type {
   ValidatedContext,
 } from './context.js';
 import { DeliveryRun } from './context.js';
+import type { OutboxMessage } from '../outbox/outbox-store.js';
 
 /*
  * The only writers of a delivery's context. Each takes a context that proved less and returns the
@@ -26,6 +27,7 @@ function run(ctx: DeliveryContext): DeliveryRun {
   if (proven.attempt !== undefined) copy.attempt = proven.attempt;
   if (proven.probe !== undefined) copy.probe = proven.probe;
   if (proven.tx !== undefined) copy.tx = proven.tx;
+  if (proven.outbox !== undefined) copy.outbox = proven.outbox;
   if (ctx.span !== undefined) copy.span = ctx.span;
   return copy;
 }
@@ -56,9 +58,10 @@ export function withAttempt(ctx: AdmittedContext, attempt: number): AttemptConte
   return r;
 }
 
-export function withTransaction(ctx: AttemptContext, tx: unknown): HandlerContext {
+export function withTransaction(ctx: AttemptContext, tx: unknown, outbox?: OutboxMessage[]): HandlerContext {
   const r = run(ctx);
   r.tx = tx;
+  r.outbox = outbox;
   return r;
 }
 

@@ -91,6 +91,21 @@ export const Metric = {
     unit: '{message}',
     description: 'Deliveries received and not yet settled, per endpoint.',
   },
+  outboxDepth: {
+    name: 'sluice.outbox.depth',
+    unit: '{message}',
+    description: 'Outbox rows waiting to be dispatched (not moved aside), as last read.',
+  },
+  outboxOldestAge: {
+    name: 'sluice.outbox.oldest_age',
+    unit: 'ms',
+    description: 'How long the oldest waiting outbox row has waited, as last read.',
+  },
+  outboxMovedAside: {
+    name: 'sluice.outbox.moved_aside',
+    unit: '{message}',
+    description: 'Outbox rows moved aside (refused for good by the broker), as last read.',
+  },
   killSwitchState: {
     name: 'sluice.kill_switch.state',
     unit: '1',

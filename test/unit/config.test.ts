@@ -26,7 +26,7 @@ describe('configuration', () => {
 
   it('names an unknown top-level field and lists the allowed ones', () => {
     expect(issuesOf(() => createBus({ transprt: { kind: 'memory' } } as never))).toEqual([
-      'transprt: unknown field; allowed: service, transport, logging, shutdown, inbox, history, endpoints, health, retrySigningKey',
+      'transprt: unknown field; allowed: service, transport, logging, shutdown, inbox, outbox, history, endpoints, health, retrySigningKey',
     ]);
   });
 
@@ -108,7 +108,7 @@ describe('configuration', () => {
     const loaded = loadConfig({ env: { SLUICE_TRANSPORT__LOCK_TIMEOUT_MS: 'abc', SLUICE_TRANSPRT__KIND: 'x' } });
     const issues = issuesOf(() => createBus(loaded, { logger: silent }));
     expect(issues).toContain(
-      'transprt: unknown field (from SLUICE_TRANSPRT__KIND); allowed: service, transport, logging, shutdown, inbox, history, endpoints, health, retrySigningKey',
+      'transprt: unknown field (from SLUICE_TRANSPRT__KIND); allowed: service, transport, logging, shutdown, inbox, outbox, history, endpoints, health, retrySigningKey',
     );
     const second = issuesOf(() =>
       createBus(loadConfig({ env: { SLUICE_TRANSPORT__KIND: 'memory', SLUICE_TRANSPORT__LOCK_TIMEOUT_MS: 'abc' } }), {

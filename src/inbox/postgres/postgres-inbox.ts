@@ -17,6 +17,8 @@ import { settleWithin } from '../../internal/abort.js';
 import { connectionUsable, destroyClient, transactionFailure } from './pg-errors.js';
 import { type PostgresInboxConfig, PostgresInboxConfigSchema, queryTimeoutMs } from './postgres-inbox-config.js';
 import { postgresInboxDdl } from './postgres-inbox-ddl.js';
+import type { OutboxStore, OutboxStoreOptions } from '../../outbox/outbox-store.js';
+import { PostgresOutbox } from './postgres-outbox.js';
 
 /** The transaction handle a handler gets: a `pg` client inside the inbox transaction. */
 export type PostgresTransaction = pg.PoolClient;
@@ -105,14 +107,46 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
     // no table and one fails on a catalog unique index (23505). One transaction-scoped advisory
     // lock serialises every Sluice start-up DDL on this database; the second instance then finds
     // the tables made. The wait has its own timeout, not the pool's short `lockTimeoutMs`.
-    await this.#transaction(async (client) => {
+    await this.#ddl(postgresInboxDdl(schema, table));
+  }
+
+  /** Runs start-up DDL in one transaction under the advisory lock every Sluice start-up DDL takes. */
+  #ddl(text: string): Promise<void> {
+    return this.#transaction(async (client) => {
       // The wait for the DDL lock has its own timeouts, on the server and in the client.
       const ddl = { query_timeout: queryTimeoutMs(DDL_LOCK_TIMEOUT_MS) };
       await client.query(`SET LOCAL lock_timeout = ${DDL_LOCK_TIMEOUT_MS}`);
       await client.query(`SET LOCAL statement_timeout = ${DDL_LOCK_TIMEOUT_MS}`);
       await client.query({ ...ddl, text: 'SELECT pg_advisory_xact_lock($1)', values: [DDL_LOCK_KEY] });
-      await client.query({ ...ddl, text: postgresInboxDdl(schema, table) });
+      await client.query({ ...ddl, text });
     });
+  }
+
+  /** The outbox in the inbox's schema, on its pool (see `PostgresOutbox`). */
+  outbox(options: OutboxStoreOptions): OutboxStore<PostgresTransaction> {
+    const { config } = this;
+    return new PostgresOutbox({
+      pool: this.#pool,
+      schema: config.schema,
+      table: options.table,
+      instanceId: options.instanceId,
+      createTables: config.createTables,
+      logger: this.#logger,
+      classified: (operation) => this.#classified(operation),
+      ddl: (text) => this.#ddl(text),
+      listenClient: () =>
+        new pg.Client({
+          connectionString: config.connectionString,
+          connectionTimeoutMillis: config.connectTimeoutMs,
+          keepAlive: config.keepAliveMs > 0,
+          keepAliveInitialDelayMillis: config.keepAliveMs,
+        }),
+    });
+  }
+
+  /** One transaction without a claim (`bus.transaction`); failures classified as in `runOnce`. */
+  transaction<R>(work: (tx: PostgresTransaction) => Promise<R>): Promise<R> {
+    return this.#transaction((client) => runWork(() => work(client)));
   }
 
   /** Runs a store operation outside a transaction; a database failure becomes a `DependencyError`. */
@@ -286,10 +320,6 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
       }
       return results;
     });
-  }
-
-  transaction<R>(fn: (tx: PostgresTransaction) => Promise<R>): Promise<R> {
-    return this.#transaction(fn);
   }
 
   async withSavepoint<R>(tx: PostgresTransaction, fn: () => Promise<R>): Promise<R> {

@@ -2,3 +2,4 @@
 export { SqliteInbox, sqliteInbox, type SqliteTransaction } from './sqlite-inbox.js';
 export { type SqliteInboxConfig, SqliteInboxConfigSchema } from './sqlite-inbox-config.js';
 export { sqliteInboxDdl, sqliteVersionsDdl } from './sqlite-inbox-ddl.js';
+export { sqliteOutboxDdl } from './sqlite-outbox-ddl.js';

@@ -10,6 +10,8 @@ import type { InboxDefinition, InboxEntry, InboxResult, InboxRow, InboxStore, In
 import type { EntityVersion } from '../../ordering/ordering-policy.js';
 import { type SqliteInboxConfig, SqliteInboxConfigSchema } from './sqlite-inbox-config.js';
 import { sqliteInboxDdl } from './sqlite-inbox-ddl.js';
+import type { OutboxStore, OutboxStoreOptions } from '../../outbox/outbox-store.js';
+import { SqliteOutbox } from './sqlite-outbox.js';
 
 /** The transaction handle a handler gets: the better-sqlite3 database, inside the inbox transaction. */
 export type SqliteTransaction = Database.Database;
@@ -214,18 +216,52 @@ export class SqliteInbox implements InboxStore<SqliteTransaction> {
     });
   }
 
-  transaction<R>(fn: (tx: SqliteTransaction) => Promise<R>): Promise<R> {
+  /** One transaction without a claim (`bus.transaction`), behind the same mutex and write lock. */
+  transaction<R>(work: (tx: SqliteTransaction) => Promise<R>): Promise<R> {
     return this.#mutex.run(async () => {
       const db = this.#open();
       await this.#begin(db);
+      let source: 'store' | 'work' = 'work';
       try {
-        const result = await fn(db);
+        const result = await work(db);
+        source = 'store';
         this.#commit(db);
         return result;
       } catch (error) {
         rollback(db);
-        throw classifySqlite(error, 'store');
+        throw classifySqlite(error, source);
       }
+    });
+  }
+
+  /** The outbox in this file (see `SqliteOutbox`). */
+  outbox(options: OutboxStoreOptions): OutboxStore<SqliteTransaction> {
+    return new SqliteOutbox({
+      table: options.table,
+      clock: this.clock,
+      exclusive: (fn) =>
+        this.#mutex.run(async () => {
+          const db = this.#open();
+          await this.#begin(db);
+          try {
+            const result = fn(db);
+            this.#commit(db);
+            return result;
+          } catch (error) {
+            rollback(db);
+            throw classifySqlite(error, 'store');
+          }
+        }),
+      read: async (fn) => {
+        const reader = this.#reader;
+        try {
+          return reader
+            ? await this.#whenNotBusy(() => fn(reader))
+            : await this.#mutex.run(async () => fn(this.#open()));
+        } catch (error) {
+          throw classifySqlite(error, 'store');
+        }
+      },
     });
   }
 

@@ -4,6 +4,8 @@ import { withTransaction } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
 import type { InboxHistoryTap } from '../../history/history-runtime.js';
+import type { Outbox, Written } from '../../outbox/outbox.js';
+import type { OutboxMessage } from '../../outbox/outbox-store.js';
 
 const DUPLICATE: Outcome = Object.freeze({ kind: 'skipped', reason: 'duplicate' });
 
@@ -26,6 +28,8 @@ export interface InboxStageOptions {
    * the committer to write with the other members' in one statement.
    */
   readonly deferHistory?: boolean;
+  /** The bus's outbox, when this endpoint uses it: what the handler publishes commits with its effect. */
+  readonly outbox?: Outbox | undefined;
 }
 
 /**
@@ -41,18 +45,26 @@ export function inboxStage(
   options: InboxStageOptions,
 ): Stage<AttemptContext, HandlerContext> {
   const busy: Outcome = Object.freeze({ kind: 'released', reason: 'busy', delayMs: options.busyRetryMs });
+  const { outbox } = options;
   return async (ctx, next) => {
     // Batch handlers claim their messages together, in the batch's own transaction.
     if (ctx.route.batch) return next(withTransaction(ctx, undefined));
     let result: InboxResult<Outcome>;
+    // The rows of the run that committed: group commit may run the work again (rerun) after a run
+    // that rolled back.
+    let written: Written | undefined;
     try {
       const entry = inboxEntryOf(ctx, options.storeEnvelope);
       const { history } = options;
       result = await runOnce(history ? { ...entry, duplicate: history.duplicate(ctx) } : entry, async (tx) => {
-        const outcome = await next(withTransaction(ctx, tx));
+        const outgoing: OutboxMessage[] | undefined = outbox ? [] : undefined;
+        written = undefined;
+        const outcome = await next(withTransaction(ctx, tx, outgoing));
         // A dead letter (the ordering guard's, an unhandled tombstone's) is not "processed": like a
         // handler's ctx.deadLetter it rolls back, so a redrive from the dead-letter queue runs again.
         if (outcome.kind === 'deadLetter') throw new RollbackWith(outcome);
+        // What the handler published goes into the outbox in the same transaction, in one statement.
+        if (outbox && outgoing && outgoing.length > 0) written = await outbox.write(tx, outgoing);
         const recordAs = outcome.kind === 'skipped' ? outcome.reason : undefined;
         const row = history?.rowOf(ctx, outcome);
         if (row === undefined) return { result: outcome, recordAs };
@@ -66,6 +78,9 @@ export function inboxStage(
     }
     if (result.status === 'duplicate') return DUPLICATE;
     if (result.status === 'busy') return busy;
+    // Committed: dispatch now, in process; the delivery is settled once the broker has the rows
+    // (or they were left to the relay).
+    if (outbox && written) await outbox.afterCommit(written);
     return result.value;
   };
 }

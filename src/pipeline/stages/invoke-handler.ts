@@ -9,15 +9,28 @@ import type { BatchCollector } from '../batch-collector.js';
 import { COMPLETED, type Outcome } from '../outcome.js';
 import type { Terminal } from '../compose.js';
 import { invokeTombstone } from '../../ordering/invoke-tombstone.js';
+import type { OutboxMessage } from '../../outbox/outbox-store.js';
 
-/** How a handler's publish and send reach the bus. */
+/**
+ * How a handler's publish and send reach the bus: with `outbox`, the message is built and checked
+ * now and appended there (written to the outbox in the handler's transaction); without, it goes to
+ * the broker at once.
+ */
 export interface Outbound {
-  publish(contract: MessageContract, data: unknown, options: OutgoingOptions & { causationId: string }): Promise<void>;
+  publish(
+    contract: MessageContract,
+    data: unknown,
+    options: OutgoingOptions & { causationId?: string | undefined },
+    outbox: OutboxMessage[] | undefined,
+    source: string | undefined,
+  ): Promise<void>;
   send(
     endpoint: string,
     contract: MessageContract,
     data: unknown,
-    options: OutgoingOptions & { causationId: string },
+    options: OutgoingOptions & { causationId?: string | undefined },
+    outbox: OutboxMessage[] | undefined,
+    source: string | undefined,
   ): Promise<void>;
 }
 
@@ -107,11 +120,18 @@ class HandlerMessageContext implements MessageContext<unknown, unknown> {
   }
 
   publish(contract: MessageContract, data: unknown, options?: OutgoingOptions): Promise<void> {
-    return this.outbound.publish(contract, data, this.#options(options));
+    return this.outbound.publish(contract, data, this.#options(options), this.ctx.outbox, this.ctx.endpoint.name);
   }
 
   send(endpoint: string, contract: MessageContract, data: unknown, options?: OutgoingOptions): Promise<void> {
-    return this.outbound.send(endpoint, contract, data, this.#options(options));
+    return this.outbound.send(
+      endpoint,
+      contract,
+      data,
+      this.#options(options),
+      this.ctx.outbox,
+      this.ctx.endpoint.name,
+    );
   }
 
   deadLetter(description: string): never {

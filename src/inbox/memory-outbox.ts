@@ -1,0 +1,164 @@
+import type { Clock } from '../internal/clock.js';
+import type {
+  ClaimOptions,
+  OutboxMessage,
+  OutboxRow,
+  OutboxStats,
+  OutboxStore,
+  WrittenRow,
+} from '../outbox/outbox-store.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** What the memory inbox lends its outbox: the current run's undo and commit lists. */
+export interface MemoryOutboxDeps {
+  readonly clock: Clock;
+  /**
+   * Registers, for the transaction (run) in progress, what to do if it rolls back (or a savepoint
+   * of it does) and what to do when it commits. Throws outside a run.
+   */
+  readonly inTransaction: (undo: () => void, commit: () => void) => void;
+}
+
+/**
+ * The outbox in process memory (tests): rows written in a run become visible to claims only when
+ * the run commits, and vanish when it (or the savepoint they were written in) rolls back. One
+ * process, so `seq` order is commit order per key.
+ */
+export class MemoryOutbox implements OutboxStore<undefined> {
+  readonly #rows = new Map<number, Mutable<OutboxRow> & { committed: boolean }>();
+  /** Rows of each key not dispatched and not moved aside (written ones included): the write's check. */
+  readonly #pendingByKey = new Map<string, number>();
+  #seq = 0;
+
+  /** Counts a row of `key` in or out of its key's pending rows. */
+  #pend(key: string | undefined, delta: 1 | -1): void {
+    if (key === undefined) return;
+    const n = (this.#pendingByKey.get(key) ?? 0) + delta;
+    if (n > 0) this.#pendingByKey.set(key, n);
+    else this.#pendingByKey.delete(key);
+  }
+
+  /** Ends a row's pending state (dispatched, moved aside, rolled back): once. */
+  #settle(row: OutboxRow): void {
+    if (!row.dispatchedAt && !row.failedAt) this.#pend(row.key, -1);
+  }
+
+  constructor(private readonly deps: MemoryOutboxDeps) {}
+
+  async init(): Promise<void> {}
+
+  async write(_tx: undefined, messages: readonly OutboxMessage[], leaseMs: number): Promise<readonly WrittenRow[]> {
+    const now = new Date(this.deps.clock.now());
+    return messages.map((m) => {
+      const seq = ++this.#seq;
+      const leased = leaseMs > 0 && (m.key === undefined || !this.#pendingByKey.has(m.key));
+      const row = {
+        ...m,
+        seq,
+        createdAt: now,
+        attempts: leased ? 1 : 0,
+        nextAttemptAt: leased ? new Date(now.getTime() + leaseMs) : now,
+        dispatchedAt: undefined,
+        failedAt: undefined,
+        failedReason: undefined,
+        committed: false,
+      };
+      this.#rows.set(seq, row);
+      this.#pend(row.key, 1);
+      this.deps.inTransaction(
+        () => {
+          if (this.#rows.delete(seq)) this.#settle(row);
+        },
+        () => {
+          row.committed = true;
+        },
+      );
+      return { seq, leased };
+    });
+  }
+
+  async claim(options: ClaimOptions): Promise<OutboxRow[]> {
+    const now = this.deps.clock.now();
+    const wanted = options.seqs ? new Set(options.seqs) : undefined;
+    const blocked = new Set<string>();
+    const claimed: OutboxRow[] = [];
+    for (const row of this.#rows.values()) {
+      if (claimed.length >= options.limit) break;
+      if (!row.committed || row.dispatchedAt || row.failedAt) continue;
+      const head = row.key === undefined || !blocked.has(row.key);
+      if (row.key !== undefined) blocked.add(row.key);
+      if (!head || row.nextAttemptAt.getTime() > now || (wanted && !wanted.has(row.seq))) continue;
+      row.attempts++;
+      row.nextAttemptAt = new Date(now + options.leaseMs);
+      claimed.push({ ...row });
+    }
+    return claimed;
+  }
+
+  async markDispatched(seqs: readonly number[], remove: boolean): Promise<void> {
+    const now = new Date(this.deps.clock.now());
+    for (const seq of seqs) {
+      const row = this.#rows.get(seq);
+      if (!row) continue;
+      this.#settle(row);
+      if (remove) this.#rows.delete(seq);
+      else row.dispatchedAt = now;
+    }
+  }
+
+  async retryAfter(rows: readonly { seq: number; delayMs: number }[]): Promise<void> {
+    const now = this.deps.clock.now();
+    for (const r of rows) {
+      const row = this.#rows.get(r.seq);
+      if (row) row.nextAttemptAt = new Date(now + r.delayMs);
+    }
+  }
+
+  async moveAside(seq: number, reason: string): Promise<void> {
+    const row = this.#rows.get(seq);
+    if (!row) return;
+    this.#settle(row);
+    row.failedAt = new Date(this.deps.clock.now());
+    row.failedReason = reason;
+  }
+
+  async stats(): Promise<OutboxStats> {
+    let depth = 0;
+    let movedAside = 0;
+    let oldestCreatedAt: Date | undefined;
+    for (const row of this.#rows.values()) {
+      if (!row.committed) continue;
+      if (row.failedAt) movedAside++;
+      else if (!row.dispatchedAt) {
+        depth++;
+        oldestCreatedAt ??= row.createdAt;
+      }
+    }
+    return { depth, oldestCreatedAt, movedAside };
+  }
+
+  async cleanup(olderThan: Date, limit: number): Promise<number> {
+    let deleted = 0;
+    for (const [seq, row] of this.#rows) {
+      if (deleted >= limit) break;
+      if (row.dispatchedAt && row.dispatchedAt < olderThan) {
+        this.#rows.delete(seq);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  /** Every committed row, oldest first (kept until retention removes it). */
+  committedRows(): OutboxRow[] {
+    return [...this.#rows.values()].filter((r) => r.committed).map(({ committed: _, ...row }) => row);
+  }
+
+  async rows(limit: number): Promise<OutboxRow[]> {
+    return [...this.#rows.values()]
+      .filter((r) => r.committed)
+      .slice(0, limit)
+      .map(({ committed: _, ...row }) => row);
+  }
+}

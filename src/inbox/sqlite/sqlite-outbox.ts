@@ -1,0 +1,195 @@
+import type Database from 'better-sqlite3';
+import type { Clock } from '../../internal/clock.js';
+import type {
+  ClaimOptions,
+  OutboxMessage,
+  OutboxRow,
+  OutboxStats,
+  OutboxStore,
+  WrittenRow,
+} from '../../outbox/outbox-store.js';
+import { sqliteOutboxDdl } from './sqlite-outbox-ddl.js';
+
+/** What the SQLite inbox lends its outbox: its one connection, behind its mutex and write lock. */
+export interface SqliteOutboxDeps {
+  readonly table: string;
+  readonly clock: Clock;
+  /** Runs `fn` in a write transaction of its own (the inbox's mutex, BEGIN IMMEDIATE, COMMIT). */
+  readonly exclusive: <T>(fn: (db: Database.Database) => T) => Promise<T>;
+  /** Reads on the read-only connection (committed rows only). */
+  readonly read: <T>(fn: (db: Database.Database) => T) => Promise<T>;
+}
+
+/**
+ * The outbox in the SQLite inbox's file. SQLite serialises writers (one write lock for the file),
+ * so `seq` order is commit order, and a claim in its own write transaction can never overlap
+ * another process's claim. No notifications: the relay polls.
+ */
+export class SqliteOutbox implements OutboxStore<Database.Database> {
+  constructor(private readonly deps: SqliteOutboxDeps) {}
+
+  async init(): Promise<void> {
+    await this.deps.exclusive((db) => db.exec(sqliteOutboxDdl(this.deps.table)));
+  }
+
+  #now(): string {
+    return new Date(this.deps.clock.now()).toISOString();
+  }
+
+  async write(
+    tx: Database.Database,
+    messages: readonly OutboxMessage[],
+    leaseMs: number,
+  ): Promise<readonly WrittenRow[]> {
+    const t = this.deps.table;
+    const insert = tx.prepare(
+      `INSERT INTO ${t} (message_id, destination_kind, destination, message_type, entity_key, headers, body,
+         created_at, source_endpoint, causation_id, attempts, next_attempt_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // The write lock of the transaction serialises writers: what this sees is every earlier row.
+    const waiting = tx.prepare(
+      `SELECT 1 FROM ${t} WHERE entity_key = ? AND dispatched_at IS NULL AND failed_at IS NULL LIMIT 1`,
+    );
+    const now = this.#now();
+    const leasedUntil = new Date(this.deps.clock.now() + leaseMs).toISOString();
+    return messages.map((m) => {
+      const leased = leaseMs > 0 && (m.key === undefined || waiting.get(m.key) === undefined);
+      const seq = Number(
+        insert.run(
+          m.messageId,
+          m.destinationKind,
+          m.destination,
+          m.messageType,
+          m.key ?? null,
+          JSON.stringify(m.headers),
+          m.body,
+          now,
+          m.sourceEndpoint ?? null,
+          m.causationId ?? null,
+          leased ? 1 : 0,
+          leased ? leasedUntil : now,
+        ).lastInsertRowid,
+      );
+      return { seq, leased };
+    });
+  }
+
+  claim(options: ClaimOptions): Promise<OutboxRow[]> {
+    const t = this.deps.table;
+    return this.deps.exclusive((db) => {
+      const now = this.#now();
+      const filter = options.seqs ? 'AND o.seq IN (SELECT value FROM json_each(?))' : '';
+      const select = db.prepare(
+        `SELECT o.* FROM ${t} o
+         WHERE o.dispatched_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= ? ${filter}
+           AND (o.entity_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM ${t} p WHERE p.entity_key = o.entity_key AND p.seq < o.seq
+               AND p.dispatched_at IS NULL AND p.failed_at IS NULL))
+         ORDER BY o.seq LIMIT ?`,
+      );
+      const params: unknown[] = options.seqs
+        ? [now, JSON.stringify(options.seqs), options.limit]
+        : [now, options.limit];
+      const rows = select.all(...params) as Record<string, unknown>[];
+      const leased = new Date(this.deps.clock.now() + options.leaseMs).toISOString();
+      const update = db.prepare(`UPDATE ${t} SET attempts = attempts + 1, next_attempt_at = ? WHERE seq = ?`);
+      return rows.map((r) => {
+        update.run(leased, r.seq);
+        return rowOf({ ...r, attempts: Number(r.attempts) + 1, next_attempt_at: leased });
+      });
+    });
+  }
+
+  async markDispatched(seqs: readonly number[], remove: boolean): Promise<void> {
+    if (seqs.length === 0) return;
+    const t = this.deps.table;
+    await this.deps.exclusive((db) => {
+      const list = JSON.stringify(seqs);
+      if (remove) db.prepare(`DELETE FROM ${t} WHERE seq IN (SELECT value FROM json_each(?))`).run(list);
+      else
+        db.prepare(`UPDATE ${t} SET dispatched_at = ? WHERE seq IN (SELECT value FROM json_each(?))`).run(
+          this.#now(),
+          list,
+        );
+    });
+  }
+
+  async retryAfter(rows: readonly { seq: number; delayMs: number }[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.deps.exclusive((db) => {
+      const update = db.prepare(`UPDATE ${this.deps.table} SET next_attempt_at = ? WHERE seq = ?`);
+      const now = this.deps.clock.now();
+      for (const r of rows) update.run(new Date(now + r.delayMs).toISOString(), r.seq);
+    });
+  }
+
+  async moveAside(seq: number, reason: string): Promise<void> {
+    await this.deps.exclusive((db) =>
+      db
+        .prepare(`UPDATE ${this.deps.table} SET failed_at = ?, failed_reason = ? WHERE seq = ?`)
+        .run(this.#now(), reason, seq),
+    );
+  }
+
+  stats(): Promise<OutboxStats> {
+    const t = this.deps.table;
+    return this.deps.read((db) => {
+      const row = db
+        .prepare(
+          `SELECT
+             (SELECT count(*) FROM ${t} WHERE dispatched_at IS NULL AND failed_at IS NULL) AS depth,
+             (SELECT created_at FROM ${t} WHERE dispatched_at IS NULL AND failed_at IS NULL ORDER BY seq LIMIT 1) AS oldest,
+             (SELECT count(*) FROM ${t} WHERE failed_at IS NOT NULL) AS moved`,
+        )
+        .get() as { depth: number; oldest: string | null; moved: number };
+      return {
+        depth: Number(row.depth),
+        oldestCreatedAt: row.oldest === null ? undefined : new Date(row.oldest),
+        movedAside: Number(row.moved),
+      };
+    });
+  }
+
+  cleanup(olderThan: Date, limit: number): Promise<number> {
+    const t = this.deps.table;
+    return this.deps.exclusive(
+      (db) =>
+        db
+          .prepare(`DELETE FROM ${t} WHERE seq IN (SELECT seq FROM ${t} WHERE dispatched_at < ? LIMIT ?)`)
+          .run(olderThan.toISOString(), limit).changes,
+    );
+  }
+
+  rows(limit: number): Promise<OutboxRow[]> {
+    return this.deps.read((db) =>
+      (db.prepare(`SELECT * FROM ${this.deps.table} ORDER BY seq LIMIT ?`).all(limit) as Record<string, unknown>[]).map(
+        rowOf,
+      ),
+    );
+  }
+}
+
+const dateOrUndefined = (v: unknown): Date | undefined =>
+  v === null || v === undefined ? undefined : new Date(String(v));
+
+function rowOf(r: Record<string, unknown>): OutboxRow {
+  return {
+    seq: Number(r.seq),
+    messageId: String(r.message_id),
+    destinationKind: r.destination_kind === 'send' ? 'send' : 'publish',
+    destination: String(r.destination),
+    messageType: String(r.message_type),
+    key: r.entity_key === null ? undefined : String(r.entity_key),
+    headers: JSON.parse(String(r.headers)) as Record<string, string>,
+    body: r.body as Buffer,
+    createdAt: new Date(String(r.created_at)),
+    sourceEndpoint: r.source_endpoint === null ? undefined : String(r.source_endpoint),
+    causationId: r.causation_id === null ? undefined : String(r.causation_id),
+    attempts: Number(r.attempts),
+    nextAttemptAt: new Date(String(r.next_attempt_at)),
+    dispatchedAt: dateOrUndefined(r.dispatched_at),
+    failedAt: dateOrUndefined(r.failed_at),
+    failedReason: r.failed_reason === null ? undefined : String(r.failed_reason),
+  };
+}

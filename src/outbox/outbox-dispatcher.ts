@@ -1,0 +1,206 @@
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import { InvalidOutgoingMessageError, SluiceError, TransportError } from '../errors/sluice-error.js';
+import { sluiceTracer } from '../telemetry/otel.js';
+import { Attr, OperationType } from '../telemetry/semantic.js';
+import { producerContext } from '../telemetry/trace-context.js';
+import type { OutgoingMessage, Transport } from '../transport/transport.js';
+import { type OutboxConfig, type OutboxRow, type OutboxStore, outboxRetryDelayMs } from './outbox-store.js';
+
+export interface OutboxDispatcherDeps {
+  readonly store: OutboxStore<unknown>;
+  readonly transport: Transport;
+  readonly contentType: string;
+  readonly config: OutboxConfig;
+  readonly logger: Logger;
+  /** A row could not go out for a reason of the broker's: the producing endpoint's kill switch counts it. */
+  readonly onBrokerFailure: (sourceEndpoint: string | undefined, error: unknown) => void;
+  /**
+   * Whether the bus is stopping: then nothing is moved aside (a transport closing under a dispatch
+   * says "closed, not retryable", which is about the transport, not the message).
+   */
+  readonly stopping: () => boolean;
+}
+
+/** What one dispatch round did. */
+export interface DispatchResult {
+  readonly dispatched: number;
+  readonly retried: number;
+  readonly movedAside: number;
+  /** The shortest backoff of the rows given back (when any were). */
+  readonly nextRetryInMs: number | undefined;
+}
+
+/** Most rows one statement marks dispatched. */
+const MARK_BATCH = 5_000;
+
+/**
+ * Hands claimed rows to the broker and records what became of them. Rows are sent concurrently
+ * (a claim holds at most one row per key: the first undispatched one), each under a producer span
+ * whose parent is the context the row was written with (its stored `traceparent`), each waiting at
+ * most `dispatchTimeoutMs` for the broker's confirmation. Then, per row: confirmed → dispatched
+ * (deleted at once when the retention is 0); refused for good (`InvalidOutgoingMessageError`, an
+ * error that says it is not retryable, such as a broker's size limit) → moved aside with its reason;
+ * anything else (broker down, timeout, a refusal that may pass) → tried again after a backoff on its
+ * attempt count. A message keeps its id through every attempt.
+ */
+export class OutboxDispatcher {
+  readonly #tracer = sluiceTracer();
+  #toMark: number[] = [];
+  #marking: Promise<void> | undefined;
+
+  constructor(private readonly deps: OutboxDispatcherDeps) {}
+
+  /**
+   * Resolves once every row confirmed so far is marked dispatched (the relay waits for it before
+   * its next claim: a key's next row becomes claimable only then).
+   */
+  marked(): Promise<void> {
+    return this.#marking ?? Promise.resolve();
+  }
+
+  /**
+   * Marks confirmed rows dispatched in the background, the rows of many rounds in one statement
+   * while one runs: a delivery is settled once its rows are confirmed, without waiting for this. If
+   * it fails (the database went away after the broker confirmed), the rows stay leased and go out
+   * again after the lease, with the same ids: downstream inboxes deduplicate them.
+   */
+  #mark(seqs: readonly number[]): void {
+    if (seqs.length === 0) return;
+    this.#toMark.push(...seqs);
+    this.#marking ??= this.#drainMarks();
+  }
+
+  async #drainMarks(): Promise<void> {
+    const { store, config, logger } = this.deps;
+    while (this.#toMark.length > 0) {
+      const batch = this.#toMark.splice(0, MARK_BATCH);
+      try {
+        await store.markDispatched(batch, config.retentionMs === 0);
+      } catch (error) {
+        logger.warn(
+          { err: error, rows: batch.length },
+          'outbox: marking rows dispatched failed; they go out again after their lease',
+        );
+      }
+    }
+    this.#marking = undefined;
+  }
+
+  async dispatch(rows: readonly OutboxRow[]): Promise<DispatchResult> {
+    const outcomes = await Promise.all(
+      rows.map((row) =>
+        this.#send(row).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      ),
+    );
+    const sent: number[] = [];
+    const retry: { seq: number; delayMs: number }[] = [];
+    const aside: { seq: number; reason: string }[] = [];
+    outcomes.forEach((error, i) => {
+      const row = rows[i] as OutboxRow;
+      if (error === undefined) sent.push(row.seq);
+      else if (isPermanent(error) && !this.deps.stopping()) aside.push({ seq: row.seq, reason: reasonOf(error) });
+      else {
+        retry.push({ seq: row.seq, delayMs: outboxRetryDelayMs(row.attempts, this.deps.config.retryDelayMs) });
+        this.deps.onBrokerFailure(row.sourceEndpoint, error);
+      }
+    });
+    const { store, logger } = this.deps;
+    this.#mark(sent);
+    if (retry.length > 0) {
+      logger.warn(
+        { rows: retry.length, err: outcomes.find((e) => e !== undefined && !isPermanent(e)) },
+        'outbox: the broker did not take rows; they stay and are tried again',
+      );
+      await store.retryAfter(retry);
+    }
+    for (const a of aside) {
+      const row = rows.find((r) => r.seq === a.seq);
+      logger.error(
+        { seq: a.seq, messageId: row?.messageId, messageType: row?.messageType, reason: a.reason },
+        'outbox: the broker refused a message for good; moved aside',
+      );
+      await store.moveAside(a.seq, a.reason);
+    }
+    return {
+      dispatched: sent.length,
+      retried: retry.length,
+      movedAside: aside.length,
+      nextRetryInMs: retry.length > 0 ? Math.min(...retry.map((r) => r.delayMs)) : undefined,
+    };
+  }
+
+  async #send(row: OutboxRow): Promise<void> {
+    const { transport, contentType, config } = this.deps;
+    const message: OutgoingMessage = {
+      messageId: row.messageId,
+      body: row.body,
+      headers: row.headers,
+      contentType,
+      key: row.key,
+      messageType: row.messageType,
+    };
+    const span = this.#tracer.startSpan(
+      `${row.destinationKind} ${row.destination}`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          [Attr.messagingSystem]: transport.kind,
+          [Attr.destinationName]: row.destination,
+          [Attr.operationType]: OperationType.send,
+          [Attr.operationName]: row.destinationKind,
+          [Attr.messageId]: row.messageId,
+          [Attr.eventType]: row.messageType,
+          [Attr.bodySize]: row.body.length,
+          'sluice.outbox.attempt': row.attempts,
+        },
+      },
+      producerContext(undefined, row.headers),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const sending =
+        row.destinationKind === 'send' ? transport.send(row.destination, message) : transport.publish(message);
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new TransportError(
+                `the broker did not confirm within ${config.dispatchTimeoutMs} ms (outbox.dispatchTimeoutMs)`,
+              ),
+            ),
+          config.dispatchTimeoutMs,
+        );
+      });
+      // A send that settles after the timeout must not become an unhandled rejection.
+      sending.catch(() => {});
+      await Promise.race([sending, timeout]);
+    } catch (error) {
+      span.setAttribute(Attr.errorType, error instanceof Error ? error.name : '_OTHER');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      span.end();
+    }
+  }
+}
+
+/**
+ * Whether the broker (or the message) refuses for good: trying again cannot help. A `SluiceError`
+ * says so with `retryable: false` (an `InvalidOutgoingMessageError`, a `TransportError` for a
+ * message the broker can never take); so may another library's error (`retryable: false`).
+ */
+export function isPermanent(error: unknown): boolean {
+  if (error instanceof InvalidOutgoingMessageError) return true;
+  if (error instanceof SluiceError) return !error.retryable;
+  return (error as { retryable?: unknown } | undefined)?.retryable === false;
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`.slice(0, 2_000);
+  return String(error).slice(0, 2_000);
+}

@@ -1,0 +1,262 @@
+import type { Logger } from 'pino';
+import { settleWithin } from '../internal/abort.js';
+import type { Clock } from '../internal/clock.js';
+import type { Transport } from '../transport/transport.js';
+import { OutboxDispatcher } from './outbox-dispatcher.js';
+import { type Dispatch, OutboxRelay } from './outbox-relay.js';
+import type { OutboxConfig, OutboxMessage, OutboxRow, OutboxStats, OutboxStore } from './outbox-store.js';
+
+/** What a transaction wrote to the outbox, for {@link Outbox.afterCommit} once it committed. */
+export interface Written {
+  /** Rows leased to this writer: dispatched in process right after the commit, without a claim. */
+  readonly leased: readonly OutboxRow[];
+  /** Rows behind an earlier row of their key: left to the relay, which takes them in order. */
+  readonly waiting: readonly number[];
+}
+
+/** The outbox in `bus.health()`: counts and times only. */
+export interface OutboxView {
+  /** Rows waiting to be dispatched (not moved aside), as last read. */
+  readonly depth: number;
+  /** How long the oldest of them has waited (ms), as last read; 0 when none. */
+  readonly oldestAgeMs: number;
+  /** Rows moved aside (refused for good), as last read. */
+  readonly movedAside: number;
+  /** When those counts were read (ISO 8601); absent before the first read. */
+  readonly readAt?: string;
+  /** Since start, by this instance: rows the broker confirmed, attempts given back, rows moved aside. */
+  readonly dispatched: number;
+  readonly retried: number;
+  readonly movedAsideHere: number;
+}
+
+export interface OutboxDeps {
+  readonly store: OutboxStore<unknown>;
+  readonly transport: Transport;
+  readonly contentType: string;
+  readonly config: OutboxConfig;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly onBrokerFailure: (sourceEndpoint: string | undefined, error: unknown) => void;
+}
+
+/** How long `stop()` lets dispatches in progress finish. */
+const STOP_DISPATCH_MS = 700;
+const MAX_CLEANUP_ROUNDS = 100;
+
+/**
+ * The bus's outbox at run time. `write` puts messages in the caller's transaction (leased to this
+ * writer when nothing of their key waits before them); once that transaction committed,
+ * `afterCommit` dispatches its leased rows in process at once, without a claim (the commits of one
+ * event-loop turn together), resolving when they went out or were left for the relay (never
+ * rejecting: the message was committed, and whatever the broker does, its rows stay until they
+ * are dispatched). The {@link OutboxRelay} does the rest; retention cleanup and the counts of
+ * `bus.health()` run on timers.
+ */
+export class Outbox {
+  readonly #dispatcher: Dispatch;
+  readonly #relay: OutboxRelay;
+  /** Rows of this instance written behind an earlier row of their key (the relay's): seq → since. */
+  readonly #blocked = new Map<number, number>();
+  #pending: OutboxRow[] = [];
+  #pendingDone: (() => void)[] = [];
+  #scheduled = false;
+  readonly #running = new Set<Promise<void>>();
+  #stopped = false;
+  #stats: OutboxStats | undefined;
+  #readAt: number | undefined;
+  #dispatched = 0;
+  #retried = 0;
+  #movedAside = 0;
+  /** The pending timer of each periodic task, by name. */
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly deps: OutboxDeps) {
+    const dispatcher = new OutboxDispatcher({ ...deps, stopping: () => this.#stopped });
+    this.#dispatcher = {
+      dispatch: async (rows) => {
+        const result = await dispatcher.dispatch(rows);
+        this.#dispatched += result.dispatched;
+        this.#retried += result.retried;
+        this.#movedAside += result.movedAside;
+        for (const row of rows) this.#blocked.delete(row.seq);
+        // Rows given back are due after their backoff: wake the relay then (its poll may be slower).
+        if (result.nextRetryInMs !== undefined) this.#wakeIn(result.nextRetryInMs);
+        return result;
+      },
+      marked: () => dispatcher.marked(),
+    };
+    this.#relay = new OutboxRelay(deps.store, this.#dispatcher, deps.config, deps.logger, () => this.#hasBlocked());
+  }
+
+  get store(): OutboxStore<unknown> {
+    return this.deps.store;
+  }
+
+  /** Writes `messages` in `tx` (the caller's transaction), for {@link afterCommit} once it committed. */
+  async write(tx: unknown, messages: readonly OutboxMessage[]): Promise<Written> {
+    // A stopped outbox dispatches nothing in process: its rows are written due, for any relay.
+    const leaseMs = this.#stopped ? 0 : this.deps.config.leaseMs;
+    const written = await this.deps.store.write(tx, messages, leaseMs);
+    const now = this.deps.clock.now();
+    const leased: OutboxRow[] = [];
+    const waiting: number[] = [];
+    written.forEach(({ seq, leased: mine }, i) => {
+      if (!mine) {
+        waiting.push(seq);
+        return;
+      }
+      leased.push({
+        ...(messages[i] as OutboxMessage),
+        seq,
+        createdAt: new Date(now),
+        attempts: 1,
+        nextAttemptAt: new Date(now + leaseMs),
+        dispatchedAt: undefined,
+        failedAt: undefined,
+        failedReason: undefined,
+      });
+    });
+    return { leased, waiting };
+  }
+
+  /**
+   * Dispatches a committed transaction's rows now, in process: its leased rows without a claim
+   * (the commits of one event-loop turn together); its waiting rows wake the relay. Never rejects.
+   */
+  afterCommit(written: Written): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    const now = this.deps.clock.now();
+    for (const seq of written.waiting) this.#blocked.set(seq, now);
+    if (written.waiting.length > 0) this.#relay.wake();
+    if (written.leased.length === 0) return Promise.resolve();
+    this.#pending.push(...written.leased);
+    const done = new Promise<void>((resolve) => this.#pendingDone.push(resolve));
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    return done;
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const rows = this.#pending;
+    const waiters = this.#pendingDone;
+    this.#pending = [];
+    this.#pendingDone = [];
+    const run = this.#dispatchNow(rows).finally(() => {
+      this.#running.delete(run);
+      for (const resolve of waiters) resolve();
+    });
+    this.#running.add(run);
+  }
+
+  async #dispatchNow(rows: readonly OutboxRow[]): Promise<void> {
+    const { logger } = this.deps;
+    try {
+      await this.#dispatcher.dispatch(rows);
+    } catch (error) {
+      logger.warn({ err: error }, 'outbox: in-process dispatch failed; the relay dispatches the rows');
+    }
+    if (this.#blocked.size > 0) this.#relay.wake();
+  }
+
+  #wakeIn(ms: number): void {
+    if (this.#stopped) return;
+    const timer = setTimeout(() => this.#relay.wake(), ms);
+    timer.unref();
+  }
+
+  #hasBlocked(): boolean {
+    const expired = this.deps.clock.now() - this.deps.config.leaseMs;
+    for (const [seq, since] of this.#blocked) if (since < expired) this.#blocked.delete(seq);
+    return this.#blocked.size > 0;
+  }
+
+  /** Starts the relay, the counts and the retention cleanup. */
+  async start(): Promise<void> {
+    await this.deps.store.init();
+    await this.#relay.start();
+    await this.#readStats();
+    this.#every('stats', this.deps.config.statsIntervalMs, () => this.#readStats());
+    this.#every('cleanup', this.deps.config.cleanupIntervalMs, async () => {
+      const deleted = await this.cleanup();
+      if (deleted > 0) this.deps.logger.info({ deleted }, 'outbox cleanup');
+    });
+  }
+
+  /** Runs `task` every `ms` after the previous run ended, until `stop()`. */
+  #every(name: string, ms: number, task: () => Promise<void>): void {
+    const schedule = () => {
+      if (this.#stopped) return;
+      const timer = setTimeout(() => {
+        task()
+          .catch((error: unknown) => this.deps.logger.warn({ err: error }, `outbox: its ${name} task failed`))
+          .finally(schedule);
+      }, ms);
+      timer.unref();
+      this.#timers.set(name, timer);
+    };
+    schedule();
+  }
+
+  async #readStats(): Promise<void> {
+    try {
+      this.#stats = await this.deps.store.stats();
+      this.#readAt = this.deps.clock.now();
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'outbox: reading its counts failed');
+    }
+  }
+
+  /** Re-reads the counts now (tests, tools); `view()` shows them. */
+  refresh(): Promise<void> {
+    return this.#readStats();
+  }
+
+  /** Wakes the relay (tests, tools). */
+  wake(): void {
+    this.#relay.wake();
+  }
+
+  /** Deletes dispatched rows older than the retention, in bounded batches; returns how many. */
+  async cleanup(): Promise<number> {
+    const { config, clock, store } = this.deps;
+    const olderThan = new Date(clock.now() - config.retentionMs);
+    let total = 0;
+    for (let round = 0; round < MAX_CLEANUP_ROUNDS; round++) {
+      const deleted = await store.cleanup(olderThan, config.cleanupBatchSize);
+      total += deleted;
+      if (deleted < config.cleanupBatchSize) break;
+    }
+    return total;
+  }
+
+  view(): OutboxView {
+    const stats = this.#stats;
+    const oldest = stats?.oldestCreatedAt?.getTime();
+    return {
+      depth: stats?.depth ?? 0,
+      oldestAgeMs: oldest === undefined || this.#readAt === undefined ? 0 : Math.max(0, this.#readAt - oldest),
+      movedAside: stats?.movedAside ?? 0,
+      ...(this.#readAt !== undefined ? { readAt: new Date(this.#readAt).toISOString() } : {}),
+      dispatched: this.#dispatched,
+      retried: this.#retried,
+      movedAsideHere: this.#movedAside,
+    };
+  }
+
+  /**
+   * Stops the relay and the timers, and gives dispatches in progress {@link STOP_DISPATCH_MS}; what
+   * is not dispatched stays in the table for the next relay. Call before closing the transport.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    await settleWithin(
+      Promise.all([this.#relay.stop(), ...this.#running]).then(() => this.#dispatcher.marked()),
+      STOP_DISPATCH_MS,
+    );
+  }
+}

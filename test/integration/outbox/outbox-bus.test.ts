@@ -1,0 +1,384 @@
+// The transactional outbox through a bus, on each store (memory, a SQLite file, PostgreSQL in
+// TEST_SCHEMA), with the memory broker: what a handler or bus.transaction publishes leaves only
+// after its transaction commits, exactly once.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  type Bus,
+  ConfigError,
+  createBus,
+  createMemoryBroker,
+  defineMessage,
+  type InboxCommonConfig,
+  type InboxDefinition,
+  memoryInbox,
+  memoryTransport,
+  TransportError,
+  type TransportDefinition,
+} from '../../../src/index.js';
+import { postgresInbox } from '../../../src/inbox/postgres/index.js';
+import { sqliteInbox } from '../../../src/inbox/sqlite/index.js';
+import { waitFor } from '../../support/wait-for.js';
+import { TEST_SCHEMA } from '../../support/test-schema.js';
+import { PG_URL, uniqueTable } from '../inbox/stores.js';
+
+const PlaceOrder = defineMessage(
+  'shop.place-order.v1',
+  z.object({ order: z.string(), attempt: z.number().optional() }),
+);
+const OrderPlaced = defineMessage('shop.order-placed.v1', z.object({ order: z.string(), attempt: z.number() }));
+const Huge = defineMessage('shop.huge.v1', z.object({ order: z.string() }));
+const silent = pino({ level: 'silent' });
+
+type StoreKind = 'memory' | 'sqlite' | 'postgres';
+
+/** A memory transport whose publishes can be made to fail (down) or to refuse a type for good. */
+function faultyMemory(state: { down: boolean }): TransportDefinition {
+  const base = memoryTransport({ broker: createMemoryBroker() }) as TransportDefinition;
+  return {
+    ...base,
+    create(config, deps) {
+      const t = base.create(config, deps);
+      const publish = t.publish.bind(t);
+      t.publish = async (m) => {
+        if (m.messageType === Huge.type)
+          throw new TransportError('message too large for the broker', { retryable: false });
+        if (state.down) throw new TransportError('broker unreachable');
+        return publish(m);
+      };
+      return t;
+    },
+  };
+}
+
+function inboxOf(kind: StoreKind): {
+  inbox: InboxDefinition<unknown, InboxCommonConfig & { kind: string }>;
+  config: object;
+} {
+  switch (kind) {
+    case 'memory':
+      return { inbox: memoryInbox() as never, config: { kind: 'memory' } };
+    case 'sqlite':
+      return {
+        inbox: sqliteInbox() as never,
+        config: { kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'sluice-outbox-')), 'inbox.db') },
+      };
+    case 'postgres':
+      return {
+        inbox: postgresInbox() as never,
+        config: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: uniqueTable('inbox') },
+      };
+  }
+}
+
+describe.each(['memory', 'sqlite', 'postgres'] as const)('the outbox on the %s store', (kind) => {
+  let bus: Bus<unknown> | undefined;
+  const broker = { down: false };
+  afterEach(async () => {
+    await bus?.stop();
+    bus = undefined;
+    broker.down = false;
+  });
+
+  function makeBus(outbox: object = {}, endpoint: object = {}) {
+    const { inbox, config } = inboxOf(kind);
+    const b = createBus(
+      {
+        shutdown: { signals: [], timeoutMs: 2_000 },
+        inbox: config as { kind: string },
+        outbox: { table: uniqueTable('outbox'), pollIntervalMs: 20, backupPollIntervalMs: 200, ...outbox },
+        endpoints: { orders: { retry: { kind: 'immediate', retries: 3 }, ...endpoint } },
+      },
+      { inbox, transports: [faultyMemory(broker)], logger: silent },
+    );
+    const seen: { id: string; order: string; attempt: number }[] = [];
+    b.endpoint('audit', { inbox: false }).handle(OrderPlaced, async (m, ctx) => {
+      seen.push({ id: ctx.messageId, order: m.order, attempt: m.attempt });
+    });
+    bus = b;
+    return { bus: b, seen };
+  }
+
+  it('dispatches nothing of an attempt that published and then threw; the retry publishes once', async () => {
+    const { bus, seen } = makeBus();
+    bus.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
+      await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt });
+      if (ctx.attempt === 1) throw new Error('the handler failed after publishing');
+    });
+    await bus.start();
+    await bus.send('orders', PlaceOrder, { order: 'o-1' });
+    await waitFor(() => seen.length === 1, { what: 'the retry’s event' });
+    expect(seen[0]).toMatchObject({ order: 'o-1', attempt: 2 });
+    // Marked dispatched once the broker confirmed (the memory broker delivers before that).
+    await waitFor(async () => (await bus.outbox?.store.stats())?.depth === 0);
+    await bus.outbox?.refresh();
+    expect(bus.health().outbox).toMatchObject({ depth: 0, movedAside: 0 });
+    const rows = (await bus.outbox?.store.rows(100)) ?? [];
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ messageId: seen[0]?.id, destinationKind: 'publish', sourceEndpoint: 'orders' });
+    expect(rows[0]?.dispatchedAt).toBeInstanceOf(Date);
+  });
+
+  it('dispatches nothing when the attempt that published failed and the one that succeeded did not publish', async () => {
+    const { bus, seen } = makeBus();
+    let handled = 0;
+    bus.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
+      if (ctx.attempt === 1) {
+        await ctx.publish(OrderPlaced, { order: m.order, attempt: 1 });
+        throw new Error('the first attempt failed');
+      }
+      handled++;
+    });
+    await bus.start();
+    await bus.send('orders', PlaceOrder, { order: 'o-2' });
+    await waitFor(() => handled === 1 && bus.health().endpoints.orders?.counters.completed === 1);
+    bus.outbox?.wake();
+    await waitFor(async () => (await bus.outbox?.store.stats())?.depth === 0);
+    expect(await bus.outbox?.store.rows(100)).toEqual([]);
+    expect(seen).toEqual([]);
+  });
+
+  it('bus.transaction: a throw rolls back and sends nothing; a return commits and dispatches once', async () => {
+    const { bus, seen } = makeBus();
+    bus.endpoint('orders').handle(PlaceOrder, async () => {});
+    await bus.start();
+    await expect(
+      bus.transaction(async ({ publish }) => {
+        await publish(OrderPlaced, { order: 'never', attempt: 0 });
+        throw new Error('the work failed');
+      }),
+    ).rejects.toThrow('the work failed');
+    const result = await bus.transaction(async ({ publish }) => {
+      const id = await publish(OrderPlaced, { order: 'o-3', attempt: 0 });
+      return { id };
+    });
+    await waitFor(() => seen.length === 1);
+    expect(seen[0]).toMatchObject({ id: result.id, order: 'o-3' });
+    const rows = (await bus.outbox?.store.rows(100)) ?? [];
+    expect(rows.map((r) => r.messageId)).toEqual([result.id]);
+  });
+
+  it('stores hostile keys and ids as they are, and dispatches them as they are', async () => {
+    const { bus, seen } = makeBus();
+    bus.endpoint('orders').handle(PlaceOrder, async () => {});
+    await bus.start();
+    const key = `k'"\\x00;-- $1 \u00e9\u{1F600}`;
+    const id = `id'); DROP TABLE x; --\\`;
+    await bus.transaction(async ({ publish }) => {
+      await publish(OrderPlaced, { order: `o'"\\`, attempt: 0 }, { key, id });
+    });
+    await waitFor(() => seen.length === 1);
+    expect(seen[0]).toMatchObject({ id, order: `o'"\\` });
+    const rows = (await bus.outbox?.store.rows(10)) ?? [];
+    expect(rows.map((r) => [r.messageId, r.key])).toEqual([[id, key]]);
+  });
+
+  it('dispatches the rows of one key one transaction after another, each transaction’s in its order', async () => {
+    const { bus, seen } = makeBus();
+    bus.endpoint('orders').handle(PlaceOrder, async () => {});
+    await bus.start();
+    // Concurrent transactions, three rows each, all of one key. (That transactions of a key go out
+    // in commit order is checked where commit order is known: outbox-processes.test.ts.)
+    let committed = 0;
+    await Promise.all(
+      [0, 1, 2, 3].map(() =>
+        bus.transaction(async ({ publish }) => {
+          const from = committed;
+          committed += 3;
+          for (let i = 0; i < 3; i++) await publish(OrderPlaced, { order: 'same', attempt: from + i }, { key: 'k-1' });
+        }),
+      ),
+    );
+    await waitFor(() => seen.length === 12, { what: 'twelve events' });
+    const order = seen.map((s) => s.attempt);
+    expect([...order].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    for (let block = 0; block < 12; block += 3) {
+      const first = order[block] as number;
+      expect(first % 3).toBe(0);
+      expect(order.slice(block, block + 3)).toEqual([first, first + 1, first + 2]);
+    }
+  });
+
+  it('refuses a bad message at the publish call, inside the transaction', async () => {
+    const { bus } = makeBus();
+    bus.endpoint('orders').handle(PlaceOrder, async () => {});
+    await bus.start();
+    await expect(
+      bus.transaction(async ({ publish }) => {
+        await publish(OrderPlaced, { order: 42 } as never);
+      }),
+    ).rejects.toThrow(/data.order/);
+    expect(await bus.outbox?.store.rows(100)).toEqual([]);
+  });
+
+  it('with outbox: false on the endpoint, publishes at once (even from an attempt that then fails)', async () => {
+    const { bus, seen } = makeBus({}, { outbox: false });
+    bus.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
+      await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt });
+      if (ctx.attempt === 1) throw new Error('failed after publishing');
+    });
+    await bus.start();
+    await bus.send('orders', PlaceOrder, { order: 'o-4' });
+    await waitFor(() => seen.length === 2);
+    expect(seen.map((s) => s.attempt).sort()).toEqual([1, 2]);
+    expect(await bus.outbox?.store.rows(100)).toEqual([]);
+  });
+
+  it('keeps rows while the broker is down, retries them, trips the producing endpoint’s kill switch, and dispatches them after', async () => {
+    const { bus, seen } = makeBus(
+      { retryDelayMs: { initial: 20, factor: 1, max: 20 } },
+      { killSwitch: { dependencyFailures: 3, restartDelayMs: { initial: 100, factor: 1, max: 100 } } },
+    );
+    bus.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
+      await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt });
+    });
+    await bus.start();
+    broker.down = true;
+    for (let i = 0; i < 5; i++) await sendDirect(bus, `o-down-${i}`);
+    // Each failed try of a row is a dependency failure of `orders`: three in a row trip it (and
+    // the messages it has not handled yet go back to the broker until it probes).
+    await waitFor(() => bus.health().endpoints.orders?.killSwitch.state === 'tripped', { what: 'the trip' });
+    expect(seen).toEqual([]);
+    expect(bus.health().endpoints.orders?.killSwitch.lastFailure).toMatchObject({ reason: 'dependency' });
+    expect(bus.health().endpoints.orders?.killSwitch.lastFailure?.description).toContain('broker (outbox)');
+    expect(bus.health().outbox?.retried).toBeGreaterThanOrEqual(3);
+    broker.down = false;
+    await waitFor(() => seen.length === 5, { what: 'the rows after the broker came back' });
+    expect(new Set(seen.map((s) => s.order)).size).toBe(5);
+  });
+
+  it('moves a message the broker refuses for good aside, with its reason, and goes on', async () => {
+    const { bus, seen } = makeBus();
+    bus.endpoint('orders').handle(PlaceOrder, async () => {});
+    await bus.start();
+    await bus.transaction(async ({ publish }) => {
+      await publish(Huge, { order: 'big' });
+      await publish(OrderPlaced, { order: 'o-5', attempt: 0 });
+    });
+    await waitFor(() => seen.length === 1);
+    await waitFor(async () => (await bus.outbox?.store.stats())?.movedAside === 1);
+    const rows = (await bus.outbox?.store.rows(100)) ?? [];
+    const aside = rows.find((r) => r.messageType === Huge.type);
+    expect(aside?.failedReason).toContain('message too large for the broker');
+    expect(aside?.dispatchedAt).toBeUndefined();
+    await bus.outbox?.refresh();
+    expect(bus.health().outbox?.movedAside).toBe(1);
+  });
+
+  it('with retention 0 deletes rows at dispatch; otherwise cleanup deletes them past the retention', async () => {
+    const { bus, seen } = makeBus({ retentionMs: 0 });
+    bus.endpoint('orders').handle(PlaceOrder, async () => {});
+    await bus.start();
+    await bus.transaction(async ({ publish }) => void (await publish(OrderPlaced, { order: 'o-6', attempt: 0 })));
+    await waitFor(() => seen.length === 1);
+    await waitFor(async () => ((await bus.outbox?.store.rows(100)) ?? []).length === 0);
+    await bus.stop();
+
+    const second = makeBus({ retentionMs: 1 });
+    second.bus.endpoint('orders').handle(PlaceOrder, async () => {});
+    await second.bus.start();
+    for (let i = 0; i < 3; i++) {
+      await second.bus.transaction(
+        async ({ publish }) => void (await publish(OrderPlaced, { order: `r-${i}`, attempt: 0 })),
+      );
+    }
+    await waitFor(() => second.seen.length === 3);
+    await waitFor(async () => ((await second.bus.outbox?.store.rows(100)) ?? []).every((r) => r.dispatchedAt));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await second.bus.outbox?.cleanup()).toBe(3);
+    expect(await second.bus.outbox?.store.rows(100)).toEqual([]);
+  });
+
+  it('batch handlers write their publishes in the batch transaction and dispatch them after it commits', async () => {
+    const { bus, seen } = makeBus();
+    let calls = 0;
+    bus.endpoint('orders').handleBatch(
+      PlaceOrder,
+      async (messages, ctx) => {
+        calls++;
+        for (const m of messages) await ctx.publish(OrderPlaced, { order: m.order, attempt: calls });
+        if (calls === 1) throw new Error('the first batch failed');
+      },
+      { maxMessages: 10, maxWaitMs: 20 },
+    );
+    await bus.start();
+    for (let i = 0; i < 5; i++) await sendDirect(bus, `b-${i}`);
+    await waitFor(() => seen.length >= 5 && bus.health().endpoints.orders?.counters.completed === 5);
+    // Nothing of the failed batch went out.
+    expect(seen.every((s) => s.attempt > 1)).toBe(true);
+    expect(new Set(seen.map((s) => s.order)).size).toBe(5);
+    expect(seen).toHaveLength(5);
+  });
+});
+
+async function sendDirect(bus: Bus<unknown>, order: string): Promise<void> {
+  await bus.send('orders', PlaceOrder, { order });
+}
+
+describe('outbox configuration', () => {
+  it('names the field of a bad outbox setting', () => {
+    expect(() =>
+      createBus({ outbox: { leaseMs: 1_000, dispatchTimeoutMs: 5_000 } }, { inbox: memoryInbox(), logger: silent }),
+    ).toThrow(/outbox\.leaseMs/);
+    expect(() => createBus({ outbox: { table: 'Bad-Name' } }, { logger: silent })).toThrow(/outbox\.table/);
+    expect(() => createBus({ outbox: { nope: 1 } } as never, { logger: silent })).toThrow(/outbox/);
+  });
+
+  it('refuses bus.transaction on a bus without an inbox store, saying why', async () => {
+    const bus = createBus({ shutdown: { signals: [] } }, { logger: silent });
+    await expect(bus.transaction(async () => 1)).rejects.toThrow(ConfigError);
+    await expect(bus.transaction(async () => 1)).rejects.toThrow(/needs an inbox store/);
+  });
+});
+
+describe.each(['rerun', 'savepoint'] as const)('the outbox under group commit on PostgreSQL (%s)', (isolation) => {
+  let bus: Bus<unknown> | undefined;
+  afterEach(async () => {
+    await bus?.stop();
+  });
+
+  it('dispatches the publishes of the members that committed, none of the member that failed on its own', async () => {
+    const b = createBus(
+      {
+        shutdown: { signals: [] },
+        inbox: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: uniqueTable('inbox') },
+        outbox: { table: uniqueTable('outbox') },
+      },
+      {
+        inbox: postgresInbox() as never,
+        transports: [memoryTransport({ broker: createMemoryBroker() })],
+        logger: silent,
+      },
+    );
+    bus = b;
+    const seen: string[] = [];
+    b.endpoint('audit', { inbox: false, concurrency: 8 }).handle(OrderPlaced, async (m) => {
+      seen.push(m.order);
+    });
+    b.endpoint('orders', {
+      concurrency: 16,
+      prefetch: 32,
+      groupCommit: { maxMessages: 16, maxWaitMs: 20, isolation },
+      retry: { kind: 'none' },
+    }).handle(PlaceOrder, async (m, ctx) => {
+      await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt });
+      if (m.order === 'poison') throw new Error('this one fails on its own');
+    });
+    await b.start();
+    const orders = Array.from({ length: 30 }, (_, i) => (i === 13 ? 'poison' : `g-${i}`));
+    await Promise.all(orders.map((order) => b.send('orders', PlaceOrder, { order })));
+    await waitFor(() => {
+      const c = b.health().endpoints.orders?.counters;
+      return (c?.completed ?? 0) === 29 && (c?.deadLettered ?? 0) === 1;
+    });
+    await waitFor(() => seen.length >= 29);
+    expect(seen.sort()).toEqual(orders.filter((o) => o !== 'poison').sort());
+    // Marked dispatched in the background once confirmed.
+    await waitFor(async () => ((await b.outbox?.store.rows(100)) ?? []).every((r) => r.dispatchedAt !== undefined));
+    expect(await b.outbox?.store.rows(100)).toHaveLength(29);
+  });
+});
