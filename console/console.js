@@ -133,6 +133,14 @@ async function endpointsPage() {
   return [
     el('h1', {}, 'Endpoints'),
     el('p', { class: 'muted' }, `Bus ${data.state} · transport ${data.transport.kind} ${data.transport.state}`),
+    data.outbox
+      ? el(
+          'p',
+          { class: 'muted', 'data-field': 'outbox' },
+          `Outbox: ${data.outbox.depth} waiting · oldest ${(data.outbox.oldestAgeMs / 1000).toFixed(1)} s · ` +
+            `${data.outbox.movedAside} moved aside`,
+        )
+      : null,
     table(
       [
         'endpoint',

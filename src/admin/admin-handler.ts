@@ -132,7 +132,9 @@ export function createAdminHandler(
         const endpoints = await Promise.all(
           [...views].map(async ([name, view]) => ({ name, ...view, deadLetters: await countOf(source, name) })),
         );
-        return send(res, 200, { state: health.state, transport: health.transport, endpoints });
+        // The outbox is the bus's (one per inbox database), not an endpoint's: depth and lag beside them.
+        const outbox = health.outbox ? { outbox: health.outbox } : {};
+        return send(res, 200, { state: health.state, transport: health.transport, ...outbox, endpoints });
       }
       case 'endpoint': {
         const view = endpointsOf(source.health(), true).get(route.name);

@@ -5,6 +5,7 @@ import { table } from '../table.js';
 interface EndpointsAnswer {
   state: string;
   transport: { kind: string; state: string };
+  outbox?: { depth: number; oldestAgeMs: number; movedAside: number; readAt?: string };
   endpoints: {
     name: string;
     state: string;
@@ -16,7 +17,7 @@ interface EndpointsAnswer {
   }[];
 }
 
-/** `sluice endpoints`: every endpoint's state, kill switch and dead-letter count. */
+/** `sluice endpoints`: every endpoint's state, kill switch and dead-letter count; the outbox's depth and lag. */
 export function endpointsCommand(program: Command, context: CliContext): void {
   program
     .command('endpoints')
@@ -25,6 +26,13 @@ export function endpointsCommand(program: Command, context: CliContext): void {
       const answer = await clientOf(command, context).get<EndpointsAnswer>('endpoints');
       if (wantsJson(command)) return printJson(context, answer);
       context.stdout.write(`bus ${answer.state} · transport ${answer.transport.kind} ${answer.transport.state}\n`);
+      const { outbox } = answer;
+      if (outbox) {
+        context.stdout.write(
+          `outbox: ${outbox.depth} waiting, oldest ${(outbox.oldestAgeMs / 1000).toFixed(1)} s, ` +
+            `${outbox.movedAside} moved aside${outbox.readAt ? ` (read ${outbox.readAt})` : ''}\n`,
+        );
+      }
       context.stdout.write(
         `${table(
           [

@@ -47,6 +47,19 @@ describe('explain over the admin API', () => {
     await bus?.stop();
   });
 
+  it("shows the bus's outbox (depth, oldest age, moved aside) beside the endpoints", async () => {
+    // With an inbox store the bus has an outbox: what handlers publish waits there until dispatched.
+    await waitFor(
+      async () => ((await get('endpoints', READ)).body.outbox as { readAt?: string })?.readAt !== undefined,
+      {
+        what: 'the outbox counts read',
+      },
+    );
+    const { status, body } = await get('endpoints', READ);
+    expect(status).toBe(200);
+    expect(body.outbox).toMatchObject({ depth: 0, oldestAgeMs: 0, movedAside: 0 });
+  });
+
   it('answers with the read token or the admin token, and refuses without one', async () => {
     const path = `explain/keys/${encodeURIComponent('a/b?c#d')}`;
     expect((await get(path)).status).toBe(401);

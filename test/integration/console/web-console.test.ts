@@ -127,6 +127,10 @@ describe('the web console in Chromium', () => {
     const row = page.locator(`tr[data-endpoint="${ENDPOINT}"]`);
     await row.waitFor();
     expect(await row.locator('[data-field=kill-switch]').textContent()).toContain('closed');
+    // The bus has an inbox, so an outbox: its depth and lag above the endpoints.
+    await expect(page.locator('[data-field=outbox]').textContent()).resolves.toMatch(
+      /^Outbox: \d+ waiting · oldest \d+\.\d s · 0 moved aside$/,
+    );
     await row.locator('input').fill(`maintenance ${IMG(11)}`);
     await row.locator('[data-action=trip]').click();
     await page.locator(`tr[data-endpoint="${ENDPOINT}"] [data-field=kill-switch]:has-text("tripped")`).waitFor();
