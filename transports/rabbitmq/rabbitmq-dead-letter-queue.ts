@@ -16,6 +16,8 @@ import { queueNames } from './topology.js';
 
 /** Copies in flight during a redrive before the next dead letter is taken. */
 const REDRIVE_WINDOW = 100;
+/** How long an operation waits for the messages it handed back to be counted again. */
+const RETURN_WAIT_MS = 2_000;
 
 /** A short-lived channel and the function that closes it (giving its slot in the channel budget back). */
 export interface ShortLived<C> {
@@ -81,6 +83,8 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
   async *scan(options: DeadLetterScanOptions = {}): AsyncGenerator<readonly DeadLetteredMessage[]> {
     const pageSize = Math.max(1, options.pageSize ?? 100);
     const { channel, close } = await this.channels.channel('scanning dead letters');
+    let held = 0;
+    let settled = 0;
     try {
       let waiting: number;
       try {
@@ -90,6 +94,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
         throw wrap('scanning dead letters', error);
       }
       const end = Math.min(waiting, options.max ?? waiting);
+      settled = waiting;
       let page: DeadLetteredMessage[] = [];
       for (let taken = 0; taken < end; taken++) {
         let message: GetMessage | false;
@@ -99,6 +104,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
           throw wrap('scanning dead letters', error);
         }
         if (message === false) break;
+        held++;
         page.push(toDeadLettered(this.#names.deadLetter, message));
         if (page.length >= pageSize) {
           yield page;
@@ -109,6 +115,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
     } finally {
       // Every message the scan took goes back to the queue, in its place.
       await close();
+      if (held > 0) await this.#awaitReturned(settled);
     }
   }
 
@@ -117,14 +124,20 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
     const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
     const limit = 'limit' in selection ? selection.limit : Number.POSITIVE_INFINITY;
     const removed: string[] = [];
+    let atStart = 0;
+    let held = 0;
     try {
       // Bound the scan by what was there at the start, as redrive does.
-      const waiting = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
+      atStart = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
+      const waiting = scanBound(atStart, ids);
       for (let taken = 0; taken < waiting && removed.length < limit; taken++) {
         const message = await channel.get(this.#names.deadLetter, { noAck: false });
         if (message === false) break;
         const dead = toDeadLettered(this.#names.deadLetter, message);
-        if (ids && !ids.has(dead.deadLetterId) && !ids.has(dead.messageId)) continue; // held, returned on close
+        if (ids && !ids.has(dead.deadLetterId) && !ids.has(dead.messageId)) {
+          held++;
+          continue; // held, returned on close
+        }
         channel.ack(message);
         removed.push(dead.messageId);
         if (ids && removed.length >= ids.size) break;
@@ -135,6 +148,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
     } finally {
       // The acks go out before the close, on the same channel: the broker applies them first.
       await close();
+      if (held > 0) await this.#awaitReturned(atStart - removed.length);
     }
     return { removed: removed.length, ids: removed };
   }
@@ -148,9 +162,12 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
     const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
     const limit = 'limit' in selection ? selection.limit : Number.POSITIVE_INFINITY;
     const moved: string[] = [];
+    let atStart = 0;
+    let held = 0;
     try {
       // Bound the scan by what was there at the start: new dead letters wait for the next redrive.
-      const waiting = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
+      atStart = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
+      const waiting = scanBound(atStart, ids);
       const now = new Date(this.clock.now());
       let taken = 0;
       while (taken < waiting && moved.length < limit && !(ids && moved.length >= ids.size)) {
@@ -166,7 +183,10 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
           }
           taken++;
           const dead = toDeadLettered(this.#names.deadLetter, message);
-          if (ids && !ids.has(dead.deadLetterId) && !ids.has(dead.messageId)) continue; // held, returned on close
+          if (ids && !ids.has(dead.deadLetterId) && !ids.has(dead.messageId)) {
+            held++;
+            continue; // held, returned on close
+          }
           const headers = withoutBrokerHeaders(redriveHeaders(dead.headers, reason, now));
           delete headers[DEAD_LETTER_ID_HEADER];
           delete headers[SluiceHeader.deliveryCount];
@@ -182,8 +202,33 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
       throw wrap(`redriving dead letters of "${this.#names.queue}" (${moved.length} chosen so far)`, error);
     } finally {
       await close();
+      if (held > 0) await this.#awaitReturned(atStart - moved.length);
     }
     return { moved: moved.length, ids: moved };
+  }
+
+  /**
+   * After an operation handed back the messages it held (by closing its channel), waits until the
+   * queue counts `atLeast` ready messages again, at most {@link RETURN_WAIT_MS}: a quorum queue
+   * requeues them through its log after the close is confirmed, and the next operation's count (its
+   * scan bound) must see them. Another client removing dead letters meanwhile only makes this wait
+   * its bound.
+   */
+  async #awaitReturned(atLeast: number): Promise<void> {
+    if (atLeast <= 0) return;
+    const deadline = Date.now() + RETURN_WAIT_MS;
+    let counting: ShortLived<Channel> | undefined;
+    try {
+      counting = await this.channels.channel('counting returned dead letters');
+      while ((await counting.channel.checkQueue(this.#names.deadLetter)).messageCount < atLeast) {
+        if (Date.now() >= deadline) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    } catch {
+      // Only a wait for the count: the operation itself is done.
+    } finally {
+      await counting?.close();
+    }
   }
 
   #copyThenAck(
@@ -222,6 +267,18 @@ function toDeadLettered(queue: string, message: GetMessage): DeadLetteredMessage
     headers,
     fault: faultFromHeaders(headers),
   };
+}
+
+/**
+ * How many dead letters a redrive or purge may take from the head of the queue: those waiting when
+ * it starts. With chosen ids, as many more as there are ids: the messages an earlier operation
+ * held and handed back on closing its channel (its skipped, non-chosen ones) may not be counted yet
+ * — a quorum queue requeues them through its log, after the channel's close is confirmed — and a
+ * bound that missed them stopped short of the last chosen ones ("no longer there"). The scan still
+ * ends once every chosen id is found or the queue has nothing ready.
+ */
+function scanBound(waiting: number, ids: ReadonlySet<string> | undefined): number {
+  return ids ? waiting + ids.size : waiting;
 }
 
 function isNotFound(error: unknown): boolean {
