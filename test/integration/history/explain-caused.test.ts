@@ -1,53 +1,17 @@
 // What an applied message caused, in `bus.explain`: a handler publishes and sends through the
 // outbox (issue 13), and the entity's timeline shows those messages under the entry that caused
 // them (issue 14), on every store — read from the outbox's own table (`outbox.table`).
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  type Bus,
-  createBus,
-  createMemoryBroker,
-  defineMessage,
-  type InboxCommonConfig,
-  type InboxDefinition,
-  memoryInbox,
-  memoryTransport,
-} from '../../../src/index.js';
-import { postgresInbox } from '../../../src/inbox/postgres/index.js';
-import { sqliteInbox } from '../../../src/inbox/sqlite/index.js';
+import { type Bus, createBus, createMemoryBroker, defineMessage, memoryTransport } from '../../../src/index.js';
 import { TEST_SCHEMA } from '../../support/test-schema.js';
 import { waitFor } from '../../support/wait-for.js';
-import { PG_URL, testPool, uniqueTable } from '../inbox/stores.js';
+import { inboxOf, testPool, uniqueTable } from '../inbox/stores.js';
 
 const OrderPlaced = defineMessage('shop.order-placed.v1', z.object({ order: z.string() }));
 const InvoiceRequested = defineMessage('billing.invoice-requested.v1', z.object({ order: z.string() }));
 const ShipOrder = defineMessage('shipping.ship-order.v1', z.object({ order: z.string() }));
-
-type Kind = 'memory' | 'sqlite' | 'postgres';
-
-function inboxOf(kind: Kind): {
-  inbox: InboxDefinition<unknown, InboxCommonConfig & { kind: string }>;
-  config: object;
-} {
-  switch (kind) {
-    case 'memory':
-      return { inbox: memoryInbox() as never, config: { kind: 'memory' } };
-    case 'sqlite':
-      return {
-        inbox: sqliteInbox() as never,
-        config: { kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'sluice-explain-')), 'inbox.db') },
-      };
-    case 'postgres':
-      return {
-        inbox: postgresInbox() as never,
-        config: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: uniqueTable('inbox') },
-      };
-  }
-}
 
 describe.each(['memory', 'sqlite', 'postgres'] as const)(
   'bus.explain on the %s store: what a message caused',

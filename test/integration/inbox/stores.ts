@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
-import type { InboxStore } from '../../../src/index.js';
-import { systemClock } from '../../../src/index.js';
+import type { InboxCommonConfig, InboxDefinition, InboxStore } from '../../../src/index.js';
+import { memoryInbox, systemClock } from '../../../src/index.js';
 import { postgresInbox, type PostgresTransaction } from '../../../src/inbox/postgres/index.js';
 import { sqliteInbox, type SqliteTransaction } from '../../../src/inbox/sqlite/index.js';
 import { TEST_SCHEMA } from '../../support/test-schema.js';
@@ -38,4 +38,27 @@ export function postgresStore(
 /** A plain pg pool for test assertions and effect tables. */
 export function testPool(): pg.Pool {
   return new pg.Pool({ connectionString: PG_URL, max: 4 });
+}
+
+export type StoreKind = 'memory' | 'sqlite' | 'postgres';
+
+/** A bus's inbox of `kind` (a fresh SQLite file, a fresh PostgreSQL table in TEST_SCHEMA): definition and config. */
+export function inboxOf(kind: StoreKind): {
+  inbox: InboxDefinition<unknown, InboxCommonConfig & { kind: string }>;
+  config: object;
+} {
+  switch (kind) {
+    case 'memory':
+      return { inbox: memoryInbox() as never, config: { kind: 'memory' } };
+    case 'sqlite':
+      return {
+        inbox: sqliteInbox() as never,
+        config: { kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'sluice-bus-inbox-')), 'inbox.db') },
+      };
+    case 'postgres':
+      return {
+        inbox: postgresInbox() as never,
+        config: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: uniqueTable('inbox') },
+      };
+  }
 }

@@ -1,9 +1,6 @@
 // The transactional outbox through a bus, on each store (memory, a SQLite file, PostgreSQL in
 // TEST_SCHEMA), with the memory broker: what a handler or bus.transaction publishes leaves only
 // after its transaction commits, exactly once.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -13,18 +10,15 @@ import {
   createBus,
   createMemoryBroker,
   defineMessage,
-  type InboxCommonConfig,
-  type InboxDefinition,
   memoryInbox,
   memoryTransport,
   TransportError,
   type TransportDefinition,
 } from '../../../src/index.js';
-import { postgresInbox } from '../../../src/inbox/postgres/index.js';
-import { sqliteInbox } from '../../../src/inbox/sqlite/index.js';
 import { waitFor } from '../../support/wait-for.js';
 import { TEST_SCHEMA } from '../../support/test-schema.js';
-import { PG_URL, uniqueTable } from '../inbox/stores.js';
+import { inboxOf, PG_URL, uniqueTable } from '../inbox/stores.js';
+import { postgresInbox } from '../../../src/inbox/postgres/index.js';
 
 const PlaceOrder = defineMessage(
   'shop.place-order.v1',
@@ -33,8 +27,6 @@ const PlaceOrder = defineMessage(
 const OrderPlaced = defineMessage('shop.order-placed.v1', z.object({ order: z.string(), attempt: z.number() }));
 const Huge = defineMessage('shop.huge.v1', z.object({ order: z.string() }));
 const silent = pino({ level: 'silent' });
-
-type StoreKind = 'memory' | 'sqlite' | 'postgres';
 
 /** A memory transport whose publishes can be made to fail (down) or to refuse a type for good. */
 function faultyMemory(state: { down: boolean }): TransportDefinition {
@@ -53,26 +45,6 @@ function faultyMemory(state: { down: boolean }): TransportDefinition {
       return t;
     },
   };
-}
-
-function inboxOf(kind: StoreKind): {
-  inbox: InboxDefinition<unknown, InboxCommonConfig & { kind: string }>;
-  config: object;
-} {
-  switch (kind) {
-    case 'memory':
-      return { inbox: memoryInbox() as never, config: { kind: 'memory' } };
-    case 'sqlite':
-      return {
-        inbox: sqliteInbox() as never,
-        config: { kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'sluice-outbox-')), 'inbox.db') },
-      };
-    case 'postgres':
-      return {
-        inbox: postgresInbox() as never,
-        config: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: uniqueTable('inbox') },
-      };
-  }
 }
 
 describe.each(['memory', 'sqlite', 'postgres'] as const)('the outbox on the %s store', (kind) => {
