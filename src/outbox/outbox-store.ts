@@ -164,3 +164,33 @@ export interface OutboxStoreOptions {
   /** This bus instance: its own notifications do not wake its own relay (it dispatches in process). */
   readonly instanceId: string;
 }
+
+/** How a dialect's driver returns the outbox table's timestamp and JSON columns. */
+export interface OutboxColumnReaders {
+  date(value: unknown): Date;
+  headers(value: unknown): Record<string, string>;
+}
+
+/** An {@link OutboxRow} from a row of the outbox table (its column names, as in docs/outbox.md). */
+export function outboxRowOf(r: Record<string, unknown>, read: OutboxColumnReaders): OutboxRow {
+  const text = (v: unknown) => (v === null || v === undefined ? undefined : String(v));
+  const date = (v: unknown) => (v === null || v === undefined ? undefined : read.date(v));
+  return {
+    seq: Number(r.seq),
+    messageId: String(r.message_id),
+    destinationKind: r.destination_kind === 'send' ? 'send' : 'publish',
+    destination: String(r.destination),
+    messageType: String(r.message_type),
+    key: text(r.entity_key),
+    headers: read.headers(r.headers),
+    body: r.body as Buffer,
+    createdAt: read.date(r.created_at),
+    sourceEndpoint: text(r.source_endpoint),
+    causationId: text(r.causation_id),
+    attempts: Number(r.attempts),
+    nextAttemptAt: read.date(r.next_attempt_at),
+    dispatchedAt: date(r.dispatched_at),
+    failedAt: date(r.failed_at),
+    failedReason: text(r.failed_reason),
+  };
+}

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type {
-  ClaimOptions,
-  OutboxMessage,
-  OutboxRow,
-  OutboxStats,
-  OutboxStore,
-  WrittenRow,
+import {
+  type ClaimOptions,
+  type OutboxColumnReaders,
+  type OutboxMessage,
+  type OutboxRow,
+  type OutboxStats,
+  type OutboxStore,
+  outboxRowOf,
+  type WrittenRow,
 } from '../../outbox/outbox-store.js';
 import { settleWithin } from '../../internal/abort.js';
 import { destroyClient } from './pg-errors.js';
@@ -290,23 +292,9 @@ function writeStatement(q: string, p: readonly string[]): string {
       SELECT ins.seq, ins.attempts, (SELECT count(*) FROM n) AS notified FROM ins ORDER BY ins.seq`;
 }
 
-function rowOf(r: Record<string, unknown>): OutboxRow {
-  return {
-    seq: Number(r.seq),
-    messageId: String(r.message_id),
-    destinationKind: r.destination_kind === 'send' ? 'send' : 'publish',
-    destination: String(r.destination),
-    messageType: String(r.message_type),
-    key: r.entity_key === null ? undefined : String(r.entity_key),
-    headers: (r.headers ?? {}) as Record<string, string>,
-    body: r.body as Buffer,
-    createdAt: r.created_at as Date,
-    sourceEndpoint: r.source_endpoint === null ? undefined : String(r.source_endpoint),
-    causationId: r.causation_id === null ? undefined : String(r.causation_id),
-    attempts: Number(r.attempts),
-    nextAttemptAt: r.next_attempt_at as Date,
-    dispatchedAt: (r.dispatched_at as Date | null) ?? undefined,
-    failedAt: (r.failed_at as Date | null) ?? undefined,
-    failedReason: r.failed_reason === null ? undefined : String(r.failed_reason),
-  };
-}
+/** pg returns timestamptz as Date and jsonb parsed. */
+const POSTGRES_COLUMNS: OutboxColumnReaders = {
+  date: (v) => v as Date,
+  headers: (v) => (v ?? {}) as Record<string, string>,
+};
+const rowOf = (r: Record<string, unknown>): OutboxRow => outboxRowOf(r, POSTGRES_COLUMNS);

@@ -1,12 +1,14 @@
 import type Database from 'better-sqlite3';
 import type { Clock } from '../../internal/clock.js';
-import type {
-  ClaimOptions,
-  OutboxMessage,
-  OutboxRow,
-  OutboxStats,
-  OutboxStore,
-  WrittenRow,
+import {
+  type ClaimOptions,
+  type OutboxColumnReaders,
+  type OutboxMessage,
+  type OutboxRow,
+  type OutboxStats,
+  type OutboxStore,
+  outboxRowOf,
+  type WrittenRow,
 } from '../../outbox/outbox-store.js';
 import { sqliteOutboxDdl } from './sqlite-outbox-ddl.js';
 
@@ -170,26 +172,9 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
   }
 }
 
-const dateOrUndefined = (v: unknown): Date | undefined =>
-  v === null || v === undefined ? undefined : new Date(String(v));
-
-function rowOf(r: Record<string, unknown>): OutboxRow {
-  return {
-    seq: Number(r.seq),
-    messageId: String(r.message_id),
-    destinationKind: r.destination_kind === 'send' ? 'send' : 'publish',
-    destination: String(r.destination),
-    messageType: String(r.message_type),
-    key: r.entity_key === null ? undefined : String(r.entity_key),
-    headers: JSON.parse(String(r.headers)) as Record<string, string>,
-    body: r.body as Buffer,
-    createdAt: new Date(String(r.created_at)),
-    sourceEndpoint: r.source_endpoint === null ? undefined : String(r.source_endpoint),
-    causationId: r.causation_id === null ? undefined : String(r.causation_id),
-    attempts: Number(r.attempts),
-    nextAttemptAt: new Date(String(r.next_attempt_at)),
-    dispatchedAt: dateOrUndefined(r.dispatched_at),
-    failedAt: dateOrUndefined(r.failed_at),
-    failedReason: r.failed_reason === null ? undefined : String(r.failed_reason),
-  };
-}
+/** SQLite keeps times as ISO 8601 text and the headers as JSON text. */
+const SQLITE_COLUMNS: OutboxColumnReaders = {
+  date: (v) => new Date(String(v)),
+  headers: (v) => JSON.parse(String(v)) as Record<string, string>,
+};
+const rowOf = (r: Record<string, unknown>): OutboxRow => outboxRowOf(r, SQLITE_COLUMNS);
