@@ -8,10 +8,10 @@ import { RegistrationError } from '../errors/sluice-error.js';
 import type { HealthSource } from '../health/health-handler.js';
 import { pathOf } from '../health/health-route.js';
 import { endpointsOf } from '../health/health-view.js';
+import { answerFailure, sendJson, switchOf } from '../health/http-answer.js';
 import { HttpProblem } from '../health/http-problem.js';
 import { readJsonBody } from '../health/read-json-body.js';
 import type { TokenAuthorizer } from '../health/token-authorizer.js';
-import type { KillSwitchControl } from '../killswitch/kill-switch.js';
 import { safeError } from '../telemetry/safe-error.js';
 import type { DeadLetterQueue } from '../transport/dead-letter-queue.js';
 import { type AdminRoute, matchAdminRoute, methodOf } from './admin-route.js';
@@ -134,12 +134,12 @@ export function createAdminHandler(
         );
         // The outbox is the bus's (one per inbox database), not an endpoint's: depth and lag beside them.
         const outbox = health.outbox ? { outbox: health.outbox } : {};
-        return send(res, 200, { state: health.state, transport: health.transport, ...outbox, endpoints });
+        return sendJson(res, 200, { state: health.state, transport: health.transport, ...outbox, endpoints });
       }
       case 'endpoint': {
         const view = endpointsOf(source.health(), true).get(route.name);
         if (!view) throw new HttpProblem(404, 'not-found', `no running endpoint "${route.name}"`);
-        return send(res, 200, { name: route.name, ...view, deadLetters: await countOf(source, route.name) });
+        return sendJson(res, 200, { name: route.name, ...view, deadLetters: await countOf(source, route.name) });
       }
       case 'trip':
       case 'reset': {
@@ -154,7 +154,7 @@ export function createAdminHandler(
           else ks.reset(body.reason);
         }
         audit(req, { endpoints: names, reason: body.reason }, `kill switch ${route.kind} requested over the admin API`);
-        return send(res, 200, { endpoints: switches.map((ks) => ({ name: ks.endpoint, killSwitch: ks.view() })) });
+        return sendJson(res, 200, { endpoints: switches.map((ks) => ({ name: ks.endpoint, killSwitch: ks.view() })) });
       }
       case 'dead-letters': {
         const query = parse(ListQuerySchema, queryOf(req));
@@ -163,17 +163,17 @@ export function createAdminHandler(
         if (position === undefined)
           throw new HttpProblem(400, 'invalid-request', 'the cursor is invalid', ['cursor: not a cursor of this API']);
         const page = await listDeadLetters(dlqOf(source, route.name), filter, { position, limit }, limits);
-        return send(res, 200, { endpoint: route.name, ...page });
+        return sendJson(res, 200, { endpoint: route.name, ...page });
       }
       case 'dead-letter-stats': {
         const filter = parse(DeadLetterFilterSchema, queryOf(req));
         const stats = await deadLetterStats(dlqOf(source, route.name), filter, limits);
-        return send(res, 200, { endpoint: route.name, ...stats });
+        return sendJson(res, 200, { endpoint: route.name, ...stats });
       }
       case 'dead-letter': {
         const dead = await findDeadLetter(dlqOf(source, route.name), route.id, limits);
         if (!dead) throw new HttpProblem(404, 'not-found', `no dead letter "${route.id}" on endpoint "${route.name}"`);
-        return send(res, 200, { endpoint: route.name, ...detailOf(dead) });
+        return sendJson(res, 200, { endpoint: route.name, ...detailOf(dead) });
       }
       case 'redrive':
       case 'purge': {
@@ -212,22 +212,22 @@ export function createAdminHandler(
         );
         const location = `${apiPrefix}/jobs/${job.id}`;
         res.setHeader('location', location);
-        return send(res, 202, { job, location });
+        return sendJson(res, 202, { job, location });
       }
       case 'explain-key': {
         const { endpoint, limit, since } = parse(ExplainQuerySchema, queryOf(req));
         const options: ExplainOptions = { limit, ...(endpoint ? { endpoint } : {}), ...(since ? { since } : {}) };
-        return send(res, 200, await explainAnswer(() => source.explain(route.key, options)));
+        return sendJson(res, 200, await explainAnswer(() => source.explain(route.key, options)));
       }
       case 'explain-message':
-        return send(res, 200, await explainAnswer(() => source.explainMessage(route.id)));
+        return sendJson(res, 200, await explainAnswer(() => source.explainMessage(route.id)));
       case 'jobs':
-        return send(res, 200, { jobs: jobs.list() });
+        return sendJson(res, 200, { jobs: jobs.list() });
       case 'job': {
         const job = jobs.get(route.id);
         if (!job)
           throw new HttpProblem(404, 'not-found', `no job "${route.id}" (finished jobs are kept for a while only)`);
-        return send(res, 200, { job });
+        return sendJson(res, 200, { job });
       }
       case 'job-events': {
         if (!jobs.get(route.id)) throw new HttpProblem(404, 'not-found', `no job "${route.id}"`);
@@ -237,27 +237,20 @@ export function createAdminHandler(
         const job = jobs.cancel(route.id);
         if (!job) throw new HttpProblem(404, 'not-found', `no job "${route.id}"`);
         audit(req, { job: route.id, endpoint: job.endpoint }, 'job cancel requested over the admin API');
-        return send(res, 202, { job });
+        return sendJson(res, 202, { job });
       }
     }
   };
 
   return (req, res, next) => {
-    handle(req, res, next).catch((error: unknown) => {
-      if (res.destroyed || res.writableEnded) return;
-      if (error instanceof HttpProblem) {
-        if (error.status === 401) res.setHeader('www-authenticate', 'Bearer realm="sluice-admin"');
-        if (error.close) res.setHeader('connection', 'close');
-        return send(res, error.status, {
-          error: error.error,
-          message: error.message,
-          ...(error.issues ? { issues: error.issues } : {}),
-        });
-      }
-      log?.error({ err: error, route: `${req.method} ${pathOf(req.url)}` }, 'admin request failed');
-      if (res.headersSent) res.destroy();
-      else send(res, 500, { error: 'internal', message: 'the admin request failed; see the service log' });
-    });
+    handle(req, res, next).catch((error: unknown) =>
+      answerFailure(req, res, error, {
+        realm: 'sluice-admin',
+        log,
+        what: 'admin request failed',
+        message: 'the admin request failed; see the service log',
+      }),
+    );
   };
 }
 
@@ -291,15 +284,6 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 function describe(selection: z.infer<typeof RedriveRequestSchema>['selection']): unknown {
   if ('ids' in selection) return { ids: selection.ids.length };
   return selection;
-}
-
-function switchOf(source: AdminSource, name: string): KillSwitchControl {
-  try {
-    return source.killSwitch(name);
-  } catch (error) {
-    if (error instanceof RegistrationError) throw new HttpProblem(404, 'not-found', `no endpoint "${name}"`);
-    throw error;
-  }
 }
 
 function dlqOf(source: AdminSource, name: string): DeadLetterQueue {
@@ -353,16 +337,4 @@ function serveAsset(
     'content-length': asset.body.length,
   });
   res.end(method === 'HEAD' ? undefined : asset.body);
-}
-
-/** A JSON answer. `nosniff`: a browser never reads it as anything else. */
-export function send(res: ServerResponse, status: number, body: unknown): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    'content-length': Buffer.byteLength(json),
-  });
-  res.end(res.req?.method === 'HEAD' ? undefined : json);
 }

@@ -84,10 +84,6 @@ export class ConsumerSupervisor implements Consumer {
     this.#since = options.clock.now();
   }
 
-  get state(): ConsumerState {
-    return this.#state;
-  }
-
   /** Deliveries handed out and not yet settled, by the current consumer and those being retired. */
   get inFlight(): number {
     let n = this.#lease?.consumer?.inFlight ?? 0;

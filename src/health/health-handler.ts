@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { BusHealth } from '../bus/bus.js';
-import { RegistrationError } from '../errors/sluice-error.js';
 import type { KillSwitchControl } from '../killswitch/kill-switch.js';
 import { z } from 'zod';
 import { matchHealthRoute, pathOf } from './health-route.js';
+import { answerFailure, sendJson, switchOf } from './http-answer.js';
 import { busView, endpointsOf } from './health-view.js';
 import { HttpProblem } from './http-problem.js';
 import { readJsonBody } from './read-json-body.js';
@@ -123,25 +123,24 @@ export function createHealthHandler(bus: HealthSource, options: HealthHandlerOpt
       res.setHeader('allow', allowed.join(', '));
       throw new HttpProblem(405, 'method-not-allowed', `use ${allowed.join(' or ')}`);
     }
-    const head = method === 'HEAD';
     switch (route.kind) {
       case 'live':
-        return send(res, 200, { status: 'alive', bus: bus.health().state }, head);
+        return sendJson(res, 200, { status: 'alive', bus: bus.health().state });
       case 'ready': {
         const reasons = notReadyBecause(bus.health(), options.readinessFailsWhenTripped ?? false);
         return reasons.length === 0
-          ? send(res, 200, { status: 'ready' }, head)
-          : send(res, 503, { status: 'not-ready', reasons }, head);
+          ? sendJson(res, 200, { status: 'ready' })
+          : sendJson(res, 503, { status: 'not-ready', reasons });
       }
       case 'endpoints': {
         const withTexts = reader(req) !== 'none';
-        return send(res, 200, busView(bus.health(), withTexts), head);
+        return sendJson(res, 200, busView(bus.health(), withTexts));
       }
       case 'endpoint': {
         const withTexts = reader(req) !== 'none';
         const endpoint = endpointsOf(bus.health(), withTexts).get(route.name);
         if (!endpoint) throw new HttpProblem(404, 'not-found', `no running endpoint "${route.name}"`);
-        return send(res, 200, { endpoint: route.name, ...endpoint }, head);
+        return sendJson(res, 200, { endpoint: route.name, ...endpoint });
       }
       case 'trip':
       case 'reset': {
@@ -170,29 +169,21 @@ export function createHealthHandler(bus: HealthSource, options: HealthHandlerOpt
         );
         const [only] = switches;
         return route.name !== undefined && only
-          ? send(res, 200, { endpoint: route.name, killSwitch: only.view() })
-          : send(res, 200, { endpoints: Object.fromEntries(switches.map((ks) => [ks.endpoint, ks.view()])) });
+          ? sendJson(res, 200, { endpoint: route.name, killSwitch: only.view() })
+          : sendJson(res, 200, { endpoints: Object.fromEntries(switches.map((ks) => [ks.endpoint, ks.view()])) });
       }
     }
   };
 
   return (req, res, next) => {
-    handle(req, res, next).catch((error: unknown) => {
-      // Answered already (Node's own 408) or the client is gone: nobody to tell.
-      if (res.destroyed || res.writableEnded) return;
-      if (error instanceof HttpProblem) {
-        if (error.status === 401) res.setHeader('www-authenticate', 'Bearer realm="sluice-health"');
-        if (error.close) res.setHeader('connection', 'close');
-        return send(res, error.status, {
-          error: error.error,
-          message: error.message,
-          ...(error.issues ? { issues: error.issues } : {}),
-        });
-      }
-      log?.error({ err: error, route: `${req.method} ${pathOf(req.url)}` }, 'health request failed');
-      if (res.headersSent) res.destroy();
-      else send(res, 500, { error: 'internal', message: 'the health handler failed' });
-    });
+    handle(req, res, next).catch((error: unknown) =>
+      answerFailure(req, res, error, {
+        realm: 'sluice-health',
+        log,
+        what: 'health request failed',
+        message: 'the health handler failed',
+      }),
+    );
   };
 }
 
@@ -219,23 +210,4 @@ export function notReadyBecause(health: BusHealth, failsWhenTripped: boolean): s
     }
   }
   return reasons;
-}
-
-function switchOf(bus: HealthSource, name: string): KillSwitchControl {
-  try {
-    return bus.killSwitch(name);
-  } catch (error) {
-    if (error instanceof RegistrationError) throw new HttpProblem(404, 'not-found', `no endpoint "${name}"`);
-    throw error;
-  }
-}
-
-function send(res: ServerResponse, status: number, body: unknown, head = false): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-length': Buffer.byteLength(json),
-  });
-  res.end(head ? undefined : json);
 }

@@ -205,15 +205,23 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     this.#closed = true;
     this.#commitTimer?.();
     this.#commitTimer = undefined;
-    for (const cancel of this.#held) cancel();
-    this.#held.clear();
-    for (const k of [...this.#deferred.keys()]) this.#undefer(k);
-    for (const state of [...this.#partitions.values()]) this.#revoke(state);
+    this.#dropPartitions();
     this.#signal();
     this.#deps.onClosed(this);
     const { onStatus } = this.#deps;
     if (onStatus) onStatus({ kind: 'stopped', error: this.#dead });
     else logger.error({ err: error }, 'kafka consumer crashed; nothing consumes this group member any more');
+  }
+
+  /**
+   * Lets go of every partition, as a consumer that stops does: held in-process retries cancelled,
+   * deferred records dropped, handed-out deliveries revoked (they settle with `LockLostError`).
+   */
+  #dropPartitions(): void {
+    for (const cancel of this.#held) cancel();
+    this.#held.clear();
+    for (const k of [...this.#deferred.keys()]) this.#undefer(k);
+    for (const state of [...this.#partitions.values()]) this.#revoke(state);
   }
 
   #onAssigned(assignment: Record<string, number[]>): void {
@@ -717,10 +725,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     this.#commitTimer = undefined;
     await this.#flush();
     this.#closed = true;
-    for (const cancel of this.#held) cancel();
-    this.#held.clear();
-    for (const k of [...this.#deferred.keys()]) this.#undefer(k);
-    for (const state of [...this.#partitions.values()]) this.#revoke(state);
+    this.#dropPartitions();
     await this.#consumer.disconnect().catch((error: unknown) => {
       this.#deps.logger.warn({ err: error }, 'kafka consumer disconnect failed');
     });

@@ -193,14 +193,7 @@ export class RabbitmqConsumer implements Consumer {
     this.onClosed(this);
   }
 
-  /**
-   * Stops for good and says so once (reconnecting the transport does not bring it back). Also
-   * called by the transport when reopening it on a new connection failed on its channel.
-   */
-  stop(error: Error): void {
-    this.#stop(error);
-  }
-
+  /** Stops for good and says so once (reconnecting the transport does not bring it back). */
   #stop(error: Error): void {
     if (this.#closed || this.#stopped) return;
     this.#stopped = true;
