@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 import { ownEntryPoints } from './test/support/own-entry-points.js';
 
-// Two groups: everything in parallel first, then the tests that disrupt a shared broker (a RabbitMQ
-// restart) alone, so they never break another file's run.
+// Two groups: everything in parallel first, then `*.serial.test.ts` alone — the place for a test that
+// must disrupt a shared server. None does today: the fault and restart tests run private servers
+// (test/infra/postgres, rabbitmq, kafka), so they run with the rest.
 export default defineConfig({
   resolve: { alias: ownEntryPoints },
   test: {

@@ -5,6 +5,7 @@
 // transaction per message is the baseline the charter asks for.
 //
 //   npx tsx bench/history.ts [messages=5000] [runs=5] [concurrency=8] [postgres|sqlite|both] [per-message|group-commit|both]
+//                            [rerun|savepoint: group commit's isolation, default rerun]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,9 @@ const total = Number(process.argv[2] ?? 5_000);
 const runs = Number(process.argv[3] ?? 5);
 const concurrency = Number(process.argv[4] ?? 8);
 const stores = (process.argv[5] ?? 'both') === 'both' ? ['postgres', 'sqlite'] : [process.argv[5] as string];
+const isolation = (process.argv[7] ?? 'rerun') as 'rerun' | 'savepoint';
+if (isolation !== 'rerun' && isolation !== 'savepoint')
+  throw new Error(`isolation: rerun or savepoint, got "${isolation}"`);
 const URL = 'postgres://postgres@127.0.0.1:5432/test';
 const Credit = defineMessage('bench.credit.v1', z.object({ account: z.string(), amount: z.number() }));
 const silent = pino({ level: 'silent' });
@@ -69,8 +73,7 @@ async function sluice(store: Store, mode: Mode, history: boolean): Promise<numbe
   const dir = store === 'sqlite' ? mkdtempSync(join(tmpdir(), 'sluice-bench-history-')) : undefined;
   if (store === 'postgres') await resetPostgres();
   const common = { shutdown: { signals: [] as [] }, history: { enabled: history, table: 'h_history' } };
-  // Group commit with its default isolation (`rerun`).
-  const group = mode === 'group-commit' ? { maxMessages: 100, isolation: 'rerun' as const } : undefined;
+  const group = mode === 'group-commit' ? { maxMessages: 100, isolation } : undefined;
   const c = group ? 200 : concurrency;
   let done = 0;
   let resolve!: () => void;

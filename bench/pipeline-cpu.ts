@@ -3,7 +3,7 @@
 // per run, msg/s and CPU µs per message (process user+system time over the measured span, which a
 // loaded box disturbs far less than wall time), then the medians.
 //
-//   npm run build && node bench/pipeline-cpu.ts ... (or:)
+//   npm run build && node --import tsx bench/pipeline-cpu.ts --build dist ... (or:)
 //   npx tsx bench/pipeline-cpu.ts [--build dist] [--messages 200000] [--runs 5] [--concurrency 64]
 //     [--prefetch 500] [--keys 100]
 import { parseArgs } from 'node:util';

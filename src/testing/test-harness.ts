@@ -130,11 +130,6 @@ export class TestHarness<TTx = undefined> {
     return this.#buses[0] as Bus<TTx>;
   }
 
-  /** Every bus of the harness: `bus`, then those from `addInstance()`. */
-  get buses(): readonly Bus<TTx>[] {
-    return this.#buses;
-  }
-
   /**
    * Another instance of the service: a bus with the same configuration on the same broker, clock
    * and records (competing consumers). Register its handlers before `start()`. Each instance has its

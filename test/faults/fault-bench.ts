@@ -24,7 +24,7 @@ import {
   isPoison,
 } from './fault-consumer.js';
 
-export { APPLICATION_NAME, Credit } from './fault-consumer.js';
+export { APPLICATION_NAME } from './fault-consumer.js';
 
 /**
  * The fault suite's bench (issue 19): the consumer of `fault-consumer.ts` under load, on a transport

@@ -29,10 +29,3 @@ export interface ConformanceCapabilities {
 
 /** The name of one capability flag. */
 export type ConformanceCapability = keyof ConformanceCapabilities;
-
-/** Every capability flag, in the order the docs list them. */
-export const ConformanceCapabilityNames: readonly ConformanceCapability[] = [
-  'publish',
-  'competingConsumers',
-  'deadLetterManagement',
-];

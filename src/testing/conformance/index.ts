@@ -4,11 +4,7 @@
  * capabilities the transport declares. Needs vitest (an optional peer dependency). See
  * docs/testing.md, "Writing a transport".
  */
-export {
-  type ConformanceCapabilities,
-  type ConformanceCapability,
-  ConformanceCapabilityNames,
-} from './conformance-capabilities.js';
+export type { ConformanceCapabilities, ConformanceCapability } from './conformance-capabilities.js';
 export type { TransportConfigInput } from './conformance-case.js';
 export {
   type ConformanceCaseReport,
