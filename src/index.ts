@@ -91,7 +91,6 @@ export type { CausedMessage, HistoryOutcome, LostTo } from './history/history-re
 export { HistoryConfigSchema, type HistoryConfig } from './history/history-config.js';
 export { postgresHistoryDdl } from './history/postgres-history.js';
 export { sqliteHistoryDdl } from './history/sqlite-history.js';
-export { MemoryOutbox } from './inbox/memory-outbox.js';
 export type { Outbox, OutboxView } from './outbox/outbox.js';
 export {
   type ClaimOptions,

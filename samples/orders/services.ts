@@ -119,7 +119,7 @@ export async function startBilling(s: Settings): Promise<Bus<PostgresTransaction
 
 /** Shipping: ships each invoiced order once (inbox). */
 export async function startShipping(s: Settings): Promise<Bus<PostgresTransaction>> {
-  const bus = serviceBus(s, 'shipping', s.pgUrl);
+  const bus = serviceBus(s, 'shipping', s.pgUrl, { health: { enabled: true, port: 0 } });
   const table = `${schemaOf(s)}.shipments`;
   bus.endpoint(`shipping-${s.run}`, { concurrency: 4 }).handle(InvoiceIssued, async (invoice, ctx) => {
     await ctx.tx.query(`INSERT INTO ${table} (order_id, invoice_id) VALUES ($1, $2)`, [

@@ -80,7 +80,6 @@ export class MemoryOutbox implements OutboxStore<undefined> {
 
   async claim(options: ClaimOptions): Promise<OutboxRow[]> {
     const now = this.deps.clock.now();
-    const wanted = options.seqs ? new Set(options.seqs) : undefined;
     const blocked = new Set<string>();
     const claimed: OutboxRow[] = [];
     for (const row of this.#rows.values()) {
@@ -88,7 +87,7 @@ export class MemoryOutbox implements OutboxStore<undefined> {
       if (!row.committed || row.dispatchedAt || row.failedAt) continue;
       const head = row.key === undefined || !blocked.has(row.key);
       if (row.key !== undefined) blocked.add(row.key);
-      if (!head || row.nextAttemptAt.getTime() > now || (wanted && !wanted.has(row.seq))) continue;
+      if (!head || row.nextAttemptAt.getTime() > now) continue;
       row.attempts++;
       row.nextAttemptAt = new Date(now + options.leaseMs);
       claimed.push({ ...row });
@@ -156,9 +155,6 @@ export class MemoryOutbox implements OutboxStore<undefined> {
   }
 
   async rows(limit: number): Promise<OutboxRow[]> {
-    return [...this.#rows.values()]
-      .filter((r) => r.committed)
-      .slice(0, limit)
-      .map(({ committed: _, ...row }) => row);
+    return this.committedRows().slice(0, limit);
   }
 }

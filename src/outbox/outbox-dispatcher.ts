@@ -1,6 +1,8 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { InvalidOutgoingMessageError, SluiceError, TransportError } from '../errors/sluice-error.js';
+import { TransportError } from '../errors/sluice-error.js';
+import { settleWithin } from '../internal/abort.js';
+import { isRetryable } from '../retry/retry-policy.js';
 import { sluiceTracer } from '../telemetry/otel.js';
 import { Attr, OperationType } from '../telemetry/semantic.js';
 import { producerContext } from '../telemetry/trace-context.js';
@@ -160,30 +162,21 @@ export class OutboxDispatcher {
       },
       producerContext(undefined, row.headers),
     );
-    let timer: NodeJS.Timeout | undefined;
     try {
       const sending =
         row.destinationKind === 'send' ? transport.send(row.destination, message) : transport.publish(message);
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new TransportError(
-                `the broker did not confirm within ${config.dispatchTimeoutMs} ms (outbox.dispatchTimeoutMs)`,
-              ),
-            ),
-          config.dispatchTimeoutMs,
+      // (A send that settles after the timeout is handled by settleWithin: never an unhandled rejection.)
+      if ((await settleWithin(sending, config.dispatchTimeoutMs)) === 'timeout') {
+        throw new TransportError(
+          `the broker did not confirm within ${config.dispatchTimeoutMs} ms (outbox.dispatchTimeoutMs)`,
         );
-      });
-      // A send that settles after the timeout must not become an unhandled rejection.
-      sending.catch(() => {});
-      await Promise.race([sending, timeout]);
+      }
+      await sending;
     } catch (error) {
       span.setAttribute(Attr.errorType, error instanceof Error ? error.name : '_OTHER');
       span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
       throw error;
     } finally {
-      clearTimeout(timer);
       span.end();
     }
   }
@@ -195,9 +188,7 @@ export class OutboxDispatcher {
  * message the broker can never take); so may another library's error (`retryable: false`).
  */
 export function isPermanent(error: unknown): boolean {
-  if (error instanceof InvalidOutgoingMessageError) return true;
-  if (error instanceof SluiceError) return !error.retryable;
-  return (error as { retryable?: unknown } | undefined)?.retryable === false;
+  return !isRetryable(error) || (error as { retryable?: unknown } | undefined)?.retryable === false;
 }
 
 function reasonOf(error: unknown): string {

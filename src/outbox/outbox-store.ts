@@ -52,8 +52,6 @@ export interface OutboxStats {
 
 /** What {@link OutboxStore.claim} may take. */
 export interface ClaimOptions {
-  /** Only these rows (tools, tests); all due rows otherwise (the relay). */
-  readonly seqs?: readonly number[];
   readonly limit: number;
   /** How long the claimed rows are leased: no other claim takes them before. */
   readonly leaseMs: number;

@@ -47,8 +47,7 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
   readonly #channel: string;
   readonly #lockClass: number;
   readonly #write: string;
-  readonly #claimAll: string;
-  readonly #claimSome: string;
+  readonly #claim: string;
 
   constructor(private readonly deps: PostgresOutboxDeps) {
     const q = `${deps.schema}.${deps.table}`;
@@ -60,11 +59,11 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
       q,
       Array.from({ length: 12 }, (_, i) => `$${i + 1}`),
     );
-    const claim = (filter: string) => `UPDATE ${q} AS t
+    this.#claim = `UPDATE ${q} AS t
         SET attempts = t.attempts + 1, next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
       FROM (
         SELECT o.seq FROM ${q} o
-        WHERE o.dispatched_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now() ${filter}
+        WHERE o.dispatched_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now()
           AND (o.entity_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM ${q} p WHERE p.entity_key = o.entity_key AND p.seq < o.seq
               AND p.dispatched_at IS NULL AND p.failed_at IS NULL))
@@ -72,8 +71,6 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
       ) AS due
       WHERE t.seq = due.seq
       RETURNING t.*`;
-    this.#claimAll = claim('');
-    this.#claimSome = claim('AND o.seq = ANY($3::bigint[])');
   }
 
   async init(): Promise<void> {
@@ -140,9 +137,7 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
 
   claim(options: ClaimOptions): Promise<OutboxRow[]> {
     return this.deps.classified(async () => {
-      const { rows } = options.seqs
-        ? await this.deps.pool.query(this.#claimSome, [options.limit, options.leaseMs, options.seqs])
-        : await this.deps.pool.query(this.#claimAll, [options.limit, options.leaseMs]);
+      const { rows } = await this.deps.pool.query(this.#claim, [options.limit, options.leaseMs]);
       return rows.map(rowOf).sort((a, b) => a.seq - b.seq);
     });
   }

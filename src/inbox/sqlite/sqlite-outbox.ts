@@ -81,19 +81,15 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
     const t = this.deps.table;
     return this.deps.exclusive((db) => {
       const now = this.#now();
-      const filter = options.seqs ? 'AND o.seq IN (SELECT value FROM json_each(?))' : '';
       const select = db.prepare(
         `SELECT o.* FROM ${t} o
-         WHERE o.dispatched_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= ? ${filter}
+         WHERE o.dispatched_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= ?
            AND (o.entity_key IS NULL OR NOT EXISTS (
              SELECT 1 FROM ${t} p WHERE p.entity_key = o.entity_key AND p.seq < o.seq
                AND p.dispatched_at IS NULL AND p.failed_at IS NULL))
          ORDER BY o.seq LIMIT ?`,
       );
-      const params: unknown[] = options.seqs
-        ? [now, JSON.stringify(options.seqs), options.limit]
-        : [now, options.limit];
-      const rows = select.all(...params) as Record<string, unknown>[];
+      const rows = select.all(now, options.limit) as Record<string, unknown>[];
       const leased = new Date(this.deps.clock.now() + options.leaseMs).toISOString();
       const update = db.prepare(`UPDATE ${t} SET attempts = attempts + 1, next_attempt_at = ? WHERE seq = ?`);
       return rows.map((r) => {
