@@ -28,6 +28,7 @@ export interface SqliteOutboxDeps {
  * another process's claim. No notifications: the relay polls.
  */
 export class SqliteOutbox implements OutboxStore<Database.Database> {
+  readonly #prepared = new WeakMap<Database.Database, { insert: Database.Statement; waiting: Database.Statement }>();
   constructor(private readonly deps: SqliteOutboxDeps) {}
 
   async init(): Promise<void> {
@@ -43,16 +44,7 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
     messages: readonly OutboxMessage[],
     leaseMs: number,
   ): Promise<readonly WrittenRow[]> {
-    const t = this.deps.table;
-    const insert = tx.prepare(
-      `INSERT INTO ${t} (message_id, destination_kind, destination, message_type, entity_key, headers, body,
-         created_at, source_endpoint, causation_id, attempts, next_attempt_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    // The write lock of the transaction serialises writers: what this sees is every earlier row.
-    const waiting = tx.prepare(
-      `SELECT 1 FROM ${t} WHERE entity_key = ? AND dispatched_at IS NULL AND failed_at IS NULL LIMIT 1`,
-    );
+    const { insert, waiting } = this.#writeStatements(tx);
     const now = this.#now();
     const leasedUntil = new Date(this.deps.clock.now() + leaseMs).toISOString();
     return messages.map((m) => {
@@ -75,6 +67,27 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
       );
       return { seq, leased };
     });
+  }
+
+  /** The write's statements, prepared once per connection (the write runs for every message that publishes). */
+  #writeStatements(db: Database.Database): { insert: Database.Statement; waiting: Database.Statement } {
+    let statements = this.#prepared.get(db);
+    if (!statements) {
+      const t = this.deps.table;
+      statements = {
+        insert: db.prepare(
+          `INSERT INTO ${t} (message_id, destination_kind, destination, message_type, entity_key, headers, body,
+             created_at, source_endpoint, causation_id, attempts, next_attempt_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ),
+        // The write lock of the transaction serialises writers: what this sees is every earlier row.
+        waiting: db.prepare(
+          `SELECT 1 FROM ${t} WHERE entity_key = ? AND dispatched_at IS NULL AND failed_at IS NULL LIMIT 1`,
+        ),
+      };
+      this.#prepared.set(db, statements);
+    }
+    return statements;
   }
 
   claim(options: ClaimOptions): Promise<OutboxRow[]> {
