@@ -1,4 +1,11 @@
 import {
+  DDL_LOCK_TIMEOUT_MS,
+  type DdlQueryable,
+  missingRelations,
+  runStartupDdl,
+} from '../inbox/postgres/postgres-inbox-ddl.js';
+import { queryTimeoutMs } from '../inbox/postgres/postgres-inbox-config.js';
+import {
   causedOf,
   type Consumed,
   HISTORY_COLUMNS,
@@ -63,22 +70,19 @@ export class PostgresHistory implements HistoryBackend {
   }
 
   async init(tx: unknown): Promise<void> {
-    const pg = tx as PgQueryable;
+    const pg = tx as DdlQueryable;
     const { schema, table } = this.names;
     // Catalog lookups first: on a live database the DDL (which locks) does not run at all.
-    const { rows } = await pg.query({
-      text: 'SELECT count(*) FILTER (WHERE to_regclass(name) IS NULL)::int AS missing FROM unnest($1::text[]) AS name',
-      values: [[table, `${table}_key_idx`, `${table}_message_idx`].map((n) => `${schema}.${n}`)],
-    });
-    if (rows[0]?.missing === 0) return;
+    const names = [table, `${table}_key_idx`, `${table}_message_idx`].map((n) => `${schema}.${n}`);
+    if ((await missingRelations(pg, names)) === 0) return;
     if (!this.names.createTables) {
       throw new Error(
         `history.table: ${schema}.${table} or its indexes are missing and inbox.createTables is false: ` +
           'create them (postgresHistoryDdl, docs/explain.md) or turn history off',
       );
     }
-    await pg.query({ text: 'SELECT pg_advisory_xact_lock(126909663503206)' });
-    await pg.query({ text: postgresHistoryDdl(schema, table) });
+    // Under the lock (and timeouts) of every Sluice start-up DDL on this database.
+    await runStartupDdl(pg, postgresHistoryDdl(schema, table), queryTimeoutMs(DDL_LOCK_TIMEOUT_MS));
   }
 
   async write(tx: unknown, record: HistoryRecord): Promise<void> {

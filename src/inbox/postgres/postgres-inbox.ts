@@ -16,7 +16,7 @@ import { TransactionRolledBackError } from '../../errors/sluice-error.js';
 import { settleWithin } from '../../internal/abort.js';
 import { connectionUsable, destroyClient, transactionFailure } from './pg-errors.js';
 import { type PostgresInboxConfig, PostgresInboxConfigSchema, queryTimeoutMs } from './postgres-inbox-config.js';
-import { postgresInboxDdl } from './postgres-inbox-ddl.js';
+import { DDL_LOCK_TIMEOUT_MS, missingRelations, postgresInboxDdl, runStartupDdl } from './postgres-inbox-ddl.js';
 import type { OutboxStore, OutboxStoreOptions } from '../../outbox/outbox-store.js';
 import { PostgresOutbox } from './postgres-outbox.js';
 
@@ -26,10 +26,6 @@ export type PostgresTransaction = pg.PoolClient;
 const LOCK_NOT_AVAILABLE = '55P03';
 /** How long `close()` waits for connections in use before it closes their sockets (twice at most). */
 export const CLOSE_GRACE_MS = 1_000;
-/** The advisory lock key of start-up DDL: the bytes of "sluice" read as a number. */
-const DDL_LOCK_KEY = '126909663503205';
-/** How long start-up DDL waits for the DDL lock and for the tables it alters. */
-const DDL_LOCK_TIMEOUT_MS = 60_000;
 
 /**
  * The inbox on PostgreSQL with a `pg` pool. One transaction per message: BEGIN, claim the id with
@@ -112,14 +108,7 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
 
   /** Runs start-up DDL in one transaction under the advisory lock every Sluice start-up DDL takes. */
   #ddl(text: string): Promise<void> {
-    return this.#transaction(async (client) => {
-      // The wait for the DDL lock has its own timeouts, on the server and in the client.
-      const ddl = { query_timeout: queryTimeoutMs(DDL_LOCK_TIMEOUT_MS) };
-      await client.query(`SET LOCAL lock_timeout = ${DDL_LOCK_TIMEOUT_MS}`);
-      await client.query(`SET LOCAL statement_timeout = ${DDL_LOCK_TIMEOUT_MS}`);
-      await client.query({ ...ddl, text: 'SELECT pg_advisory_xact_lock($1)', values: [DDL_LOCK_KEY] });
-      await client.query({ ...ddl, text });
-    });
+    return this.#transaction((client) => runStartupDdl(client, text, queryTimeoutMs(DDL_LOCK_TIMEOUT_MS)));
   }
 
   /** The outbox in the inbox's schema, on its pool (see `PostgresOutbox`). */
@@ -217,11 +206,12 @@ export class PostgresInbox implements InboxStore<PostgresTransaction> {
   async #tablesExist(): Promise<boolean> {
     const { schema, table } = this.config;
     const names = [table, `${table}_processed_at_idx`, `${table}_versions`, `${table}_versions_tombstones_idx`];
-    const result = await this.#pool.query<{ missing: number }>(
-      'SELECT count(*) FILTER (WHERE to_regclass(name) IS NULL)::int AS missing FROM unnest($1::text[]) AS name',
-      [names.map((name) => `${schema}.${name}`)],
+    return (
+      (await missingRelations(
+        this.#pool,
+        names.map((name) => `${schema}.${name}`),
+      )) === 0
     );
-    return result.rows[0]?.missing === 0;
   }
 
   async runOnce<R>(

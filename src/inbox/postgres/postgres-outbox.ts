@@ -1,3 +1,4 @@
+import { missingRelations } from './postgres-inbox-ddl.js';
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -78,11 +79,7 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     await this.deps.classified(async () => {
       if (!this.deps.createTables) return;
       const names = postgresOutboxRelations(table).map((name) => `${schema}.${name}`);
-      const { rows } = await pool.query<{ missing: number }>(
-        'SELECT count(*) FILTER (WHERE to_regclass(name) IS NULL)::int AS missing FROM unnest($1::text[]) AS name',
-        [names],
-      );
-      if (rows[0]?.missing === 0) return;
+      if ((await missingRelations(pool, names)) === 0) return;
       await this.deps.ddl(postgresOutboxDdl(schema, table));
     });
   }
