@@ -1,3 +1,4 @@
+import { EndpointNameSchema } from '../health/health-route.js';
 import { z } from 'zod';
 import { HttpProblem } from '../health/http-problem.js';
 
@@ -28,8 +29,7 @@ export function methodOf(route: AdminRoute): 'GET' | 'POST' {
   }
 }
 
-// The endpoint-name rule of createBus.
-const EndpointName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'letters, digits and . _ - (at most 200)');
+const EndpointName = EndpointNameSchema;
 const JobId = z.uuid();
 const DeadLetterId = z.string().min(1).max(1_000);
 // CloudEvents `subject` and `id` as the codec takes them.

@@ -1,3 +1,4 @@
+import { EndpointNameSchema } from '../health/health-route.js';
 import { z } from 'zod';
 import { DependencyError, RegistrationError } from '../errors/sluice-error.js';
 import { DEFAULT_EXPLAIN_LIMIT, MAX_EXPLAIN_LIMIT } from '../history/explain.js';
@@ -5,10 +6,7 @@ import { HttpProblem } from '../health/http-problem.js';
 
 /** `GET {basePath}/admin/v1/explain/keys/{key}?endpoint=&limit=&since=`. */
 export const ExplainQuerySchema = z.strictObject({
-  endpoint: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'letters, digits and . _ - (at most 200)')
-    .optional(),
+  endpoint: EndpointNameSchema.optional(),
   limit: z.coerce.number().int().min(1).max(MAX_EXPLAIN_LIMIT).default(DEFAULT_EXPLAIN_LIMIT),
   /** RFC 3339 with an offset: only entries recorded at or after it. */
   since: z.iso

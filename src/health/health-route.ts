@@ -7,8 +7,8 @@ export type HealthRoute =
   | { readonly kind: 'endpoint'; readonly name: string }
   | { readonly kind: 'trip' | 'reset'; readonly name?: string };
 
-// The endpoint-name rule of createBus.
-const EndpointNameSchema = z
+/** The endpoint-name rule of createBus, for names taken from a request's path or query. */
+export const EndpointNameSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'letters, digits and . _ - (at most 200)');
 

@@ -125,7 +125,7 @@ export function dlqCommand(program: Command, context: CliContext): void {
           // Not JSON: printed as the text it is.
         }
       }
-      context.stdout.write(`body (${d.body.size} bytes, ${kind})\n${visible(body).replaceAll('\\x0a', '\n')}\n`);
+      context.stdout.write(`body (${d.body.size} bytes, ${kind})\n${visible(body)}\n`);
     });
 
   withFilter(dlq.command('stats'))
