@@ -241,6 +241,19 @@ describe.each(['memory', 'sqlite', 'postgres'] as const)('the outbox on the %s s
     expect(bus.health().outbox?.movedAside).toBe(1);
   });
 
+  it('lets the next message of a key go once the one before it is moved aside (a refused row blocks nothing)', async () => {
+    const { bus, seen } = makeBus();
+    bus.endpoint('orders').handle(PlaceOrder, async () => {});
+    await bus.start();
+    await bus.transaction(async ({ publish }) => {
+      await publish(Huge, { order: 'o-7' }, { key: 'o-7' });
+      await publish(OrderPlaced, { order: 'o-7', attempt: 0 }, { key: 'o-7' });
+    });
+    await waitFor(() => seen.length === 1, { timeoutMs: 15_000, what: "the key's second message" });
+    expect(seen[0]?.order).toBe('o-7');
+    expect((await bus.outbox?.store.stats())?.movedAside).toBe(1);
+  });
+
   it('with retention 0 deletes rows at dispatch; otherwise cleanup deletes them past the retention', async () => {
     const { bus, seen } = makeBus({ retentionMs: 0 });
     bus.endpoint('orders').handle(PlaceOrder, async () => {});
