@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { MessageContract, MessageInputOf } from '../contracts/define-message.js';
 import type { OutgoingOptions } from '../contracts/message-context.js';
@@ -16,6 +16,8 @@ import { type WaitingFor, waitForInbox } from './wait-for-inbox.js';
 import type { Clock } from '../internal/clock.js';
 import type { WaitGauge } from '../internal/wait-gauge.js';
 import type { DeliveryObserver } from './delivery-observer.js';
+import type { OutcomeObserver } from '../pipeline/outcome.js';
+import { RejectionNotices } from './rejection-notices.js';
 import type { HistoryRuntime } from '../history/history-runtime.js';
 import {
   type ExplainOptions,
@@ -34,16 +36,13 @@ import { BatchCollector } from '../pipeline/batch-collector.js';
 import { GroupCommitter } from '../inbox/group-committer.js';
 import type { InboxCommonConfig, InboxStore } from '../inbox/inbox-store.js';
 import { decodeStage } from '../pipeline/stages/decode-stage.js';
-import { derivedId, invokeHandler, type Outbound } from '../pipeline/stages/invoke-handler.js';
+import { invokeHandler, type Outbound } from '../pipeline/stages/invoke-handler.js';
 import { dropStage } from '../pipeline/stages/drop-stage.js';
 import { retryStage } from '../pipeline/stages/retry-stage.js';
 import { retryStateHeaders } from '../retry/retry-state.js';
 import { withoutRetryState } from '../transport/headers.js';
 import { type PartitionKeyOf, scheduleStage } from '../pipeline/stages/schedule-stage.js';
 import { type UnknownTypePolicy, validateStage } from '../pipeline/stages/validate-stage.js';
-import { MessageRejected } from '../contracts/message-rejected.js';
-import type { FaultDetails } from '../errors/fault.js';
-import type { Delivery } from '../transport/delivery.js';
 import type { DeadLetterQueue } from '../transport/dead-letter-queue.js';
 import type { EndpointTopology, Transport } from '../transport/transport.js';
 import type { BusConfig, EndpointConfig } from './config-schema.js';
@@ -402,13 +401,20 @@ export class Bus<TTx = undefined> {
       )
       .end(invokeHandler(outbound, batches));
     const { rejectionAddress } = config;
+    const external = history ? history.observerFor(name, this.parts.observer) : this.parts.observer;
+    // The endpoint's outcome observers, after its own counters and logs; each only when it has work.
+    const observers: OutcomeObserver[] = [telemetry];
+    if (rejectionAddress !== undefined) {
+      observers.push(new RejectionNotices(rejectionAddress, name, (to, c, data, o) => this.send(to, c, data, o)));
+    }
+    if (external) observers.push(external);
     return new Endpoint({
       info,
       prefetch: config.prefetch ?? Math.max(2, config.concurrency * 2),
       run,
       limiter,
       logger,
-      telemetry,
+      observers,
       supervision: {
         // A consumer made again after it stopped (its queue deleted, say) declares what it needs first.
         prepare: () => this.parts.transport.declare(topologyOf(registration)),
@@ -417,7 +423,6 @@ export class Bus<TTx = undefined> {
         emit: (event, change) => this.#events.emit(event, change),
       },
       waits,
-      observer: history ? history.observerFor(name, this.parts.observer) : this.parts.observer,
       forward: (to, delivery, headers, messageId) =>
         this.parts.transport.send(to, {
           messageId: messageId ?? delivery.deliveryId,
@@ -428,29 +433,7 @@ export class Bus<TTx = undefined> {
           key: delivery.partitionKey,
           messageType: '',
         }),
-      onBadInput:
-        rejectionAddress === undefined
-          ? undefined
-          : (fault, delivery) => this.#reject(rejectionAddress, name, fault, delivery),
     });
-  }
-
-  /** Sends a rejection notice; its id is derived from the rejected message so a redelivery repeats it. */
-  async #reject(address: string, endpoint: string, fault: FaultDetails, delivery: Delivery): Promise<void> {
-    const subject = fault.messageId ?? createHash('sha256').update(delivery.body).digest('hex');
-    await this.send(
-      address,
-      MessageRejected,
-      {
-        messageId: fault.messageId,
-        messageType: fault.messageType,
-        endpoint,
-        reason: fault.reason,
-        description: fault.description,
-        rejectedAt: fault.lastFailureAt,
-      },
-      { id: derivedId(subject, endpoint, 0), causationId: fault.messageId },
-    );
   }
 
   /** Publishes an event to every endpoint that handles its type. Resolves once the broker has it. */

@@ -1,41 +1,23 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
-import { BadInputReasons, createFault, type FaultDetails } from '../errors/fault.js';
-import { AlreadySettledError, LockLostError } from '../errors/sluice-error.js';
-import { delay } from '../internal/abort.js';
-import { describeError, safeError } from '../telemetry/logger.js';
+import { createFault } from '../errors/fault.js';
 import { settleWithin } from '../internal/abort.js';
-import { type DeliveryContext, DeliveryRun, type EndpointInfo } from '../pipeline/context.js';
+import type { WaitGauge } from '../internal/wait-gauge.js';
 import type { Terminal } from '../pipeline/compose.js';
+import { type DeliveryContext, DeliveryRun, type EndpointInfo } from '../pipeline/context.js';
 import type { KeyedLimiter } from '../pipeline/keyed-limiter.js';
-import type { Outcome, SkipReason } from '../pipeline/outcome.js';
+import type { Outcome, OutcomeObserver } from '../pipeline/outcome.js';
 import { type Forward, settle } from '../pipeline/settle.js';
-import { isRetryable } from '../retry/retry-policy.js';
-import { unforwardable } from './forward-failure.js';
+import { describeError, safeError } from '../telemetry/logger.js';
 import type { Delivery } from '../transport/delivery.js';
 import type { Transport } from '../transport/transport.js';
-import type { EndpointTelemetry } from '../telemetry/endpoint-telemetry.js';
 import { ConsumerSupervisor, type ConsumerSupervisorOptions, type ConsumerView } from './consumer-supervisor.js';
-import type { DeliveryObserver } from './delivery-observer.js';
-import type { WaitGauge } from '../internal/wait-gauge.js';
+import { type EndpointCounters, EndpointStats } from './endpoint-stats.js';
+import { NOT_TRIED, type SettleRetryingOptions, settleRetrying, UNEXPECTED_RELEASE_MS } from './settle-retrying.js';
+
+export type { EndpointCounters } from './endpoint-stats.js';
 
 export type EndpointState = 'created' | 'running' | 'stopping' | 'stopped';
-
-/** Counts of final outcomes since start. */
-export interface EndpointCounters {
-  received: number;
-  completed: number;
-  skipped: number;
-  retried: number;
-  deadLettered: number;
-  released: number;
-  /** Deliveries released because a dependency failed (also counted in `released`): no attempt spent. */
-  dependencyFailures: number;
-  /** Settlements the broker refused (lock lost): those messages come back. */
-  settleFailures: number;
-  /** `skipped`, by reason (`duplicate`, `stale`, `tombstoned`, ...). */
-  skippedByReason: Partial<Record<SkipReason, number>>;
-}
 
 export interface EndpointRuntimeOptions {
   readonly info: EndpointInfo;
@@ -45,26 +27,20 @@ export interface EndpointRuntimeOptions {
   readonly logger: Logger;
   /** Sends a copy of a delivery elsewhere (skipped queue). */
   readonly forward: Forward;
-  /** Called after a message was dead-lettered for bad input (rejection notices). */
-  readonly onBadInput?: (fault: FaultDetails, delivery: Delivery) => Promise<void>;
-  /** Ends each delivery's span and counts its outcome (see `docs/observability.md`). */
-  readonly telemetry?: EndpointTelemetry;
+  /**
+   * Called in this order once per delivery as it leaves, after the endpoint's own counters and logs
+   * ({@link EndpointStats}, always first): telemetry, the kill switch, rejection notices, history,
+   * `sluice/testing`. The one place a settled outcome is looked at.
+   */
+  readonly observers: readonly OutcomeObserver[];
   /** How a consumer that stopped on its own is made again (see {@link ConsumerSupervisor}). */
   readonly supervision: Pick<ConsumerSupervisorOptions, 'prepare' | 'config' | 'clock' | 'emit'>;
   /** Counts a delivery as waiting while a failed settlement pauses before its next try. */
   readonly waits?: WaitGauge | undefined;
-  /** Sees each delivery leave the endpoint, with the outcome it was settled with (`sluice/testing`). */
-  readonly observer?: DeliveryObserver | undefined;
 }
 
-const UNEXPECTED_RELEASE_MS = 1_000;
 /** A delivery on which the pipeline itself failed this many times is dead-lettered. */
 const MAX_UNEXPECTED_DELIVERIES = 5;
-/** Settlement attempts (backoff from SETTLE_RETRY_MS, doubling) before the message is given back. */
-const SETTLE_ATTEMPTS = 4;
-const SETTLE_RETRY_MS = 250;
-/** Passed to {@link Endpoint.#settle} when no settlement was tried yet. */
-const NOT_TRIED: unique symbol = Symbol('not tried');
 
 /**
  * The consume loop of one endpoint: takes deliveries from the transport, runs each through the
@@ -78,22 +54,19 @@ export class Endpoint {
   #idle: (() => void) | undefined;
   readonly #abort = new AbortController();
   readonly #stopping = new AbortController();
-  readonly counters: EndpointCounters = {
-    received: 0,
-    completed: 0,
-    skipped: 0,
-    retried: 0,
-    deadLettered: 0,
-    released: 0,
-    dependencyFailures: 0,
-    settleFailures: 0,
-    skippedByReason: {},
-  };
+  readonly #stats: EndpointStats;
+  /** The endpoint's stats first, then the options' observers: looped over per delivery. */
+  readonly #observers: readonly OutcomeObserver[];
+  readonly #settling: SettleRetryingOptions;
 
   readonly #createdAt: string;
 
   constructor(private readonly options: EndpointRuntimeOptions) {
     this.#createdAt = new Date(options.info.clock.now()).toISOString();
+    this.#stats = new EndpointStats(options.logger);
+    this.#observers = [this.#stats, ...options.observers];
+    const { forward, info, waits } = options;
+    this.#settling = { forward, clock: info.clock, waits, observers: this.#observers };
     // Every in-flight handler may listen on its signal (a fetch given ctx.signal): up to prefetch
     // of them at once, legitimately more than Node's default of ten. Sluice's own waits share one
     // listener per signal (`onAbort`).
@@ -105,6 +78,10 @@ export class Endpoint {
   }
   get state(): EndpointState {
     return this.#state;
+  }
+  /** Counts of final outcomes since start. */
+  get counters(): EndpointCounters {
+    return this.#stats.counters;
   }
   /** Deliveries received and not yet settled. */
   get inFlight(): number {
@@ -131,7 +108,7 @@ export class Endpoint {
 
   #onDelivery(delivery: Delivery): void {
     this.#inFlight++;
-    this.counters.received++;
+    this.#stats.counters.received++;
     const run = new DeliveryRun(
       delivery,
       this.options.info,
@@ -147,36 +124,40 @@ export class Endpoint {
       outcome = Promise.reject(error);
     }
     outcome.then(
-      (o) => this.#settleFirst(run, o),
+      (o) => this.#settleFirst(run, delivery, o),
       // A bug in a stage (or in a partitionKey function), not in the handler: put the message back
       // rather than lose it, but not forever: after a few deliveries it goes to the dead-letter queue.
-      (error: unknown) => this.#settleFirst(run, this.#unexpected(run, error)),
+      (error: unknown) => this.#settleFirst(run, delivery, this.#unexpected(run, error)),
     );
   }
 
   /**
-   * The first settlement try of the common case, a completed delivery, without {@link #settle}'s
-   * async frame and closure; a failure goes on in {@link #settle} as a failed first try.
+   * The first settlement try of the common case, a completed delivery, without
+   * {@link settleRetrying}'s async frame and closure; a failure goes on there as a failed first try.
    */
-  #settleFirst(run: DeliveryRun, outcome: Outcome): void {
+  #settleFirst(run: DeliveryRun, delivery: Delivery, outcome: Outcome): void {
     if (outcome.kind !== 'completed') {
-      void this.#settle(run, outcome, NOT_TRIED).then((settled) => this.#finish(run, settled));
+      void this.#settleRetrying(run, delivery, outcome, NOT_TRIED);
       return;
     }
-    settle(run.delivery, outcome, this.options.forward).then(
-      () => {
-        this.#record(run, outcome);
-        this.#finish(run, outcome);
-      },
-      (error: unknown) => {
-        void this.#settle(run, outcome, error).then((settled) => this.#finish(run, settled));
-      },
+    settle(delivery, outcome, this.options.forward).then(
+      () => this.#finish(run, outcome),
+      (error: unknown) => this.#settleRetrying(run, delivery, outcome, error),
     );
   }
 
+  #settleRetrying(run: DeliveryRun, delivery: Delivery, outcome: Outcome, firstTry: unknown): Promise<void> {
+    return settleRetrying(run, delivery, outcome, firstTry, this.#settling).then((settled) =>
+      this.#finish(run, settled),
+    );
+  }
+
+  /** The delivery leaves: every observer sees it once, with the outcome it was settled with. */
   #finish(run: DeliveryRun, settled: Outcome | undefined): void {
     this.#inFlight--;
-    this.options.observer?.done(run, settled);
+    const observers = this.#observers;
+    // A plain loop: this runs for every message.
+    for (let i = 0; i < observers.length; i++) observers[i]?.done(run, settled);
     if (this.#inFlight === 0) this.#idle?.();
   }
 
@@ -199,151 +180,6 @@ export class Endpoint {
     }
     run.log.error({ err: safeError(error) }, 'pipeline failed unexpectedly; releasing the message');
     return { kind: 'released', reason: 'busy', delayMs: UNEXPECTED_RELEASE_MS };
-  }
-
-  /**
-   * Settles once. A settlement the broker refuses because the lock is gone is final (the broker
-   * redelivers). Any other failure (a broker hiccup writing a dead-letter or delayed copy, a failed
-   * forward) is retried with backoff; if it still fails, the message is given back to the broker.
-   * The delivery counts as in flight until then, so no prefetch slot leaks silently. A forward to
-   * the skipped queue that is refused (not retryable) or fails on every try is not given back (it
-   * would fail again on each delivery, forever): the message is dead-lettered, saying why.
-   * Returns the outcome settled with, or `undefined` when the message was not settled by it.
-   */
-  async #settle(ctx: DeliveryContext, settling: Outcome, firstTry: unknown): Promise<Outcome | undefined> {
-    let outcome = settling;
-    let forwardError: unknown;
-    const forward: Forward = (...args) =>
-      this.options.forward(...args).catch((error: unknown) => {
-        forwardError = error;
-        throw error;
-      });
-    // The first try's failure when the caller made it already (see #settleFirst).
-    let failedTry = firstTry;
-    for (let attempt = 1; ; attempt++) {
-      forwardError = undefined;
-      try {
-        if (failedTry !== NOT_TRIED) {
-          const error = failedTry;
-          failedTry = NOT_TRIED;
-          throw error;
-        }
-        await settle(ctx.delivery, outcome, forward);
-        break;
-      } catch (error) {
-        this.counters.settleFailures++;
-        this.options.telemetry?.settleFailed(ctx, outcome, error);
-        if (error instanceof LockLostError || error instanceof AlreadySettledError) {
-          ctx.log.warn(
-            { err: safeError(error), outcome: outcome.kind },
-            'lock lost before settling; the broker redelivers',
-          );
-          return undefined;
-        }
-        if (
-          forwardError !== undefined &&
-          outcome.kind === 'skipped' &&
-          outcome.forwardTo !== undefined &&
-          (!isRetryable(forwardError) || attempt >= SETTLE_ATTEMPTS) &&
-          !ctx.stopping.aborted
-        ) {
-          ctx.log.warn(
-            { err: safeError(forwardError), forwardTo: outcome.forwardTo, tries: attempt },
-            'cannot move the message to the skipped queue; dead-lettering it',
-          );
-          outcome = unforwardable(ctx, { ...outcome, forwardTo: outcome.forwardTo }, forwardError, attempt);
-          attempt = 0;
-          continue;
-        }
-        if (attempt < SETTLE_ATTEMPTS && !ctx.stopping.aborted) {
-          const waitMs = SETTLE_RETRY_MS * 2 ** (attempt - 1);
-          ctx.log.warn(
-            { err: safeError(error), outcome: outcome.kind, retryInMs: waitMs },
-            'settling failed; trying again',
-          );
-          const { waits } = this.options;
-          waits?.enter();
-          await delay(waitMs, ctx.stopping, this.options.info.clock)
-            .catch(() => {})
-            .finally(() => waits?.leave());
-          continue;
-        }
-        try {
-          await ctx.delivery.release({ delayMs: UNEXPECTED_RELEASE_MS });
-          ctx.log.error(
-            { err: safeError(error), outcome: outcome.kind },
-            'settling failed; released the message instead',
-          );
-        } catch (releaseError) {
-          ctx.log.error(
-            { err: safeError(error), releaseError: safeError(releaseError), outcome: outcome.kind },
-            'settling failed and the message could not be given back; the broker redelivers it when its lock or connection goes',
-          );
-        }
-        return undefined;
-      }
-    }
-    this.#record(ctx, outcome);
-    return outcome;
-  }
-
-  #record(ctx: DeliveryContext, outcome: Outcome): void {
-    this.options.telemetry?.record(ctx, outcome);
-    const log = outcome.kind === 'completed' ? this.options.logger : ctx.log;
-    switch (outcome.kind) {
-      case 'completed':
-        this.counters.completed++;
-        // Checked on the endpoint logger so that the hot path never builds a child logger.
-        if (log.isLevelEnabled('debug')) ctx.log.debug({ outcome: 'completed' }, 'completed');
-        return;
-      case 'skipped':
-        this.counters.skipped++;
-        this.counters.skippedByReason[outcome.reason] = (this.counters.skippedByReason[outcome.reason] ?? 0) + 1;
-        if (outcome.reason === 'duplicate') log.debug({ outcome: 'skipped', reason: outcome.reason }, 'skipped');
-        else
-          log.info(
-            { outcome: 'skipped', reason: outcome.reason, detail: outcome.detail, ...outcome.ordering },
-            'skipped',
-          );
-        return;
-      case 'retry':
-        this.counters.retried++;
-        log.warn({ outcome: 'retry', attempt: outcome.attempt, delayMs: outcome.delayMs }, 'released for redelivery');
-        return;
-      case 'deadLetter': {
-        this.counters.deadLettered++;
-        const { fault } = outcome;
-        const fields = {
-          outcome: 'deadLetter',
-          reason: fault.reason,
-          description: fault.description,
-          attempts: fault.attempts,
-        };
-        if (BadInputReasons.has(fault.reason)) {
-          log.warn(fields, 'dead-lettered bad input');
-          this.options.onBadInput?.(fault, ctx.delivery).catch((error: unknown) => {
-            log.warn({ err: safeError(error) }, 'could not send the rejection notice');
-          });
-        } else log.error({ ...fields, errorName: fault.errorName, errorMessage: fault.errorMessage }, 'dead-lettered');
-        return;
-      }
-      case 'released':
-        this.counters.released++;
-        if (outcome.reason === 'dependency') {
-          this.counters.dependencyFailures++;
-          log.warn(
-            {
-              outcome: 'released',
-              reason: outcome.reason,
-              dependency: outcome.dependency,
-              err: safeError(outcome.error),
-              retryInMs: outcome.delayMs,
-            },
-            'a dependency failed; released without spending an attempt',
-          );
-        } else log.info({ outcome: 'released', reason: outcome.reason }, 'released');
-        return;
-    }
   }
 
   async pause(): Promise<void> {

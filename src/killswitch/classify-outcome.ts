@@ -1,6 +1,5 @@
 import { BadInputReasons, type DeadLetterReason } from '../errors/fault.js';
 import type { Outcome } from '../pipeline/outcome.js';
-import { RetryLaterSignal } from '../retry/control-signals.js';
 import type { OutcomeClass } from './kill-switch-policy.js';
 
 /** Dead-letter reasons that mean the handler (or what it depends on) failed. */
@@ -28,7 +27,7 @@ export function classifyOutcome(outcome: Outcome, countBadInput: boolean): Outco
     case 'skipped':
       return 'success';
     case 'retry':
-      return outcome.error instanceof RetryLaterSignal ? 'neutral' : 'failure';
+      return outcome.retryLater ? 'neutral' : 'failure';
     case 'deadLetter': {
       const { reason } = outcome.fault;
       if (HANDLER_FAILURES.has(reason)) return 'failure';

@@ -8,7 +8,6 @@ import { type Gate, RELEASED_BY_KILL_SWITCH } from '../pipeline/stages/gate-stag
 import type { BusEvents, KillSwitchChange } from '../telemetry/events.js';
 import { redactSecrets } from '../telemetry/logger.js';
 import { onAbort } from '../internal/abort.js';
-import { BadInputReasons } from '../errors/fault.js';
 import { classifyOutcome } from './classify-outcome.js';
 import type { KillSwitchConfig } from './kill-switch-config.js';
 import {
@@ -115,12 +114,6 @@ const EVENT_OF: Record<Transition['cause'], keyof BusEvents> = {
 export class KillSwitch implements Gate, KillSwitchControl {
   readonly #policy: KillSwitchPolicy;
   readonly #waiters = new Set<Waiter>();
-  /**
-   * Bad-input dead letters already counted by the gate (decided after it: the ordering guard's
-   * `future-timestamp`). Their outcome passes the gate's outer check too on its way back, which
-   * counts the bad input decided before the gate: it must not count these a second time.
-   */
-  readonly #countedBadInput = new WeakSet<Outcome>();
   #cancelRestart: (() => void) | undefined;
   #applied: 'running' | 'paused' = 'running';
   #syncing = false;
@@ -174,11 +167,6 @@ export class KillSwitch implements Gate, KillSwitchControl {
   }
 
   observe(ticket: number, outcome: Outcome, envelope: Envelope | undefined): Outcome {
-    if (outcome.kind === 'deadLetter' && BadInputReasons.has(outcome.fault.reason)) {
-      if (ticket === Admission.unadmitted) {
-        if (this.#countedBadInput.has(outcome)) return outcome;
-      } else this.#countedBadInput.add(outcome);
-    }
     const result = classifyOutcome(outcome, this.options.config.countBadInput);
     if (result === 'failure' || result === 'dependency') {
       this.#lastFailure = lastFailureOf(outcome, envelope, this.options.clock.now());

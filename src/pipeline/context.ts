@@ -20,9 +20,16 @@ export interface EndpointInfo {
   readonly clock: Clock;
 }
 
+/**
+ * The delivery as stages see it: its bytes, headers and lock, without `complete`, `release` and
+ * `deadLetter`. Stages decide (they return an {@link Outcome}); only the endpoint settles, and the
+ * compiler checks it: no context hands a stage the settling methods.
+ */
+export type DeliveryView = Omit<Delivery, 'complete' | 'release' | 'deadLetter'>;
+
 /** Before decoding: only the raw delivery is known. */
 export interface DeliveryContext {
-  readonly delivery: Delivery;
+  readonly delivery: DeliveryView;
   readonly endpoint: EndpointInfo;
   /** When the endpoint received the delivery (epoch ms). */
   readonly receivedAt: number;
@@ -113,7 +120,7 @@ export class DeliveryRun implements HandlerContext {
   #log: Logger | undefined;
 
   constructor(
-    readonly delivery: Delivery,
+    readonly delivery: DeliveryView,
     readonly endpoint: EndpointInfo,
     readonly signal: AbortSignal,
     readonly stopping: AbortSignal,

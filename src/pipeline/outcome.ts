@@ -1,4 +1,5 @@
 import type { FaultDetails } from '../errors/fault.js';
+import type { DeliveryContext } from './context.js';
 
 export type SkipReason = 'duplicate' | 'stale' | 'tombstoned' | 'unknown-type' | 'dropped';
 
@@ -26,8 +27,22 @@ export type Outcome =
       readonly headers: Readonly<Record<string, string>>;
       readonly attempt: number;
       readonly error: unknown;
+      /**
+       * The handler asked for it (`ctx.retryLater()`): a decision, not a failure. Observers read
+       * this rather than the retry stage's control signals.
+       */
+      readonly retryLater: boolean;
     }
-  | { readonly kind: 'deadLetter'; readonly fault: FaultDetails }
+  | {
+      readonly kind: 'deadLetter';
+      readonly fault: FaultDetails;
+      /**
+       * Decided after the kill switch's gate admitted the message (bad input the ordering guard
+       * decides: `future-timestamp`), and shown to the switch there: the gate's outer check, which
+       * shows the switch bad input decided before admission, leaves it alone. Set by the gate stage.
+       */
+      readonly admitted?: true;
+    }
   | {
       readonly kind: 'released';
       readonly reason: 'kill-switch' | 'shutdown' | 'busy';
@@ -61,3 +76,18 @@ export interface OrderingFacts {
 }
 
 export const COMPLETED: Outcome = Object.freeze({ kind: 'completed' });
+
+/**
+ * Sees every delivery leave its endpoint (MassTransit's receive observers): the endpoint calls each
+ * observer of its list once per delivery, after settling, with the outcome it was settled with, or
+ * `undefined` when it could not be settled (the broker refused: the lock was lost; or settling kept
+ * failing and the message was given back), in which case the broker delivers it again. Counters and
+ * logs, telemetry, the kill switch's count of bad input, rejection notices, the history of dead
+ * letters and `sluice/testing` are observers. Called synchronously, after the endpoint's in-flight
+ * count dropped; it must not throw, and runs for every message: keep it cheap.
+ */
+export interface OutcomeObserver {
+  done(ctx: DeliveryContext, outcome: Outcome | undefined): void;
+  /** A settlement try failed (called for each try; `done` follows once the delivery leaves). */
+  settleFailed?(ctx: DeliveryContext, outcome: Outcome, error: unknown): void;
+}

@@ -1,6 +1,6 @@
 import { delay } from '../internal/abort.js';
 import { type Clock, systemClock } from '../internal/clock.js';
-import type { Delivery } from '../transport/delivery.js';
+import type { DeliveryView } from './context.js';
 
 /**
  * How often a delivery's lock is renewed while a retry waits in process: every second, or a third of
@@ -9,7 +9,7 @@ import type { Delivery } from '../transport/delivery.js';
 export const LOCK_RENEW_INTERVAL_MS = 1_000;
 const MIN_RENEW_INTERVAL_MS = 5;
 
-function renewInterval(delivery: Delivery, most: number, clock: Clock): number {
+function renewInterval(delivery: DeliveryView, most: number, clock: Clock): number {
   const until = delivery.lockedUntil;
   if (until === undefined) return most;
   return Math.max(MIN_RENEW_INTERVAL_MS, Math.min(most, Math.floor((until - clock.now()) / 3)));
@@ -25,7 +25,7 @@ function renewInterval(delivery: Delivery, most: number, clock: Clock): number {
  * Time is the `clock`'s (the endpoint's), as is `lockedUntil` of a transport given the same clock.
  */
 export async function waitHoldingLock(
-  delivery: Delivery,
+  delivery: DeliveryView,
   ms: number,
   signal: AbortSignal,
   clock: Clock = systemClock,

@@ -10,8 +10,7 @@ import {
 } from '@opentelemetry/api';
 import type { FaultDetails } from '../errors/fault.js';
 import type { AttemptContext, DecodedContext, DeliveryContext } from '../pipeline/context.js';
-import type { Outcome } from '../pipeline/outcome.js';
-import { RetryLaterSignal } from '../retry/control-signals.js';
+import type { Outcome, OutcomeObserver } from '../pipeline/outcome.js';
 import { sluiceMeter, sluiceTracer } from './otel.js';
 import { Attr, DURATION_BUCKETS_S, Metric, OperationType, SpanEvent } from './semantic.js';
 import { producerContext } from './trace-context.js';
@@ -39,7 +38,7 @@ interface Tally {
 
 /**
  * The consumer span and the metrics of one endpoint. Built once when the endpoint starts; the
- * endpoint calls {@link record} (or {@link settleFailed}) once per delivery after settling, the
+ * endpoint calls {@link done} (and {@link settleFailed}) once per delivery after settling, the
  * trace stage calls {@link start} after decoding.
  *
  * Cost without an SDK: spans are the API's non-recording spans and attributes are only built when
@@ -49,7 +48,7 @@ interface Tally {
  * histogram is recorded per message. The callback stays registered after the bus stops, so a final
  * export (SDK shutdown after `bus.stop()`) still has the totals.
  */
-export class EndpointTelemetry {
+export class EndpointTelemetry implements OutcomeObserver {
   readonly #tracer: Tracer;
   readonly #spanName: string;
   /** Attributes every span and metric point of this endpoint carries. */
@@ -118,8 +117,12 @@ export class EndpointTelemetry {
     return span;
   }
 
-  /** Ends the delivery's span with its final outcome and counts it. Call once, after settling. */
-  record(ctx: DeliveryContext, outcome: Outcome): void {
+  /**
+   * An outcome observer: ends the delivery's span with its final outcome and counts it, once, after
+   * settling. A delivery not settled had its span ended by {@link settleFailed}.
+   */
+  done(ctx: DeliveryContext, outcome: Outcome | undefined): void {
+    if (outcome === undefined) return;
     const span = ctx.span ?? this.#lateSpan(ctx);
     if (span.isRecording()) annotate(span, ctx, outcome);
     span.end();
@@ -231,7 +234,7 @@ function annotate(span: Span, ctx: DeliveryContext, outcome: Outcome): void {
       return;
     case 'retry':
       // A failure the policy retries was recorded by the retry stage; a handler's retryLater was not.
-      if (outcome.error instanceof RetryLaterSignal) {
+      if (outcome.retryLater) {
         span.addEvent(SpanEvent.retry, { [Attr.attempt]: outcome.attempt, [Attr.retryDelayMs]: outcome.delayMs });
       }
       span.setAttribute(Attr.retryDelayMs, outcome.delayMs);

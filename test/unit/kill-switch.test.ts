@@ -45,6 +45,7 @@ const retry = (error: unknown = new Error('database down')): Outcome => ({
   headers: {},
   attempt: 2,
   error,
+  retryLater: error instanceof RetryLaterSignal,
 });
 
 describe('kill switch policy', () => {

@@ -10,13 +10,16 @@ const RELEASED = Promise.resolve(RELEASED_BY_KILL_SWITCH);
 /**
  * The kill switch's outer check, first in the pipeline: a delivery that arrives while the switch
  * is tripped (prefetched before the consumer paused) goes back without being decoded; and bad
- * input, which is decided before the gate, is shown to the switch here: counted as a failure with
- * `countBadInput`, and released rather than dead-lettered while tripped.
+ * input decided before the gate (decode, validate) is shown to the switch here: counted as a failure
+ * with `countBadInput`, and released rather than dead-lettered while tripped (it changes the outcome
+ * before settlement, so it is a stage, not an outcome observer). Bad input decided after the gate
+ * (the ordering guard's `future-timestamp`) was counted there and comes back marked `admitted`:
+ * each delivery is shown to the switch once.
  */
 export function gateInputStage(gate: Gate): Stage<DeliveryContext> {
   // Not async, and one shared callback: this runs for every message.
   const onOutcome = (outcome: Outcome): Outcome =>
-    outcome.kind === 'deadLetter' && BadInputReasons.has(outcome.fault.reason)
+    outcome.kind === 'deadLetter' && outcome.admitted !== true && BadInputReasons.has(outcome.fault.reason)
       ? gate.observe(Admission.unadmitted, outcome, undefined)
       : outcome;
   return (ctx, next) => (gate.releasesAll() ? RELEASED : next(ctx).then(onOutcome));

@@ -1,4 +1,5 @@
 import type { Envelope } from '../../envelope/envelope.js';
+import { BadInputReasons } from '../../errors/fault.js';
 import { Admission } from '../../killswitch/kill-switch-policy.js';
 import type { Stage } from '../compose.js';
 import type { AdmittedContext, ValidatedContext } from '../context.js';
@@ -32,6 +33,17 @@ const RELEASED_BY_KILL_SWITCH_P = Promise.resolve(RELEASED_BY_KILL_SWITCH);
 const RELEASED_ON_SHUTDOWN_P = Promise.resolve(RELEASED_ON_SHUTDOWN);
 
 /**
+ * Marks bad input the gate has shown to the switch (decided after admission: `future-timestamp`),
+ * so that the gate's outer check (`gate-input-stage.ts`) does not show it again. Allocates only for
+ * such a dead letter.
+ */
+function shown(outcome: Outcome): Outcome {
+  return outcome.kind === 'deadLetter' && outcome.admitted !== true && BadInputReasons.has(outcome.fault.reason)
+    ? { ...outcome, admitted: true }
+    : outcome;
+}
+
+/**
  * The kill switch's gate, placed right after the schedule stage so that a message that waited for
  * its turn is checked when the turn comes. Tripped → released untouched; probing → only the probe
  * messages run, the others wait for the verdict. The outcome of everything admitted passes back
@@ -52,7 +64,7 @@ export function gateStage(gate: Gate): Stage<ValidatedContext, AdmittedContext> 
       return Promise.reject(error);
     }
     return outcome.then(
-      (o) => gate.observe(ticket, o, ctx.envelope),
+      (o) => shown(gate.observe(ticket, o, ctx.envelope)),
       (error: unknown) => {
         gate.observe(ticket, RELEASED_ON_SHUTDOWN, ctx.envelope);
         throw error;

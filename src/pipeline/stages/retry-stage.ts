@@ -107,6 +107,7 @@ export function retryStage(options: RetryStageOptions): Stage<AdmittedContext, A
           delayMs,
           attempt,
           error: cause,
+          retryLater: cause instanceof RetryLaterSignal,
           headers: retryState.write({ attempts: attempt, firstFailureAt: firstFailureAt ?? now }, ctx.envelope.id),
         });
 
