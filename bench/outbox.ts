@@ -27,6 +27,7 @@ import { postgresInbox, type PostgresTransaction } from '../src/inbox/postgres/i
 import { systemClock } from '../src/transport/index.js';
 import { rabbitmqTransport } from '../transports/rabbitmq/index.js';
 import { deleteTopology } from '../test/integration/rabbitmq/rabbitmq-test-kit.js';
+import { cpuPerMessage, type CpuSample, sampleCpu } from './server-cpu.js';
 
 const total = Number(process.argv[2] ?? 10_000);
 const runs = Number(process.argv[3] ?? 3);
@@ -44,6 +45,14 @@ const Charged = defineMessage('bench.outbox.charged.v1', z.object({ account: z.s
 const silent = pino({ level: 'silent' });
 const admin = new pg.Pool({ connectionString: PG_URL, max: 2 });
 const suffix = () => Math.random().toString(36).slice(2, 8);
+/** The servers whose CPU per message is reported beside the rates (on a busy box, the steadier figure). */
+const SERVERS = ['postgres', 'beam.smp'] as const;
+const cpuByMode = new Map<string, Record<string, number>[]>();
+function recordCpu(mode: string, before: CpuSample): void {
+  const list = cpuByMode.get(mode) ?? [];
+  list.push(cpuPerMessage(before, sampleCpu(SERVERS), total));
+  cpuByMode.set(mode, list);
+}
 
 async function resetTables(): Promise<void> {
   await admin.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
@@ -123,6 +132,7 @@ async function raw(batch: ReturnType<typeof envelopes>): Promise<number> {
     resolve = r;
   });
   const started = performance.now();
+  const cpu = sampleCpu(SERVERS);
   await consume.consume(inQueue, (msg) => {
     if (!msg) return;
     void (async () => {
@@ -151,6 +161,7 @@ async function raw(batch: ReturnType<typeof envelopes>): Promise<number> {
   });
   await finished;
   const rate = total / ((performance.now() - started) / 1000);
+  recordCpu('raw', cpu);
   await connection.close();
   await pool.end();
   await check(out, 'raw');
@@ -221,6 +232,7 @@ async function sluice(batch: ReturnType<typeof envelopes>, mode: Mode): Promise<
       });
   }
   const started = performance.now();
+  const cpu = sampleCpu(SERVERS);
   await bus.start();
   // Consumed and published: every delivery of the endpoint completed (its events confirmed first).
   const poll = setInterval(() => {
@@ -234,6 +246,7 @@ async function sluice(batch: ReturnType<typeof envelopes>, mode: Mode): Promise<
     await new Promise((r) => setTimeout(r, 5));
   }
   const rate = total / ((performance.now() - started) / 1000);
+  recordCpu(mode, cpu);
   await bus.stop();
   await check(out, `sluice ${mode}`);
   await deleteTopology([{ address: queue, endpoint: queue, messageTypes: [Charge.type] }]);
@@ -353,6 +366,15 @@ if (modes.length > 0) {
 for (const mode of modes) {
   const vs = (k: string) => (rates.has(k) && k !== mode ? `  vs ${k} ${(m(mode) / m(k)).toFixed(2)}×` : '');
   console.log(`  ${mode.padEnd(14)} ${fmt(m(mode)).padStart(8)} msg/s  [${list(mode)}]${vs('raw')}${vs('immediate')}`);
+}
+if (modes.length > 0) console.log('CPU µs per message (medians): this process, PostgreSQL, RabbitMQ');
+for (const mode of modes) {
+  const samples = cpuByMode.get(mode) ?? [];
+  const of = (k: string) => median(samples.map((s) => s[k] ?? 0));
+  const sum = of('node') + of('postgres') + of('beam.smp');
+  console.log(
+    `  ${mode.padEnd(14)} node ${fmt(of('node')).padStart(5)}  postgres ${fmt(of('postgres')).padStart(5)}  rabbitmq ${fmt(of('beam.smp')).padStart(5)}  total ${fmt(sum).padStart(5)}`,
+  );
 }
 if (samples > 0) {
   const inProcess = await latencyInProcess();

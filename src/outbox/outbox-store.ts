@@ -130,6 +130,12 @@ export const OutboxConfigSchema = z
      * after. Keep it above `dispatchTimeoutMs`.
      */
     leaseMs: z.number().int().min(100).max(3_600_000).default(10_000),
+    /**
+     * Rows committed and handed to this process's dispatch, not yet confirmed by the broker, before a
+     * commit waits (back-pressure): a delivery is settled when its transaction commits, without
+     * waiting for the broker, until a broker slower than the commits lets this many pile up.
+     */
+    dispatchBacklog: z.number().int().min(1).max(1_000_000).default(2_000),
     /** A broker that has not confirmed a message within this is a failed attempt (retried). */
     dispatchTimeoutMs: z.number().int().min(50).max(600_000).default(5_000),
     /** The wait before a row the broker refused or could not take is tried again: `initial × factor^(n−1)`, capped. */

@@ -59,7 +59,10 @@ export class Outbox {
   /** Rows of this instance written behind an earlier row of their key (the relay's): seq → since. */
   readonly #blocked = new Map<number, number>();
   #pending: OutboxRow[] = [];
-  #pendingDone: (() => void)[] = [];
+  /** Rows handed to the in-process dispatch and not yet back from the broker. */
+  #backlog = 0;
+  /** Callers of `afterCommit` waiting for the backlog to fall under `dispatchBacklog`. */
+  #underBacklog: (() => void)[] = [];
   #scheduled = false;
   readonly #running = new Set<Promise<void>>();
   #stopped = false;
@@ -121,8 +124,12 @@ export class Outbox {
   }
 
   /**
-   * Dispatches a committed transaction's rows now, in process: its leased rows without a claim
-   * (the commits of one event-loop turn together); its waiting rows wake the relay. Never rejects.
+   * Hands a committed transaction's rows to the dispatch in process: its leased rows go out at once,
+   * without a claim (the commits of one event-loop turn together); its waiting rows wake the relay.
+   * Resolves at once while this process has fewer than `dispatchBacklog` rows waiting for the broker,
+   * else once it is back under it: the caller (a delivery about to be settled, a `bus.transaction`)
+   * does not wait for the broker, but a broker slower than the commits slows the consumers instead
+   * of filling memory. The rows are committed: nothing is lost whenever the process stops. Never rejects.
    */
   afterCommit(written: Written): Promise<void> {
     if (this.#stopped) return Promise.resolve();
@@ -131,23 +138,31 @@ export class Outbox {
     if (written.waiting.length > 0) this.#relay.wake();
     if (written.leased.length === 0) return Promise.resolve();
     this.#pending.push(...written.leased);
-    const done = new Promise<void>((resolve) => this.#pendingDone.push(resolve));
+    this.#backlog += written.leased.length;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.#flush());
     }
-    return done;
+    if (this.#backlog <= this.deps.config.dispatchBacklog) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#underBacklog.push(resolve));
+  }
+
+  /** Rows of `count` left the backlog (confirmed, given back or left to the relay): wake who waits. */
+  #drained(count: number): void {
+    this.#backlog -= count;
+    if (this.#backlog > this.deps.config.dispatchBacklog) return;
+    const waiters = this.#underBacklog;
+    this.#underBacklog = [];
+    for (const resolve of waiters) resolve();
   }
 
   #flush(): void {
     this.#scheduled = false;
     const rows = this.#pending;
-    const waiters = this.#pendingDone;
     this.#pending = [];
-    this.#pendingDone = [];
     const run = this.#dispatchNow(rows).finally(() => {
       this.#running.delete(run);
-      for (const resolve of waiters) resolve();
+      this.#drained(rows.length);
     });
     this.#running.add(run);
   }
@@ -254,6 +269,8 @@ export class Outbox {
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#drained(0);
+    for (const resolve of this.#underBacklog.splice(0)) resolve();
     await settleWithin(
       Promise.all([this.#relay.stop(), ...this.#running]).then(() => this.#dispatcher.marked()),
       STOP_DISPATCH_MS,

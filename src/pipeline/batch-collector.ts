@@ -122,7 +122,7 @@ export class BatchCollector {
           return batch.map(() => ({ result: COMPLETED }));
         },
       );
-      // Committed: the batch's messages go out now (their deliveries settle once the broker has them).
+      // Committed: the batch's messages go out now, in process (settled without waiting for the broker).
       if (outbox && written) await outbox.afterCommit(written);
       for (const [i, w] of batch.entries()) w.resolve(results[i]?.status === 'processed' ? COMPLETED : DUPLICATE);
     } catch (error) {

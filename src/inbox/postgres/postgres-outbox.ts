@@ -48,6 +48,7 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
   readonly #channel: string;
   readonly #lockClass: number;
   readonly #write: string;
+  readonly #lock: string;
   readonly #claim: string;
 
   constructor(private readonly deps: PostgresOutboxDeps) {
@@ -56,10 +57,10 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     const digest = createHash('sha256').update(q).digest();
     this.#channel = `sluice_outbox_${digest.toString('hex').slice(0, 24)}`;
     this.#lockClass = digest.readInt32BE(0);
-    this.#write = writeStatement(
-      q,
-      Array.from({ length: 12 }, (_, i) => `$${i + 1}`),
-    );
+    this.#write = writeStatement(q);
+    // Sorted, so two writers never deadlock on the keys they share.
+    this.#lock = `SELECT count(pg_advisory_xact_lock($1::int4, h)) FROM
+        (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h) AS s`;
     this.#claim = `UPDATE ${q} AS t
         SET attempts = t.attempts + 1, next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
       FROM (
@@ -101,34 +102,17 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
       this.deps.instanceId,
       leaseMs,
     ] as const;
-    let rows: { seq: string; attempts: number }[];
-    if (keys.length === 0) {
-      ({ rows } = await tx.query({ name: `sluice-outbox-write-${this.#q}`, text: this.#write, values: [...values] }));
-    } else {
-      // The keys' locks, then the write, as two statements of one simple query: one round trip, and
-      // the write's snapshot is taken after the locks (each statement of a simple query takes its
-      // own). A simple query carries no parameters: the values go in as escaped literals.
-      const lit = (v: string | null) => (v === null ? 'NULL' : tx.escapeLiteral(v));
-      const array = (xs: readonly (string | null)[], type: string) => `ARRAY[${xs.map(lit).join(',')}]::${type}[]`;
-      const literals = [
-        array(values[0], 'text'),
-        array(values[1], 'text'),
-        array(values[2], 'text'),
-        array(values[3], 'text'),
-        array(values[4], 'text'),
-        array(values[5], 'jsonb'),
-        `ARRAY[${values[6].map((b) => `${tx.escapeLiteral(`\\x${b.toString('hex')}`)}::bytea`).join(',')}]::bytea[]`,
-        array(values[7], 'text'),
-        array(values[8], 'text'),
-        lit(values[9]),
-        lit(values[10]),
-        String(Number(leaseMs)),
-      ];
-      const lock = `SELECT count(pg_advisory_xact_lock(${this.#lockClass}, h)) FROM
-        (SELECT DISTINCT hashtext(k) AS h FROM unnest(${array(keys, 'text')}) AS k ORDER BY h) AS s`;
-      const results = (await tx.query(`${lock};\n${writeStatement(this.#q, literals)}`)) as unknown as pg.QueryResult[];
-      rows = (results[results.length - 1] as pg.QueryResult).rows as { seq: string; attempts: number }[];
+    // The keys' locks first, as a statement of its own: the write's snapshot is then taken after
+    // them and sees every earlier committed row of those keys. Both statements are prepared once
+    // per connection (named): no parsing or planning per message.
+    if (keys.length > 0) {
+      await tx.query({ name: `sluice-outbox-lock-${this.#q}`, text: this.#lock, values: [this.#lockClass, keys] });
     }
+    const { rows } = await tx.query<{ seq: string; attempts: number }>({
+      name: `sluice-outbox-write-${this.#q}`,
+      text: this.#write,
+      values: [...values],
+    });
     return rows.map((r) => ({ seq: Number(r.seq), leased: Number(r.attempts) === 1 }));
   }
 
@@ -258,9 +242,11 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
  * The write: a row is leased to the writer (see OutboxStore.write) when it has no key, or is the
  * first of its key in this write and no earlier row of its key is undispatched. It runs after the
  * keys' locks were taken, as a statement of its own: its snapshot then sees every earlier committed
- * row of them. `p` are the twelve values' placeholders (or literals).
+ * row of them. Its twelve parameters are the messages' columns as arrays, the channel, this
+ * instance's id and the lease (ms).
  */
-function writeStatement(q: string, p: readonly string[]): string {
+function writeStatement(q: string): string {
+  const p = Array.from({ length: 12 }, (_, i) => `$${i + 1}`);
   return `WITH m AS (
         SELECT u.*, row_number() OVER (PARTITION BY u.entity_key ORDER BY u.ord) AS nth
         FROM unnest(${p[0]}::text[], ${p[1]}::text[], ${p[2]}::text[], ${p[3]}::text[], ${p[4]}::text[], ${p[5]}::jsonb[], ${p[6]}::bytea[], ${p[7]}::text[], ${p[8]}::text[])

@@ -78,8 +78,8 @@ export function inboxStage(
     }
     if (result.status === 'duplicate') return DUPLICATE;
     if (result.status === 'busy') return busy;
-    // Committed: dispatch now, in process; the delivery is settled once the broker has the rows
-    // (or they were left to the relay).
+    // Committed: the rows go out now, in process; the delivery is settled without waiting for the
+    // broker (unless the dispatch backlog is full: back-pressure).
     if (outbox && written) await outbox.afterCommit(written);
     return result.value;
   };

@@ -28,8 +28,11 @@ const OrderPlaced = defineMessage('shop.order-placed.v1', z.object({ order: z.st
 const Huge = defineMessage('shop.huge.v1', z.object({ order: z.string() }));
 const silent = pino({ level: 'silent' });
 
-/** A memory transport whose publishes can be made to fail (down) or to refuse a type for good. */
-function faultyMemory(state: { down: boolean }): TransportDefinition {
+/**
+ * A memory transport whose publishes can be made to fail (down), to refuse a type for good, or to
+ * wait for the broker's confirmation until `held` resolves (a slow broker).
+ */
+function faultyMemory(state: { down: boolean; held?: Promise<void> | undefined }): TransportDefinition {
   const base = memoryTransport({ broker: createMemoryBroker() }) as TransportDefinition;
   return {
     ...base,
@@ -40,6 +43,7 @@ function faultyMemory(state: { down: boolean }): TransportDefinition {
         if (m.messageType === Huge.type)
           throw new TransportError('message too large for the broker', { retryable: false });
         if (state.down) throw new TransportError('broker unreachable');
+        await state.held;
         return publish(m);
       };
       return t;
@@ -49,11 +53,12 @@ function faultyMemory(state: { down: boolean }): TransportDefinition {
 
 describe.each(['memory', 'sqlite', 'postgres'] as const)('the outbox on the %s store', (kind) => {
   let bus: Bus<unknown> | undefined;
-  const broker = { down: false };
+  const broker: { down: boolean; held?: Promise<void> | undefined } = { down: false };
   afterEach(async () => {
     await bus?.stop();
     bus = undefined;
     broker.down = false;
+    broker.held = undefined;
   });
 
   function makeBus(outbox: object = {}, endpoint: object = {}) {
@@ -220,6 +225,35 @@ describe.each(['memory', 'sqlite', 'postgres'] as const)('the outbox on the %s s
     expect(bus.health().outbox?.retried).toBeGreaterThanOrEqual(3);
     broker.down = false;
     await waitFor(() => seen.length === 5, { what: 'the rows after the broker came back' });
+    expect(new Set(seen.map((s) => s.order)).size).toBe(5);
+  });
+
+  it('settles a delivery at its commit, without waiting for the broker, until dispatchBacklog rows wait for it', async () => {
+    const { bus, seen } = makeBus({ dispatchBacklog: 2 }, { concurrency: 10 });
+    let handled = 0;
+    bus.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
+      await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt });
+      handled++;
+    });
+    let confirm!: () => void;
+    broker.held = new Promise<void>((resolve) => {
+      confirm = resolve;
+    });
+    await bus.start();
+    for (let i = 0; i < 5; i++) await sendDirect(bus, `o-slow-${i}`);
+    const completed = () => bus.health().endpoints.orders?.counters.completed ?? 0;
+    // The broker confirms nothing: two deliveries settle at their commits; the others committed
+    // too, and wait for the backlog to fall before they settle.
+    await waitFor(async () => handled === 5 && (await bus.outbox?.store.stats())?.depth === 5, {
+      what: 'five rows committed',
+    });
+    await waitFor(() => completed() === 2, { what: 'two settled' });
+    expect(seen).toEqual([]);
+    // (Three more are committed and not settled: the backlog holds them back.)
+    await bus.outbox?.refresh();
+    expect(completed()).toBe(2);
+    confirm();
+    await waitFor(() => completed() === 5 && seen.length === 5, { what: 'all settled and dispatched once' });
     expect(new Set(seen.map((s) => s.order)).size).toBe(5);
   });
 
