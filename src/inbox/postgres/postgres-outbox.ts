@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import {
   type ClaimOptions,
   type OutboxColumnReaders,
+  type OutboxLease,
   type OutboxMessage,
   type OutboxRow,
   type OutboxStats,
@@ -62,7 +63,8 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     this.#lock = `SELECT count(pg_advisory_xact_lock($1::int4, h)) FROM
         (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h) AS s`;
     this.#claim = `UPDATE ${q} AS t
-        SET attempts = t.attempts + 1, next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
+        SET attempts = t.attempts + 1, next_attempt_at = now() + make_interval(secs => $2::double precision / 1000),
+            leased_by = NULL
       FROM (
         SELECT o.seq FROM ${q} o
         WHERE o.dispatched_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now()
@@ -85,7 +87,11 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     });
   }
 
-  async write(tx: pg.PoolClient, messages: readonly OutboxMessage[], leaseMs: number): Promise<readonly WrittenRow[]> {
+  async write(
+    tx: pg.PoolClient,
+    messages: readonly OutboxMessage[],
+    lease: OutboxLease,
+  ): Promise<readonly WrittenRow[]> {
     if (messages.length === 0) return [];
     const keys = [...new Set(messages.flatMap((m) => (m.key === undefined ? [] : [m.key])))];
     const values = [
@@ -99,8 +105,8 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
       messages.map((m) => m.sourceEndpoint ?? null),
       messages.map((m) => m.causationId ?? null),
       this.#channel,
-      this.deps.instanceId,
-      leaseMs,
+      lease.owner,
+      lease.ms,
     ] as const;
     // The keys' locks first, as a statement of its own: the write's snapshot is then taken after
     // them and sees every earlier committed row of those keys. Both statements are prepared once
@@ -139,7 +145,7 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     if (rows.length === 0) return;
     await this.deps.classified(() =>
       this.deps.pool.query(
-        `UPDATE ${this.#q} AS t SET next_attempt_at = now() + make_interval(secs => d.ms / 1000)
+        `UPDATE ${this.#q} AS t SET next_attempt_at = now() + make_interval(secs => d.ms / 1000), leased_by = NULL
          FROM unnest($1::bigint[], $2::double precision[]) AS d(seq, ms) WHERE t.seq = d.seq`,
         [rows.map((r) => r.seq), rows.map((r) => r.delayMs)],
       ),
@@ -239,8 +245,8 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
 }
 
 /**
- * The write: a row is leased to the writer (see OutboxStore.write) when it has no key, or is the
- * first of its key in this write and no earlier row of its key is undispatched. It runs after the
+ * The write: a row is leased to the writer (see OutboxStore.write) when it has no key, or every
+ * earlier undispatched row of its key is leased to the same writer, and that lease runs. It runs after the
  * keys' locks were taken, as a statement of its own: its snapshot then sees every earlier committed
  * row of them. Its twelve parameters are the messages' columns as arrays, the channel, this
  * instance's id and the lease (ms).
@@ -248,21 +254,22 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
 function writeStatement(q: string): string {
   const p = Array.from({ length: 12 }, (_, i) => `$${i + 1}`);
   return `WITH m AS (
-        SELECT u.*, row_number() OVER (PARTITION BY u.entity_key ORDER BY u.ord) AS nth
-        FROM unnest(${p[0]}::text[], ${p[1]}::text[], ${p[2]}::text[], ${p[3]}::text[], ${p[4]}::text[], ${p[5]}::jsonb[], ${p[6]}::bytea[], ${p[7]}::text[], ${p[8]}::text[])
+        SELECT u.* FROM unnest(${p[0]}::text[], ${p[1]}::text[], ${p[2]}::text[], ${p[3]}::text[], ${p[4]}::text[], ${p[5]}::jsonb[], ${p[6]}::bytea[], ${p[7]}::text[], ${p[8]}::text[])
           WITH ORDINALITY AS u(message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id, ord)
       ),
       l AS (
-        SELECT m.*, ${p[11]}::double precision > 0 AND (m.entity_key IS NULL OR (m.nth = 1 AND NOT EXISTS (
-          SELECT 1 FROM ${q} p WHERE p.entity_key = m.entity_key AND p.dispatched_at IS NULL AND p.failed_at IS NULL))) AS leased
+        SELECT m.*, ${p[11]}::double precision > 0 AND (m.entity_key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM ${q} p WHERE p.entity_key = m.entity_key AND p.dispatched_at IS NULL AND p.failed_at IS NULL
+            AND NOT (p.leased_by IS NOT DISTINCT FROM ${p[10]}::text AND p.next_attempt_at > now()))) AS leased
         FROM m
       ),
       ins AS (
         INSERT INTO ${q} (message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint,
-                          causation_id, attempts, next_attempt_at)
+                          causation_id, attempts, next_attempt_at, leased_by)
         SELECT message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id,
                CASE WHEN leased THEN 1 ELSE 0 END,
-               CASE WHEN leased THEN now() + make_interval(secs => ${p[11]}::double precision / 1000) ELSE now() END
+               CASE WHEN leased THEN now() + make_interval(secs => ${p[11]}::double precision / 1000) ELSE now() END,
+               CASE WHEN leased THEN ${p[10]}::text END
         FROM l ORDER BY ord
         RETURNING seq, attempts),
       -- Relays need a wake-up only for rows they may take now: leased rows are the writer's.
