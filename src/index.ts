@@ -185,4 +185,4 @@ export {
   createMemoryBroker,
   MemoryBroker,
   type MemoryTransportConfig,
-} from '../transports/memory/index.js';
+} from './memory-transport/index.js';

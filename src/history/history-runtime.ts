@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { DeliveryObserver } from '../bus/delivery-observer.js';
+import type { DeliveryObserver } from '../pipeline/delivery-observer.js';
 import type { Envelope } from '../envelope/envelope.js';
 import type { InboxStore } from '../inbox/inbox-store.js';
 import type { Clock } from '../internal/clock.js';
