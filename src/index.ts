@@ -126,8 +126,8 @@ export type {
   BusEventName,
   BusEvents,
   ConsumerChange,
-  KillSwitchChange,
 } from './telemetry/events.js';
+export type { KillSwitchChange } from './killswitch/kill-switch-events.js';
 export {
   KillSwitchConfigSchema,
   type KillSwitchConfig,
