@@ -148,6 +148,7 @@ export {
   type HealthRequestHandler,
   type HealthSource,
 } from './health/health-handler.js';
+export type { EndpointSnapshot, HealthSnapshot } from './health/health-snapshot.js';
 export { startHealthServer, type HealthServer, type HealthServerOptions } from './health/health-server.js';
 export {
   type Access,
