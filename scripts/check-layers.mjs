@@ -3,7 +3,8 @@
 // imports only its own folder and folders ranked below it. Transports (`transports/<kind>/`, and the
 // built-in memory transport in `src/memory-transport/`) import only their own folder and
 // `src/transport/index.ts`; `src` imports no file of `transports/`, except the config loader's
-// `import()` of a transport's entry point, run only for the configured kind.
+// `import()` of a transport's entry point, run only for the configured kind; a broker client or a
+// database driver is imported only by its transport or store (vitest only by the conformance kit).
 //
 // Reads every import, re-export, `import()` and `import('…')` type of the `.ts` files with the
 // TypeScript compiler's parser (a devDependency; nothing else is needed). Prints one line per broken
@@ -50,6 +51,25 @@ const TRANSPORT_CONTRACT = 'src/transport/index.ts';
 /** The one file of `src` that may load a transport's entry point (by `import()`, for the configured kind). */
 const TRANSPORT_LOADER = 'src/bus/create-bus-from-config.ts';
 
+/**
+ * Optional peer dependencies and the one folder each may be imported from: a broker client only by
+ * its transport, a database driver only by its store, vitest only by the conformance kit.
+ */
+const PACKAGE_HOMES = {
+  amqplib: 'transports/rabbitmq',
+  kafkajs: 'transports/kafka',
+  '@azure/service-bus': 'transports/servicebus',
+  pg: 'src/inbox/postgres',
+  'better-sqlite3': 'src/inbox/sqlite',
+  vitest: 'src/testing/conformance',
+};
+
+/** The package a bare specifier names (`@azure/service-bus/x` → `@azure/service-bus`). */
+function packageOf(specifier) {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
 /** Every `.ts` file under `dir` (relative to `root`, with `/`), skipping node_modules and dist. */
 function sourceFiles(root, dir) {
   const out = [];
@@ -70,7 +90,11 @@ export function importsOf(fileName, text) {
   const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const found = [];
   const add = (literal, how) =>
-    found.push({ specifier: literal.text, how, line: source.getLineAndCharacterOfPosition(literal.getStart()).line + 1 });
+    found.push({
+      specifier: literal.text,
+      how,
+      line: source.getLineAndCharacterOfPosition(literal.getStart()).line + 1,
+    });
   const visit = (node) => {
     if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) {
       if (ts.isStringLiteral(node.moduleSpecifier)) add(node.moduleSpecifier, 'import');
@@ -133,13 +157,21 @@ export function findViolations(root) {
       continue;
     }
     for (const { specifier, how, line } of importsOf(file, readFileSync(join(root, file), 'utf8'))) {
-      if (!specifier.startsWith('.')) continue; // a package (broker clients are checked by review, not here)
-      const target = resolveRelative(root, file, specifier);
       const broken = (rule) => violations.push({ file, line, specifier, rule });
+      if (!specifier.startsWith('.')) {
+        const home = PACKAGE_HOMES[packageOf(specifier)];
+        if (home !== undefined && !file.startsWith(`${home}/`)) {
+          broken(`${packageOf(specifier)} is imported only in ${home}/ (an optional peer dependency)`);
+        }
+        continue;
+      }
+      const target = resolveRelative(root, file, specifier);
 
       if (fromTransport !== undefined) {
         if (target.startsWith(`${fromTransport}/`) || target === TRANSPORT_CONTRACT) continue;
-        broken(`a transport (${fromTransport}/) imports only its own folder and ${TRANSPORT_CONTRACT} (sluice/transport)`);
+        broken(
+          `a transport (${fromTransport}/) imports only its own folder and ${TRANSPORT_CONTRACT} (sluice/transport)`,
+        );
         continue;
       }
       if (fromFolder === undefined) continue; // transports/ outside a kind: nothing to check
@@ -155,7 +187,9 @@ export function findViolations(root) {
       if (toFolder === undefined || toFolder === fromFolder) continue;
       const to = rank.get(toFolder);
       if (to === undefined) {
-        broken(`src/${toFolder} has no rank: add it to RANKING in scripts/check-layers.mjs and to docs/architecture.md`);
+        broken(
+          `src/${toFolder} has no rank: add it to RANKING in scripts/check-layers.mjs and to docs/architecture.md`,
+        );
       } else if (to > rank.get(fromFolder)) {
         broken(
           `layer rule: src/${fromFolder} (rank ${rank.get(fromFolder)}) imports only folders ranked below it; src/${toFolder} is rank ${to}`,
@@ -172,10 +206,14 @@ if (invokedDirectly) {
   const root = at >= 0 ? resolve(process.argv[at + 1] ?? '.') : resolve(dirname(fileURLToPath(import.meta.url)), '..');
   const violations = findViolations(root);
   for (const v of violations) {
-    process.stdout.write(`${v.file}:${v.line}: imports '${v.specifier}': ${v.rule}\n`);
+    process.stdout.write(
+      v.specifier ? `${v.file}:${v.line}: imports '${v.specifier}': ${v.rule}\n` : `${v.file}: ${v.rule}\n`,
+    );
   }
   if (violations.length > 0) {
-    process.stdout.write(`\n${violations.length} import(s) break the layer rule (see docs/architecture.md, "Layers").\n`);
+    process.stdout.write(
+      `\n${violations.length} import(s) break the layer rule (see docs/architecture.md, "Layers").\n`,
+    );
     process.exit(1);
   }
   process.stdout.write('layers: every import follows the ranking (docs/architecture.md, "Layers")\n');
