@@ -1,4 +1,5 @@
 import type { Clock } from '../internal/clock.js';
+import { Admission } from '../pipeline/admission.js';
 import { FailureWindow } from './failure-window.js';
 import { OutageSuspects } from './outage-suspects.js';
 import { RecentOutcomes } from './recent-outcomes.js';
@@ -17,16 +18,8 @@ export type KillSwitchState = 'closed' | 'tripped' | 'probing';
  */
 export type OutcomeClass = 'success' | 'failure' | 'dependency' | 'neutral';
 
-/**
- * Answers of {@link KillSwitchPolicy.admit} besides a ticket (a ticket is ≥ 0). `unadmitted` is the
- * ticket of an outcome decided before admission (bad input, from decode or validate).
- */
-export const Admission = {
-  release: -1,
-  wait: -2,
-  unadmitted: -3,
-  shutdown: -4,
-} as const;
+// The answers of `admit` besides a ticket: the gate's protocol, declared where the gate stages read it.
+export { Admission } from '../pipeline/admission.js';
 
 export interface TripInfo {
   /** Tripped by an operator: it never restarts on its own. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SqlIdentifierSchema } from '../inbox/inbox-store.js';
+import { SqlIdentifierSchema } from '../internal/sql-identifier.js';
 
 /** A row `write` inserted: its `seq`, and whether it was leased to the writer (see `write`). */
 export interface WrittenRow {

@@ -7,7 +7,7 @@ import type { WaitGauge } from '../internal/wait-gauge.js';
 import { inboxEntryOf } from './stages/inbox-stage.js';
 import type { HandlerContext } from './context.js';
 import { COMPLETED, type Outcome } from './outcome.js';
-import type { InboxHistoryTap } from '../history/history-runtime.js';
+import type { InboxHistoryTap } from './history-tap.js';
 import type { Outbox, Written } from '../outbox/outbox.js';
 import type { OutboxMessage } from '../outbox/outbox-store.js';
 import { derivedId, type Outbound } from './stages/invoke-handler.js';

@@ -3,7 +3,7 @@ import type { AttemptContext, HandlerContext } from '../context.js';
 import { withTransaction } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
-import type { InboxHistoryTap } from '../../history/history-runtime.js';
+import type { InboxHistoryTap } from '../history-tap.js';
 import type { Outbox, Written } from '../../outbox/outbox.js';
 import type { OutboxMessage } from '../../outbox/outbox-store.js';
 
