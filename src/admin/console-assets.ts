@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { HttpProblem } from '../health/http-problem.js';
 
 /** One file of the web view, read once, with the headers it is served with. */
 export interface ConsoleAsset {
@@ -63,4 +65,31 @@ export function loadConsoleAssets(): ConsoleAssets {
 export function consoleAsset(assets: ConsoleAssets, path: string): ConsoleAsset | undefined {
   const name = path === '/' ? 'index.html' : path.slice(1);
   return assets.get(name);
+}
+
+/** Answers a request below the console's prefix (`rest`) with its file: GET or HEAD only; the bare prefix redirects to `/`. */
+export function serveAsset(
+  req: IncomingMessage,
+  res: ServerResponse,
+  assets: ConsoleAssets,
+  rest: string,
+  prefix: string,
+): void {
+  const method = req.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') {
+    res.setHeader('allow', 'GET, HEAD');
+    throw new HttpProblem(405, 'method-not-allowed', 'use GET or HEAD');
+  }
+  if (rest === '') {
+    res.writeHead(308, { location: `${prefix}/` });
+    res.end();
+    return;
+  }
+  const asset = consoleAsset(assets, rest);
+  if (!asset) throw new HttpProblem(404, 'not-found', 'no such file');
+  res.writeHead(200, {
+    ...asset.headers,
+    'content-length': asset.body.length,
+  });
+  res.end(method === 'HEAD' ? undefined : asset.body);
 }
