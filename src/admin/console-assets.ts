@@ -31,12 +31,19 @@ export const CONSOLE_CSP = [
 const FILES: Readonly<Record<string, string>> = {
   'index.html': 'text/html; charset=utf-8',
   'console.js': 'text/javascript; charset=utf-8',
+  'actions.js': 'text/javascript; charset=utf-8',
+  'api.js': 'text/javascript; charset=utf-8',
+  'dom.js': 'text/javascript; charset=utf-8',
+  'endpoint-pages.js': 'text/javascript; charset=utf-8',
+  'dead-letter-pages.js': 'text/javascript; charset=utf-8',
+  'job-pages.js': 'text/javascript; charset=utf-8',
+  'explain-page.js': 'text/javascript; charset=utf-8',
   'console.css': 'text/css; charset=utf-8',
 };
 
 /**
- * Reads the web view's files (the package's `console/` folder: static HTML, CSS and one ES module,
- * no build step). The folder sits two levels above this file when run from the sources
+ * Reads the web view's files (the package's `console/` folder: static HTML, CSS and ES modules
+ * that `console.js` imports, no build step). The folder sits two levels above this file when run from the sources
  * (`src/admin/`) and three above in the built package (`dist/src/admin/`). Only the listed files
  * are ever served: a path is looked up in a map, never joined to a folder.
  */
