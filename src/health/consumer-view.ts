@@ -19,3 +19,8 @@ export interface ConsumerView {
   /** Times the consumer was re-created since the bus started. */
   readonly restarts: number;
 }
+
+/** A time of the view: RFC 3339. */
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
