@@ -38,8 +38,10 @@ export class BusOutbox<TTx> {
   ) {
     const store = parts.inbox?.store;
     if (store?.outbox && parts.config.outbox.enabled) {
+      const instanceId = randomUUID();
       this.#outbox = new Outbox({
-        store: store.outbox({ table: parts.config.outbox.table, instanceId: randomUUID() }),
+        store: store.outbox({ table: parts.config.outbox.table, instanceId }),
+        instanceId,
         transport: parts.transport,
         contentType: parts.codec.contentType,
         config: parts.config.outbox,

@@ -6,7 +6,7 @@ import type { Clock } from '../internal/clock.js';
 import type { WaitGauge } from '../internal/wait-gauge.js';
 import type { Transport } from '../transport/transport.js';
 import type { BusConfig } from './config-schema.js';
-import type { DeliveryObserver } from './delivery-observer.js';
+import type { DeliveryObserver } from '../pipeline/delivery-observer.js';
 import type { EndpointRegistration } from './endpoint-builder.js';
 
 export type BusState = 'created' | 'starting' | 'started' | 'stopping' | 'stopped';

@@ -1,6 +1,6 @@
 import { RegistrationError } from '../errors/sluice-error.js';
 import type { Outbox } from '../outbox/outbox.js';
-import { type ObservedBus, observeBus } from '../telemetry/bus-metrics.js';
+import { type ObservedBus, observeBus } from './bus-metrics.js';
 import { anyHistory } from './bus-history.js';
 import type { BusParts } from './bus-parts.js';
 import type { Endpoint } from './endpoint.js';

@@ -1,4 +1,4 @@
-import { cleanupTombstones } from '../ordering/cleanup-tombstones.js';
+import { cleanupTombstones } from './cleanup-tombstones.js';
 import type { BusParts } from './bus-parts.js';
 import { anyHistory } from './bus-history.js';
 

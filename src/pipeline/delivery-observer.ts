@@ -1,4 +1,4 @@
-import type { OutcomeObserver } from '../pipeline/outcome.js';
+import type { OutcomeObserver } from './outcome.js';
 
 /**
  * An {@link OutcomeObserver} given to the bus from outside the endpoint's own list:
