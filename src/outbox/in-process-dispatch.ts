@@ -1,0 +1,169 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../internal/clock.js';
+import type { Dispatch } from './outbox-relay.js';
+import type { OutboxConfig, OutboxRow, OutboxStore } from './outbox-store.js';
+
+export interface InProcessDispatchDeps {
+  readonly dispatcher: Dispatch;
+  readonly store: OutboxStore<unknown>;
+  readonly config: OutboxConfig;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Rows were given back: the relay may take them now. */
+  readonly wakeRelay: () => void;
+  /** A round of dispatches ended. */
+  readonly afterRound: () => void;
+}
+
+/** Keys given back that are remembered before the expired ones are swept. */
+const MAX_GIVEN_BACK_KEYS = 10_000;
+
+/**
+ * The outbox's dispatch in process of rows committed by this instance and leased to it: rows of one
+ * event-loop turn go out together, without a claim; a keyed row only after this instance's earlier
+ * rows of its key (it waits in its key's chain while one is with the broker); a row not confirmed
+ * gives the rest of its chain back to the relay. `add` applies back-pressure: it resolves at once
+ * while fewer than `dispatchBacklog` rows wait for the broker here, else once they are back under it.
+ */
+export class InProcessDispatch {
+  #pending: OutboxRow[] = [];
+  #scheduled = false;
+  /** Rows handed to the in-process dispatch and not yet back from the broker. */
+  #backlog = 0;
+  /** Callers of `add` waiting for the backlog to fall under `dispatchBacklog`. */
+  #underBacklog: (() => void)[] = [];
+  /** Keys with a row at the broker in this process: the rows of the key that go after it, in order. */
+  readonly #chains = new Map<string, OutboxRow[]>();
+  /** Keys whose in-process rows were given back to the relay: until when later rows of them follow. */
+  readonly #givenBackKeys = new Map<string, number>();
+  readonly #running = new Set<Promise<void>>();
+
+  constructor(private readonly deps: InProcessDispatchDeps) {}
+
+  /** Takes committed rows leased to this instance; never rejects. */
+  add(rows: readonly OutboxRow[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    this.#pending.push(...rows);
+    this.#backlog += rows.length;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    if (this.#backlog <= this.deps.config.dispatchBacklog) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#underBacklog.push(resolve));
+  }
+
+  /** The dispatches in progress (stop waits for them, within its time). */
+  running(): Promise<void>[] {
+    return [...this.#running];
+  }
+
+  /** Lets every caller waiting for the backlog go (the bus is stopping). */
+  releaseWaiters(): void {
+    for (const resolve of this.#underBacklog.splice(0)) resolve();
+  }
+
+  /** Rows of `count` left the backlog (confirmed, given back or left to the relay): wake who waits. */
+  #drained(count: number): void {
+    this.#backlog -= count;
+    if (this.#backlog > this.deps.config.dispatchBacklog) return;
+    const waiters = this.#underBacklog;
+    this.#underBacklog = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /**
+   * Starts the pending rows' dispatch. A keyed row goes out only after the rows of its key before
+   * it (a write leases it to this instance behind this instance's own rows of the key): it waits in
+   * its key's chain while one of them is with the broker here.
+   */
+  #flush(): void {
+    this.#scheduled = false;
+    const rows = this.#pending;
+    this.#pending = [];
+    const now = this.deps.clock.now();
+    const round: OutboxRow[] = [];
+    const back: OutboxRow[] = [];
+    for (const row of rows) {
+      if (row.key === undefined) {
+        round.push(row);
+        continue;
+      }
+      const until = this.#givenBackKeys.get(row.key);
+      if (until !== undefined && until > now) back.push(row);
+      else {
+        if (until !== undefined) this.#givenBackKeys.delete(row.key);
+        const chain = this.#chains.get(row.key);
+        if (chain) chain.push(row);
+        else {
+          this.#chains.set(row.key, []);
+          round.push(row);
+        }
+      }
+    }
+    if (back.length > 0) this.#track(this.#giveBack(back));
+    if (round.length > 0) this.#track(this.#dispatchRound(round));
+  }
+
+  /** Keeps `run` among the dispatches `stop()` waits for, until it ends. */
+  #track(run: Promise<void>): void {
+    const tracked = run.finally(() => this.#running.delete(tracked));
+    this.#running.add(tracked);
+  }
+
+  /**
+   * Dispatches `rows` (at most one per key); then each confirmed (or moved aside) keyed row lets the
+   * next of its chain go, and each row given back takes the rest of its chain with it: they go to
+   * the relay, which sends them after it, in order.
+   */
+  async #dispatchRound(rows: readonly OutboxRow[]): Promise<void> {
+    const { logger, config, clock } = this.deps;
+    let givenBack: ReadonlySet<number> | undefined;
+    try {
+      givenBack = (await this.deps.dispatcher.dispatch(rows)).givenBack;
+    } catch (error) {
+      logger.warn({ err: error }, 'outbox: in-process dispatch failed; the relay dispatches the rows');
+    }
+    const now = clock.now();
+    const next: OutboxRow[] = [];
+    const back: OutboxRow[] = [];
+    for (const row of rows) {
+      if (row.key === undefined) continue;
+      const chain = this.#chains.get(row.key) ?? [];
+      const wentOut = givenBack !== undefined && !givenBack.has(row.seq);
+      const following = chain.shift();
+      // The next row goes only while enough of its lease is left for one dispatch: else to the relay.
+      if (wentOut && following && following.nextAttemptAt.getTime() - now > config.dispatchTimeoutMs) {
+        next.push(following);
+        continue;
+      }
+      this.#chains.delete(row.key);
+      if (wentOut && !following) continue;
+      if (following) back.push(following, ...chain);
+      // Rows of the key written before the give-back lands may still come: they follow it.
+      if (this.#givenBackKeys.size >= MAX_GIVEN_BACK_KEYS) {
+        for (const [key, until] of this.#givenBackKeys) if (until <= now) this.#givenBackKeys.delete(key);
+      }
+      this.#givenBackKeys.set(row.key, now + config.leaseMs);
+    }
+    this.#drained(rows.length);
+    if (back.length > 0) await this.#giveBack(back);
+    if (next.length > 0) this.#track(this.#dispatchRound(next));
+    this.deps.afterRound();
+  }
+
+  /** Leaves rows to the relay (their lease ends now): an earlier row of their key did not go out. */
+  async #giveBack(rows: readonly OutboxRow[]): Promise<void> {
+    try {
+      await this.deps.store.retryAfter(rows.map((row) => ({ seq: row.seq, delayMs: 0 })));
+      this.deps.wakeRelay();
+    } catch (error) {
+      this.deps.logger.warn(
+        { err: error, rows: rows.length },
+        'outbox: giving rows back to the relay failed; they go out after their lease',
+      );
+    } finally {
+      this.#drained(rows.length);
+    }
+  }
+}
