@@ -12,6 +12,11 @@ export interface ConsumerGateOptions {
   readonly logger: Logger;
   /** Names the consumer in the log line of a `stopped` nobody listens for. */
   readonly what: string;
+  /**
+   * Where the count of unsettled deliveries lives when the broker keeps it (an AMQP channel's
+   * unacked tags); the adapter then calls {@link ConsumerGate.idle} when it drops to zero.
+   */
+  readonly inFlight?: () => number;
 }
 
 /**
@@ -35,7 +40,7 @@ export class ConsumerGate {
     return this.options.prefetch;
   }
   get inFlight(): number {
-    return this.#inFlight;
+    return this.options.inFlight ? this.options.inFlight() : this.#inFlight;
   }
   get paused(): boolean {
     return this.#paused;
@@ -54,7 +59,7 @@ export class ConsumerGate {
 
   /** Whether one more delivery may be handed out now. */
   canTake(): boolean {
-    return !this.held && this.#inFlight < this.options.prefetch;
+    return !this.held && this.inFlight < this.options.prefetch;
   }
 
   handedOut(): void {
@@ -64,7 +69,12 @@ export class ConsumerGate {
   /** One handed-out delivery no longer holds a slot (settled, lost or given back). */
   settled(count = 1): void {
     this.#inFlight -= count;
-    if (this.#inFlight <= 0) this.#idle?.();
+    if (this.#inFlight <= 0) this.idle();
+  }
+
+  /** Nothing handed out is unsettled any more: ends a drain. */
+  idle(): void {
+    this.#idle?.();
   }
 
   /** Sets the paused flag; false when it was already so (the call changes nothing). */
@@ -93,7 +103,7 @@ export class ConsumerGate {
    * is still unsettled then is the adapter's to give back.
    */
   async drain(drainTimeoutMs = 0): Promise<void> {
-    if (this.#inFlight <= 0 || drainTimeoutMs <= 0) return;
+    if (this.inFlight <= 0 || drainTimeoutMs <= 0) return;
     await new Promise<void>((resolve) => {
       const cancel = this.options.clock.setTimer(resolve, drainTimeoutMs);
       this.#idle = () => {

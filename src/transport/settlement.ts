@@ -40,9 +40,11 @@ export const ACKNOWLEDGED: Promise<void> = Promise.resolve();
  * - {@link nativeDeadLetter}, called only with `capabilities.nativeDeadLetter`;
  * - {@link lockGone}: whether the lock is already known lost (a closed channel, a revoked partition).
  *
- * Choices: `deadLetter` → native when the broker has one, else a copy to the dead-letter address,
- * then `acknowledge`. `release` → `giveBack` where the broker can, else a copy (with the merged
- * headers and `sluice-delivery-count`), then `acknowledge`. A plain `release()` (no delay) whose
+ * Choices, by the capabilities: `deadLetter` → native with `nativeDeadLetter`, else a copy to the
+ * dead-letter address, then `acknowledge`. `release` → `giveBack` (in place) when the broker counts
+ * the redelivery itself (`deliveryCount: 'native'`, no delay) or delays natively (`nativeDelay`)
+ * and the adapter can for these options; else a copy carrying the merged headers and
+ * `sluice-delivery-count`, then `acknowledge`. A plain `release()` (no delay) whose
  * copy failed with the lock still held gives the original back untouched: the one way out that
  * never leaves a delivery held for good (a Kafka offset no one settles, an unacked AMQP tag).
  */
@@ -65,7 +67,7 @@ export abstract class SettlingDelivery implements Delivery {
   protected abstract copy(
     target: CopyTarget,
     headers: Record<string, string>,
-  ): Promise<void | typeof KEPT_FOR_REDELIVERY>;
+  ): Promise<typeof KEPT_FOR_REDELIVERY | undefined>;
   /** Returns the original untouched and now, as a consumer that goes away does (never a copy). */
   protected abstract returnUnchanged(): Promise<void>;
   protected nativeDeadLetter(_fault: FaultDetails, _headers: Record<string, string>): Promise<void> {
@@ -155,7 +157,12 @@ export abstract class SettlingDelivery implements Delivery {
     const delayMs = Math.max(0, options.delayMs ?? 0);
     const headers = options.headers && Object.keys(options.headers).length > 0 ? options.headers : undefined;
     return this.#run(async () => {
-      const inPlace = delayMs === 0 || this.capabilities.nativeDelay ? this.giveBack(headers, delayMs) : undefined;
+      // In place only where the broker counts the redelivery itself, or delays natively.
+      const { deliveryCount, nativeDelay } = this.capabilities;
+      const inPlace =
+        (delayMs === 0 && deliveryCount === 'native') || (delayMs > 0 && nativeDelay)
+          ? this.giveBack(headers, delayMs)
+          : undefined;
       if (inPlace !== undefined) return inPlace;
       const next = { ...this.copyHeaders(), ...headers, [SluiceHeader.deliveryCount]: String(this.deliveryCount) };
       try {

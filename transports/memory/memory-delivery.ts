@@ -50,7 +50,7 @@ export class MemoryDelivery extends SettlingDelivery {
     return ACKNOWLEDGED;
   }
 
-  protected copy(): Promise<void> {
+  protected copy(): Promise<undefined> {
     return Promise.reject(new Error('the memory queue never copies: it releases and dead-letters in place'));
   }
 

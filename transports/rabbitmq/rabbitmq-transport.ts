@@ -204,7 +204,7 @@ export class RabbitmqTransport implements Transport {
   #routes(address: string): SettlementRoutes {
     return {
       address,
-      nackCountsRedelivery: this.config.queueType === 'quorum',
+      capabilities: this.capabilities,
       publishCopy: async (routingKey, content, options) => {
         // A copy belongs to a delivery of the current connection: no waiting for another one.
         const model = this.#connection.current;
