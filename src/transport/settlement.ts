@@ -82,15 +82,27 @@ export abstract class SettlingDelivery implements Delivery {
     return { ...this.headers };
   }
 
+  /** Told once, when the delivery stops holding its slot: settled, or lost. */
+  protected ended(_state: 'settled' | 'lost'): void {}
+
+  #end(state: 'settled' | 'lost'): void {
+    if (this.#state === 'settled' || this.#state === 'lost') return;
+    this.#state = state;
+    this.ended(state);
+  }
+
   get settlement(): SettlementState {
-    if (this.#state !== 'settled' && this.#state !== 'lost' && this.lockGone()) this.#state = 'lost';
+    if (this.#state !== 'settled' && this.#state !== 'lost' && this.lockGone()) this.#end('lost');
     return this.#state;
   }
 
-  /** The broker took the message back (lock expired, channel closed, handed back on close). */
+  /**
+   * The broker took the message back (handed back on close, the connection gone) while no
+   * settlement was under way; false otherwise (a settlement under way decides by its own result).
+   */
   markLost(): boolean {
-    if (this.#state === 'settled' || this.#state === 'lost') return false;
-    this.#state = 'lost';
+    if (this.#state !== 'open') return false;
+    this.#end('lost');
     return true;
   }
 
@@ -108,10 +120,13 @@ export abstract class SettlingDelivery implements Delivery {
   /** The one rule: a lost lock is final, any other failure leaves the delivery open. */
   #failed(error: unknown): Error {
     if (error instanceof LockLostError) {
-      this.#state = 'lost';
+      this.#end('lost');
       return error;
     }
-    if (this.#state === 'settling') this.#state = this.lockGone() ? 'lost' : 'open';
+    if (this.#state === 'settling') {
+      if (this.lockGone()) this.#end('lost');
+      else this.#state = 'open';
+    }
     if (this.#state === 'lost') return this.lost();
     if (error instanceof SluiceError) return error;
     const detail = error instanceof Error ? error.message : String(error);
@@ -119,7 +134,7 @@ export abstract class SettlingDelivery implements Delivery {
   }
 
   #done(): void {
-    if (this.#state === 'settling') this.#state = 'settled';
+    if (this.#state === 'settling') this.#end('settled');
   }
 
   async #run(operation: () => Promise<unknown>): Promise<void> {
@@ -157,22 +172,27 @@ export abstract class SettlingDelivery implements Delivery {
     const delayMs = Math.max(0, options.delayMs ?? 0);
     const headers = options.headers && Object.keys(options.headers).length > 0 ? options.headers : undefined;
     return this.#run(async () => {
-      // In place only where the broker counts the redelivery itself, or delays natively.
-      const { deliveryCount, nativeDelay } = this.capabilities;
-      const inPlace =
-        (delayMs === 0 && deliveryCount === 'native') || (delayMs > 0 && nativeDelay)
-          ? this.giveBack(headers, delayMs)
-          : undefined;
-      if (inPlace !== undefined) return inPlace;
-      const next = { ...this.copyHeaders(), ...headers, [SluiceHeader.deliveryCount]: String(this.deliveryCount) };
       try {
-        if ((await this.copy({ kind: 'release', delayMs }, next)) === KEPT_FOR_REDELIVERY) return;
+        await this.#release(delayMs, headers);
       } catch (error) {
+        // A plain release is the way out that never leaves a delivery held for good.
         if (error instanceof LockLostError || this.lockGone() || delayMs > 0 || headers) throw error;
-        return this.returnUnchanged();
+        await this.returnUnchanged();
       }
-      await this.acknowledge();
     });
+  }
+
+  async #release(delayMs: number, headers: Readonly<Record<string, string>> | undefined): Promise<void> {
+    // In place only where the broker counts the redelivery itself, or delays natively.
+    const { deliveryCount, nativeDelay } = this.capabilities;
+    const inPlace =
+      (delayMs === 0 && deliveryCount === 'native') || (delayMs > 0 && nativeDelay)
+        ? this.giveBack(headers, delayMs)
+        : undefined;
+    if (inPlace !== undefined) return inPlace;
+    const next = { ...this.copyHeaders(), ...headers, [SluiceHeader.deliveryCount]: String(this.deliveryCount) };
+    if ((await this.copy({ kind: 'release', delayMs }, next)) === KEPT_FOR_REDELIVERY) return;
+    await this.acknowledge();
   }
 
   deadLetter(fault: FaultDetails): Promise<void> {

@@ -8,14 +8,21 @@ import {
   type ServiceBusSessionReceiver,
 } from '@azure/service-bus';
 import type { Logger } from 'pino';
-import type { Clock, Consumer, ConsumerStatus, DeliveryCallback } from '../../src/transport/index.js';
-import { TransportError } from '../../src/transport/index.js';
+import type {
+  Clock,
+  Consumer,
+  ConsumerStatus,
+  DeliveryCallback,
+  TransportCapabilities,
+} from '../../src/transport/index.js';
+import { ConsumerGate, TransportError } from '../../src/transport/index.js';
 import { ServiceBusDelivery } from './service-bus-delivery.js';
 import { SettlementSequencer } from './settlement-sequencer.js';
 
 export interface ServiceBusConsumerOptions {
   readonly client: ServiceBusClient;
   readonly address: string;
+  readonly capabilities: TransportCapabilities;
   readonly callback: DeliveryCallback;
   readonly prefetch: number;
   readonly sessions: false | { readonly maxConcurrentSessions: number; readonly idleTimeoutMs: number };
@@ -66,28 +73,31 @@ interface Admitted {
  * when asked (by this consumer or by closing the client, which only the transport does).
  */
 export class ServiceBusConsumer implements Consumer {
-  #inFlight = 0;
-  #paused: boolean;
-  #closed = false;
-  /** Stopped on its own (reported `stopped`): receives nothing more. */
-  #stopped = false;
+  /** Prefetch, paused / closed / stopped, the drain and the stop report: the kernel's gate. */
+  readonly #gate: ConsumerGate;
   /** Reported `reconnecting` and not yet `receiving` again. */
   #reconnecting = false;
   readonly #lanes = new Set<Lane>();
   readonly #waiting: Admitted[] = [];
   readonly #handedOut = new Set<ServiceBusDelivery>();
   readonly #abort = new AbortController();
-  #idle: (() => void) | undefined;
   #resumed: { promise: Promise<void>; resolve: () => void } = resolvedSignal();
   #sessionWorkers: Promise<void>[] = [];
 
   constructor(private readonly options: ServiceBusConsumerOptions) {
-    this.#paused = options.paused;
-    if (this.#paused) this.#resumed = pendingSignal();
+    this.#gate = new ConsumerGate({
+      prefetch: options.prefetch,
+      paused: options.paused,
+      onStatus: options.onStatus,
+      clock: options.clock,
+      logger: options.logger,
+      what: `Service Bus consumer of "${options.address}"`,
+    });
+    if (options.paused) this.#resumed = pendingSignal();
   }
 
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#gate.inFlight;
   }
 
   start(): void {
@@ -95,7 +105,7 @@ export class ServiceBusConsumer implements Consumer {
     if (sessions === false) {
       const receiver = this.options.client.createReceiver(this.options.address, this.#receiverOptions());
       const lane = this.#newLane(receiver, false);
-      if (!this.#paused) this.#subscribe(lane);
+      if (!this.#gate.paused) this.#subscribe(lane);
       return;
     }
     for (let i = 0; i < sessions.maxConcurrentSessions; i++) this.#sessionWorkers.push(this.#sessionWorker());
@@ -151,7 +161,7 @@ export class ServiceBusConsumer implements Consumer {
   #onError(lane: Lane, args: ProcessErrorArgs): void {
     const code = isServiceBusError(args.error) ? args.error.code : undefined;
     if (lane.session && (code === 'SessionLockLost' || lane.receiver.isClosed)) lane.lost = true;
-    if (this.#closed || this.#stopped) return;
+    if (this.#gate.closed || this.#gate.stopped) return;
     // We closed this lane's subscription (pause, stop): what it reports now is that close, e.g. an
     // AbortError from a subscription still starting up. Not a warning on every quick stop.
     if (lane.subscription === undefined) {
@@ -185,7 +195,7 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   #receiving(): void {
-    if (!this.#reconnecting || this.#closed || this.#stopped) return;
+    if (!this.#reconnecting || this.#gate.closed || this.#gate.stopped) return;
     this.#reconnecting = false;
     this.options.onStatus?.({ kind: 'receiving' });
   }
@@ -195,14 +205,12 @@ export class ServiceBusConsumer implements Consumer {
    * deliveries keep their receiver (and may still settle) until `close()`.
    */
   #stop(error: Error): void {
-    if (this.#closed || this.#stopped) return;
-    this.#stopped = true;
+    if (this.#gate.closed || this.#gate.stopped) return;
     this.#abort.abort();
     this.#resumed.resolve();
     for (const lane of this.#lanes) void this.#unsubscribe(lane);
     for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
-    if (this.options.onStatus) this.options.onStatus({ kind: 'stopped', error });
-    else this.options.logger.error({ err: error }, 'Service Bus consumer stopped; nothing consumes the queue');
+    this.#gate.stop(error);
   }
 
   /** The SDK's message handler: resolves when the message no longer holds a slot. */
@@ -219,8 +227,8 @@ export class ServiceBusConsumer implements Consumer {
           resolve();
         },
       };
-      if (this.#closed || this.#paused || this.#stopped) this.#giveBack(admitted);
-      else if (this.#inFlight >= this.options.prefetch) this.#waiting.push(admitted);
+      if (this.#gate.held) this.#giveBack(admitted);
+      else if (!this.#gate.canTake()) this.#waiting.push(admitted);
       else this.#handOut(admitted);
     });
   }
@@ -235,19 +243,19 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   #handOut(admitted: Admitted): void {
-    this.#inFlight++;
+    this.#gate.handedOut();
     const delivery: ServiceBusDelivery = new ServiceBusDelivery(admitted.message, admitted.lane.receiver, {
       address: this.options.address,
+      capabilities: this.options.capabilities,
       schedule: this.options.schedule,
       now: () => this.options.clock.now(),
       session: admitted.lane.session,
       sequencer: admitted.lane.sequencer,
       onDone: () => {
         this.#handedOut.delete(delivery);
-        this.#inFlight--;
         admitted.done();
+        this.#gate.settled();
         this.#pumpWaiting();
-        if (this.#inFlight === 0) this.#idle?.();
       },
     });
     this.#handedOut.add(delivery);
@@ -255,12 +263,12 @@ export class ServiceBusConsumer implements Consumer {
       this.options.callback(delivery);
     } catch {
       // A callback must not throw; if it does, the message goes back rather than being lost.
-      void delivery.giveBack();
+      void delivery.handBack();
     }
   }
 
   #pumpWaiting(): void {
-    while (!this.#paused && !this.#closed && !this.#stopped && this.#inFlight < this.options.prefetch) {
+    while (this.#gate.canTake()) {
       const next = this.#waiting.shift();
       if (next === undefined) return;
       this.#handOut(next);
@@ -270,8 +278,8 @@ export class ServiceBusConsumer implements Consumer {
   async #sessionWorker(): Promise<void> {
     const sessions = this.options.sessions;
     if (sessions === false) return;
-    while (!this.#closed && !this.#stopped) {
-      if (this.#paused) {
+    while (!this.#gate.closed && !this.#gate.stopped) {
+      if (this.#gate.paused) {
         await this.#resumed.promise;
         continue;
       }
@@ -282,7 +290,7 @@ export class ServiceBusConsumer implements Consumer {
           abortSignal: this.#abort.signal,
         });
       } catch (error) {
-        if (this.#closed || this.#stopped) return;
+        if (this.#gate.closed || this.#gate.stopped) return;
         // No session with messages within the operation timeout: the queue answers; ask again.
         if (isServiceBusError(error) && error.code === 'ServiceTimeout') {
           this.#receiving();
@@ -301,12 +309,10 @@ export class ServiceBusConsumer implements Consumer {
   /** Holds one session until it is idle (nothing pending for `idleTimeoutMs`), lost, paused or closed. */
   async #runSession(receiver: ServiceBusSessionReceiver, idleTimeoutMs: number): Promise<void> {
     const lane = this.#newLane(receiver, true);
-    if (!this.#closed && !this.#paused) this.#subscribe(lane);
+    if (!this.#gate.closed && !this.#gate.paused) this.#subscribe(lane);
     const every = Math.max(25, Math.floor(idleTimeoutMs / 4));
     const shouldEnd = () =>
-      this.#closed ||
-      this.#stopped ||
-      this.#paused ||
+      this.#gate.held ||
       lane.lost ||
       receiver.isClosed ||
       this.options.clock.now() - lane.lastActivity >= idleTimeoutMs;
@@ -329,40 +335,27 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   async pause(): Promise<void> {
-    if (this.#paused || this.#closed) return;
-    this.#paused = true;
+    if (this.#gate.closed || !this.#gate.pause()) return;
     this.#resumed = pendingSignal();
     await Promise.all([...this.#lanes].map((lane) => this.#unsubscribe(lane)));
     for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
   }
 
   async resume(): Promise<void> {
-    if (!this.#paused || this.#closed) return;
-    this.#paused = false;
+    if (!this.#gate.resume()) return;
     this.#resumed.resolve();
-    if (this.#stopped) return;
+    if (this.#gate.stopped) return;
     if (this.options.sessions === false) for (const lane of this.#lanes) this.#subscribe(lane);
   }
 
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (!this.#gate.close()) return;
     this.#abort.abort();
     this.#resumed.resolve();
     await Promise.all([...this.#lanes].map((lane) => this.#unsubscribe(lane)));
     for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
-    const drainTimeoutMs = options.drainTimeoutMs ?? 0;
-    if (this.#inFlight > 0 && drainTimeoutMs > 0) {
-      await new Promise<void>((resolve) => {
-        const cancel = this.options.clock.setTimer(resolve, drainTimeoutMs);
-        this.#idle = () => {
-          cancel();
-          resolve();
-        };
-      });
-      this.#idle = undefined;
-    }
-    await Promise.all([...this.#handedOut].map((delivery) => delivery.giveBack()));
+    await this.#gate.drain(options.drainTimeoutMs);
+    await Promise.all([...this.#handedOut].map((delivery) => delivery.handBack()));
     await Promise.allSettled(this.#sessionWorkers);
     await Promise.all([...this.#lanes].map((lane) => lane.receiver.close().catch(() => {})));
     this.#lanes.clear();
@@ -375,10 +368,10 @@ export class ServiceBusConsumer implements Consumer {
    * deliveries reject with `LockLostError`.
    */
   abandonOnConnectionLoss(): void {
-    this.#closed = true;
+    this.#gate.close();
     this.#abort.abort();
     this.#resumed.resolve();
-    for (const delivery of [...this.#handedOut]) delivery.markReturned();
+    for (const delivery of [...this.#handedOut]) delivery.markLost();
     for (const admitted of this.#waiting.splice(0)) admitted.done();
   }
 }
