@@ -100,6 +100,7 @@ export class KafkaDelivery extends SettlingDelivery {
     if (await this.owner.writeRetryCopy(this, headers, target.delayMs)) return undefined;
     // Held for an in-process redelivery: done for this delivery, not for its offset.
     if (this.lease.revoked) throw this.lost();
+    this.owner.redeliverLater(this, headers, target.delayMs);
     return KEPT_FOR_REDELIVERY;
   }
 

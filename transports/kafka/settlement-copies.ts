@@ -24,13 +24,14 @@ export class SettlementCopies {
    * record for an in-process redelivery).
    */
   async retry(delivery: KafkaDelivery, headers: Record<string, string>, delayMs: number): Promise<boolean> {
-    headers[KafkaHeader.dueAt] = String(this.clock.now() + Math.max(0, delayMs));
-    headers[KafkaHeader.source] = delivery.deliveryId;
+    const record: Record<string, string> = { ...headers };
+    record[KafkaHeader.dueAt] = String(this.clock.now() + Math.max(0, delayMs));
+    record[KafkaHeader.source] = delivery.deliveryId;
     try {
       await this.producer.send({
         topic: this.topics.retry,
         acks: -1,
-        messages: [{ key: delivery.key, value: delivery.body, headers }],
+        messages: [{ key: delivery.key, value: delivery.body, headers: record }],
       });
       return true;
     } catch (error) {
