@@ -11,15 +11,16 @@ import { ConsumerGate, TransportError } from '../../src/transport/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import type { DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
 import { OffsetCommits } from './offset-commits.js';
-import { OffsetTracker } from './offset-tracker.js';
 import {
   type CommittedMark,
   loadDeliveryMarks,
+  newPartitionState,
   type PartitionState,
   partitionKeyOf as key,
 } from './partition-state.js';
-import { pauseAwareAssigner } from './pause-aware-assigner.js';
+import { applyPauses, groupMember } from './group-member.js';
 import { RecordFeed } from './record-feed.js';
+import { HeldRecords } from './held-records.js';
 import { SettlementCopies } from './settlement-copies.js';
 import type { EndpointTopics, TopicNaming } from './topic-naming.js';
 
@@ -48,14 +49,12 @@ export interface KafkaConsumerDeps {
 const UNASKED_STOP_GRACE_MS = 5_000;
 
 /**
- * One endpoint's consumer-group member. Hands records out in offset order, up to `prefetch`
- * unsettled; commits per partition the highest offset below which everything is settled; writes a
- * delivery mark ahead of handing records out, so that a member taking over after a crash counts the
- * redelivery. Records of the retry topic wait, their partition paused, until their due time.
- *
- * Fetched batches go into a buffer (a queue of chunks, in fetch order) and `eachBatch` returns
- * while the buffer is short, so kafkajs fetches the next batch while the endpoint works through
- * this one; settlements refill the prefetch from the buffer (one microtask per burst).
+ * One endpoint's consumer-group member: joins, follows assignments and revocations, and provides
+ * the settlement kernel's primitives for its records (`DeliveryOwner`). Records reach the endpoint
+ * through the {@link RecordFeed} (offset order, up to `prefetch` unsettled, retry records at their
+ * due time); {@link OffsetCommits} commits per partition the highest offset below which everything
+ * is settled, with the delivery mark written ahead of handing records out, so that a member taking
+ * over after a crash counts the redelivery.
  */
 export class KafkaConsumer implements Consumer, DeliveryOwner {
   readonly #deps: KafkaConsumerDeps;
@@ -67,6 +66,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   readonly #copies: SettlementCopies;
   readonly #partitions = new Map<string, PartitionState>();
   readonly #feed: RecordFeed;
+  readonly #held: HeldRecords;
   #assigned: Record<string, number[]> = {};
   #marks = new Map<string, Promise<Map<number, CommittedMark>>>();
   /** Shut down: left the group (or crashed); nothing is paused or resumed any more. */
@@ -87,6 +87,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       what: `kafka consumer of group ${deps.topics.group}`,
     });
     this.#copies = new SettlementCopies(deps.producer, deps.topics, deps.clock, deps.logger);
+    this.#held = new HeldRecords(this, deps.clock, deps.callback, deps.logger, () => this.#closing);
     this.#feed = new RecordFeed({
       owner: this,
       gate: this.#gate,
@@ -102,28 +103,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       applyPauses: () => this.#applyPauses(),
       closing: () => this.#closing,
     });
-    const { config } = deps;
-    this.#consumer = deps.kafka.consumer({
-      groupId: deps.topics.group,
-      partitionAssigners: [pauseAwareAssigner(() => this.#gate.paused)],
-      sessionTimeout: config.sessionTimeoutMs,
-      rebalanceTimeout: config.rebalanceTimeoutMs,
-      heartbeatInterval: config.heartbeatIntervalMs,
-      maxWaitTimeInMs: config.maxWaitTimeMs,
-      maxBytesPerPartition: config.maxBytesPerPartition,
-      allowAutoTopicCreation: false,
-      // kafkajs restarts a crashed consumer only for retriable errors and never for others (such as
-      // KafkaJSGroupCoordinatorNotFound while a broker restarts during a join): that consumer is
-      // silently dead. With an owner listening (the endpoint's supervisor), kafkajs never restarts
-      // it: every crash is reported and the owner makes a new consumer, with backoff, shown in
-      // health meanwhile. Without one, kafkajs's own restart is kept (retriable crashes only).
-      retry: {
-        retries: 8,
-        initialRetryTime: 100,
-        maxRetryTime: 2_000,
-        ...(deps.onStatus ? { restartOnFailure: async () => false } : {}),
-      },
-    });
+    this.#consumer = groupMember(deps.kafka, deps.config, deps.topics.group, () => this.#gate.paused, !!deps.onStatus);
     this.#commits = new OffsetCommits(
       this.#consumer,
       () => this.#partitions.values(),
@@ -207,6 +187,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
    * deferred records dropped, handed-out deliveries revoked (they settle with `LockLostError`).
    */
   #dropPartitions(): void {
+    this.#held.dropAll();
     this.#feed.dropAll();
     for (const state of [...this.#partitions.values()]) this.#revoke(state);
   }
@@ -234,19 +215,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   /** Pauses exactly the partitions that should not be fetched: all while paused, deferred ones always. */
   #applyPauses(): void {
     if (this.#closed) return;
-    const pause: { topic: string; partitions: number[] }[] = [];
-    const resume: { topic: string; partitions: number[] }[] = [];
-    for (const [topic, partitions] of Object.entries(this.#assigned)) {
-      const p: number[] = [];
-      const r: number[] = [];
-      for (const partition of partitions) {
-        (this.#gate.paused || this.#closing || this.#feed.isDeferred(topic, partition) ? p : r).push(partition);
-      }
-      if (p.length > 0) pause.push({ topic, partitions: p });
-      if (r.length > 0) resume.push({ topic, partitions: r });
-    }
-    if (pause.length > 0) this.#consumer.pause(pause);
-    if (resume.length > 0) this.#consumer.resume(resume);
+    const hold = this.#gate.paused || this.#closing;
+    applyPauses(this.#consumer, this.#assigned, (topic, p) => hold || this.#feed.isDeferred(topic, p));
   }
 
   async #partitionState(topic: string, partition: number, firstOffset: number): Promise<PartitionState> {
@@ -261,21 +231,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     const committed = (await marks).get(partition);
     const again = this.#partitions.get(k);
     if (again) return again;
-    const state: PartitionState = {
-      topic,
-      partition,
-      isRetry: topic === this.#deps.topics.retry,
-      tracker: new OffsetTracker(firstOffset),
-      prior: committed?.mark,
-      priorFrom: committed?.offset ?? 0,
-      mark: undefined,
-      markedThrough: -1,
-      fetchedNext: firstOffset,
-      parked: [],
-      committedOffset: committed?.offset,
-      committedMeta: null,
-      revoked: false,
-    };
+    const state = newPartitionState(topic, partition, firstOffset, committed, topic === this.#deps.topics.retry);
     this.#partitions.set(k, state);
     return state;
   }
@@ -298,7 +254,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   }
 
   redeliverLater(delivery: KafkaDelivery, raw: Record<string, string>, delayMs: number): void {
-    this.#feed.redeliverLater(delivery, raw, delayMs);
+    this.#held.redeliverLater(delivery, raw, delayMs);
   }
 
   async pause(): Promise<void> {

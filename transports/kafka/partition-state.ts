@@ -2,7 +2,7 @@ import type { Admin, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type DeliveryMark, decodeDeliveryMark } from './delivery-mark.js';
 import type { PartitionLease } from './kafka-delivery.js';
-import type { OffsetTracker } from './offset-tracker.js';
+import { OffsetTracker } from './offset-tracker.js';
 
 /** Per assigned partition: what was fetched, handed out, may be committed, was committed. */
 export interface PartitionState extends PartitionLease {
@@ -64,4 +64,29 @@ export async function loadDeliveryMarks(
     logger.warn({ err: error, topic }, 'could not read the group delivery marks');
   }
   return result;
+}
+
+/** The state of a partition on its first batch: tracked from `firstOffset`, the group's mark read. */
+export function newPartitionState(
+  topic: string,
+  partition: number,
+  firstOffset: number,
+  committed: CommittedMark | undefined,
+  isRetry: boolean,
+): PartitionState {
+  return {
+    topic,
+    partition,
+    isRetry,
+    tracker: new OffsetTracker(firstOffset),
+    prior: committed?.mark,
+    priorFrom: committed?.offset ?? 0,
+    mark: undefined,
+    markedThrough: -1,
+    fetchedNext: firstOffset,
+    parked: [],
+    committedOffset: committed?.offset,
+    committedMeta: null,
+    revoked: false,
+  };
 }

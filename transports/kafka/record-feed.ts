@@ -1,9 +1,10 @@
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Clock, ConsumerGate, DeliveryCallback } from '../../src/transport/index.js';
-import { Fifo, SluiceHeader } from '../../src/transport/index.js';
+import { Fifo } from '../../src/transport/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
-import { type DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
+import type { DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
+import { handOut } from './held-records.js';
 import { headersFromRecord, KafkaHeader } from './kafka-header.js';
 import { type Chunk, type PartitionState, partitionKeyOf as key } from './partition-state.js';
 import { recordDelivery } from './record-delivery.js';
@@ -41,8 +42,7 @@ export interface RecordFeedDeps {
  * chunks, in fetch order) and `eachBatch` returns while the buffer is short, so kafkajs fetches the
  * next batch while the endpoint works through this one; settlements refill the prefetch from the
  * buffer (one macrotask per burst). Records of the retry topic wait, their partition paused and
- * their chunks parked, until their due time (Kafka's delay); a record kept for an in-process
- * redelivery is handed out again after its delay.
+ * their chunks parked, until their due time (Kafka's delay).
  */
 export class RecordFeed {
   readonly #queue = new Fifo<Chunk>();
@@ -53,8 +53,6 @@ export class RecordFeed {
   #pumpScheduled = false;
   #wake: (() => void)[] = [];
   readonly #deferred = new Map<string, () => void>();
-  /** Timers of records held for an in-process redelivery. */
-  readonly #held = new Set<() => void>();
 
   constructor(private readonly deps: RecordFeedDeps) {
     this.#bufferBytes = BUFFER_FETCHES * deps.config.maxBytesPerPartition;
@@ -71,8 +69,6 @@ export class RecordFeed {
 
   /** Cancels held redeliveries and deferrals (the consumer lets go of every partition). */
   dropAll(): void {
-    for (const cancel of this.#held) cancel();
-    this.#held.clear();
     for (const k of [...this.#deferred.keys()]) this.#undefer(k);
   }
 
@@ -204,11 +200,7 @@ export class RecordFeed {
   };
 
   #handOut(delivery: KafkaDelivery, callback: DeliveryCallback): void {
-    try {
-      callback(delivery);
-    } catch (error) {
-      this.deps.logger.error({ err: error }, 'delivery callback threw; the record will come again');
-    }
+    handOut(delivery, callback, this.deps.logger);
   }
 
   get #full(): boolean {
@@ -268,43 +260,5 @@ export class RecordFeed {
     if (waiting.length === 0) return;
     this.#wake = [];
     for (const wake of waiting) wake();
-  }
-
-  /**
-   * Keeps a record (its offset unsettled, its prefetch slot taken) and hands it out again after the
-   * delay, counted once more: a retry copy that does not fit the retry topic, or a record returned
-   * unchanged. Never an offset left unsettled for good; a crash or a rebalance meanwhile loses
-   * nothing: the record is read again from the committed offset.
-   */
-  redeliverLater(delivery: KafkaDelivery, raw: Record<string, string>, delayMs: number): void {
-    const state = delivery.lease as PartitionState;
-    raw[SluiceHeader.deliveryCount] = String(delivery.deliveryCount);
-    const headers: Record<string, string> = { ...raw };
-    delete headers[KafkaHeader.dueAt];
-    const cancel = this.deps.clock.setTimer(
-      () => {
-        this.#held.delete(cancel);
-        if (state.revoked || this.deps.closing()) return;
-        const { owner, callback } = this.deps;
-        const { offset, key: recordKey, address, body, deliveryCount, partitionKey } = delivery;
-        this.#handOut(
-          new KafkaDelivery(
-            owner,
-            state,
-            offset,
-            recordKey,
-            raw,
-            address,
-            body,
-            headers,
-            deliveryCount + 1,
-            partitionKey,
-          ),
-          callback,
-        );
-      },
-      Math.max(0, delayMs),
-    );
-    this.#held.add(cancel);
   }
 }
