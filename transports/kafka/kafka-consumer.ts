@@ -63,10 +63,10 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   /** Prefetch, paused / closing, the drain: the kernel's gate. */
   readonly #gate: ConsumerGate;
   readonly #commits: OffsetCommits;
-  readonly #copies: SettlementCopies;
+  readonly copies: SettlementCopies;
   readonly #partitions = new Map<string, PartitionState>();
   readonly #feed: RecordFeed;
-  readonly #held: HeldRecords;
+  readonly held: HeldRecords;
   #assigned: Record<string, number[]> = {};
   #marks = new Map<string, Promise<Map<number, CommittedMark>>>();
   /** Shut down: left the group (or crashed); nothing is paused or resumed any more. */
@@ -86,8 +86,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       logger: deps.logger,
       what: `kafka consumer of group ${deps.topics.group}`,
     });
-    this.#copies = new SettlementCopies(deps.producer, deps.topics, deps.clock, deps.logger);
-    this.#held = new HeldRecords(this, deps.clock, deps.callback, deps.logger, () => this.#closing);
+    this.copies = new SettlementCopies(deps.producer, deps.topics, deps.clock, deps.logger);
+    this.held = new HeldRecords(this, deps.clock, deps.callback, deps.logger, () => this.#closing);
     this.#feed = new RecordFeed({
       owner: this,
       gate: this.#gate,
@@ -187,7 +187,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
    * deferred records dropped, handed-out deliveries revoked (they settle with `LockLostError`).
    */
   #dropPartitions(): void {
-    this.#held.dropAll();
+    this.held.dropAll();
     this.#feed.dropAll();
     for (const state of [...this.#partitions.values()]) this.#revoke(state);
   }
@@ -243,18 +243,6 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     if (this.#closing) this.#feed.signal();
     else this.#feed.schedulePump();
     if (!this.#closed) this.#commits.schedule();
-  }
-
-  writeRetryCopy(delivery: KafkaDelivery, headers: Record<string, string>, delayMs: number): Promise<boolean> {
-    return this.#copies.retry(delivery, headers, delayMs);
-  }
-
-  writeDeadLetter(delivery: KafkaDelivery, headers: Record<string, string>): Promise<void> {
-    return this.#copies.deadLetter(delivery, headers);
-  }
-
-  redeliverLater(delivery: KafkaDelivery, raw: Record<string, string>, delayMs: number): void {
-    this.#held.redeliverLater(delivery, raw, delayMs);
   }
 
   async pause(): Promise<void> {

@@ -1,19 +1,15 @@
 import type { CopyTarget, LockLostError, TransportCapabilities } from '../../src/transport/index.js';
 import { ACKNOWLEDGED, KEPT_FOR_REDELIVERY, SettlingDelivery } from '../../src/transport/index.js';
+import type { HeldRecords } from './held-records.js';
+import type { SettlementCopies } from './settlement-copies.js';
 
-/** What a delivery needs from the consumer that handed it out. */
+/** What a delivery needs from the consumer that handed it out: Kafka's settlement primitives. */
 export interface DeliveryOwner {
   readonly capabilities: TransportCapabilities;
-  /**
-   * Writes the retry-topic copy (acks=all) and resolves true; resolves false when the copy does not
-   * fit the retry topic and the owner hands the record out again itself after the delay (its offset
-   * stays unsettled meanwhile).
-   */
-  writeRetryCopy(delivery: KafkaDelivery, headers: Record<string, string>, delayMs: number): Promise<boolean>;
-  /** Writes the dead-letter copy (acks=all). */
-  writeDeadLetter(delivery: KafkaDelivery, headers: Record<string, string>): Promise<void>;
-  /** Hands the record out again in process after `delayMs`, its offset unsettled meanwhile. */
-  redeliverLater(delivery: KafkaDelivery, headers: Record<string, string>, delayMs: number): void;
+  /** Retry-topic and dead-letter-topic copies (acks=all). */
+  readonly copies: Pick<SettlementCopies, 'retry' | 'deadLetter'>;
+  /** Records handed out again in process after a delay, their offsets unsettled meanwhile. */
+  readonly held: Pick<HeldRecords, 'redeliverLater'>;
   /** The delivery is done: its offset may be committed. */
   settled(delivery: KafkaDelivery): void;
 }
@@ -94,18 +90,18 @@ export class KafkaDelivery extends SettlingDelivery {
     headers: Record<string, string>,
   ): Promise<typeof KEPT_FOR_REDELIVERY | undefined> {
     if (target.kind === 'deadLetter') {
-      await this.owner.writeDeadLetter(this, headers);
+      await this.owner.copies.deadLetter(this, headers);
       return undefined;
     }
-    if (await this.owner.writeRetryCopy(this, headers, target.delayMs)) return undefined;
+    if (await this.owner.copies.retry(this, headers, target.delayMs)) return undefined;
     // Held for an in-process redelivery: done for this delivery, not for its offset.
     if (this.lease.revoked) throw this.lost();
-    this.owner.redeliverLater(this, headers, target.delayMs);
+    this.owner.held.redeliverLater(this, headers, target.delayMs);
     return KEPT_FOR_REDELIVERY;
   }
 
   protected async returnUnchanged(): Promise<void> {
     if (this.lease.revoked) throw this.lost();
-    this.owner.redeliverLater(this, { ...this.rawHeaders }, 0);
+    this.owner.held.redeliverLater(this, { ...this.rawHeaders }, 0);
   }
 }

@@ -5,7 +5,6 @@ import {
   type ServiceBusMessage,
   type ServiceBusReceivedMessage,
   type ServiceBusReceiver,
-  type ServiceBusSessionReceiver,
 } from '@azure/service-bus';
 import type { Logger } from 'pino';
 import type {
@@ -17,7 +16,15 @@ import type {
 } from '../../src/transport/index.js';
 import { ConsumerGate, TransportError } from '../../src/transport/index.js';
 import { ServiceBusDelivery } from './service-bus-delivery.js';
-import { SettlementSequencer } from './settlement-sequencer.js';
+import {
+  errorText,
+  type Lane,
+  newLane,
+  pendingSignal,
+  receiverOptions,
+  resolvedSignal,
+  runSessionWorker,
+} from './session-worker.js';
 
 export interface ServiceBusConsumerOptions {
   readonly client: ServiceBusClient;
@@ -34,19 +41,6 @@ export interface ServiceBusConsumerOptions {
   readonly paused: boolean;
   readonly onStatus: ((status: ConsumerStatus) => void) | undefined;
   readonly onClosed: (consumer: ServiceBusConsumer) => void;
-}
-
-/** One SDK receiver (the queue's, or one held session's) and its subscription. */
-interface Lane {
-  readonly receiver: ServiceBusReceiver;
-  readonly session: boolean;
-  readonly sequencer: SettlementSequencer;
-  subscription: { close(): Promise<void> } | undefined;
-  /** Messages of this lane admitted and not yet done (handed out or waiting for a slot). */
-  pending: number;
-  lastActivity: number;
-  /** The session lock is gone: end the lane once nothing is pending. */
-  lost: boolean;
 }
 
 interface Admitted {
@@ -74,18 +68,18 @@ interface Admitted {
  */
 export class ServiceBusConsumer implements Consumer {
   /** Prefetch, paused / closed / stopped, the drain and the stop report: the kernel's gate. */
-  readonly #gate: ConsumerGate;
+  readonly gate: ConsumerGate;
   /** Reported `reconnecting` and not yet `receiving` again. */
   #reconnecting = false;
-  readonly #lanes = new Set<Lane>();
+  readonly lanes = new Set<Lane>();
   readonly #waiting: Admitted[] = [];
   readonly #handedOut = new Set<ServiceBusDelivery>();
-  readonly #abort = new AbortController();
-  #resumed: { promise: Promise<void>; resolve: () => void } = resolvedSignal();
+  readonly abort = new AbortController();
+  resumed: { promise: Promise<void>; resolve: () => void } = resolvedSignal();
   #sessionWorkers: Promise<void>[] = [];
 
-  constructor(private readonly options: ServiceBusConsumerOptions) {
-    this.#gate = new ConsumerGate({
+  constructor(readonly options: ServiceBusConsumerOptions) {
+    this.gate = new ConsumerGate({
       prefetch: options.prefetch,
       paused: options.paused,
       onStatus: options.onStatus,
@@ -93,58 +87,45 @@ export class ServiceBusConsumer implements Consumer {
       logger: options.logger,
       what: `Service Bus consumer of "${options.address}"`,
     });
-    if (options.paused) this.#resumed = pendingSignal();
+    if (options.paused) this.resumed = pendingSignal();
   }
 
   get inFlight(): number {
-    return this.#gate.inFlight;
+    return this.gate.inFlight;
   }
 
   start(): void {
     const { sessions } = this.options;
     if (sessions === false) {
-      const receiver = this.options.client.createReceiver(this.options.address, this.#receiverOptions());
-      const lane = this.#newLane(receiver, false);
-      if (!this.#gate.paused) this.#subscribe(lane);
+      const receiver = this.options.client.createReceiver(
+        this.options.address,
+        receiverOptions(this.options.maxAutoLockRenewalDurationMs),
+      );
+      const lane = this.newLane(receiver, false);
+      if (!this.gate.paused) this.subscribe(lane);
       return;
     }
-    for (let i = 0; i < sessions.maxConcurrentSessions; i++) this.#sessionWorkers.push(this.#sessionWorker());
+    for (let i = 0; i < sessions.maxConcurrentSessions; i++)
+      this.#sessionWorkers.push(runSessionWorker(this, sessions));
   }
 
-  #receiverOptions() {
-    return {
-      receiveMode: 'peekLock' as const,
-      maxAutoLockRenewalDurationInMs: this.options.maxAutoLockRenewalDurationMs,
-      skipParsingBodyAsJson: true,
-      skipConvertingDate: true,
-    };
-  }
-
-  #newLane(receiver: ServiceBusReceiver, session: boolean): Lane {
-    const lane: Lane = {
-      receiver,
-      session,
-      sequencer: new SettlementSequencer(),
-      subscription: undefined,
-      pending: 0,
-      lastActivity: this.options.clock.now(),
-      lost: false,
-    };
-    this.#lanes.add(lane);
+  newLane(receiver: ServiceBusReceiver, session: boolean): Lane {
+    const lane = newLane(receiver, session, this.options.clock.now());
+    this.lanes.add(lane);
     return lane;
   }
 
-  #subscribe(lane: Lane): void {
+  subscribe(lane: Lane): void {
     const handlers = {
       processMessage: (message: ServiceBusReceivedMessage) => {
-        this.#receiving();
+        this.receiving();
         return this.#admit(lane, message);
       },
       processError: async (args: ProcessErrorArgs) => this.#onError(lane, args),
       // Not in the SDK's public types: called each time the receive link is attached (again) and
       // has credit. The only way to learn that a receiver that was failing receives again before a
       // message arrives.
-      postInitialize: async () => this.#receiving(),
+      postInitialize: async () => this.receiving(),
     };
     lane.subscription = lane.receiver.subscribe(handlers, {
       autoCompleteMessages: false,
@@ -152,7 +133,7 @@ export class ServiceBusConsumer implements Consumer {
     });
   }
 
-  async #unsubscribe(lane: Lane): Promise<void> {
+  async unsubscribe(lane: Lane): Promise<void> {
     const subscription = lane.subscription;
     lane.subscription = undefined;
     await subscription?.close().catch(() => {});
@@ -161,7 +142,7 @@ export class ServiceBusConsumer implements Consumer {
   #onError(lane: Lane, args: ProcessErrorArgs): void {
     const code = isServiceBusError(args.error) ? args.error.code : undefined;
     if (lane.session && (code === 'SessionLockLost' || lane.receiver.isClosed)) lane.lost = true;
-    if (this.#gate.closed || this.#gate.stopped) return;
+    if (this.gate.closed || this.gate.stopped) return;
     // We closed this lane's subscription (pause, stop): what it reports now is that close, e.g. an
     // AbortError from a subscription still starting up. Not a warning on every quick stop.
     if (lane.subscription === undefined) {
@@ -176,11 +157,11 @@ export class ServiceBusConsumer implements Consumer {
     // errors concern one message; an AbortError ends a receive that was asked to stop (pause,
     // close, or the client closed, which only the transport does).
     if (lane.session || args.errorSource !== 'receive' || args.error.name === 'AbortError') return;
-    this.#receiveFailed(args.error);
+    this.receiveFailed(args.error);
   }
 
   /** The receiver (or session acceptance) failed: retried by the SDK, or not fixable by retrying. */
-  #receiveFailed(error: Error): void {
+  receiveFailed(error: Error): void {
     if (isServiceBusError(error) && error.retryable) {
       if (this.#reconnecting) return;
       this.#reconnecting = true;
@@ -194,8 +175,8 @@ export class ServiceBusConsumer implements Consumer {
     );
   }
 
-  #receiving(): void {
-    if (!this.#reconnecting || this.#gate.closed || this.#gate.stopped) return;
+  receiving(): void {
+    if (!this.#reconnecting || this.gate.closed || this.gate.stopped) return;
     this.#reconnecting = false;
     this.options.onStatus?.({ kind: 'receiving' });
   }
@@ -205,12 +186,12 @@ export class ServiceBusConsumer implements Consumer {
    * deliveries keep their receiver (and may still settle) until `close()`.
    */
   #stop(error: Error): void {
-    if (this.#gate.closed || this.#gate.stopped) return;
-    this.#abort.abort();
-    this.#resumed.resolve();
-    for (const lane of this.#lanes) void this.#unsubscribe(lane);
+    if (this.gate.closed || this.gate.stopped) return;
+    this.abort.abort();
+    this.resumed.resolve();
+    for (const lane of this.lanes) void this.unsubscribe(lane);
     for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
-    this.#gate.stop(error);
+    this.gate.stop(error);
   }
 
   /** The SDK's message handler: resolves when the message no longer holds a slot. */
@@ -227,8 +208,8 @@ export class ServiceBusConsumer implements Consumer {
           resolve();
         },
       };
-      if (this.#gate.held) this.#giveBack(admitted);
-      else if (!this.#gate.canTake()) this.#waiting.push(admitted);
+      if (this.gate.held) this.#giveBack(admitted);
+      else if (!this.gate.canTake()) this.#waiting.push(admitted);
       else this.#handOut(admitted);
     });
   }
@@ -243,7 +224,7 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   #handOut(admitted: Admitted): void {
-    this.#gate.handedOut();
+    this.gate.handedOut();
     const delivery: ServiceBusDelivery = new ServiceBusDelivery(admitted.message, admitted.lane.receiver, {
       address: this.options.address,
       capabilities: this.options.capabilities,
@@ -254,7 +235,7 @@ export class ServiceBusConsumer implements Consumer {
       onDone: () => {
         this.#handedOut.delete(delivery);
         admitted.done();
-        this.#gate.settled();
+        this.gate.settled();
         this.#pumpWaiting();
       },
     });
@@ -268,97 +249,38 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   #pumpWaiting(): void {
-    while (this.#gate.canTake()) {
+    while (this.gate.canTake()) {
       const next = this.#waiting.shift();
       if (next === undefined) return;
       this.#handOut(next);
     }
   }
 
-  async #sessionWorker(): Promise<void> {
-    const sessions = this.options.sessions;
-    if (sessions === false) return;
-    while (!this.#gate.closed && !this.#gate.stopped) {
-      if (this.#gate.paused) {
-        await this.#resumed.promise;
-        continue;
-      }
-      let receiver: ServiceBusSessionReceiver;
-      try {
-        receiver = await this.options.client.acceptNextSession(this.options.address, {
-          ...this.#receiverOptions(),
-          abortSignal: this.#abort.signal,
-        });
-      } catch (error) {
-        if (this.#gate.closed || this.#gate.stopped) return;
-        // No session with messages within the operation timeout: the queue answers; ask again.
-        if (isServiceBusError(error) && error.code === 'ServiceTimeout') {
-          this.#receiving();
-          continue;
-        }
-        this.options.logger.warn({ err: error, address: this.options.address }, 'accepting a session failed');
-        this.#receiveFailed(error instanceof Error ? error : new Error(String(error)));
-        await new Promise<void>((resolve) => this.options.clock.setTimer(resolve, 1_000));
-        continue;
-      }
-      this.#receiving();
-      await this.#runSession(receiver, sessions.idleTimeoutMs);
-    }
-  }
-
-  /** Holds one session until it is idle (nothing pending for `idleTimeoutMs`), lost, paused or closed. */
-  async #runSession(receiver: ServiceBusSessionReceiver, idleTimeoutMs: number): Promise<void> {
-    const lane = this.#newLane(receiver, true);
-    if (!this.#gate.closed && !this.#gate.paused) this.#subscribe(lane);
-    const every = Math.max(25, Math.floor(idleTimeoutMs / 4));
-    const shouldEnd = () =>
-      this.#gate.held ||
-      lane.lost ||
-      receiver.isClosed ||
-      this.options.clock.now() - lane.lastActivity >= idleTimeoutMs;
-    await this.#until(() => lane.pending === 0 && shouldEnd(), every);
-    // Stop the credit first, then let go of the session once nothing of it is in flight.
-    await this.#unsubscribe(lane);
-    await this.#until(() => lane.pending === 0 || receiver.isClosed, every);
-    this.#lanes.delete(lane);
-    await receiver.close().catch(() => {});
-  }
-
-  #until(condition: () => boolean, everyMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const check = () => {
-        if (condition()) resolve();
-        else this.options.clock.setTimer(check, everyMs);
-      };
-      check();
-    });
-  }
-
   async pause(): Promise<void> {
-    if (this.#gate.closed || !this.#gate.pause()) return;
-    this.#resumed = pendingSignal();
-    await Promise.all([...this.#lanes].map((lane) => this.#unsubscribe(lane)));
+    if (this.gate.closed || !this.gate.pause()) return;
+    this.resumed = pendingSignal();
+    await Promise.all([...this.lanes].map((lane) => this.unsubscribe(lane)));
     for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
   }
 
   async resume(): Promise<void> {
-    if (!this.#gate.resume()) return;
-    this.#resumed.resolve();
-    if (this.#gate.stopped) return;
-    if (this.options.sessions === false) for (const lane of this.#lanes) this.#subscribe(lane);
+    if (!this.gate.resume()) return;
+    this.resumed.resolve();
+    if (this.gate.stopped) return;
+    if (this.options.sessions === false) for (const lane of this.lanes) this.subscribe(lane);
   }
 
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    if (!this.#gate.close()) return;
-    this.#abort.abort();
-    this.#resumed.resolve();
-    await Promise.all([...this.#lanes].map((lane) => this.#unsubscribe(lane)));
+    if (!this.gate.close()) return;
+    this.abort.abort();
+    this.resumed.resolve();
+    await Promise.all([...this.lanes].map((lane) => this.unsubscribe(lane)));
     for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
-    await this.#gate.drain(options.drainTimeoutMs);
+    await this.gate.drain(options.drainTimeoutMs);
     await Promise.all([...this.#handedOut].map((delivery) => delivery.handBack()));
     await Promise.allSettled(this.#sessionWorkers);
-    await Promise.all([...this.#lanes].map((lane) => lane.receiver.close().catch(() => {})));
-    this.#lanes.clear();
+    await Promise.all([...this.lanes].map((lane) => lane.receiver.close().catch(() => {})));
+    this.lanes.clear();
     this.options.onClosed(this);
   }
 
@@ -368,26 +290,10 @@ export class ServiceBusConsumer implements Consumer {
    * deliveries reject with `LockLostError`.
    */
   abandonOnConnectionLoss(): void {
-    this.#gate.close();
-    this.#abort.abort();
-    this.#resumed.resolve();
+    this.gate.close();
+    this.abort.abort();
+    this.resumed.resolve();
     for (const delivery of [...this.#handedOut]) delivery.markLost();
     for (const admitted of this.#waiting.splice(0)) admitted.done();
   }
-}
-
-function resolvedSignal(): { promise: Promise<void>; resolve: () => void } {
-  return { promise: Promise.resolve(), resolve: () => {} };
-}
-
-function pendingSignal(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => {};
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
