@@ -3,12 +3,14 @@
 //   - raw amqplib + pg doing the same work as a naive dual write (commit, then a confirmed publish);
 //   - Sluice with immediate publish (`outbox: false`: the event goes out inside the handler);
 //   - Sluice with the outbox (written in the inbox transaction, dispatched after the commit);
+//   - raw amqplib + pg in batches of 100 (the same naive dual write, one transaction per batch): this
+//     box's ceiling for the batch mode;
 //   - Sluice with the outbox and a batch handler (100 messages per transaction);
 // each checked at the end: every event on the sink queue exactly once. Then the latency from a
 // commit (`bus.transaction` returning) to the broker's confirmation of its message: in process, and
 // through a relay in another process woken by NOTIFY (this process's own dispatch stopped).
 //
-//   npx tsx bench/outbox.ts [messages=10000] [runs=3] [latencySamples=2000] [modes=raw,immediate,outbox,outbox-batch] [keys=100]
+//   npx tsx bench/outbox.ts [messages=10000] [runs=3] [latencySamples=2000] [modes=raw,immediate,outbox,raw-batch,outbox-batch] [keys=100]
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -27,6 +29,7 @@ import { postgresInbox, type PostgresTransaction } from '../src/inbox/postgres/i
 import { systemClock } from '../src/transport/index.js';
 import { rabbitmqTransport } from '../transports/rabbitmq/index.js';
 import { deleteTopology } from '../test/integration/rabbitmq/rabbitmq-test-kit.js';
+import { cpuPerMessage, type CpuSample, sampleCpu } from './server-cpu.js';
 
 const total = Number(process.argv[2] ?? 10_000);
 const runs = Number(process.argv[3] ?? 3);
@@ -39,11 +42,22 @@ const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const SCHEMA = 'sluice_bench';
 const POOL = 8;
+/** Batch modes: messages per batch, and the prefetch that keeps several batches in flight. */
+const BATCH_SIZE = 100;
+const BATCH_PREFETCH = 1_000;
 const Charge = defineMessage('bench.outbox.charge.v1', z.object({ account: z.string(), amount: z.number() }));
 const Charged = defineMessage('bench.outbox.charged.v1', z.object({ account: z.string(), amount: z.number() }));
 const silent = pino({ level: 'silent' });
 const admin = new pg.Pool({ connectionString: PG_URL, max: 2 });
 const suffix = () => Math.random().toString(36).slice(2, 8);
+/** The servers whose CPU per message is reported beside the rates (on a busy box, the steadier figure). */
+const SERVERS = ['postgres', 'beam.smp'] as const;
+const cpuByMode = new Map<string, Record<string, number>[]>();
+function recordCpu(mode: string, before: CpuSample): void {
+  const list = cpuByMode.get(mode) ?? [];
+  list.push(cpuPerMessage(before, sampleCpu(SERVERS), total));
+  cpuByMode.set(mode, list);
+}
 
 async function resetTables(): Promise<void> {
   await admin.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
@@ -123,6 +137,7 @@ async function raw(batch: ReturnType<typeof envelopes>): Promise<number> {
     resolve = r;
   });
   const started = performance.now();
+  const cpu = sampleCpu(SERVERS);
   await consume.consume(inQueue, (msg) => {
     if (!msg) return;
     void (async () => {
@@ -151,9 +166,82 @@ async function raw(batch: ReturnType<typeof envelopes>): Promise<number> {
   });
   await finished;
   const rate = total / ((performance.now() - started) / 1000);
+  recordCpu('raw', cpu);
   await connection.close();
   await pool.end();
   await check(out, 'raw');
+  await deleteTopology([{ address: inQueue, endpoint: inQueue, messageTypes: [Charge.type] }]);
+  return rate;
+}
+
+/**
+ * Raw amqplib + pg in batches, the ceiling of this box for the batch mode: consume with a large
+ * prefetch, take up to 100 messages (or what came within 2 ms), insert their effects in one
+ * transaction, commit, publish their events with confirms, then ack them. Up to `POOL` batches at once.
+ */
+async function rawBatch(batch: ReturnType<typeof envelopes>): Promise<number> {
+  await resetTables();
+  const inQueue = `bench-outbox-rawb-${suffix()}`;
+  const out = await sink();
+  await prefill(inQueue, batch);
+  const pool = new pg.Pool({ connectionString: PG_URL, max: POOL });
+  const connection = await amqp.connect(AMQP_URL);
+  const consume = await connection.createChannel();
+  const publish = await connection.createConfirmChannel();
+  await consume.prefetch(BATCH_PREFETCH);
+  let done = 0;
+  let resolve!: () => void;
+  const finished = new Promise<void>((r) => {
+    resolve = r;
+  });
+  let waiting: amqp.ConsumeMessage[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const run = async (messages: amqp.ConsumeMessage[]) => {
+    const envs = messages.map(
+      (msg) => JSON.parse(msg.content.toString()) as { id: string; data: { account: string; amount: number } },
+    );
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query({
+        name: 'raw-batch-effect',
+        text: `INSERT INTO ${SCHEMA}.ob_effects SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[])`,
+        values: [envs.map((e) => e.id), envs.map((e) => e.data.account), envs.map((e) => e.data.amount)],
+      });
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    for (const env of envs) {
+      const event = createEnvelope(Charged.type, 'bench', env.data, { key: env.data.account });
+      publish.publish(Charged.type, '', cloudEventsCodec.encode(event), { persistent: true });
+    }
+    await publish.waitForConfirms();
+    for (const msg of messages) consume.ack(msg);
+    done += messages.length;
+    if (done === total) resolve();
+  };
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const messages = waiting;
+    waiting = [];
+    if (messages.length > 0) void run(messages);
+  };
+  const started = performance.now();
+  const cpu = sampleCpu(SERVERS);
+  await consume.consume(inQueue, (msg) => {
+    if (!msg) return;
+    waiting.push(msg);
+    if (waiting.length >= BATCH_SIZE) flush();
+    else timer ??= setTimeout(flush, 2);
+  });
+  await finished;
+  const rate = total / ((performance.now() - started) / 1000);
+  recordCpu('raw-batch', cpu);
+  await connection.close();
+  await pool.end();
+  await check(out, 'raw-batch');
   await deleteTopology([{ address: inQueue, endpoint: inQueue, messageTypes: [Charge.type] }]);
   return rate;
 }
@@ -196,7 +284,7 @@ async function sluice(batch: ReturnType<typeof envelopes>, mode: Mode): Promise<
     resolve = r;
   });
   if (mode === 'outbox-batch') {
-    bus.endpoint(queue, { concurrency: 200, prefetch: 400 }).handleBatch(
+    bus.endpoint(queue, { concurrency: BATCH_PREFETCH, prefetch: BATCH_PREFETCH }).handleBatch(
       Charge,
       async (charges, ctx) => {
         await ctx.tx.query({
@@ -206,7 +294,7 @@ async function sluice(batch: ReturnType<typeof envelopes>, mode: Mode): Promise<
         });
         for (const c of charges) await ctx.publish(Charged, c, { key: c.account });
       },
-      { maxMessages: 100, maxWaitMs: 2 },
+      { maxMessages: BATCH_SIZE, maxWaitMs: 2 },
     );
   } else {
     bus
@@ -221,6 +309,7 @@ async function sluice(batch: ReturnType<typeof envelopes>, mode: Mode): Promise<
       });
   }
   const started = performance.now();
+  const cpu = sampleCpu(SERVERS);
   await bus.start();
   // Consumed and published: every delivery of the endpoint completed (its events confirmed first).
   const poll = setInterval(() => {
@@ -234,6 +323,7 @@ async function sluice(batch: ReturnType<typeof envelopes>, mode: Mode): Promise<
     await new Promise((r) => setTimeout(r, 5));
   }
   const rate = total / ((performance.now() - started) / 1000);
+  recordCpu(mode, cpu);
   await bus.stop();
   await check(out, `sluice ${mode}`);
   await deleteTopology([{ address: queue, endpoint: queue, messageTypes: [Charge.type] }]);
@@ -338,10 +428,16 @@ async function latencyThroughRelay(): Promise<number[]> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const batch = envelopes();
-const modes = (['raw', 'immediate', 'outbox', 'outbox-batch'] as const).filter((m) => !only || only.includes(m));
+const modes = (['raw', 'immediate', 'outbox', 'raw-batch', 'outbox-batch'] as const).filter(
+  (m) => !only || only.includes(m),
+);
 const rates = new Map<string, number[]>(modes.map((m) => [m, []]));
 for (let i = 0; i < runs && modes.length > 0; i++) {
-  for (const mode of modes) rates.get(mode)?.push(mode === 'raw' ? await raw(batch) : await sluice(batch, mode));
+  for (const mode of modes) {
+    const rate =
+      mode === 'raw' ? await raw(batch) : mode === 'raw-batch' ? await rawBatch(batch) : await sluice(batch, mode);
+    rates.get(mode)?.push(rate);
+  }
 }
 const m = (k: string) => median(rates.get(k) ?? []);
 const list = (k: string) => (rates.get(k) ?? []).map(fmt).join(', ');
@@ -352,7 +448,17 @@ if (modes.length > 0) {
 }
 for (const mode of modes) {
   const vs = (k: string) => (rates.has(k) && k !== mode ? `  vs ${k} ${(m(mode) / m(k)).toFixed(2)}×` : '');
-  console.log(`  ${mode.padEnd(14)} ${fmt(m(mode)).padStart(8)} msg/s  [${list(mode)}]${vs('raw')}${vs('immediate')}`);
+  const versus = mode.endsWith('batch') ? vs('raw-batch') : `${vs('raw')}${vs('immediate')}`;
+  console.log(`  ${mode.padEnd(14)} ${fmt(m(mode)).padStart(8)} msg/s  [${list(mode)}]${versus}`);
+}
+if (modes.length > 0) console.log('CPU µs per message (medians): this process, PostgreSQL, RabbitMQ');
+for (const mode of modes) {
+  const samples = cpuByMode.get(mode) ?? [];
+  const of = (k: string) => median(samples.map((s) => s[k] ?? 0));
+  const sum = of('node') + of('postgres') + of('beam.smp');
+  console.log(
+    `  ${mode.padEnd(14)} node ${fmt(of('node')).padStart(5)}  postgres ${fmt(of('postgres')).padStart(5)}  rabbitmq ${fmt(of('beam.smp')).padStart(5)}  total ${fmt(sum).padStart(5)}`,
+  );
 }
 if (samples > 0) {
   const inProcess = await latencyInProcess();

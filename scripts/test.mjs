@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: start the real servers the tests need (failing if one cannot start: no broker is
-// ever skipped), typecheck (type tests live in the typecheck), then run every vitest suite and
-// close with one plain summary line.
+// ever skipped), typecheck (type tests live in the typecheck), check the layer rule
+// (scripts/check-layers.mjs, also part of `npm run lint`), then run every vitest suite and close
+// with one plain summary line.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { ensureServices } from '../test/infra/services.mjs';
@@ -19,6 +20,8 @@ try {
 }
 const typecheck = run('npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']);
 if (typecheck !== 0) process.exit(typecheck);
+const layers = run(process.execPath, ['scripts/check-layers.mjs']);
+if (layers !== 0) process.exit(layers);
 
 rmSync(results, { force: true });
 const status = run('npx', [

@@ -126,8 +126,8 @@ export type {
   BusEventName,
   BusEvents,
   ConsumerChange,
-  KillSwitchChange,
 } from './telemetry/events.js';
+export type { KillSwitchChange } from './killswitch/kill-switch-events.js';
 export {
   KillSwitchConfigSchema,
   type KillSwitchConfig,
@@ -148,6 +148,7 @@ export {
   type HealthRequestHandler,
   type HealthSource,
 } from './health/health-handler.js';
+export type { EndpointSnapshot, HealthSnapshot } from './health/health-snapshot.js';
 export { startHealthServer, type HealthServer, type HealthServerOptions } from './health/health-server.js';
 export {
   type Access,
@@ -185,4 +186,4 @@ export {
   createMemoryBroker,
   MemoryBroker,
   type MemoryTransportConfig,
-} from '../transports/memory/index.js';
+} from './memory-transport/index.js';

@@ -3,6 +3,10 @@ import { z } from 'zod';
 import { DependencyError, RegistrationError } from '../errors/sluice-error.js';
 import { DEFAULT_EXPLAIN_LIMIT, MAX_EXPLAIN_LIMIT } from '../history/explain.js';
 import { HttpProblem } from '../health/http-problem.js';
+import { sendJson } from '../health/http-answer.js';
+import type { ExplainOptions } from '../history/explain.js';
+import type { AdminRoute } from './admin-route.js';
+import { type AdminExchange, parse, queryOf } from './admin-request.js';
 
 /** `GET {basePath}/admin/v1/explain/keys/{key}?endpoint=&limit=&since=`. */
 export const ExplainQuerySchema = z.strictObject({
@@ -28,5 +32,21 @@ export async function explainAnswer<T>(read: () => Promise<T>): Promise<T> {
       throw new HttpProblem(503, 'unavailable', "the inbox's database did not answer; try again");
     }
     throw error;
+  }
+}
+
+/** The explain routes: a key's timeline, and where one message went. */
+export async function answerExplainRoute(
+  { req, res, source }: AdminExchange,
+  route: Extract<AdminRoute, { kind: 'explain-key' | 'explain-message' }>,
+): Promise<void> {
+  switch (route.kind) {
+    case 'explain-key': {
+      const { endpoint, limit, since } = parse(ExplainQuerySchema, queryOf(req));
+      const options: ExplainOptions = { limit, ...(endpoint ? { endpoint } : {}), ...(since ? { since } : {}) };
+      return sendJson(res, 200, await explainAnswer(() => source.explain(route.key, options)));
+    }
+    case 'explain-message':
+      return sendJson(res, 200, await explainAnswer(() => source.explainMessage(route.id)));
   }
 }

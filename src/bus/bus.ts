@@ -15,7 +15,7 @@ import { closeWithin } from './close-within.js';
 import { type WaitingFor, waitForInbox } from './wait-for-inbox.js';
 import type { Clock } from '../internal/clock.js';
 import type { WaitGauge } from '../internal/wait-gauge.js';
-import type { DeliveryObserver } from './delivery-observer.js';
+import type { DeliveryObserver } from '../pipeline/delivery-observer.js';
 import type { HistoryRuntime } from '../history/history-runtime.js';
 import {
   type ExplainOptions,
@@ -61,13 +61,13 @@ import { KillSwitch, type KillSwitchControl, type KillSwitchView } from '../kill
 import { gateInputStage } from '../pipeline/stages/gate-input-stage.js';
 import { gateStage } from '../pipeline/stages/gate-stage.js';
 import { orderingStage } from '../pipeline/stages/ordering-stage.js';
-import { cleanupTombstones } from '../ordering/cleanup-tombstones.js';
+import { cleanupTombstones } from './cleanup-tombstones.js';
 import { type BusEventListener, type BusEventName, type BusEvents, EventHub } from '../telemetry/events.js';
-import { observeBus } from '../telemetry/bus-metrics.js';
-import { EndpointTelemetry } from '../telemetry/endpoint-telemetry.js';
+import { observeBus } from './bus-metrics.js';
+import { EndpointTelemetry } from '../pipeline/endpoint-telemetry.js';
 import { ProducerTelemetry } from '../telemetry/producer-telemetry.js';
 import { type TraceFields, traceHeaders } from '../telemetry/trace-context.js';
-import { traceStage } from '../telemetry/trace-stage.js';
+import { traceStage } from '../pipeline/stages/trace-stage.js';
 
 /** How long a delivery another consumer is processing waits before it comes back. */
 const BUSY_RETRY_MS = 1_000;
@@ -171,8 +171,10 @@ export class Bus<TTx = undefined> {
   constructor(private readonly parts: BusParts) {
     const store = parts.inbox?.store;
     if (store?.outbox && parts.config.outbox.enabled) {
+      const instanceId = randomUUID();
       this.#outbox = new Outbox({
-        store: store.outbox({ table: parts.config.outbox.table, instanceId: randomUUID() }),
+        store: store.outbox({ table: parts.config.outbox.table, instanceId }),
+        instanceId,
         transport: parts.transport,
         contentType: parts.codec.contentType,
         config: parts.config.outbox,

@@ -1,32 +1,15 @@
 import type { Logger } from 'pino';
-import { TransportError } from '../errors/sluice-error.js';
 import type { Clock } from '../internal/clock.js';
 import { describeError, safeError } from '../telemetry/logger.js';
 import type { ConsumerChange } from '../telemetry/events.js';
 import type { Consumer, ConsumerStatus } from '../transport/transport.js';
 import { type ConsumerRestartConfig, consumerRestartDelayMs } from './consumer-restart-config.js';
+import { ConsumerDowntime } from './consumer-downtime.js';
+import { type ConsumerState, type ConsumerView, iso } from '../health/consumer-view.js';
+import { consumeWithin } from './consume-within.js';
 
-/** Where an endpoint's consumer is. Only `consuming` is healthy; paused or not is told apart. */
-export type ConsumerState = 'starting' | 'consuming' | 'reconnecting' | 'restarting' | 'closed';
-
-/** A JSON-ready view of an endpoint's consumer (in `bus.health()` and `GET /health/endpoints`). */
-export interface ConsumerView {
-  readonly state: ConsumerState;
-  /** Paused on purpose (kill switch, stopping): a paused consumer is still `consuming`. */
-  readonly paused: boolean;
-  /** When the current state began (RFC 3339). */
-  readonly since: string;
-  /** Why it is not consuming (`reconnecting`, `restarting`): the error it stopped with, credentials masked. */
-  readonly reason?: string;
-  /** Restart attempts that failed since it stopped (`restarting`). */
-  readonly failedAttempts?: number;
-  /** Why the last restart attempt failed, credentials masked. */
-  readonly lastAttemptError?: string;
-  /** When the next restart attempt runs (`restarting`). */
-  readonly nextAttemptAt?: string;
-  /** Times the consumer was re-created since the bus started. */
-  readonly restarts: number;
-}
+// The view it gives (`view()`) is the health's vocabulary, declared in src/health (ranked below the bus).
+export type { ConsumerState, ConsumerView } from '../health/consumer-view.js';
 
 export interface ConsumerSupervisorOptions {
   readonly endpoint: string;
@@ -77,11 +60,12 @@ export class ConsumerSupervisor implements Consumer {
   #nextAttemptAt: number | undefined;
   #restarts = 0;
   #cancelTimer: (() => void) | undefined;
-  /** When the consumer stopped consuming (for `consumer.up`'s `downSince`). */
-  #downSince: number | undefined;
+  /** `consumer.down` / `consumer.up`, and since when it is down. */
+  readonly #downtime: ConsumerDowntime;
 
   constructor(private readonly options: ConsumerSupervisorOptions) {
     this.#since = options.clock.now();
+    this.#downtime = new ConsumerDowntime(options);
   }
 
   /** Deliveries handed out and not yet settled, by the current consumer and those being retired. */
@@ -186,7 +170,7 @@ export class ConsumerSupervisor implements Consumer {
         if (this.#state === 'consuming') {
           this.#enter('reconnecting');
           this.#reason = status.error;
-          this.#down(status.error);
+          this.#downtime.down(status.error);
           this.options.logger.warn(
             { err: safeError(status.error) },
             'consumer cannot receive; its broker client is reconnecting it',
@@ -195,9 +179,9 @@ export class ConsumerSupervisor implements Consumer {
         return;
       case 'receiving':
         if (this.#state !== 'reconnecting') return;
-        this.options.logger.info({ downMs: this.#downMs() }, 'consumer receiving again');
+        this.options.logger.info({ downMs: this.#downtime.downMs() }, 'consumer receiving again');
         this.#enter('consuming');
-        this.#up();
+        this.#downtime.up();
         return;
     }
   }
@@ -217,7 +201,7 @@ export class ConsumerSupervisor implements Consumer {
       'consumer stopped on its own; making a new one',
     );
     // Emitted once the state says so: a listener that reads the health view sees it restarting.
-    if (!wasDown) this.#down(error);
+    if (!wasDown) this.#downtime.down(error);
   }
 
   /** Closes a consumer that stopped on its own, leaving its deliveries time to settle. */
@@ -250,10 +234,17 @@ export class ConsumerSupervisor implements Consumer {
     const paused = this.#paused;
     let consumer: Consumer;
     try {
-      consumer = await this.#within(lease, async () => {
-        await this.options.prepare();
-        return this.options.consume({ paused, onStatus: (s) => this.#onStatus(lease, s) });
-      });
+      consumer = await consumeWithin(
+        this.options.clock,
+        this.options.config.attemptTimeoutMs,
+        async () => {
+          await this.options.prepare();
+          return this.options.consume({ paused, onStatus: (s) => this.#onStatus(lease, s) });
+        },
+        () => {
+          if (this.#lease === lease) this.#lease = undefined;
+        },
+      );
     } catch (error) {
       if (this.#state !== 'restarting' || this.#lease !== lease) return;
       this.#lease = undefined;
@@ -273,39 +264,15 @@ export class ConsumerSupervisor implements Consumer {
       return;
     }
     this.#restarts++;
-    this.options.logger.warn({ attempts: attempt, downMs: this.#downMs() }, 'consumer restarted');
+    this.options.logger.warn({ attempts: attempt, downMs: this.#downtime.downMs() }, 'consumer restarted');
     this.#enter('consuming');
-    this.#up();
+    this.#downtime.up();
     // The endpoint was paused or resumed while the attempt ran.
     if (this.#paused !== paused) {
       await this.#apply((c) => (this.#paused ? c.pause() : c.resume())).catch((error: unknown) => {
         this.options.logger.warn({ err: safeError(error) }, 'could not bring the new consumer to its paused state');
       });
     }
-  }
-
-  /** Runs one attempt with the attempt timeout; what a timed-out attempt makes later is closed. */
-  #within(lease: Lease, work: () => Promise<Consumer>): Promise<Consumer> {
-    const { attemptTimeoutMs } = this.options.config;
-    return new Promise<Consumer>((resolve, reject) => {
-      let timedOut = false;
-      const cancel = this.options.clock.setTimer(() => {
-        timedOut = true;
-        reject(new TransportError(`consuming again did not succeed within ${attemptTimeoutMs} ms`));
-      }, attemptTimeoutMs);
-      work().then(
-        (consumer) => {
-          cancel();
-          if (!timedOut) return resolve(consumer);
-          if (this.#lease === lease) this.#lease = undefined;
-          consumer.close({ drainTimeoutMs: 0 }).catch(() => {});
-        },
-        (error: unknown) => {
-          cancel();
-          if (!timedOut) reject(error);
-        },
-      );
-    });
   }
 
   #failed(attempt: number, error: unknown): void {
@@ -328,31 +295,4 @@ export class ConsumerSupervisor implements Consumer {
       this.#nextAttemptAt = undefined;
     }
   }
-
-  #down(error: Error): void {
-    this.#downSince = this.options.clock.now();
-    this.options.emit?.('consumer.down', {
-      endpoint: this.options.endpoint,
-      at: iso(this.#downSince),
-      reason: describeError(error),
-    });
-  }
-
-  #up(): void {
-    const since = this.#downSince;
-    this.#downSince = undefined;
-    this.options.emit?.('consumer.up', {
-      endpoint: this.options.endpoint,
-      at: iso(this.options.clock.now()),
-      ...(since !== undefined ? { downSince: iso(since) } : {}),
-    });
-  }
-
-  #downMs(): number | undefined {
-    return this.#downSince === undefined ? undefined : this.options.clock.now() - this.#downSince;
-  }
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
 }

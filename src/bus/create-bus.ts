@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { memoryTransport } from '../../transports/memory/index.js';
+import { memoryTransport } from '../memory-transport/index.js';
 import { cloudEventsCodec, type EnvelopeCodec } from '../envelope/cloudevents-codec.js';
 import { ConfigError } from '../errors/sluice-error.js';
 import { type Clock, systemClock } from '../internal/clock.js';

@@ -14,9 +14,9 @@ import { isRetryable } from '../retry/retry-policy.js';
 import { unforwardable } from './forward-failure.js';
 import type { Delivery } from '../transport/delivery.js';
 import type { Transport } from '../transport/transport.js';
-import type { EndpointTelemetry } from '../telemetry/endpoint-telemetry.js';
+import type { EndpointTelemetry } from '../pipeline/endpoint-telemetry.js';
 import { ConsumerSupervisor, type ConsumerSupervisorOptions, type ConsumerView } from './consumer-supervisor.js';
-import type { DeliveryObserver } from './delivery-observer.js';
+import type { DeliveryObserver } from '../pipeline/delivery-observer.js';
 import type { WaitGauge } from '../internal/wait-gauge.js';
 
 export type EndpointState = 'created' | 'running' | 'stopping' | 'stopped';

@@ -1,4 +1,4 @@
-import { redactSecrets } from '../telemetry/redact.js';
+import { redactSecrets } from '../internal/redact.js';
 import { CliError, ExitCode, exitCodeOfStatus } from './exit-codes.js';
 
 /** Where the service is and the tokens to use (from `cli-settings.ts`). */

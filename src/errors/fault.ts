@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { redactSecrets } from '../telemetry/redact.js';
+import { redactSecrets } from '../internal/redact.js';
 
 /**
  * Why a message was dead-lettered. Bad-input reasons are decided before the handler runs and are

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { BusHealth } from '../bus/bus.js';
 import type { KillSwitchControl } from '../killswitch/kill-switch.js';
 import { z } from 'zod';
 import { matchHealthRoute, pathOf } from './health-route.js';
 import { answerFailure, sendJson, switchOf } from './http-answer.js';
+import type { HealthSnapshot } from './health-snapshot.js';
 import { busView, endpointsOf } from './health-view.js';
 import { HttpProblem } from './http-problem.js';
 import { readJsonBody } from './read-json-body.js';
@@ -12,7 +12,7 @@ import { type Access, createTokenAuthorizer, type TokenAuthorizer, tokenDigest }
 
 /** What the handler needs from a bus (a `Bus` is one). */
 export interface HealthSource {
-  health(): BusHealth;
+  health(): HealthSnapshot;
   /** Throws `RegistrationError` for an endpoint that is not declared. */
   killSwitch(endpoint: string): KillSwitchControl;
 }
@@ -188,7 +188,7 @@ export function createHealthHandler(bus: HealthSource, options: HealthHandlerOpt
 }
 
 /** Why the bus is not ready; empty when it is. */
-export function notReadyBecause(health: BusHealth, failsWhenTripped: boolean): string[] {
+export function notReadyBecause(health: HealthSnapshot, failsWhenTripped: boolean): string[] {
   const reasons: string[] = [];
   if (health.state !== 'started') reasons.push(`bus is ${health.state}`);
   if (health.transport.state !== 'connected') {

@@ -1,8 +1,6 @@
-import type { BusHealth } from '../bus/bus.js';
-import type { ConsumerView } from '../bus/consumer-supervisor.js';
 import type { KillSwitchView } from '../killswitch/kill-switch.js';
-
-type EndpointHealth = BusHealth['endpoints'][string];
+import type { ConsumerView } from './consumer-view.js';
+import type { EndpointSnapshot, HealthSnapshot } from './health-snapshot.js';
 
 /** The kill switch as a caller without a token sees it: states, counts and times, no text. */
 export type OpenKillSwitchView = Pick<
@@ -28,7 +26,7 @@ export type OpenConsumerView = Pick<
 >;
 
 /** One endpoint as the health routes show it. */
-export type EndpointView = Omit<EndpointHealth, 'killSwitch' | 'consumer'> & {
+export type EndpointView = Omit<EndpointSnapshot, 'killSwitch' | 'consumer'> & {
   readonly killSwitch: KillSwitchView | OpenKillSwitchView;
   readonly consumer: ConsumerView | OpenConsumerView;
 };
@@ -37,14 +35,14 @@ export type EndpointView = Omit<EndpointHealth, 'killSwitch' | 'consumer'> & {
  * The endpoints of a health snapshot by name, in a `Map`: a name from a request is looked up with
  * `get`, which never reaches `Object.prototype` (`constructor`, `toString`, `__proto__`).
  */
-export function endpointsOf(health: BusHealth, withTexts: boolean): Map<string, EndpointView> {
+export function endpointsOf(health: HealthSnapshot, withTexts: boolean): Map<string, EndpointView> {
   return new Map(
     Object.entries(health.endpoints).map(([name, endpoint]) => [name, withTexts ? endpoint : withoutTexts(endpoint)]),
   );
 }
 
 /** The whole view, for `GET {base}/endpoints`: the snapshot as it is, or without texts. */
-export function busView(health: BusHealth, withTexts: boolean): unknown {
+export function busView(health: HealthSnapshot, withTexts: boolean): unknown {
   if (withTexts) return health;
   return {
     state: health.state,
@@ -62,7 +60,7 @@ export function busView(health: BusHealth, withTexts: boolean): unknown {
  * that a field added to the kill switch's view later stays hidden until someone decides it may be
  * shown.
  */
-function withoutTexts(endpoint: EndpointHealth): EndpointView {
+function withoutTexts(endpoint: EndpointSnapshot): EndpointView {
   const ks = endpoint.killSwitch;
   const killSwitch: OpenKillSwitchView = {
     state: ks.state,

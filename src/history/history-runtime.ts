@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { DeliveryObserver } from '../bus/delivery-observer.js';
+import type { DeliveryObserver } from '../pipeline/delivery-observer.js';
 import type { Envelope } from '../envelope/envelope.js';
 import type { InboxStore } from '../inbox/inbox-store.js';
 import type { Clock } from '../internal/clock.js';
-import type { AttemptContext, DecodedContext } from '../pipeline/context.js';
-import type { Outcome } from '../pipeline/outcome.js';
+import type { DecodedContext } from '../pipeline/context.js';
+import type { InboxHistoryTap } from '../pipeline/history-tap.js';
 import { DependencyError } from '../errors/sluice-error.js';
 import type { HistoryBackend } from './history-backend.js';
 import type { HistoryConfig } from './history-config.js';
@@ -12,22 +12,6 @@ import type { HistoryOutcome, HistoryRecord, LostTo } from './history-record.js'
 
 /** One cleanup run deletes at most this many batches, then waits for the next interval. */
 const MAX_CLEANUP_ROUNDS = 100;
-
-/**
- * What the inbox stage asks of the history, per endpoint: the row of an outcome decided inside the
- * message's inbox transaction (written with it, rolled back with it), and the row of a duplicate
- * (written inside the claim's transaction).
- */
-export interface InboxHistoryTap {
-  /** The duplicate hook of the message's inbox entry; `undefined` when the message has no key. */
-  duplicate(ctx: AttemptContext): ((tx: unknown) => Promise<void>) | undefined;
-  /** The row of `outcome` when it is final (applied, or a skip the guard decided) and the message has a key. */
-  rowOf(ctx: AttemptContext, outcome: Outcome): HistoryRecord | undefined;
-  /** Writes one row inside `tx`. */
-  write(tx: unknown, row: HistoryRecord): Promise<void>;
-  /** Writes rows inside `tx`, in one statement where the dialect allows (a batch handler's). */
-  writeMany(tx: unknown, rows: readonly HistoryRecord[]): Promise<void>;
-}
 
 export interface HistoryRuntimeDeps {
   readonly store: InboxStore<unknown> & { transaction<R>(fn: (tx: unknown) => Promise<R>): Promise<R> };
@@ -65,7 +49,7 @@ export class HistoryRuntime {
   }
 
   /** The inbox stage's tap for one endpoint. */
-  tapFor(endpoint: string): InboxHistoryTap {
+  tapFor(endpoint: string): InboxHistoryTap<HistoryRecord> {
     return {
       duplicate: (ctx) => {
         if (ctx.envelope.key === undefined) return undefined;

@@ -13,22 +13,9 @@ import {
 } from './inbox-store.js';
 import type { OutboxRow, OutboxStore, OutboxStoreOptions } from '../outbox/outbox-store.js';
 import { MemoryOutbox } from './memory-outbox.js';
+import { MemoryVersions, type Scope } from './memory-versions.js';
 
 export const MemoryInboxConfigSchema = z.strictObject({ kind: z.literal('memory'), ...InboxCommonConfigShape });
-
-/** One `runOnce`/`runBatch` of the memory inbox: the key locks it holds and how to undo its version writes. */
-interface Scope {
-  readonly held: Set<string>;
-  readonly undo: (() => void)[];
-  /** What the outbox makes visible when the run commits. */
-  readonly commits: (() => void)[];
-}
-
-interface KeyLock {
-  readonly scope: Scope;
-  readonly released: Promise<void>;
-  readonly release: () => void;
-}
 
 /**
  * An inbox in process memory, for tests: the same deduplication guarantees within one process,
@@ -42,11 +29,12 @@ export class MemoryInbox implements InboxStore<undefined> {
   readonly #rows = new Map<string, InboxRow>();
   readonly #running = new Map<string, Promise<unknown>>();
   readonly #scope = new AsyncLocalStorage<Scope>();
-  readonly #versions = new Map<string, { readonly version: EntityVersion; readonly updatedAt: number }>();
-  readonly #locks = new Map<string, KeyLock>();
+  readonly #versions: MemoryVersions;
 
   /** `clock` stamps rows and versions (the bus's: a manual clock's virtual time in tests). */
-  constructor(private readonly clock: Clock = systemClock) {}
+  constructor(private readonly clock: Clock = systemClock) {
+    this.#versions = new MemoryVersions((what) => this.#current(what), clock);
+  }
 
   async init(): Promise<void> {}
 
@@ -180,58 +168,22 @@ export class MemoryInbox implements InboxStore<undefined> {
     }
   }
 
-  async readVersion(_tx: undefined, endpoint: string, key: string): Promise<EntityVersion | undefined> {
-    const scope = this.#current('readVersion');
-    const id = `${endpoint}\u0000${key}`;
-    for (;;) {
-      const lock = this.#locks.get(id);
-      if (!lock || lock.scope === scope) break;
-      if (scope.held.size > 0) {
-        throw new Error(`memory inbox: key "${key}" is locked by another transaction while this one holds other keys`);
-      }
-      await lock.released;
-    }
-    if (!this.#locks.has(id)) {
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      this.#locks.set(id, { scope, released, release });
-      scope.held.add(id);
-    }
-    return this.#versions.get(id)?.version;
+  readVersion(_tx: undefined, endpoint: string, key: string): Promise<EntityVersion | undefined> {
+    return this.#versions.readVersion(_tx, endpoint, key);
   }
 
-  async writeVersion(
+  writeVersion(
     _tx: undefined,
     endpoint: string,
     key: string,
     version: EntityVersion,
     first: boolean,
   ): Promise<boolean> {
-    const scope = this.#current('writeVersion');
-    const id = `${endpoint}\u0000${key}`;
-    const previous = this.#versions.get(id);
-    if (first && previous) return false;
-    scope.undo.push(() => {
-      if (previous) this.#versions.set(id, previous);
-      else this.#versions.delete(id);
-    });
-    this.#versions.set(id, { version, updatedAt: this.clock.now() });
-    return true;
+    return this.#versions.writeVersion(_tx, endpoint, key, version, first);
   }
 
-  async cleanupTombstones(endpoint: string, olderThan: Date, limit: number): Promise<number> {
-    let deleted = 0;
-    const prefix = `${endpoint}\u0000`;
-    for (const [id, { version, updatedAt }] of this.#versions) {
-      if (deleted >= limit) break;
-      if (id.startsWith(prefix) && version.tombstone && updatedAt < olderThan.getTime() && !this.#locks.has(id)) {
-        this.#versions.delete(id);
-        deleted++;
-      }
-    }
-    return deleted;
+  cleanupTombstones(endpoint: string, olderThan: Date, limit: number): Promise<number> {
+    return this.#versions.cleanupTombstones(endpoint, olderThan, limit);
   }
 
   #current(what: string): Scope {
@@ -245,14 +197,7 @@ export class MemoryInbox implements InboxStore<undefined> {
   }
 
   #release(scope: Scope): void {
-    for (const id of scope.held) {
-      const lock = this.#locks.get(id);
-      if (lock?.scope === scope) {
-        this.#locks.delete(id);
-        lock.release();
-      }
-    }
-    scope.held.clear();
+    this.#versions.release(scope);
   }
 
   #row(entry: InboxEntry, recordAs: string | undefined): InboxRow {

@@ -1,6 +1,7 @@
 import type { Clock } from '../internal/clock.js';
 import type {
   ClaimOptions,
+  OutboxLease,
   OutboxMessage,
   OutboxRow,
   OutboxStats,
@@ -9,6 +10,8 @@ import type {
 } from '../outbox/outbox-store.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+/** A row as the memory store keeps it: whose in-process dispatch holds its lease, committed yet. */
+type MemoryRow = Mutable<OutboxRow> & { leasedBy: string | undefined; committed: boolean };
 
 /** What the memory inbox lends its outbox: the current run's undo and commit lists. */
 export interface MemoryOutboxDeps {
@@ -26,46 +29,57 @@ export interface MemoryOutboxDeps {
  * process, so `seq` order is commit order per key.
  */
 export class MemoryOutbox implements OutboxStore<undefined> {
-  readonly #rows = new Map<number, Mutable<OutboxRow> & { committed: boolean }>();
+  readonly #rows = new Map<number, MemoryRow>();
   /** Rows of each key not dispatched and not moved aside (written ones included): the write's check. */
-  readonly #pendingByKey = new Map<string, number>();
+  readonly #pendingByKey = new Map<string, Set<MemoryRow>>();
   #seq = 0;
 
-  /** Counts a row of `key` in or out of its key's pending rows. */
-  #pend(key: string | undefined, delta: 1 | -1): void {
-    if (key === undefined) return;
-    const n = (this.#pendingByKey.get(key) ?? 0) + delta;
-    if (n > 0) this.#pendingByKey.set(key, n);
-    else this.#pendingByKey.delete(key);
+  /** Puts a row of a key among its key's pending rows, or takes it out. */
+  #pend(row: MemoryRow, pending: boolean): void {
+    if (row.key === undefined) return;
+    const rows = this.#pendingByKey.get(row.key);
+    if (pending) {
+      if (rows) rows.add(row);
+      else this.#pendingByKey.set(row.key, new Set([row]));
+    } else if (rows?.delete(row) && rows.size === 0) this.#pendingByKey.delete(row.key);
   }
 
   /** Ends a row's pending state (dispatched, moved aside, rolled back): once. */
-  #settle(row: OutboxRow): void {
-    if (!row.dispatchedAt && !row.failedAt) this.#pend(row.key, -1);
+  #settle(row: MemoryRow): void {
+    if (!row.dispatchedAt && !row.failedAt) this.#pend(row, false);
+  }
+
+  /** Whether a pending row of `key` holds a new one back: one not under a running lease of `owner`. */
+  #heldBack(key: string, owner: string, now: number): boolean {
+    for (const row of this.#pendingByKey.get(key) ?? []) {
+      if (row.leasedBy !== owner || row.nextAttemptAt.getTime() <= now) return true;
+    }
+    return false;
   }
 
   constructor(private readonly deps: MemoryOutboxDeps) {}
 
   async init(): Promise<void> {}
 
-  async write(_tx: undefined, messages: readonly OutboxMessage[], leaseMs: number): Promise<readonly WrittenRow[]> {
+  async write(_tx: undefined, messages: readonly OutboxMessage[], lease: OutboxLease): Promise<readonly WrittenRow[]> {
     const now = new Date(this.deps.clock.now());
     return messages.map((m) => {
       const seq = ++this.#seq;
-      const leased = leaseMs > 0 && (m.key === undefined || !this.#pendingByKey.has(m.key));
-      const row = {
+      const leased = lease.ms > 0 && (m.key === undefined || !this.#heldBack(m.key, lease.owner, now.getTime()));
+      const row: MemoryRow = {
         ...m,
         seq,
         createdAt: now,
         attempts: leased ? 1 : 0,
-        nextAttemptAt: leased ? new Date(now.getTime() + leaseMs) : now,
+        nextAttemptAt: leased ? new Date(now.getTime() + lease.ms) : now,
+        leasedBy: leased ? lease.owner : undefined,
         dispatchedAt: undefined,
         failedAt: undefined,
         failedReason: undefined,
         committed: false,
       };
       this.#rows.set(seq, row);
-      this.#pend(row.key, 1);
+      this.#pend(row, true);
       this.deps.inTransaction(
         () => {
           if (this.#rows.delete(seq)) this.#settle(row);
@@ -90,7 +104,8 @@ export class MemoryOutbox implements OutboxStore<undefined> {
       if (!head || row.nextAttemptAt.getTime() > now) continue;
       row.attempts++;
       row.nextAttemptAt = new Date(now + options.leaseMs);
-      claimed.push({ ...row });
+      row.leasedBy = undefined;
+      claimed.push(publicRow(row));
     }
     return claimed;
   }
@@ -110,7 +125,9 @@ export class MemoryOutbox implements OutboxStore<undefined> {
     const now = this.deps.clock.now();
     for (const r of rows) {
       const row = this.#rows.get(r.seq);
-      if (row) row.nextAttemptAt = new Date(now + r.delayMs);
+      if (!row) continue;
+      row.nextAttemptAt = new Date(now + r.delayMs);
+      row.leasedBy = undefined;
     }
   }
 
@@ -151,10 +168,15 @@ export class MemoryOutbox implements OutboxStore<undefined> {
 
   /** Every committed row, oldest first (kept until retention removes it). */
   committedRows(): OutboxRow[] {
-    return [...this.#rows.values()].filter((r) => r.committed).map(({ committed: _, ...row }) => row);
+    return [...this.#rows.values()].filter((r) => r.committed).map(publicRow);
   }
 
   async rows(limit: number): Promise<OutboxRow[]> {
     return this.committedRows().slice(0, limit);
   }
+}
+
+/** A row as readers get it, without the store's own fields. */
+function publicRow({ committed: _, leasedBy: __, ...row }: MemoryRow): OutboxRow {
+  return row;
 }

@@ -1,111 +1,21 @@
 import type { Clock } from '../internal/clock.js';
-import { FailureWindow } from './failure-window.js';
-import { OutageSuspects } from './outage-suspects.js';
-import { RecentOutcomes } from './recent-outcomes.js';
+import { Outage } from './outage.js';
 import type { KillSwitchConfig } from './kill-switch-config.js';
+import {
+  Admission,
+  type KillSwitchSnapshot,
+  type KillSwitchState,
+  type Observation,
+  type OutcomeClass,
+  type OutcomeFacts,
+  type TripInfo,
+  type Transition,
+  type TransitionCause,
+} from './kill-switch-state.js';
+import { TripRules } from './trip-rules.js';
 
-/**
- * `closed`: messages flow and final outcomes are counted. `tripped`: nothing is admitted (the
- * consumer is paused). `probing`: a few messages are admitted to test whether the cause is gone.
- */
-export type KillSwitchState = 'closed' | 'tripped' | 'probing';
+export * from './kill-switch-state.js';
 
-/**
- * How a final outcome counts: `failure` is the handler's (or bad input with `countBadInput`);
- * `dependency` a dependency's (the inbox store, a downstream the handler marks), counted on its own;
- * `neutral` outcomes (stale, retry-later, ignored bad input, releases) count for nothing.
- */
-export type OutcomeClass = 'success' | 'failure' | 'dependency' | 'neutral';
-
-/**
- * Answers of {@link KillSwitchPolicy.admit} besides a ticket (a ticket is ≥ 0). `unadmitted` is the
- * ticket of an outcome decided before admission (bad input, from decode or validate).
- */
-export const Admission = {
-  release: -1,
-  wait: -2,
-  unadmitted: -3,
-  shutdown: -4,
-} as const;
-
-export interface TripInfo {
-  /** Tripped by an operator: it never restarts on its own. */
-  readonly manual: boolean;
-  readonly reason: string;
-  readonly at: number;
-  /** When probing starts (automatic trips only). */
-  readonly restartAt?: number;
-}
-
-export type TransitionCause = 'rule' | 'probe-failed' | 'manual' | 'restart' | 'probe-succeeded' | 'reset';
-
-/** A state change, returned by the method that caused it. */
-export interface Transition {
-  readonly from: KillSwitchState;
-  readonly to: KillSwitchState;
-  readonly cause: TransitionCause;
-  readonly reason: string;
-  readonly at: number;
-  /** An operator caused it (a manual trip or a reset), not a rule or the restart timer. */
-  readonly manual: boolean;
-  readonly consecutiveTrips: number;
-  readonly restartAt?: number;
-}
-
-/** What the caller should do with an observed outcome, and the state change it caused, if any. */
-export interface Observation {
-  /**
-   * A failure the switch turns away: it arrived after a trip (from a message admitted before), or
-   * it tripped the switch while the endpoint was recovering from an outage. It is released back to
-   * the broker untouched rather than dead-lettered or retried: the outage costs it nothing.
-   */
-  readonly afterTrip: boolean;
-  /**
-   * With `afterTrip`: the delay of the release. A failure that tripped the switch (a failed probe,
-   * a failure while recovering) goes back after 1 ms, behind the messages waiting, so that the next
-   * probe tests another message (a poison message at the head of the queue cannot fail every probe).
-   * A suspect set aside while the endpoint recovers goes back after the current restart delay.
-   * Absent: at once.
-   */
-  readonly delayMs?: number;
-  readonly transition?: Transition;
-}
-
-/** What the switch is told about an outcome besides its class. */
-export interface OutcomeFacts {
-  /** What failed: a dependency failure's dependency (in the trip reason). */
-  readonly detail?: string;
-  /**
-   * When the message first failed (epoch ms; its first attempt, in this delivery or an earlier
-   * one). A failure of a message that was already failing while others succeeded says something
-   * about the message, not about the endpoint.
-   */
-  readonly firstFailureAt?: number;
-  /**
-   * The message's id: a message whose failure tripped the switch during an outage is remembered
-   * (its release does not record the failure on the message), so that its next failure, after
-   * others succeeded, is known for its own.
-   */
-  readonly messageId?: string;
-}
-
-export interface KillSwitchSnapshot {
-  readonly state: KillSwitchState;
-  readonly trip?: TripInfo;
-  readonly consecutiveTrips: number;
-  readonly consecutiveFailures: number;
-  readonly consecutiveDependencyFailures: number;
-  /**
-   * Closed after an automatic trip, and not yet trusted: successes still needed before the outage
-   * counts as over. Until then one failure trips the switch again (and is released).
-   */
-  readonly recovering?: { readonly successesNeeded: number };
-  readonly window?: { readonly messages: number; readonly failures: number };
-  readonly probes?: { readonly inFlight: number; readonly succeeded: number; readonly needed: number };
-}
-
-/** Successes that end an outage when the consecutive-failures rule is off. */
-const DEFAULT_RECOVERY_SUCCESSES = 10;
 /** A tripping failure goes back behind the messages waiting. */
 const BEHIND_MS = 1;
 const SETTLE: Observation = Object.freeze({ afterTrip: false });
@@ -117,22 +27,15 @@ const AFTER_TRIP: Observation = Object.freeze({ afterTrip: true });
  * injected clock's `now()`. The runtime (`KillSwitch`) schedules the restart (calling {@link tick})
  * and pauses the consumer; this class only decides.
  *
- * - closed → tripped when a rule fires on a counted failure: `dependencyFailures` dependency
- *   failures in a row; `consecutiveFailures` handler failures in a row that are also no fewer than
- *   the successes among the last `recentOutcomes` outcomes; or a failure rate over a sliding window
- *   once a minimum of messages was seen. A message that first failed before the last success
- *   failed for its own sake: it does not lengthen the run.
+ * - closed → tripped when one of the {@link TripRules} fires on a counted failure. A message that
+ *   first failed before the last success failed for its own sake: it does not lengthen the run.
  * - tripped → probing after the restart delay: `initial × factor^(trips in a row − 1)`, capped.
  * - probing admits `probeMessages` (each gets one attempt); when all succeeded → closed; the first
  *   failure → tripped, and the failed probe is released behind the waiting messages (no attempt
  *   spent, never dead-lettered).
  * - `trip(reason)` from any state → tripped for good (manual); `reset()` → closed, counts cleared.
  *
- * The budget of dead letters is per outage, not per trip: after an automatic trip the endpoint is
- * *recovering* until as many successes in a row as `consecutiveFailures` (10 when off) came after
- * it closed again (by a probe or a reset); while recovering the first failure trips the switch
- * again and is released, not dead-lettered, and the backoff keeps growing.
- *
+ * The budget of dead letters is per {@link Outage}, not per trip.
  * A poison message while recovering costs one trip, not a flap: the message whose failure tripped
  * the switch (while recovering, or as a probe) becomes a *suspect*. When a suspect fails again
  * while the endpoint recovers (or as a probe) and other messages succeeded since it tripped the
@@ -152,31 +55,22 @@ export class KillSwitchPolicy {
   #generation = 0;
   #trip: TripInfo | undefined;
   #consecutiveTrips = 0;
-  #consecutiveFailures = 0;
-  #consecutiveDependency = 0;
   #probesInFlight = 0;
   #probesSucceeded = 0;
-  /** Successes still needed after an automatic trip before the outage counts as over; 0: none. */
-  #recovering = 0;
-  /** An automatic trip happened and the endpoint has not proved healthy since. */
-  #outage = false;
-  /** Why the outage's first automatic trip fired (for the reason of the trips that follow). */
-  #outageReason = '';
+  /** The current outage, if any: recovering, its first reason, its suspects. */
+  readonly #outage = new Outage();
   /** When a counted outcome last succeeded (epoch ms). */
   #lastSuccessAt: number | undefined;
   /** Counted successes (probes included) since start: orders suspects and successes without a clock. */
   #successes = 0;
-  /** Messages whose failure tripped the switch during the current outage. */
-  readonly #suspects = new OutageSuspects();
-  readonly #window: FailureWindow | undefined;
-  readonly #recent: RecentOutcomes;
+  /** The counts of a closed switch and the rules that trip it. */
+  readonly #rules: TripRules;
 
   constructor(
     private readonly config: KillSwitchConfig,
     private readonly clock: Pick<Clock, 'now'>,
   ) {
-    this.#window = config.failureRate ? new FailureWindow(config.failureRate.windowMs) : undefined;
-    this.#recent = new RecentOutcomes(config.recentOutcomes);
+    this.#rules = new TripRules(config);
   }
 
   get state(): KillSwitchState {
@@ -262,10 +156,12 @@ export class KillSwitchPolicy {
       state: this.#state,
       ...(this.#trip ? { trip: this.#trip } : {}),
       consecutiveTrips: this.#consecutiveTrips,
-      consecutiveFailures: this.#consecutiveFailures,
-      consecutiveDependencyFailures: this.#consecutiveDependency,
-      ...(this.#state === 'closed' && this.#outage ? { recovering: { successesNeeded: this.#recovering } } : {}),
-      ...(this.#window && rate ? { window: this.#window.counts(this.clock.now()) } : {}),
+      consecutiveFailures: this.#rules.consecutiveFailures,
+      consecutiveDependencyFailures: this.#rules.consecutiveDependency,
+      ...(this.#state === 'closed' && this.#outage.active
+        ? { recovering: { successesNeeded: this.#outage.recovering } }
+        : {}),
+      ...(this.#rules.window && rate ? { window: this.#rules.window.counts(this.clock.now()) } : {}),
       ...(this.#state === 'probing'
         ? {
             probes: {
@@ -282,32 +178,20 @@ export class KillSwitchPolicy {
     if (result === 'neutral') return SETTLE;
     const { detail } = facts;
     if (result === 'dependency') {
-      this.#consecutiveDependency++;
-      if (!this.config.enabled) return SETTLE;
-      const limit = this.#outage ? 1 : this.config.dependencyFailures;
-      if (limit === false || this.#consecutiveDependency < limit) return SETTLE;
-      const what = detail === undefined ? '' : ` (${detail})`;
-      const reason = this.#outage
-        ? `dependency failure${what} while recovering from: ${this.#outageReason}`
-        : `${this.#consecutiveDependency} consecutive dependency failures${what}`;
+      const reason = this.#rules.dependencyFailed(this.#outage.active ? this.#outage.reason : undefined, detail);
+      if (reason === undefined) return SETTLE;
       // A dependency failure is released whatever the switch says: nothing to turn away.
       return { afterTrip: false, transition: this.#enterTripped('rule', reason, false) };
     }
     const failed = result === 'failure';
     const now = this.clock.now();
-    this.#window?.record(now, failed);
+    this.#rules.window?.record(now, failed);
     if (!failed) {
-      this.#recent.record(false);
+      this.#rules.succeeded();
       this.#lastSuccessAt = now;
       this.#successes++;
-      this.#consecutiveFailures = 0;
-      this.#consecutiveDependency = 0;
-      if (this.#outage && --this.#recovering <= 0) {
-        // The outage is over: the next one has its own budget and its backoff starts over.
-        this.#outage = false;
-        this.#consecutiveTrips = 0;
-        this.#suspects.clear();
-      }
+      // The outage is over: the next one has its own budget and its backoff starts over.
+      if (this.#outage.succeeded()) this.#consecutiveTrips = 0;
       return SETTLE;
     }
     // A message that was already failing while other messages succeeded fails for its own sake
@@ -319,40 +203,24 @@ export class KillSwitchPolicy {
       facts.firstFailureAt < this.#lastSuccessAt;
     // A suspect failing again after others succeeded, while the endpoint recovers: set aside,
     // uncounted, until the endpoint has recovered (then its own retry policy decides).
-    if (this.#outage && !ownFault && this.config.enabled && this.#suspects.cleared(facts.messageId, this.#successes)) {
+    if (
+      this.#outage.active &&
+      !ownFault &&
+      this.config.enabled &&
+      this.#outage.suspects.cleared(facts.messageId, this.#successes)
+    ) {
       return { afterTrip: true, delayMs: this.restartDelay(Math.max(1, this.#consecutiveTrips)) };
     }
-    if (!ownFault) {
-      this.#consecutiveFailures++;
-      this.#recent.record(true);
-    }
+    this.#rules.failed(ownFault);
     if (!this.config.enabled) return SETTLE;
-    if (this.#outage && !ownFault) {
-      const reason = `failure while recovering from: ${this.#outageReason}`;
-      this.#suspects.mark(facts.messageId, this.#successes);
+    if (this.#outage.active && !ownFault) {
+      const reason = `failure while recovering from: ${this.#outage.reason}`;
+      this.#outage.suspects.mark(facts.messageId, this.#successes);
       return { afterTrip: true, delayMs: BEHIND_MS, transition: this.#enterTripped('rule', reason, false) };
     }
-    const reason = this.#firedRule(now, ownFault);
+    const reason = this.#rules.fired(now, ownFault);
     if (reason === undefined) return SETTLE;
     return { afterTrip: false, transition: this.#enterTripped('rule', reason, false) };
-  }
-
-  #firedRule(now: number, ownFault: boolean): string | undefined {
-    const limit = this.config.consecutiveFailures;
-    const run = this.#consecutiveFailures;
-    if (!ownFault && limit !== false && run >= limit) {
-      // Weighed against the recent past: a run right after a healthy stretch must outnumber it.
-      const { failures, successes } = this.#recent.counts();
-      if (this.#recent.size === 0 || failures >= successes) return `${run} consecutive failures`;
-    }
-    const rate = this.config.failureRate;
-    if (!rate || !this.#window) return undefined;
-    const { messages, failures } = this.#window.counts(now);
-    if (messages < rate.minimumMessages || failures / messages < rate.threshold) return undefined;
-    return (
-      `failure rate ${percent(failures / messages)} reached ${percent(rate.threshold)}: ` +
-      `${failures} of ${messages} messages in ${rate.windowMs} ms`
-    );
   }
 
   #probe(result: OutcomeClass, facts: OutcomeFacts): Observation {
@@ -361,7 +229,7 @@ export class KillSwitchPolicy {
     if (result === 'neutral') return SETTLE;
     // A suspect failing again after others succeeded says nothing of the outage: no verdict, the
     // slot goes to another message, and the suspect is set aside as while recovering.
-    if (result === 'failure' && this.#suspects.cleared(facts.messageId, this.#successes)) {
+    if (result === 'failure' && this.#outage.suspects.cleared(facts.messageId, this.#successes)) {
       return { afterTrip: true, delayMs: this.restartDelay(Math.max(1, this.#consecutiveTrips)) };
     }
     if (result === 'failure' || result === 'dependency') {
@@ -369,7 +237,7 @@ export class KillSwitchPolicy {
         result === 'dependency' ? `probe failed: dependency failure${detail ? ` (${detail})` : ''}` : 'probe failed';
       // Turned away, never dead-lettered: an outage costs its threshold once, not once per probe.
       // Released behind the others, so that the next probe tests another message.
-      if (result === 'failure') this.#suspects.mark(facts.messageId, this.#successes);
+      if (result === 'failure') this.#outage.suspects.mark(facts.messageId, this.#successes);
       return { afterTrip: true, delayMs: BEHIND_MS, transition: this.#enterTripped('probe-failed', what, false) };
     }
     this.#probesSucceeded++;
@@ -385,8 +253,7 @@ export class KillSwitchPolicy {
     const at = this.clock.now();
     if (!manual) {
       this.#consecutiveTrips++;
-      if (!this.#outage) this.#outageReason = reason;
-      this.#outage = true;
+      this.#outage.tripped(reason);
     }
     this.#enter('tripped');
     this.#trip = manual
@@ -403,17 +270,9 @@ export class KillSwitchPolicy {
     // that succeeded keeps the backoff growing should it trip again meanwhile; a reset clears it.
     this.#trip = undefined;
     if (cause === 'reset') this.#consecutiveTrips = 0;
-    this.#recovering = this.#outage ? this.#recoveryLength() : 0;
-    this.#consecutiveFailures = 0;
-    this.#consecutiveDependency = 0;
-    this.#recent.clear();
-    this.#window?.clear();
+    this.#outage.recovering = this.#outage.active ? this.#rules.recoveryLength() : 0;
+    this.#rules.clear();
     return this.#transition(from, cause, reason, cause === 'reset', at);
-  }
-
-  #recoveryLength(): number {
-    const limit = this.config.consecutiveFailures;
-    return limit === false ? DEFAULT_RECOVERY_SUCCESSES : limit;
   }
 
   #enter(state: KillSwitchState): void {
@@ -436,8 +295,4 @@ export class KillSwitchPolicy {
       ...(restartAt !== undefined ? { restartAt } : {}),
     };
   }
-}
-
-function percent(fraction: number): string {
-  return `${Math.round(fraction * 1000) / 10}%`;
 }

@@ -5,7 +5,8 @@ import type { WaitGauge } from '../internal/wait-gauge.js';
 import type { Outcome } from '../pipeline/outcome.js';
 import { type Gate, RELEASED_BY_KILL_SWITCH } from '../pipeline/stages/gate-stage.js';
 
-import type { BusEvents, KillSwitchChange } from '../telemetry/events.js';
+import type { BusEvents } from '../telemetry/events.js';
+import type { KillSwitchChange } from './kill-switch-events.js';
 import { redactSecrets } from '../telemetry/logger.js';
 import { onAbort } from '../internal/abort.js';
 import { BadInputReasons } from '../errors/fault.js';

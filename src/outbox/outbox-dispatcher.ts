@@ -31,6 +31,8 @@ export interface DispatchResult {
   readonly movedAside: number;
   /** The shortest backoff of the rows given back (when any were). */
   readonly nextRetryInMs: number | undefined;
+  /** The rows given back for another attempt (not confirmed, not moved aside), by `seq`. */
+  readonly givenBack: ReadonlySet<number>;
 }
 
 /** Most rows one statement marks dispatched. */
@@ -132,6 +134,7 @@ export class OutboxDispatcher {
       retried: retry.length,
       movedAside: aside.length,
       nextRetryInMs: retry.length > 0 ? Math.min(...retry.map((r) => r.delayMs)) : undefined,
+      givenBack: new Set(retry.map((r) => r.seq)),
     };
   }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SqlIdentifierSchema } from '../inbox/inbox-store.js';
+import { SqlIdentifierSchema } from '../internal/sql-identifier.js';
 
 /** A row `write` inserted: its `seq`, and whether it was leased to the writer (see `write`). */
 export interface WrittenRow {
@@ -74,17 +74,21 @@ export interface OutboxStore<TTx> {
   init(): Promise<void>;
   /**
    * Inserts `messages` inside `tx`, in order; returns their `seq`s. A row is written **leased** to
-   * the writer (attempts 1, `next_attempt_at` = now + `leaseMs`), for its in-process dispatch right
-   * after the commit without a claim, when it has no key, or when it is the first of its key in
-   * this write and no earlier row of its key is undispatched (committed before this write, which on
-   * PostgreSQL waited for the key's lock first), and `leaseMs` > 0. Other rows are written due:
+   * the writer `lease.owner` (attempts 1, `next_attempt_at` = now + `lease.ms`, `leased_by` = the
+   * owner), for its in-process dispatch right after the commit without a claim, when `lease.ms` > 0
+   * and it has no key, or every earlier undispatched row of its key (committed before this write,
+   * which on PostgreSQL waited for the key's lock first; or earlier in this write) is leased to the
+   * same owner and its lease runs: the owner dispatches them in order. Other rows are written due:
    * the relay takes them in their key's order (on PostgreSQL the write then notifies the relays).
    */
-  write(tx: TTx, messages: readonly OutboxMessage[], leaseMs: number): Promise<readonly WrittenRow[]>;
+  write(tx: TTx, messages: readonly OutboxMessage[], lease: OutboxLease): Promise<readonly WrittenRow[]>;
   claim(options: ClaimOptions): Promise<OutboxRow[]>;
   /** Marks rows dispatched (or deletes them: `remove`, retention 0). */
   markDispatched(seqs: readonly number[], remove: boolean): Promise<void>;
-  /** Gives rows back for another attempt after their delay (the broker failed); the lease ends. */
+  /**
+   * Gives rows back for another attempt after their delay (the broker failed; or an earlier row of
+   * their key did, delay 0); the lease ends and the rows are the relays' (`leased_by` cleared).
+   */
   retryAfter(rows: readonly { readonly seq: number; readonly delayMs: number }[]): Promise<void>;
   /** Moves a row aside for good with its reason: never claimed again, and no longer blocks its key. */
   moveAside(seq: number, reason: string): Promise<void>;
@@ -130,6 +134,12 @@ export const OutboxConfigSchema = z
      * after. Keep it above `dispatchTimeoutMs`.
      */
     leaseMs: z.number().int().min(100).max(3_600_000).default(10_000),
+    /**
+     * Rows committed and handed to this process's dispatch, not yet confirmed by the broker, before a
+     * commit waits (back-pressure): a delivery is settled when its transaction commits, without
+     * waiting for the broker, until a broker slower than the commits lets this many pile up.
+     */
+    dispatchBacklog: z.number().int().min(1).max(1_000_000).default(2_000),
     /** A broker that has not confirmed a message within this is a failed attempt (retried). */
     dispatchTimeoutMs: z.number().int().min(50).max(600_000).default(5_000),
     /** The wait before a row the broker refused or could not take is tried again: `initial × factor^(n−1)`, capped. */
@@ -154,6 +164,13 @@ export type OutboxConfigInput = z.input<typeof OutboxConfigSchema>;
 /** The delay before the next try of a row after its `attempts`-th failed attempt. */
 export function outboxRetryDelayMs(attempts: number, backoff: OutboxConfig['retryDelayMs']): number {
   return Math.min(backoff.max, backoff.initial * backoff.factor ** Math.max(0, attempts - 1));
+}
+
+/** Whose in-process dispatch a write leases its rows to, and for how long (`ms` 0: to nobody). */
+export interface OutboxLease {
+  readonly ms: number;
+  /** The writing bus instance. */
+  readonly owner: string;
 }
 
 /** What a store needs to make its outbox: the table (in the inbox's database) and how it is named to relays. */

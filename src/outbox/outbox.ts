@@ -32,6 +32,8 @@ export interface OutboxView {
 
 export interface OutboxDeps {
   readonly store: OutboxStore<unknown>;
+  /** This bus instance: the owner of the rows its writes lease to its in-process dispatch. */
+  readonly instanceId: string;
   readonly transport: Transport;
   readonly contentType: string;
   readonly config: OutboxConfig;
@@ -43,6 +45,8 @@ export interface OutboxDeps {
 /** How long `stop()` lets dispatches in progress finish. */
 const STOP_DISPATCH_MS = 700;
 const MAX_CLEANUP_ROUNDS = 100;
+/** Keys given back that are remembered before the expired ones are swept. */
+const MAX_GIVEN_BACK_KEYS = 10_000;
 
 /**
  * The bus's outbox at run time. `write` puts messages in the caller's transaction (leased to this
@@ -59,7 +63,14 @@ export class Outbox {
   /** Rows of this instance written behind an earlier row of their key (the relay's): seq → since. */
   readonly #blocked = new Map<number, number>();
   #pending: OutboxRow[] = [];
-  #pendingDone: (() => void)[] = [];
+  /** Rows handed to the in-process dispatch and not yet back from the broker. */
+  #backlog = 0;
+  /** Callers of `afterCommit` waiting for the backlog to fall under `dispatchBacklog`. */
+  #underBacklog: (() => void)[] = [];
+  /** Keys with a row at the broker in this process: the rows of the key that go after it, in order. */
+  readonly #chains = new Map<string, OutboxRow[]>();
+  /** Keys whose in-process rows were given back to the relay: until when later rows of them follow. */
+  readonly #givenBackKeys = new Map<string, number>();
   #scheduled = false;
   readonly #running = new Set<Promise<void>>();
   #stopped = false;
@@ -97,8 +108,9 @@ export class Outbox {
   async write(tx: unknown, messages: readonly OutboxMessage[]): Promise<Written> {
     // A stopped outbox dispatches nothing in process: its rows are written due, for any relay.
     const leaseMs = this.#stopped ? 0 : this.deps.config.leaseMs;
-    const written = await this.deps.store.write(tx, messages, leaseMs);
+    // (Taken before the write: the lease the store gives runs from then or later.)
     const now = this.deps.clock.now();
+    const written = await this.deps.store.write(tx, messages, { ms: leaseMs, owner: this.deps.instanceId });
     const leased: OutboxRow[] = [];
     const waiting: number[] = [];
     written.forEach(({ seq, leased: mine }, i) => {
@@ -121,8 +133,12 @@ export class Outbox {
   }
 
   /**
-   * Dispatches a committed transaction's rows now, in process: its leased rows without a claim
-   * (the commits of one event-loop turn together); its waiting rows wake the relay. Never rejects.
+   * Hands a committed transaction's rows to the dispatch in process: its leased rows go out at once,
+   * without a claim (the commits of one event-loop turn together); its waiting rows wake the relay.
+   * Resolves at once while this process has fewer than `dispatchBacklog` rows waiting for the broker,
+   * else once it is back under it: the caller (a delivery about to be settled, a `bus.transaction`)
+   * does not wait for the broker, but a broker slower than the commits slows the consumers instead
+   * of filling memory. The rows are committed: nothing is lost whenever the process stops. Never rejects.
    */
   afterCommit(written: Written): Promise<void> {
     if (this.#stopped) return Promise.resolve();
@@ -131,35 +147,118 @@ export class Outbox {
     if (written.waiting.length > 0) this.#relay.wake();
     if (written.leased.length === 0) return Promise.resolve();
     this.#pending.push(...written.leased);
-    const done = new Promise<void>((resolve) => this.#pendingDone.push(resolve));
+    this.#backlog += written.leased.length;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.#flush());
     }
-    return done;
+    if (this.#backlog <= this.deps.config.dispatchBacklog) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#underBacklog.push(resolve));
   }
 
+  /** Rows of `count` left the backlog (confirmed, given back or left to the relay): wake who waits. */
+  #drained(count: number): void {
+    this.#backlog -= count;
+    if (this.#backlog > this.deps.config.dispatchBacklog) return;
+    const waiters = this.#underBacklog;
+    this.#underBacklog = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /**
+   * Starts the pending rows' dispatch. A keyed row goes out only after the rows of its key before
+   * it (a write leases it to this instance behind this instance's own rows of the key): it waits in
+   * its key's chain while one of them is with the broker here.
+   */
   #flush(): void {
     this.#scheduled = false;
     const rows = this.#pending;
-    const waiters = this.#pendingDone;
     this.#pending = [];
-    this.#pendingDone = [];
-    const run = this.#dispatchNow(rows).finally(() => {
-      this.#running.delete(run);
-      for (const resolve of waiters) resolve();
-    });
-    this.#running.add(run);
+    const now = this.deps.clock.now();
+    const round: OutboxRow[] = [];
+    const back: OutboxRow[] = [];
+    for (const row of rows) {
+      if (row.key === undefined) {
+        round.push(row);
+        continue;
+      }
+      const until = this.#givenBackKeys.get(row.key);
+      if (until !== undefined && until > now) back.push(row);
+      else {
+        if (until !== undefined) this.#givenBackKeys.delete(row.key);
+        const chain = this.#chains.get(row.key);
+        if (chain) chain.push(row);
+        else {
+          this.#chains.set(row.key, []);
+          round.push(row);
+        }
+      }
+    }
+    if (back.length > 0) this.#track(this.#giveBack(back));
+    if (round.length > 0) this.#track(this.#dispatchRound(round));
   }
 
-  async #dispatchNow(rows: readonly OutboxRow[]): Promise<void> {
-    const { logger } = this.deps;
+  /** Keeps `run` among the dispatches `stop()` waits for, until it ends. */
+  #track(run: Promise<void>): void {
+    const tracked = run.finally(() => this.#running.delete(tracked));
+    this.#running.add(tracked);
+  }
+
+  /**
+   * Dispatches `rows` (at most one per key); then each confirmed (or moved aside) keyed row lets the
+   * next of its chain go, and each row given back takes the rest of its chain with it: they go to
+   * the relay, which sends them after it, in order.
+   */
+  async #dispatchRound(rows: readonly OutboxRow[]): Promise<void> {
+    const { logger, config, clock } = this.deps;
+    let givenBack: ReadonlySet<number> | undefined;
     try {
-      await this.#dispatcher.dispatch(rows);
+      givenBack = (await this.#dispatcher.dispatch(rows)).givenBack;
     } catch (error) {
       logger.warn({ err: error }, 'outbox: in-process dispatch failed; the relay dispatches the rows');
     }
-    if (this.#blocked.size > 0) this.#relay.wake();
+    const now = clock.now();
+    const next: OutboxRow[] = [];
+    const back: OutboxRow[] = [];
+    for (const row of rows) {
+      if (row.key === undefined) continue;
+      const chain = this.#chains.get(row.key) ?? [];
+      const wentOut = givenBack !== undefined && !givenBack.has(row.seq);
+      const following = chain.shift();
+      // The next row goes only while enough of its lease is left for one dispatch: else to the relay.
+      if (wentOut && following && following.nextAttemptAt.getTime() - now > config.dispatchTimeoutMs) {
+        next.push(following);
+        continue;
+      }
+      this.#chains.delete(row.key);
+      if (wentOut && !following) continue;
+      if (following) back.push(following, ...chain);
+      // Rows of the key written before the give-back lands may still come: they follow it.
+      if (this.#givenBackKeys.size >= MAX_GIVEN_BACK_KEYS) {
+        for (const [key, until] of this.#givenBackKeys) if (until <= now) this.#givenBackKeys.delete(key);
+      }
+      this.#givenBackKeys.set(row.key, now + config.leaseMs);
+    }
+    this.#drained(rows.length);
+    if (back.length > 0) await this.#giveBack(back);
+    if (next.length > 0) this.#track(this.#dispatchRound(next));
+    // Rows of this instance wait behind these: they become claimable once these are marked.
+    if (this.#blocked.size > 0) void this.#dispatcher.marked().then(() => this.#relay.wake());
+  }
+
+  /** Leaves rows to the relay (their lease ends now): an earlier row of their key did not go out. */
+  async #giveBack(rows: readonly OutboxRow[]): Promise<void> {
+    try {
+      await this.deps.store.retryAfter(rows.map((row) => ({ seq: row.seq, delayMs: 0 })));
+      this.#relay.wake();
+    } catch (error) {
+      this.deps.logger.warn(
+        { err: error, rows: rows.length },
+        'outbox: giving rows back to the relay failed; they go out after their lease',
+      );
+    } finally {
+      this.#drained(rows.length);
+    }
   }
 
   #wakeIn(ms: number): void {
@@ -254,6 +353,8 @@ export class Outbox {
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#drained(0);
+    for (const resolve of this.#underBacklog.splice(0)) resolve();
     await settleWithin(
       Promise.all([this.#relay.stop(), ...this.#running]).then(() => this.#dispatcher.marked()),
       STOP_DISPATCH_MS,

@@ -7,7 +7,7 @@ import type { WaitGauge } from '../internal/wait-gauge.js';
 import { inboxEntryOf } from './stages/inbox-stage.js';
 import type { HandlerContext } from './context.js';
 import { COMPLETED, type Outcome } from './outcome.js';
-import type { InboxHistoryTap } from '../history/history-runtime.js';
+import type { InboxHistoryTap } from './history-tap.js';
 import type { Outbox, Written } from '../outbox/outbox.js';
 import type { OutboxMessage } from '../outbox/outbox-store.js';
 import { derivedId, type Outbound } from './stages/invoke-handler.js';
@@ -122,7 +122,7 @@ export class BatchCollector {
           return batch.map(() => ({ result: COMPLETED }));
         },
       );
-      // Committed: the batch's messages go out now (their deliveries settle once the broker has them).
+      // Committed: the batch's messages go out now, in process (settled without waiting for the broker).
       if (outbox && written) await outbox.afterCommit(written);
       for (const [i, w] of batch.entries()) w.resolve(results[i]?.status === 'processed' ? COMPLETED : DUPLICATE);
     } catch (error) {

@@ -1,4 +1,4 @@
-import { secretsOf } from './redact.js';
+import { secretsOf } from '../internal/redact.js';
 
 /**
  * The secrets a configuration holds at `paths` (dotted, as a `TransportDefinition`'s

@@ -1,22 +1,3 @@
-import type { KillSwitchState } from '../killswitch/kill-switch-policy.js';
-
-/** One state change of an endpoint's kill switch, as logged and emitted. */
-export interface KillSwitchChange {
-  readonly endpoint: string;
-  readonly from: KillSwitchState;
-  readonly to: KillSwitchState;
-  /** When it changed (RFC 3339, UTC). */
-  readonly at: string;
-  /** Why: the trip rule that fired, the operator's reason, `probe failed`, `probe succeeded`. */
-  readonly reason: string;
-  /** Tripped by an operator (stays tripped until reset) rather than by a rule. */
-  readonly manual: boolean;
-  /** Automatic trips in a row without a successful probe in between (drives the restart delay). */
-  readonly consecutiveTrips: number;
-  /** When an automatically tripped switch starts probing (only on `killswitch.tripped`). */
-  readonly restartAt?: string;
-}
-
 /** An endpoint's consumer stopped consuming on its own, or consumes again. */
 export interface ConsumerChange {
   readonly endpoint: string;
@@ -31,18 +12,12 @@ export interface ConsumerChange {
 /**
  * The events a bus emits, by name. Subscribe with `bus.on(name, listener)`.
  *
- * The map is an interface so that it can grow: a later feature adds its events by declaring more
- * members (declaration merging) without touching the emitter.
+ * The map is an interface so that it can grow: a feature adds its events by declaring more members
+ * (declaration merging) without touching the emitter, as the kill switch does for its `killswitch.*`
+ * events (`src/killswitch/kill-switch-events.ts`): this folder is ranked below the kill switch and
+ * does not import it.
  */
 export interface BusEvents {
-  /** The switch opened: the consumer is paused, in-flight failures are released, not dead-lettered. */
-  'killswitch.tripped': KillSwitchChange;
-  /** The restart delay passed: the consumer resumed and admits `probeMessages` messages. */
-  'killswitch.probing': KillSwitchChange;
-  /** The probes succeeded: the endpoint consumes normally again. */
-  'killswitch.closed': KillSwitchChange;
-  /** An operator (code or HTTP) reset the switch: it is closed and its counts start over. */
-  'killswitch.reset': KillSwitchChange;
   /** The endpoint's consumer stopped (it is being re-created) or cannot receive (its client reconnects). */
   'consumer.down': ConsumerChange;
   /** The endpoint's consumer consumes again. */

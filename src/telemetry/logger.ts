@@ -1,8 +1,8 @@
 import pino, { type Logger } from 'pino';
-import { redactSecrets } from './redact.js';
+import { redactSecrets } from '../internal/redact.js';
 import { errorSerializer, safeError } from './safe-error.js';
 
-export { redactConnectionString, redactSecrets, secretsOf } from './redact.js';
+export { redactConnectionString, redactSecrets, secretsOf } from '../internal/redact.js';
 export { configSecrets } from './config-secrets.js';
 export { errorSerializer, type LoggedError, safeError } from './safe-error.js';
 

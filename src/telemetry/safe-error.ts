@@ -1,4 +1,4 @@
-import { redactSecrets } from './redact.js';
+import { redactSecrets } from '../internal/redact.js';
 
 /**
  * An error as Sluice logs it: the fields of pino's `err` serializer that say what failed, and no

@@ -1,5 +1,5 @@
 import type { Bus } from '../bus/bus.js';
-import type { MemoryBroker } from '../../transports/memory/memory-broker.js';
+import type { MemoryBroker } from '../memory-transport/memory-broker.js';
 
 /**
  * What keeps the buses of a harness from being at rest, one line per item: deliveries in flight,

@@ -1,7 +1,7 @@
 import pino, { type Logger } from 'pino';
-import { MemoryTransportConfigSchema } from '../../transports/memory/index.js';
-import type { MemoryBroker } from '../../transports/memory/memory-broker.js';
-import { MemoryTransport } from '../../transports/memory/memory-transport.js';
+import { MemoryTransportConfigSchema } from '../memory-transport/index.js';
+import type { MemoryBroker } from '../memory-transport/memory-broker.js';
+import { MemoryTransport } from '../memory-transport/memory-transport.js';
 import { Bus } from '../bus/bus.js';
 import type { BusConfigInput } from '../bus/config-schema.js';
 import { assembleBus } from '../bus/create-bus.js';

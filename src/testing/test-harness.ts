@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { MemoryTransportConfigSchema } from '../../transports/memory/index.js';
-import { MemoryBroker } from '../../transports/memory/memory-broker.js';
+import { MemoryTransportConfigSchema } from '../memory-transport/index.js';
+import { MemoryBroker } from '../memory-transport/memory-broker.js';
 import type { Bus } from '../bus/bus.js';
 import type { BusConfigInput } from '../bus/config-schema.js';
 import type { MessageContract, MessageInputOf, MessageOf } from '../contracts/define-message.js';

@@ -52,4 +52,4 @@ export {
 } from '../errors/fault.js';
 export { type Clock, systemClock } from '../internal/clock.js';
 export { Fifo } from '../internal/fifo.js';
-export { redactConnectionString, redactSecrets, secretsOf } from '../telemetry/logger.js';
+export { redactConnectionString, redactSecrets, secretsOf } from '../internal/redact.js';

@@ -12,7 +12,8 @@ import type { ValidatedContext } from '../../src/pipeline/context.js';
 import type { Outcome } from '../../src/pipeline/outcome.js';
 import { gateStage } from '../../src/pipeline/stages/gate-stage.js';
 import { RetryLaterSignal } from '../../src/retry/control-signals.js';
-import type { BusEvents, KillSwitchChange } from '../../src/telemetry/events.js';
+import type { BusEvents } from '../../src/telemetry/events.js';
+import type { KillSwitchChange } from '../../src/killswitch/kill-switch-events.js';
 
 const config = (over: KillSwitchConfigInput = {}) =>
   KillSwitchConfigSchema.parse({ restartDelayMs: { initial: 1_000, factor: 2, max: 5_000 }, ...over });

@@ -1,8 +1,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AlreadySettledError, LockLostError, ManualClock, type Delivery } from '../../src/index.js';
-import { MemoryBroker } from '../../transports/memory/memory-broker.js';
-import { MemoryTransport } from '../../transports/memory/memory-transport.js';
+import { MemoryBroker } from '../../src/memory-transport/memory-broker.js';
+import { MemoryTransport } from '../../src/memory-transport/memory-transport.js';
 
 const setup = async (lockTimeoutMs = 1000) => {
   const clock = new ManualClock();

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS ${schema}.${table} (
   causation_id     text,
   attempts         integer     NOT NULL DEFAULT 0,
   next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+  leased_by        text,
   dispatched_at    timestamptz,
   failed_at        timestamptz,
   failed_reason    text

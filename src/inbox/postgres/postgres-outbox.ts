@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import {
   type ClaimOptions,
   type OutboxColumnReaders,
+  type OutboxLease,
   type OutboxMessage,
   type OutboxRow,
   type OutboxStats,
@@ -48,6 +49,7 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
   readonly #channel: string;
   readonly #lockClass: number;
   readonly #write: string;
+  readonly #lock: string;
   readonly #claim: string;
 
   constructor(private readonly deps: PostgresOutboxDeps) {
@@ -56,12 +58,13 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     const digest = createHash('sha256').update(q).digest();
     this.#channel = `sluice_outbox_${digest.toString('hex').slice(0, 24)}`;
     this.#lockClass = digest.readInt32BE(0);
-    this.#write = writeStatement(
-      q,
-      Array.from({ length: 12 }, (_, i) => `$${i + 1}`),
-    );
+    this.#write = writeStatement(q);
+    // Sorted, so two writers never deadlock on the keys they share.
+    this.#lock = `SELECT count(pg_advisory_xact_lock($1::int4, h)) FROM
+        (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h) AS s`;
     this.#claim = `UPDATE ${q} AS t
-        SET attempts = t.attempts + 1, next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
+        SET attempts = t.attempts + 1, next_attempt_at = now() + make_interval(secs => $2::double precision / 1000),
+            leased_by = NULL
       FROM (
         SELECT o.seq FROM ${q} o
         WHERE o.dispatched_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now()
@@ -84,7 +87,11 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     });
   }
 
-  async write(tx: pg.PoolClient, messages: readonly OutboxMessage[], leaseMs: number): Promise<readonly WrittenRow[]> {
+  async write(
+    tx: pg.PoolClient,
+    messages: readonly OutboxMessage[],
+    lease: OutboxLease,
+  ): Promise<readonly WrittenRow[]> {
     if (messages.length === 0) return [];
     const keys = [...new Set(messages.flatMap((m) => (m.key === undefined ? [] : [m.key])))];
     const values = [
@@ -98,37 +105,20 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
       messages.map((m) => m.sourceEndpoint ?? null),
       messages.map((m) => m.causationId ?? null),
       this.#channel,
-      this.deps.instanceId,
-      leaseMs,
+      lease.owner,
+      lease.ms,
     ] as const;
-    let rows: { seq: string; attempts: number }[];
-    if (keys.length === 0) {
-      ({ rows } = await tx.query({ name: `sluice-outbox-write-${this.#q}`, text: this.#write, values: [...values] }));
-    } else {
-      // The keys' locks, then the write, as two statements of one simple query: one round trip, and
-      // the write's snapshot is taken after the locks (each statement of a simple query takes its
-      // own). A simple query carries no parameters: the values go in as escaped literals.
-      const lit = (v: string | null) => (v === null ? 'NULL' : tx.escapeLiteral(v));
-      const array = (xs: readonly (string | null)[], type: string) => `ARRAY[${xs.map(lit).join(',')}]::${type}[]`;
-      const literals = [
-        array(values[0], 'text'),
-        array(values[1], 'text'),
-        array(values[2], 'text'),
-        array(values[3], 'text'),
-        array(values[4], 'text'),
-        array(values[5], 'jsonb'),
-        `ARRAY[${values[6].map((b) => `${tx.escapeLiteral(`\\x${b.toString('hex')}`)}::bytea`).join(',')}]::bytea[]`,
-        array(values[7], 'text'),
-        array(values[8], 'text'),
-        lit(values[9]),
-        lit(values[10]),
-        String(Number(leaseMs)),
-      ];
-      const lock = `SELECT count(pg_advisory_xact_lock(${this.#lockClass}, h)) FROM
-        (SELECT DISTINCT hashtext(k) AS h FROM unnest(${array(keys, 'text')}) AS k ORDER BY h) AS s`;
-      const results = (await tx.query(`${lock};\n${writeStatement(this.#q, literals)}`)) as unknown as pg.QueryResult[];
-      rows = (results[results.length - 1] as pg.QueryResult).rows as { seq: string; attempts: number }[];
+    // The keys' locks first, as a statement of its own: the write's snapshot is then taken after
+    // them and sees every earlier committed row of those keys. Both statements are prepared once
+    // per connection (named): no parsing or planning per message.
+    if (keys.length > 0) {
+      await tx.query({ name: `sluice-outbox-lock-${this.#q}`, text: this.#lock, values: [this.#lockClass, keys] });
     }
+    const { rows } = await tx.query<{ seq: string; attempts: number }>({
+      name: `sluice-outbox-write-${this.#q}`,
+      text: this.#write,
+      values: [...values],
+    });
     return rows.map((r) => ({ seq: Number(r.seq), leased: Number(r.attempts) === 1 }));
   }
 
@@ -155,7 +145,7 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     if (rows.length === 0) return;
     await this.deps.classified(() =>
       this.deps.pool.query(
-        `UPDATE ${this.#q} AS t SET next_attempt_at = now() + make_interval(secs => d.ms / 1000)
+        `UPDATE ${this.#q} AS t SET next_attempt_at = now() + make_interval(secs => d.ms / 1000), leased_by = NULL
          FROM unnest($1::bigint[], $2::double precision[]) AS d(seq, ms) WHERE t.seq = d.seq`,
         [rows.map((r) => r.seq), rows.map((r) => r.delayMs)],
       ),
@@ -255,28 +245,31 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
 }
 
 /**
- * The write: a row is leased to the writer (see OutboxStore.write) when it has no key, or is the
- * first of its key in this write and no earlier row of its key is undispatched. It runs after the
+ * The write: a row is leased to the writer (see OutboxStore.write) when it has no key, or every
+ * earlier undispatched row of its key is leased to the same writer, and that lease runs. It runs after the
  * keys' locks were taken, as a statement of its own: its snapshot then sees every earlier committed
- * row of them. `p` are the twelve values' placeholders (or literals).
+ * row of them. Its twelve parameters are the messages' columns as arrays, the channel, this
+ * instance's id and the lease (ms).
  */
-function writeStatement(q: string, p: readonly string[]): string {
+function writeStatement(q: string): string {
+  const p = Array.from({ length: 12 }, (_, i) => `$${i + 1}`);
   return `WITH m AS (
-        SELECT u.*, row_number() OVER (PARTITION BY u.entity_key ORDER BY u.ord) AS nth
-        FROM unnest(${p[0]}::text[], ${p[1]}::text[], ${p[2]}::text[], ${p[3]}::text[], ${p[4]}::text[], ${p[5]}::jsonb[], ${p[6]}::bytea[], ${p[7]}::text[], ${p[8]}::text[])
+        SELECT u.* FROM unnest(${p[0]}::text[], ${p[1]}::text[], ${p[2]}::text[], ${p[3]}::text[], ${p[4]}::text[], ${p[5]}::jsonb[], ${p[6]}::bytea[], ${p[7]}::text[], ${p[8]}::text[])
           WITH ORDINALITY AS u(message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id, ord)
       ),
       l AS (
-        SELECT m.*, ${p[11]}::double precision > 0 AND (m.entity_key IS NULL OR (m.nth = 1 AND NOT EXISTS (
-          SELECT 1 FROM ${q} p WHERE p.entity_key = m.entity_key AND p.dispatched_at IS NULL AND p.failed_at IS NULL))) AS leased
+        SELECT m.*, ${p[11]}::double precision > 0 AND (m.entity_key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM ${q} p WHERE p.entity_key = m.entity_key AND p.dispatched_at IS NULL AND p.failed_at IS NULL
+            AND NOT (p.leased_by IS NOT DISTINCT FROM ${p[10]}::text AND p.next_attempt_at > now()))) AS leased
         FROM m
       ),
       ins AS (
         INSERT INTO ${q} (message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint,
-                          causation_id, attempts, next_attempt_at)
+                          causation_id, attempts, next_attempt_at, leased_by)
         SELECT message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id,
                CASE WHEN leased THEN 1 ELSE 0 END,
-               CASE WHEN leased THEN now() + make_interval(secs => ${p[11]}::double precision / 1000) ELSE now() END
+               CASE WHEN leased THEN now() + make_interval(secs => ${p[11]}::double precision / 1000) ELSE now() END,
+               CASE WHEN leased THEN ${p[10]}::text END
         FROM l ORDER BY ord
         RETURNING seq, attempts),
       -- Relays need a wake-up only for rows they may take now: leased rows are the writer's.

@@ -18,6 +18,7 @@ export function sqliteOutboxDdl(table: string): string {
   causation_id     TEXT,
   attempts         INTEGER NOT NULL DEFAULT 0,
   next_attempt_at  TEXT    NOT NULL,
+  leased_by        TEXT,
   dispatched_at    TEXT,
   failed_at        TEXT,
   failed_reason    TEXT

@@ -3,6 +3,7 @@ import type { Clock } from '../../internal/clock.js';
 import {
   type ClaimOptions,
   type OutboxColumnReaders,
+  type OutboxLease,
   type OutboxMessage,
   type OutboxRow,
   type OutboxStats,
@@ -42,13 +43,14 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
   async write(
     tx: Database.Database,
     messages: readonly OutboxMessage[],
-    leaseMs: number,
+    lease: OutboxLease,
   ): Promise<readonly WrittenRow[]> {
     const { insert, waiting } = this.#writeStatements(tx);
     const now = this.#now();
-    const leasedUntil = new Date(this.deps.clock.now() + leaseMs).toISOString();
+    const leasedUntil = new Date(this.deps.clock.now() + lease.ms).toISOString();
     return messages.map((m) => {
-      const leased = leaseMs > 0 && (m.key === undefined || waiting.get(m.key) === undefined);
+      // Rows inserted earlier in this write count too: they are this owner's (or not) alike.
+      const leased = lease.ms > 0 && (m.key === undefined || waiting.get(m.key, lease.owner, now) === undefined);
       const seq = Number(
         insert.run(
           m.messageId,
@@ -63,6 +65,7 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
           m.causationId ?? null,
           leased ? 1 : 0,
           leased ? leasedUntil : now,
+          leased ? lease.owner : null,
         ).lastInsertRowid,
       );
       return { seq, leased };
@@ -77,12 +80,14 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
       statements = {
         insert: db.prepare(
           `INSERT INTO ${t} (message_id, destination_kind, destination, message_type, entity_key, headers, body,
-             created_at, source_endpoint, causation_id, attempts, next_attempt_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             created_at, source_endpoint, causation_id, attempts, next_attempt_at, leased_by)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ),
         // The write lock of the transaction serialises writers: what this sees is every earlier row.
+        // An earlier row of the key holds the new one back unless the same owner's lease on it runs.
         waiting: db.prepare(
-          `SELECT 1 FROM ${t} WHERE entity_key = ? AND dispatched_at IS NULL AND failed_at IS NULL LIMIT 1`,
+          `SELECT 1 FROM ${t} WHERE entity_key = ? AND dispatched_at IS NULL AND failed_at IS NULL
+             AND NOT (leased_by IS ? AND next_attempt_at > ?) LIMIT 1`,
         ),
       };
       this.#prepared.set(db, statements);
@@ -104,7 +109,9 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
       );
       const rows = select.all(now, options.limit) as Record<string, unknown>[];
       const leased = new Date(this.deps.clock.now() + options.leaseMs).toISOString();
-      const update = db.prepare(`UPDATE ${t} SET attempts = attempts + 1, next_attempt_at = ? WHERE seq = ?`);
+      const update = db.prepare(
+        `UPDATE ${t} SET attempts = attempts + 1, next_attempt_at = ?, leased_by = NULL WHERE seq = ?`,
+      );
       return rows.map((r) => {
         update.run(leased, r.seq);
         return rowOf({ ...r, attempts: Number(r.attempts) + 1, next_attempt_at: leased });
@@ -129,7 +136,7 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
   async retryAfter(rows: readonly { seq: number; delayMs: number }[]): Promise<void> {
     if (rows.length === 0) return;
     await this.deps.exclusive((db) => {
-      const update = db.prepare(`UPDATE ${this.deps.table} SET next_attempt_at = ? WHERE seq = ?`);
+      const update = db.prepare(`UPDATE ${this.deps.table} SET next_attempt_at = ?, leased_by = NULL WHERE seq = ?`);
       const now = this.deps.clock.now();
       for (const r of rows) update.run(new Date(now + r.delayMs).toISOString(), r.seq);
     });

@@ -1,5 +1,5 @@
 import { BadInputReasons } from '../../errors/fault.js';
-import { Admission } from '../../killswitch/kill-switch-policy.js';
+import { Admission } from '../admission.js';
 import type { Stage } from '../compose.js';
 import type { DeliveryContext } from '../context.js';
 import type { Outcome } from '../outcome.js';

@@ -1,5 +1,5 @@
 import type { Envelope } from '../../envelope/envelope.js';
-import { Admission } from '../../killswitch/kill-switch-policy.js';
+import { Admission } from '../admission.js';
 import type { Stage } from '../compose.js';
 import type { AdmittedContext, ValidatedContext } from '../context.js';
 import { withAdmission } from '../narrow.js';

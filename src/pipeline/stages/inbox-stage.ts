@@ -3,7 +3,7 @@ import type { AttemptContext, HandlerContext } from '../context.js';
 import { withTransaction } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
-import type { InboxHistoryTap } from '../../history/history-runtime.js';
+import type { InboxHistoryTap } from '../history-tap.js';
 import type { Outbox, Written } from '../../outbox/outbox.js';
 import type { OutboxMessage } from '../../outbox/outbox-store.js';
 
@@ -78,8 +78,8 @@ export function inboxStage(
     }
     if (result.status === 'duplicate') return DUPLICATE;
     if (result.status === 'busy') return busy;
-    // Committed: dispatch now, in process; the delivery is settled once the broker has the rows
-    // (or they were left to the relay).
+    // Committed: the rows go out now, in process; the delivery is settled without waiting for the
+    // broker (unless the dispatch backlog is full: back-pressure).
     if (outbox && written) await outbox.afterCommit(written);
     return result.value;
   };

@@ -8,7 +8,7 @@ import type { HandlerContext, Route } from '../context.js';
 import type { BatchCollector } from '../batch-collector.js';
 import { COMPLETED, type Outcome } from '../outcome.js';
 import type { Terminal } from '../compose.js';
-import { invokeTombstone } from '../../ordering/invoke-tombstone.js';
+import { invokeTombstone } from './invoke-tombstone.js';
 import type { OutboxMessage } from '../../outbox/outbox-store.js';
 
 /**

@@ -7,7 +7,7 @@ import type { RetryLaterLimits } from '../../retry/retry-later.js';
 import type { RetryState, RetryStateHeaders } from '../../retry/retry-state.js';
 import { SluiceHeader } from '../../transport/headers.js';
 import { safeError } from '../../telemetry/logger.js';
-import { recordRetry } from '../../telemetry/endpoint-telemetry.js';
+import { recordRetry } from '../endpoint-telemetry.js';
 import type { AdmittedContext, AttemptContext } from '../context.js';
 import { withAttempt } from '../narrow.js';
 import type { Outcome } from '../outcome.js';

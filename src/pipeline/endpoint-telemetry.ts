@@ -9,13 +9,13 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import type { FaultDetails } from '../errors/fault.js';
-import type { AttemptContext, DecodedContext, DeliveryContext } from '../pipeline/context.js';
-import type { Outcome } from '../pipeline/outcome.js';
+import type { AttemptContext, DecodedContext, DeliveryContext } from './context.js';
+import type { Outcome } from './outcome.js';
 import { RetryLaterSignal } from '../retry/control-signals.js';
-import { sluiceMeter, sluiceTracer } from './otel.js';
-import { Attr, DURATION_BUCKETS_S, Metric, OperationType, SpanEvent } from './semantic.js';
-import { producerContext } from './trace-context.js';
-import { redactSecrets } from './redact.js';
+import { sluiceMeter, sluiceTracer } from '../telemetry/otel.js';
+import { Attr, DURATION_BUCKETS_S, Metric, OperationType, SpanEvent } from '../telemetry/semantic.js';
+import { producerContext } from '../telemetry/trace-context.js';
+import { redactSecrets } from '../internal/redact.js';
 
 export interface EndpointTelemetryOptions {
   readonly endpoint: string;

@@ -1,8 +1,8 @@
 import { context, INVALID_SPAN_CONTEXT, isSpanContextValid, ROOT_CONTEXT, trace } from '@opentelemetry/api';
-import type { Stage } from '../pipeline/compose.js';
-import type { DecodedContext } from '../pipeline/context.js';
-import { withSpan } from '../pipeline/narrow.js';
-import type { EndpointTelemetry } from './endpoint-telemetry.js';
+import type { Stage } from '../compose.js';
+import type { DecodedContext } from '../context.js';
+import { withSpan } from '../narrow.js';
+import type { EndpointTelemetry } from '../endpoint-telemetry.js';
 
 /**
  * Starts the delivery's consumer span right after decoding (the producer's trace context is in the

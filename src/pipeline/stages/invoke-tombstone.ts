@@ -1,7 +1,7 @@
-import type { TombstoneContext } from '../contracts/tombstone-handler.js';
-import { createFault } from '../errors/fault.js';
-import type { HandlerContext } from '../pipeline/context.js';
-import { COMPLETED, type Outcome } from '../pipeline/outcome.js';
+import type { TombstoneContext } from '../../contracts/tombstone-handler.js';
+import { createFault } from '../../errors/fault.js';
+import type { HandlerContext } from '../context.js';
+import { COMPLETED, type Outcome } from '../outcome.js';
 
 /**
  * Runs a tombstone through its route: the route's `onTombstone(key, ctx)` when it has one

@@ -1,5 +1,5 @@
-import type { DeliveryContext } from '../pipeline/context.js';
-import type { Outcome } from '../pipeline/outcome.js';
+import type { DeliveryContext } from './context.js';
+import type { Outcome } from './outcome.js';
 
 /**
  * Sees every delivery of a bus leave its endpoint: with the final outcome it was settled with, or

@@ -1,7 +1,7 @@
 import type { BatchObservableCallback, Meter } from '@opentelemetry/api';
 import type { KillSwitchState } from '../killswitch/kill-switch-policy.js';
-import { sluiceMeter } from './otel.js';
-import { Attr, Metric } from './semantic.js';
+import { sluiceMeter } from '../telemetry/otel.js';
+import { Attr, Metric } from '../telemetry/semantic.js';
 
 const KILL_SWITCH_STATES = ['closed', 'tripped', 'probing'] as const satisfies readonly KillSwitchState[];
 

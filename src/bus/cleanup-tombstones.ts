@@ -1,5 +1,5 @@
 import type { InboxStore } from '../inbox/inbox-store.js';
-import type { EndpointRegistration } from '../bus/endpoint-builder.js';
+import type { EndpointRegistration } from './endpoint-builder.js';
 
 /**
  * Deletes expired tombstones (older than each endpoint's `ordering.tombstones.retentionMs`) in
