@@ -135,6 +135,7 @@ class MinimalDelivery implements Delivery {
 
   async renewLock(): Promise<void> {
     // Locks last as long as the connection.
+    if (this.#state === 'lost') throw new LockLostError(`delivery ${this.deliveryId}: its connection closed`);
   }
 }
 

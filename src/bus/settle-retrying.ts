@@ -102,7 +102,13 @@ export async function settleRetrying(
         continue;
       }
       try {
-        await delivery.release({ delayMs: UNEXPECTED_RELEASE_MS });
+        // A failed settlement leaves the delivery open (the Delivery contract): when the delayed
+        // release fails too, a plain release gives the message back as it is (never held for good).
+        await delivery
+          .release({ delayMs: UNEXPECTED_RELEASE_MS })
+          .catch((delayed: unknown) =>
+            delayed instanceof LockLostError ? Promise.reject(delayed) : delivery.release(),
+          );
         ctx.log.error(
           { err: safeError(error), outcome: outcome.kind },
           'settling failed; released the message instead',

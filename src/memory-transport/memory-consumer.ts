@@ -1,36 +1,32 @@
-import type { Consumer, DeliveryCallback } from '../../src/transport/index.js';
+import type { Consumer, ConsumerGate, DeliveryCallback, TransportCapabilities } from '../../src/transport/index.js';
 import { MemoryDelivery } from './memory-delivery.js';
 import type { Lock, MemoryQueue } from './memory-queue.js';
 
 /**
  * One consumer of a memory queue, owned by one transport (connection). Holds at most `prefetch`
- * unsettled deliveries. Nothing but `close` (or its transport's) stops it: the broker lives in the
- * process, and a queue, once made, is never deleted. So it never reports a status.
+ * unsettled deliveries (the kernel's gate). Nothing but `close` (or its transport's) stops it: the
+ * broker lives in the process, and a queue, once made, is never deleted. So it never reports a status.
  */
 export class MemoryConsumer implements Consumer {
-  #inFlight = 0;
-  #paused = false;
-  #closed = false;
-  #drained: (() => void) | undefined;
-
   constructor(
     private readonly queue: MemoryQueue,
     private readonly callback: DeliveryCallback,
-    private readonly prefetch: number,
+    private readonly gate: ConsumerGate,
+    private readonly capabilities: TransportCapabilities,
     private readonly onClosed: (consumer: MemoryConsumer) => void,
   ) {}
 
   get inFlight(): number {
-    return this.#inFlight;
+    return this.gate.inFlight;
   }
 
   canTake(): boolean {
-    return !this.#paused && !this.#closed && this.#inFlight < this.prefetch;
+    return this.gate.canTake();
   }
 
   deliver(queue: MemoryQueue, lock: Lock): void {
-    this.#inFlight++;
-    const delivery = new MemoryDelivery(queue, lock);
+    this.gate.handedOut();
+    const delivery = new MemoryDelivery(queue, lock, this.capabilities);
     try {
       this.callback(delivery);
     } catch {
@@ -40,34 +36,20 @@ export class MemoryConsumer implements Consumer {
   }
 
   settled(_lock: Lock): void {
-    this.#inFlight--;
-    if (this.#inFlight === 0) this.#drained?.();
+    this.gate.settled();
   }
 
   async pause(): Promise<void> {
-    this.#paused = true;
+    this.gate.pause();
   }
 
   async resume(): Promise<void> {
-    if (this.#closed) return;
-    this.#paused = false;
-    this.queue.schedulePump();
+    if (this.gate.resume()) this.queue.schedulePump();
   }
 
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const drainTimeoutMs = options.drainTimeoutMs ?? 0;
-    if (this.#inFlight > 0 && drainTimeoutMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, drainTimeoutMs);
-        this.#drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#drained = undefined;
-    }
+    if (!this.gate.close()) return;
+    await this.gate.drain(options.drainTimeoutMs);
     this.abandonAll();
     this.queue.removeConsumer(this);
     this.onClosed(this);
@@ -75,7 +57,7 @@ export class MemoryConsumer implements Consumer {
 
   /** Returns every unsettled delivery to the queue, as a broker does for a dead connection. */
   abandonAll(): void {
-    this.#closed = true;
+    this.gate.close();
     for (const lock of this.queue.locksOf(this)) this.queue.abandon(lock);
   }
 }

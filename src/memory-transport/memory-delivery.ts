@@ -1,12 +1,12 @@
-import type { Delivery, FaultDetails, ReleaseOptions } from '../../src/transport/index.js';
-import { AlreadySettledError } from '../../src/transport/index.js';
+import type { FaultDetails, TransportCapabilities } from '../../src/transport/index.js';
+import { ACKNOWLEDGED, SettlingDelivery } from '../../src/transport/index.js';
 import type { Lock, MemoryQueue } from './memory-queue.js';
 
-const DONE: Promise<void> = Promise.resolve();
-
-/** A delivery from a memory queue: settlement goes straight to the queue under the lock. */
-export class MemoryDelivery implements Delivery {
-  #settled = false;
+/**
+ * A delivery from a memory queue. The queue has every primitive natively: complete, release in
+ * place (at once or after a delay, headers merged) and its own dead-letter queue, all under the lock.
+ */
+export class MemoryDelivery extends SettlingDelivery {
   /**
    * As delivered: the stored message's count and headers change when it is delivered again (after
    * this lock expired) or released, and this delivery must not see the next one's.
@@ -17,7 +17,9 @@ export class MemoryDelivery implements Delivery {
   constructor(
     private readonly queue: MemoryQueue,
     private readonly lock: Lock,
+    protected readonly capabilities: TransportCapabilities,
   ) {
+    super();
     this.deliveryCount = lock.message.deliveryCount;
     this.headers = lock.message.headers;
   }
@@ -38,33 +40,31 @@ export class MemoryDelivery implements Delivery {
     return this.lock.lockedUntil;
   }
 
-  #settle(): void {
-    if (this.#settled) throw new AlreadySettledError(this.deliveryId);
-    this.#settled = true;
+  protected acknowledge(): Promise<void> {
+    this.queue.complete(this.lock);
+    return ACKNOWLEDGED;
   }
 
-  /** Not async (every message completes): the same checks, a failure returned as a rejection. */
-  complete(): Promise<void> {
-    try {
-      this.#settle();
-      this.queue.complete(this.lock);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return DONE;
+  protected giveBack(headers: Readonly<Record<string, string>> | undefined, delayMs: number): Promise<void> {
+    this.queue.release(this.lock, delayMs, headers);
+    return ACKNOWLEDGED;
   }
 
-  async release(options: ReleaseOptions = {}): Promise<void> {
-    this.#settle();
-    this.queue.release(this.lock, options.delayMs ?? 0, options.headers);
+  protected copy(): Promise<undefined> {
+    return Promise.reject(new Error('the memory queue never copies: it releases and dead-letters in place'));
   }
 
-  async deadLetter(fault: FaultDetails): Promise<void> {
-    this.#settle();
+  protected returnUnchanged(): Promise<void> {
+    this.queue.abandon(this.lock);
+    return ACKNOWLEDGED;
+  }
+
+  protected override nativeDeadLetter(fault: FaultDetails): Promise<void> {
     this.queue.deadLetter(this.lock, fault);
+    return ACKNOWLEDGED;
   }
 
-  async renewLock(): Promise<void> {
+  protected override async extendLock(): Promise<void> {
     this.queue.renew(this.lock);
   }
 }

@@ -7,7 +7,7 @@ import type {
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport/index.js';
-import { deadLetterHeaders, Fifo, LockLostError, redriveHeaders } from '../../src/transport/index.js';
+import { choose, deadLetterHeaders, Fifo, LockLostError, redriveHeaders } from '../../src/transport/index.js';
 import type { MemoryConsumer } from './memory-consumer.js';
 
 /** A message held by the in-memory broker. */
@@ -209,31 +209,21 @@ export class MemoryQueue {
     return this.#deadLetters.slice();
   }
 
-  /** Removes the chosen dead letters (by dead-letter id or message id), or the oldest `limit`. */
-  purge(selection: PurgeSelection): PurgeResult {
-    const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
-    const limit = 'limit' in selection ? selection.limit : Number.POSITIVE_INFINITY;
-    const removed: DeadLetterEntry[] = [];
-    const kept: DeadLetterEntry[] = [];
-    for (const entry of this.#deadLetters) {
-      const wanted = ids ? ids.has(entry.deadLetterId) || ids.has(entry.messageId) : removed.length < limit;
-      (wanted ? removed : kept).push(entry);
-    }
+  /** Takes the chosen dead letters (by dead-letter id or message id), or the oldest `limit`, out. */
+  #takeDeadLetters(selection: RedriveSelection | PurgeSelection): DeadLetterEntry[] {
+    const { chosen, kept } = choose(this.#deadLetters, selection, (entry) => entry);
     this.#deadLetters.splice(0, this.#deadLetters.length, ...kept);
+    return chosen;
+  }
+
+  purge(selection: PurgeSelection): PurgeResult {
+    const removed = this.#takeDeadLetters(selection);
     return { removed: removed.length, ids: removed.map((e) => e.messageId) };
   }
 
   redrive(selection: RedriveSelection, reason: string): RedriveResult {
     const now = new Date(this.clock.now());
-    const chosen: DeadLetterEntry[] = [];
-    const kept: DeadLetterEntry[] = [];
-    const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
-    const limit = 'limit' in selection ? selection.limit : Number.POSITIVE_INFINITY;
-    for (const entry of this.#deadLetters) {
-      const wanted = ids ? ids.has(entry.deadLetterId) || ids.has(entry.messageId) : chosen.length < limit;
-      (wanted ? chosen : kept).push(entry);
-    }
-    this.#deadLetters.splice(0, this.#deadLetters.length, ...kept);
+    const chosen = this.#takeDeadLetters(selection);
     for (const entry of chosen) {
       this.enqueue({
         messageId: entry.messageId,

@@ -13,7 +13,7 @@ import type {
   TransportCapabilities,
   TransportState,
 } from '../../src/transport/index.js';
-import { TransportError } from '../../src/transport/index.js';
+import { ConsumerGate, TransportError } from '../../src/transport/index.js';
 import type { MemoryBroker } from './memory-broker.js';
 import { MemoryConsumer } from './memory-consumer.js';
 
@@ -65,8 +65,14 @@ export class MemoryTransport implements Transport {
   async consume(address: string, callback: DeliveryCallback, options: ConsumeOptions): Promise<Consumer> {
     this.#assertConnected();
     const queue = this.broker.queue(address);
-    const consumer = new MemoryConsumer(queue, callback, options.prefetch, (c) => this.#consumers.delete(c));
-    if (options.paused) await consumer.pause();
+    const gate = new ConsumerGate({
+      prefetch: options.prefetch,
+      paused: options.paused,
+      clock: this.deps.clock,
+      logger: this.deps.logger,
+      what: `memory consumer of "${address}"`,
+    });
+    const consumer = new MemoryConsumer(queue, callback, gate, this.capabilities, (c) => this.#consumers.delete(c));
     this.#consumers.add(consumer);
     queue.addConsumer(consumer);
     return consumer;

@@ -7,7 +7,19 @@ import type { FaultDetails } from '../errors/fault.js';
  * Guarantees every transport gives:
  * - until settled, the message stays on the broker: a crash or a closed connection returns it;
  * - a settlement after the lock was lost rejects with `LockLostError` (the broker redelivers);
- * - a second settlement rejects with `AlreadySettledError`.
+ * - a second settlement, or one while another is under way, rejects with `AlreadySettledError`.
+ *
+ * What a failed settlement leaves behind (the one rule; `SettlingDelivery` in `settlement.ts`
+ * keeps it for every built-in transport):
+ * - rejected with `LockLostError` (the lock expired, the channel, connection or partition is gone,
+ *   or the broker refused the settlement for that reason): the delivery is **lost**. Every later
+ *   call (settlement or `renewLock`) rejects with `LockLostError`; the broker redelivers.
+ * - rejected with any other error (a broker failure while the lock is still held): the delivery is
+ *   **open** again. Nothing was removed (a copy may have been written: a duplicate, never a loss);
+ *   the caller may settle it again, and the endpoint does (it retries, then releases).
+ * - a plain `release()` (no delay, no headers) does not fail that way: when its copy fails it gives
+ *   the message back unchanged (a nack, an abandon, Kafka's in-process redelivery), so no delivery
+ *   is held for good (an unacked tag on a live channel, a Kafka offset no one settles).
  */
 export interface Delivery {
   /** Transport-scoped id of this delivery (not the message id). */

@@ -23,6 +23,16 @@ export type {
   RedriveResult,
   RedriveSelection,
 } from './dead-letter-queue.js';
+export {
+  ACKNOWLEDGED,
+  type CopyTarget,
+  KEPT_FOR_REDELIVERY,
+  type SettlementState,
+  SettlingDelivery,
+} from './settlement.js';
+export { ConsumerGate, type ConsumerGateOptions } from './consumer-gate.js';
+export { choose, type DeadLetterPlan, planSelection, redriveCopyHeaders } from './redrive-plan.js';
+export { deliveryCountOf } from './delivery-count.js';
 export { defineTransport, type TransportDefinition, type TransportDeps } from './definition.js';
 export { deadLetterHeaders, redriveHeaders, SluiceHeader, withoutRetryState } from './headers.js';
 export {

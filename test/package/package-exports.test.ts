@@ -108,6 +108,10 @@ describe('the conformance kit from the built package', () => {
         'purges the oldest by limit and chosen ids, leaving the rest in order (skipped: lacks deadLetterManagement)',
         'skipped',
       ],
+      [
+        'redrives the oldest by limit and chosen ids (dead-letter or message ids), leaving the rest in order (skipped: lacks deadLetterManagement)',
+        'skipped',
+      ],
     ]);
   }, 150_000);
 });

@@ -1,4 +1,4 @@
-import type { Admin, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Admin, Kafka, Message, Producer } from 'kafkajs';
 import type {
   Clock,
   DeadLetteredMessage,
@@ -9,8 +9,9 @@ import type {
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport/index.js';
-import { faultFromHeaders, redriveHeaders, SluiceHeader } from '../../src/transport/index.js';
-import { headersFromRecord, KafkaHeader, parseRecordPosition } from './kafka-header.js';
+import { choose, faultFromHeaders, redriveCopyHeaders } from '../../src/transport/index.js';
+import { headersFromRecord, KafkaHeader } from './kafka-header.js';
+import { referencedBodies } from './referenced-bodies.js';
 import { type RangeRecord, readTopicRange } from './read-topic-range.js';
 import type { EndpointTopics } from './topic-naming.js';
 
@@ -140,13 +141,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
   }
 
   #choose(records: RangeRecord[], selection: RedriveSelection | PurgeSelection): RangeRecord[] {
-    if ('all' in selection) return records;
-    if ('limit' in selection) return records.slice(0, Math.max(0, selection.limit));
-    const ids = new Set(selection.ids);
-    return records.filter((r) => {
-      const d = this.#toDeadLetter(r);
-      return ids.has(d.deadLetterId) || ids.has(d.messageId);
-    });
+    return choose(records, selection, (r) => this.#toDeadLetter(r)).chosen;
   }
 
   /**
@@ -200,7 +195,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     if (chosen.length === 0) return { moved: 0, ids: [] };
     // A dead letter written as a reference (its copy did not fit) gets its body from the source
     // record. One whose source is gone (retention) stays, as if not chosen.
-    const bodies = await this.#referencedBodies(chosen);
+    const bodies = await referencedBodies(this.deps.kafka, this.deps.admin, chosen, this.deps.maxWaitTimeMs);
     const gone = chosen.filter((r) => bodies.get(r) === null);
     if (gone.length > 0) chosen = chosen.filter((r) => bodies.get(r) !== null);
     const now = new Date(this.deps.clock.now());
@@ -208,9 +203,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     // topic, and two of them in one produce can exceed the input topic's limit for one batch.
     let batch: Message[] = [];
     for (const r of chosen) {
-      const headers = redriveHeaders(headersFromRecord(r.message.headers), reason, now);
-      for (const name of Object.keys(headers)) if (name.startsWith('sluice-kafka-')) delete headers[name];
-      delete headers[SluiceHeader.deliveryCount];
+      const headers = redriveCopyHeaders(headersFromRecord(r.message.headers), reason, now, ['sluice-kafka-']);
       const referenced = bodies.get(r);
       batch.push({ key: r.message.key, value: referenced ?? r.message.value, headers });
       if (referenced) batch = await this.#produceToInput(batch);
@@ -225,66 +218,6 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
   async #produceToInput(messages: Message[]): Promise<Message[]> {
     if (messages.length > 0) await this.deps.producer.send({ topic: this.deps.topics.input, acks: -1, messages });
     return [];
-  }
-
-  /**
-   * The bodies of reference dead letters (`sluice-kafka-body-omitted`), read from their source
-   * records: a Buffer per reference, null when the source record is no longer there (retention,
-   * a deleted topic) or is not the same message any more (a recreated topic).
-   */
-  async #referencedBodies(records: RangeRecord[]): Promise<Map<RangeRecord, Buffer | null>> {
-    const bodies = new Map<RangeRecord, Buffer | null>();
-    const wanted = new Map<string, Wanted[]>();
-    for (const r of records) {
-      const headers = headersFromRecord(r.message.headers);
-      if (!(KafkaHeader.bodyOmitted in headers)) continue;
-      bodies.set(r, null);
-      const source = parseRecordPosition(headers[KafkaHeader.source]);
-      if (!source) continue;
-      const list = wanted.get(source.topic) ?? [];
-      list.push({ record: r, messageId: headers[KafkaHeader.messageId], ...source });
-      wanted.set(source.topic, list);
-    }
-    for (const [topic, list] of wanted) {
-      let watermarks: Map<number, { low: number; high: number }>;
-      try {
-        const offsets = await this.deps.admin.fetchTopicOffsets(topic);
-        watermarks = new Map(offsets.map((p) => [p.partition, { low: Number(p.low), high: Number(p.high) }]));
-      } catch {
-        continue; // The source topic is gone: its references stay dead letters.
-      }
-      // Only offsets still in the log, read in windows of nearby offsets: never a long stretch of
-      // the source topic between two far-apart references.
-      const present = list
-        .filter(({ partition, offset }) => {
-          const bounds = watermarks.get(partition);
-          return bounds !== undefined && offset >= bounds.low && offset < bounds.high;
-        })
-        .sort((x, y) => x.partition - y.partition || x.offset - y.offset);
-      const windows: { partition: number; from: number; to: number }[] = [];
-      for (const { partition, offset } of present) {
-        const last = windows[windows.length - 1];
-        if (last && last.partition === partition && offset - last.to < SOURCE_WINDOW_GAP) last.to = offset + 1;
-        else windows.push({ partition, from: offset, to: offset + 1 });
-      }
-      const found = new Map<string, KafkaMessage>();
-      for (const w of windows) {
-        const read = await readTopicRange(this.deps.kafka, topic, {
-          ranges: new Map([[w.partition, { from: w.from, to: w.to }]]),
-          timeoutMs: 60_000,
-          maxWaitTimeMs: this.deps.maxWaitTimeMs,
-        });
-        for (const r of read) found.set(`${r.partition}:${r.message.offset}`, r.message);
-      }
-      for (const want of present) {
-        const source = found.get(`${want.partition}:${want.offset}`);
-        if (!source?.value) continue;
-        const sourceId = headersFromRecord(source.headers)[KafkaHeader.messageId];
-        if (want.messageId !== undefined && sourceId !== undefined && sourceId !== want.messageId) continue;
-        bodies.set(want.record, source.value);
-      }
-    }
-    return bodies;
   }
 
   #read(ranges: Map<number, { from: number; to: number }>): Promise<RangeRecord[]> {
@@ -309,20 +242,8 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
   }
 }
 
-/** A reference to find in its source topic. */
-interface Wanted {
-  readonly record: RangeRecord;
-  readonly messageId: string | undefined;
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: number;
-}
-
 /** Records per partition read by one group join while scanning. */
 const SCAN_WINDOW = 1_000;
-
-/** References at most this many offsets apart in a source partition are read in one pass. */
-const SOURCE_WINDOW_GAP = 1_000;
 
 /** Oldest first across partitions (record timestamp), offset order within a partition. */
 function oldestFirst(records: RangeRecord[]): RangeRecord[] {

@@ -1,18 +1,15 @@
-import type { Delivery, FaultDetails, ReleaseOptions } from '../../src/transport/index.js';
-import { AlreadySettledError, LockLostError } from '../../src/transport/index.js';
+import type { CopyTarget, LockLostError, TransportCapabilities } from '../../src/transport/index.js';
+import { ACKNOWLEDGED, KEPT_FOR_REDELIVERY, SettlingDelivery } from '../../src/transport/index.js';
+import type { HeldRecords } from './held-records.js';
+import type { SettlementCopies } from './settlement-copies.js';
 
-const DONE: Promise<void> = Promise.resolve();
-
-/** What a delivery needs from the consumer that handed it out. */
+/** What a delivery needs from the consumer that handed it out: Kafka's settlement primitives. */
 export interface DeliveryOwner {
-  /**
-   * Writes the retry-topic copy (acks=all) and resolves true; resolves false when the copy does not
-   * fit the retry topic and the owner hands the record out again itself after the delay (its offset
-   * stays unsettled meanwhile).
-   */
-  writeRetryCopy(delivery: KafkaDelivery, options: ReleaseOptions): Promise<boolean>;
-  /** Writes the dead-letter copy (acks=all). */
-  writeDeadLetter(delivery: KafkaDelivery, fault: FaultDetails): Promise<void>;
+  readonly capabilities: TransportCapabilities;
+  /** Retry-topic and dead-letter-topic copies (acks=all). */
+  readonly copies: Pick<SettlementCopies, 'retry' | 'deadLetter'>;
+  /** Records handed out again in process after a delay, their offsets unsettled meanwhile. */
+  readonly held: Pick<HeldRecords, 'redeliverLater'>;
   /** The delivery is done: its offset may be committed. */
   settled(delivery: KafkaDelivery): void;
 }
@@ -29,15 +26,15 @@ export interface PartitionLease {
 }
 
 /**
- * One Kafka record handed out under its uncommitted offset. Completing it marks the offset settled
- * (committed once every lower offset is settled too); release writes a copy to the endpoint's retry
- * topic, dead-letter a copy to its dead-letter topic, both with acks=all before the offset counts as
- * settled. When the partition is revoked (rebalance) or the consumer closes first, settlement
+ * One Kafka record handed out under its uncommitted offset, on the settlement kernel. Kafka's
+ * primitives: acknowledge marks the offset settled (committed once every lower offset is settled
+ * too); a copy goes to the endpoint's retry topic (with its due time: Kafka's delay) or its
+ * dead-letter topic, with acks=all, before the offset counts as settled; returning a record
+ * unchanged hands it out again in process, its offset held (never an offset left unsettled for
+ * good). When the partition is revoked (rebalance) or the consumer closes first, settlement
  * rejects with `LockLostError` and the record comes again to whoever owns the partition.
  */
-export class KafkaDelivery implements Delivery {
-  #state: 'open' | 'settling' | 'settled' = 'open';
-
+export class KafkaDelivery extends SettlingDelivery {
   constructor(
     private readonly owner: DeliveryOwner,
     /** The partition it came from (the consumer's state for it). */
@@ -52,74 +49,59 @@ export class KafkaDelivery implements Delivery {
     readonly headers: Readonly<Record<string, string>>,
     readonly deliveryCount: number,
     readonly partitionKey: string | undefined,
-  ) {}
+  ) {
+    super();
+  }
+
+  protected get capabilities(): TransportCapabilities {
+    return this.owner.capabilities;
+  }
 
   /** `<topic>:<partition>:<offset>`; built on use only (logs, copies). */
   get deliveryId(): string {
     return `${this.lease.topic}:${this.lease.partition}:${this.offset}`;
   }
 
-  /** Not settled, and its partition still owned. */
-  get open(): boolean {
-    return this.#state !== 'settled' && !this.lease.revoked;
+  protected override lockGone(): boolean {
+    return this.lease.revoked;
   }
 
-  #begin(): void {
-    if (this.#state !== 'settled' && this.lease.revoked) throw this.#lost();
-    if (this.#state !== 'open') throw new AlreadySettledError(this.deliveryId);
-    this.#state = 'settling';
+  protected override lost(): LockLostError {
+    return super.lost('its partition was revoked or its consumer closed');
   }
 
-  #finish(): void {
+  protected override copyHeaders(): Record<string, string> {
+    return { ...this.rawHeaders };
+  }
+
+  protected acknowledge(): Promise<void> {
     // A copy written after the partition was revoked is a duplicate: the new owner reads the original.
-    if (this.lease.revoked) throw this.#lost();
-    this.#state = 'settled';
+    if (this.lease.revoked) throw this.lost();
     this.owner.settled(this);
+    return ACKNOWLEDGED;
   }
 
-  #lost(): LockLostError {
-    return new LockLostError(`partition of ${this.deliveryId} was revoked or its consumer closed; it comes again`);
+  protected giveBack(): undefined {
+    return undefined; // Kafka changes nothing in place: a release is a retry-topic copy
   }
 
-  /** Not async (every message completes): the same checks, a failure returned as a rejection. */
-  complete(): Promise<void> {
-    try {
-      this.#begin();
-      this.#finish();
-    } catch (error) {
-      return Promise.reject(error);
+  protected async copy(
+    target: CopyTarget,
+    headers: Record<string, string>,
+  ): Promise<typeof KEPT_FOR_REDELIVERY | undefined> {
+    if (target.kind === 'deadLetter') {
+      await this.owner.copies.deadLetter(this, headers);
+      return undefined;
     }
-    return DONE;
-  }
-
-  async release(options: ReleaseOptions = {}): Promise<void> {
-    this.#begin();
-    let copied: boolean;
-    try {
-      copied = await this.owner.writeRetryCopy(this, options);
-    } catch (error) {
-      this.#state = 'open';
-      throw error;
-    }
-    if (copied) return this.#finish();
+    if (await this.owner.copies.retry(this, headers, target.delayMs)) return undefined;
     // Held for an in-process redelivery: done for this delivery, not for its offset.
-    if (this.lease.revoked) throw this.#lost();
-    this.#state = 'settled';
+    if (this.lease.revoked) throw this.lost();
+    this.owner.held.redeliverLater(this, headers, target.delayMs);
+    return KEPT_FOR_REDELIVERY;
   }
 
-  async deadLetter(fault: FaultDetails): Promise<void> {
-    this.#begin();
-    try {
-      await this.owner.writeDeadLetter(this, fault);
-    } catch (error) {
-      this.#state = 'open';
-      throw error;
-    }
-    this.#finish();
-  }
-
-  /** Kafka has no per-record lock: resolves while the partition is owned, else `LockLostError`. */
-  async renewLock(): Promise<void> {
-    if (this.#state !== 'settled' && this.lease.revoked) throw this.#lost();
+  protected async returnUnchanged(): Promise<void> {
+    if (this.lease.revoked) throw this.lost();
+    this.owner.held.redeliverLater(this, { ...this.rawHeaders }, 0);
   }
 }

@@ -197,6 +197,7 @@ export class KafkaTransport implements Transport {
     const topics = this.#topicsOf(address);
     if (!this.#endpoints.has(address)) await this.#createTopics([topics.input, topics.retry, topics.deadLetter]);
     const consumer = new KafkaConsumer({
+      capabilities: this.capabilities,
       kafka: this.#kafka,
       admin: this.#admin,
       producer: this.#producer,

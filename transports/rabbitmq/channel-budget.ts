@@ -1,3 +1,4 @@
+import type { Channel, ChannelModel } from 'amqplib';
 import type { Clock } from '../../src/transport/index.js';
 import { Fifo, TransportError } from '../../src/transport/index.js';
 
@@ -77,4 +78,37 @@ export class ChannelBudget {
       this.#free++;
     };
   }
+}
+
+/**
+ * Opens a short-lived channel within the channel budget (waiting at most `timeoutMs` for a slot)
+ * and resolves with it and the function that closes it and gives the slot back.
+ */
+export async function openShortLived<C extends Channel>(
+  budget: ChannelBudget,
+  model: ChannelModel,
+  what: string,
+  timeoutMs: number,
+  create: (model: ChannelModel) => Promise<C>,
+): Promise<{ channel: C; close: () => Promise<void> }> {
+  const release = await budget.acquire(timeoutMs, what);
+  let channel: C;
+  try {
+    channel = await create(model);
+  } catch (error) {
+    release();
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new TransportError(`${what}: cannot open a channel: ${detail}`, { cause: error });
+  }
+  channel.on('error', () => {});
+  return {
+    channel,
+    close: async () => {
+      try {
+        await channel.close().catch(() => {});
+      } finally {
+        release();
+      }
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { Consumer, ConsumerStatus, DeliveryCallback } from '../../src/transport/index.js';
-import { TransportError } from '../../src/transport/index.js';
+import { ConsumerGate, systemClock, TransportError } from '../../src/transport/index.js';
 import { ConsumerChannel } from './consumer-channel.js';
 import { describe } from './rabbitmq-connection.js';
 import { RabbitmqDelivery, type SettlementRoutes } from './rabbitmq-delivery.js';
@@ -27,10 +27,8 @@ export interface RabbitmqConsumerOptions {
  * its handed-out deliveries can still be acked, until `close()`.
  */
 export class RabbitmqConsumer implements Consumer {
-  #paused: boolean;
-  #closed = false;
-  /** Stopped on its own (cancelled, channel closed by an error): never consumes again. */
-  #stopped = false;
+  /** Prefetch is the broker's (`basic.qos`); the gate keeps the flags, the drain and the stop report. */
+  readonly #gate: ConsumerGate;
   #channel: ConsumerChannel | undefined;
   #tag: string | undefined;
   #toggling: Promise<void> = Promise.resolve();
@@ -38,26 +36,34 @@ export class RabbitmqConsumer implements Consumer {
   constructor(
     private readonly queue: string,
     private readonly callback: DeliveryCallback,
-    private readonly prefetch: number,
+    prefetch: number,
     private readonly routes: SettlementRoutes,
     private readonly logger: Logger,
     private readonly onClosed: (consumer: RabbitmqConsumer) => void,
-    private readonly options: RabbitmqConsumerOptions = { paused: false, onStatus: undefined },
+    options: RabbitmqConsumerOptions = { paused: false, onStatus: undefined },
   ) {
-    this.#paused = options.paused;
+    this.#gate = new ConsumerGate({
+      prefetch,
+      paused: options.paused,
+      onStatus: options.onStatus,
+      clock: systemClock,
+      logger,
+      what: `consumer of queue "${queue}"`,
+      inFlight: () => (this.#channel?.alive ? this.#channel.unsettled : 0),
+    });
   }
 
   get inFlight(): number {
-    return this.#channel?.alive ? this.#channel.unsettled : 0;
+    return this.#gate.inFlight;
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this.#gate.closed;
   }
 
   /** Stopped on its own and reported so: the transport no longer reopens it after reconnecting. */
   get stopped(): boolean {
-    return this.#stopped;
+    return this.#gate.stopped;
   }
 
   /**
@@ -67,14 +73,15 @@ export class RabbitmqConsumer implements Consumer {
    */
   open(model: ChannelModel): Promise<void> {
     return this.#serial(async () => {
-      if (this.#closed || this.#stopped) return;
+      if (this.#gate.closed || this.#gate.stopped) return;
       this.#channel?.lost();
       const raw = await model.createChannel();
-      if (this.#closed || this.#stopped) {
+      if (this.#gate.closed || this.#gate.stopped) {
         await raw.close().catch(() => {});
         return;
       }
       const channel = new ConsumerChannel(raw, nextChannelId++);
+      channel.onIdle = () => this.#gate.idle();
       // amqplib emits 'error' on a channel only when the broker closed that channel (not when the
       // connection went: then only 'close', and the transport reopens the consumer on reconnecting).
       let closedBy: Error | undefined;
@@ -94,8 +101,8 @@ export class RabbitmqConsumer implements Consumer {
       });
       this.#channel = channel;
       this.#tag = undefined;
-      await raw.prefetch(this.prefetch, false);
-      if (!this.#paused && !this.#closed) await this.#consume(channel);
+      await raw.prefetch(this.#gate.prefetch, false);
+      if (!this.#gate.held) await this.#consume(channel);
     });
   }
 
@@ -139,17 +146,13 @@ export class RabbitmqConsumer implements Consumer {
 
   pause(): Promise<void> {
     return this.#serial(async () => {
-      if (this.#paused) return;
-      this.#paused = true;
-      await this.#cancel();
+      if (this.#gate.pause()) await this.#cancel();
     });
   }
 
   resume(): Promise<void> {
     return this.#serial(async () => {
-      if (!this.#paused || this.#closed) return;
-      this.#paused = false;
-      if (this.#stopped) return;
+      if (!this.#gate.resume() || this.#gate.stopped) return;
       const channel = this.#channel;
       // While reconnecting there is no channel: the reconnection consumes since we are not paused.
       if (channel?.alive && this.#tag === undefined) await this.#consume(channel);
@@ -169,21 +172,10 @@ export class RabbitmqConsumer implements Consumer {
   }
 
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (!this.#gate.close()) return;
     await this.#serial(() => this.#cancel()).catch(() => {});
+    await this.#gate.drain(options.drainTimeoutMs);
     const channel = this.#channel;
-    const drainTimeoutMs = options.drainTimeoutMs ?? 0;
-    if (channel?.alive && channel.unsettled > 0 && drainTimeoutMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, drainTimeoutMs);
-        channel.onIdle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      channel.onIdle = undefined;
-    }
     if (channel?.alive) {
       // Let coalesced acks of this turn be written before the channel goes (its unacked return).
       await new Promise((resolve) => setImmediate(resolve));
@@ -195,12 +187,7 @@ export class RabbitmqConsumer implements Consumer {
 
   /** Stops for good and says so once (reconnecting the transport does not bring it back). */
   #stop(error: Error): void {
-    if (this.#closed || this.#stopped) return;
-    this.#stopped = true;
-    this.#tag = undefined;
-    if (this.options.onStatus) this.options.onStatus({ kind: 'stopped', error });
-    else
-      this.logger.error({ queue: this.queue, error: describe(error) }, 'consumer stopped; nothing consumes the queue');
+    if (this.#gate.stop(error)) this.#tag = undefined;
   }
 
   /** The connection went away: held deliveries are the broker's again. */

@@ -9,7 +9,7 @@ import type {
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport/index.js';
-import { faultFromHeaders, redriveHeaders, SluiceHeader, TransportError } from '../../src/transport/index.js';
+import { faultFromHeaders, planSelection, redriveCopyHeaders, TransportError } from '../../src/transport/index.js';
 import { copyProperties, toStringHeaders, withoutBrokerHeaders } from './amqp-headers.js';
 import { DEAD_LETTER_ID_HEADER } from './rabbitmq-delivery.js';
 import { queueNames } from './topology.js';
@@ -121,26 +121,24 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
 
   async purge(selection: PurgeSelection): Promise<PurgeResult> {
     const { channel, close } = await this.channels.channel('purging dead letters');
-    const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
-    const limit = 'limit' in selection ? selection.limit : Number.POSITIVE_INFINITY;
+    const plan = planSelection(selection);
     const removed: string[] = [];
     let atStart = 0;
     let held = 0;
     try {
       // Bound the scan by what was there at the start, as redrive does.
       atStart = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
-      const waiting = scanBound(atStart, ids);
-      for (let taken = 0; taken < waiting && removed.length < limit; taken++) {
+      const waiting = scanBound(atStart, plan.ids);
+      for (let taken = 0; taken < waiting && !plan.done(removed.length); taken++) {
         const message = await channel.get(this.#names.deadLetter, { noAck: false });
         if (message === false) break;
         const dead = toDeadLettered(this.#names.deadLetter, message);
-        if (ids && !ids.has(dead.deadLetterId) && !ids.has(dead.messageId)) {
+        if (!plan.wants(dead, removed.length)) {
           held++;
           continue; // held, returned on close
         }
         channel.ack(message);
         removed.push(dead.messageId);
-        if (ids && removed.length >= ids.size) break;
       }
     } catch (error) {
       if (isNotFound(error)) return { removed: 0, ids: [] };
@@ -159,23 +157,22 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
     channel.on('return', (message: GetMessage) => {
       returned = message.fields.routingKey;
     });
-    const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
-    const limit = 'limit' in selection ? selection.limit : Number.POSITIVE_INFINITY;
+    const plan = planSelection(selection);
     const moved: string[] = [];
     let atStart = 0;
     let held = 0;
     try {
       // Bound the scan by what was there at the start: new dead letters wait for the next redrive.
       atStart = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
-      const waiting = scanBound(atStart, ids);
+      const waiting = scanBound(atStart, plan.ids);
       const now = new Date(this.clock.now());
       let taken = 0;
-      while (taken < waiting && moved.length < limit && !(ids && moved.length >= ids.size)) {
+      while (taken < waiting && !plan.done(moved.length)) {
         // Take a window of dead letters first, then copy them all and wait for the confirms:
         // alternating one get with one publish on a channel waits out TCP's delayed acks
         // (measured: 50 ms a message on a quorum queue, against 2 ms in windows).
         const window: { message: GetMessage; headers: Record<string, string> }[] = [];
-        while (window.length < REDRIVE_WINDOW && taken < waiting && moved.length + window.length < limit) {
+        while (window.length < REDRIVE_WINDOW && taken < waiting && !plan.done(moved.length)) {
           const message = await channel.get(this.#names.deadLetter, { noAck: false });
           if (message === false) {
             taken = waiting;
@@ -183,16 +180,13 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
           }
           taken++;
           const dead = toDeadLettered(this.#names.deadLetter, message);
-          if (ids && !ids.has(dead.deadLetterId) && !ids.has(dead.messageId)) {
+          if (!plan.wants(dead, moved.length)) {
             held++;
             continue; // held, returned on close
           }
-          const headers = withoutBrokerHeaders(redriveHeaders(dead.headers, reason, now));
-          delete headers[DEAD_LETTER_ID_HEADER];
-          delete headers[SluiceHeader.deliveryCount];
+          const headers = withoutBrokerHeaders(redriveCopyHeaders(dead.headers, reason, now, [DEAD_LETTER_ID_HEADER]));
           window.push({ message, headers });
           moved.push(dead.messageId);
-          if (ids && moved.length >= ids.size) break;
         }
         await Promise.all(
           window.map(({ message, headers }) => this.#copyThenAck(channel, message, headers, () => returned)),

@@ -1,9 +1,10 @@
 import type { ConsumeMessage } from 'amqplib';
-import type { Delivery, FaultDetails, ReleaseOptions } from '../../src/transport/index.js';
+import type { CopyTarget, TransportCapabilities } from '../../src/transport/index.js';
 import {
-  AlreadySettledError,
-  deadLetterHeaders,
+  ACKNOWLEDGED,
+  deliveryCountOf,
   LockLostError,
+  SettlingDelivery,
   SluiceHeader,
   TransportError,
 } from '../../src/transport/index.js';
@@ -17,8 +18,7 @@ export const DEAD_LETTER_ID_HEADER = 'sluice-dead-letter-id';
 /** What a delivery needs from its transport to settle by re-publishing a copy. */
 export interface SettlementRoutes {
   readonly address: string;
-  /** Classic queues cannot count redeliveries: every release is then a counted copy. */
-  readonly nackCountsRedelivery: boolean;
+  readonly capabilities: TransportCapabilities;
   /** Publishes a copy with confirms; resolves once the broker has it. */
   publishCopy(routingKey: string, content: Buffer, options: import('amqplib').Options.Publish): Promise<void>;
   /** The delay queue for at least `delayMs` in front of the endpoint (declared if needed). */
@@ -27,23 +27,28 @@ export interface SettlementRoutes {
 }
 
 /**
- * One unacked AMQP delivery. Settlement maps to AMQP as follows:
- * - complete: ack (coalesced per event-loop turn);
- * - release, no delay and no headers, quorum queue: nack with requeue (the broker counts it);
- * - any other release: a copy (merged headers, `sluice-delivery-count`) published with confirms to
- *   the endpoint queue or its delay queue, then the original acked;
- * - deadLetter: a copy with fault headers published with confirms to `<queue>.dlq`, then acked.
- * A copy is confirmed before the original is acked: a crash in between duplicates, never loses.
+ * One unacked AMQP delivery, on the settlement kernel. Its primitives:
+ * - acknowledge: ack (coalesced per event-loop turn);
+ * - give back: nack with requeue, only for a release with no delay and no headers on a quorum queue
+ *   (the broker counts it); return unchanged: the same nack, on any queue;
+ * - copy: published with confirms to the endpoint queue, its delay queue, or `<queue>.dlq` (with
+ *   `sluice-dead-letter-id`); the kernel acks the original only after the confirm.
+ * AMQP has no dead-letter queue Sluice can address per message, and no delay of its own.
  */
-export class RabbitmqDelivery implements Delivery {
-  #settled = false;
+export class RabbitmqDelivery extends SettlingDelivery {
   #headers: Record<string, string> | undefined;
 
   constructor(
     private readonly message: ConsumeMessage,
     private readonly channel: ConsumerChannel,
     private readonly routes: SettlementRoutes,
-  ) {}
+  ) {
+    super();
+  }
+
+  protected get capabilities(): TransportCapabilities {
+    return this.routes.capabilities;
+  }
 
   get deliveryId(): string {
     return `${this.routes.address}#${this.channel.id}.${this.message.fields.deliveryTag}`;
@@ -57,10 +62,8 @@ export class RabbitmqDelivery implements Delivery {
   }
   get deliveryCount(): number {
     const raw = this.message.properties.headers;
-    const own = raw ? Number(raw[SluiceHeader.deliveryCount] ?? 0) : 0;
     const counted = raw?.['x-delivery-count'];
-    const byBroker = typeof counted === 'number' ? counted : this.message.fields.redelivered ? 1 : 0;
-    return (Number.isFinite(own) && own > 0 ? own : 0) + byBroker + 1;
+    return deliveryCountOf(raw, typeof counted === 'number' ? counted : this.message.fields.redelivered ? 1 : 0);
   }
   get partitionKey(): string | undefined {
     return undefined;
@@ -69,48 +72,44 @@ export class RabbitmqDelivery implements Delivery {
     return this.routes.address;
   }
 
-  #settle(): void {
-    if (this.#settled) throw new AlreadySettledError(this.deliveryId);
-    this.channel.assertAlive(`delivery ${this.deliveryId}`);
-    this.#settled = true;
+  protected override lockGone(): boolean {
+    return !this.channel.alive;
   }
 
-  complete(): Promise<void> {
-    try {
-      this.#settle();
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  protected override copyHeaders(): Record<string, string> {
+    return withoutBrokerHeaders(this.headers);
+  }
+
+  protected acknowledge(): Promise<void> {
     return this.channel.ack(this.message);
   }
 
-  async release(options: ReleaseOptions = {}): Promise<void> {
-    this.#settle();
-    const delayMs = options.delayMs ?? 0;
-    const headers = options.headers && Object.keys(options.headers).length > 0 ? options.headers : undefined;
-    if (delayMs <= 0 && !headers && this.routes.nackCountsRedelivery) {
-      this.channel.nack(this.message, true);
-      return;
+  protected giveBack(
+    headers: Readonly<Record<string, string>> | undefined,
+    delayMs: number,
+  ): Promise<void> | undefined {
+    // Called only where the queue counts redeliveries (quorum): a nack cannot carry headers.
+    if (delayMs > 0 || headers) return undefined;
+    return this.returnUnchanged();
+  }
+
+  protected returnUnchanged(): Promise<void> {
+    this.channel.nack(this.message, true);
+    return ACKNOWLEDGED;
+  }
+
+  protected async copy(target: CopyTarget, headers: Record<string, string>): Promise<undefined> {
+    if (target.kind === 'deadLetter') {
+      delete headers[SluiceHeader.deliveryCount];
+      headers[DEAD_LETTER_ID_HEADER] = this.routes.newDeadLetterId();
     }
-    const next = {
-      ...withoutBrokerHeaders(this.headers),
-      ...headers,
-      [SluiceHeader.deliveryCount]: String(this.deliveryCount),
-    };
-    await this.#copyThenAck(async () => (delayMs > 0 ? this.routes.delayQueue(delayMs) : this.routes.address), next);
-  }
-
-  async deadLetter(fault: FaultDetails): Promise<void> {
-    this.#settle();
-    const headers = deadLetterHeaders(withoutBrokerHeaders(this.headers), fault);
-    delete headers[SluiceHeader.deliveryCount];
-    headers[DEAD_LETTER_ID_HEADER] = this.routes.newDeadLetterId();
-    await this.#copyThenAck(async () => `${this.routes.address}.dlq`, headers);
-  }
-
-  async #copyThenAck(target: () => Promise<string>, headers: Record<string, string>): Promise<void> {
     try {
-      const queue = await target();
+      const queue =
+        target.kind === 'deadLetter'
+          ? `${this.routes.address}.dlq`
+          : target.delayMs > 0
+            ? await this.routes.delayQueue(target.delayMs)
+            : this.routes.address;
       this.channel.assertAlive(`delivery ${this.deliveryId}`);
       await this.routes.publishCopy(queue, this.message.content, copyProperties(this.message.properties, headers));
     } catch (error) {
@@ -120,17 +119,10 @@ export class RabbitmqDelivery implements Delivery {
           { cause: error },
         );
       }
-      // Not lost and not stuck: the original goes back as it was, and the caller learns why.
-      this.channel.nack(this.message, true);
+      // The lock is still held: the delivery stays open and the caller may settle it again.
       throw error instanceof TransportError
         ? error
         : new TransportError(`settling ${this.deliveryId} failed: ${describe(error)}`, { cause: error });
     }
-    await this.channel.ack(this.message);
-  }
-
-  async renewLock(): Promise<void> {
-    // AMQP has no lock timeout: the delivery stays ours while its channel lives.
-    this.channel.assertAlive(`delivery ${this.deliveryId}`);
   }
 }

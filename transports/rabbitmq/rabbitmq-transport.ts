@@ -15,11 +15,11 @@ import type {
 } from '../../src/transport/index.js';
 import { TransportError } from '../../src/transport/index.js';
 import { assertFitsAmqp } from './amqp-limits.js';
-import { ChannelBudget, MAX_SHORT_LIVED_CHANNELS } from './channel-budget.js';
+import { ChannelBudget, MAX_SHORT_LIVED_CHANNELS, openShortLived } from './channel-budget.js';
 import { ConfirmLostError, ConfirmPublisher, type PublishTarget, UnroutableError } from './confirm-publisher.js';
 import { DeclaredOnce } from './declared-once.js';
 import type { RabbitmqTransportConfig } from './rabbitmq-config.js';
-import { describe, RabbitmqConnection } from './rabbitmq-connection.js';
+import { describe, RabbitmqConnection, withTimeout } from './rabbitmq-connection.js';
 import { RabbitmqConsumer } from './rabbitmq-consumer.js';
 import { RabbitmqDeadLetterQueue } from './rabbitmq-dead-letter-queue.js';
 import type { SettlementRoutes } from './rabbitmq-delivery.js';
@@ -110,44 +110,13 @@ export class RabbitmqTransport implements Transport {
     return this.#connection.whenConnected(this.config.publishTimeoutMs);
   }
 
-  /**
-   * Opens a short-lived channel within the channel budget (waiting at most `timeoutMs` for a slot)
-   * and resolves with it and the function that closes it and gives the slot back.
-   */
-  async #openShortLived<C extends Channel>(
-    model: ChannelModel,
-    what: string,
-    timeoutMs: number,
-    create: (model: ChannelModel) => Promise<C>,
-  ): Promise<{ channel: C; close: () => Promise<void> }> {
-    const release = await this.#channels.acquire(timeoutMs, what);
-    let channel: C;
-    try {
-      channel = await create(model);
-    } catch (error) {
-      release();
-      throw new TransportError(`${what}: cannot open a channel: ${describe(error)}`, { cause: error });
-    }
-    channel.on('error', () => {});
-    return {
-      channel,
-      close: async () => {
-        try {
-          await channel.close().catch(() => {});
-        } finally {
-          release();
-        }
-      },
-    };
-  }
-
   async #withChannel<T>(
     model: ChannelModel,
     what: string,
     fn: (channel: Channel) => Promise<T>,
     timeoutMs = this.config.publishTimeoutMs,
   ): Promise<T> {
-    const { channel, close } = await this.#openShortLived(model, what, timeoutMs, (m) => m.createChannel());
+    const { channel, close } = await openShortLived(this.#channels, model, what, timeoutMs, (m) => m.createChannel());
     try {
       return await fn(channel);
     } catch (error) {
@@ -204,7 +173,7 @@ export class RabbitmqTransport implements Transport {
   #routes(address: string): SettlementRoutes {
     return {
       address,
-      nackCountsRedelivery: this.config.queueType === 'quorum',
+      capabilities: this.capabilities,
       publishCopy: async (routingKey, content, options) => {
         // A copy belongs to a delivery of the current connection: no waiting for another one.
         const model = this.#connection.current;
@@ -297,9 +266,10 @@ export class RabbitmqTransport implements Transport {
     return new RabbitmqDeadLetterQueue(
       address,
       {
-        channel: async (what) => this.#openShortLived(await this.#model(), what, timeoutMs, (m) => m.createChannel()),
+        channel: async (what) =>
+          openShortLived(this.#channels, await this.#model(), what, timeoutMs, (m) => m.createChannel()),
         confirmChannel: async (what) =>
-          this.#openShortLived(await this.#model(), what, timeoutMs, (m) => m.createConfirmChannel()),
+          openShortLived(this.#channels, await this.#model(), what, timeoutMs, (m) => m.createConfirmChannel()),
       },
       this.deps.clock,
     );
@@ -310,20 +280,4 @@ export class RabbitmqTransport implements Transport {
     this.#consumers.clear();
     await this.#connection.close();
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onTimeout()), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 }

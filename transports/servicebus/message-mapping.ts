@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
-import { InvalidOutgoingMessageError, type OutgoingMessage, SluiceHeader } from '../../src/transport/index.js';
+import {
+  deliveryCountOf,
+  InvalidOutgoingMessageError,
+  type OutgoingMessage,
+  SluiceHeader,
+} from '../../src/transport/index.js';
 
 /** Service Bus limits a message id and a session id to 128 characters. */
 export const MAX_ID_LENGTH = 128;
@@ -100,8 +105,7 @@ export function sluiceDeliveryCount(
   received: ServiceBusReceivedMessage,
   headers: Readonly<Record<string, string>>,
 ): number {
-  const carried = Number(headers[SluiceHeader.deliveryCount] ?? 0);
-  return (Number.isFinite(carried) && carried > 0 ? carried : 0) + (received.deliveryCount ?? 0) + 1;
+  return deliveryCountOf(headers, received.deliveryCount ?? 0);
 }
 
 /** Headers of a message leaving the dead-letter queue: the service's reason properties removed. */

@@ -5,17 +5,31 @@ import {
   type ServiceBusMessage,
   type ServiceBusReceivedMessage,
   type ServiceBusReceiver,
-  type ServiceBusSessionReceiver,
 } from '@azure/service-bus';
 import type { Logger } from 'pino';
-import type { Clock, Consumer, ConsumerStatus, DeliveryCallback } from '../../src/transport/index.js';
-import { TransportError } from '../../src/transport/index.js';
+import type {
+  Clock,
+  Consumer,
+  ConsumerStatus,
+  DeliveryCallback,
+  TransportCapabilities,
+} from '../../src/transport/index.js';
+import { ConsumerGate, TransportError } from '../../src/transport/index.js';
 import { ServiceBusDelivery } from './service-bus-delivery.js';
-import { SettlementSequencer } from './settlement-sequencer.js';
+import {
+  errorText,
+  type Lane,
+  newLane,
+  pendingSignal,
+  receiverOptions,
+  resolvedSignal,
+  runSessionWorker,
+} from './session-worker.js';
 
 export interface ServiceBusConsumerOptions {
   readonly client: ServiceBusClient;
   readonly address: string;
+  readonly capabilities: TransportCapabilities;
   readonly callback: DeliveryCallback;
   readonly prefetch: number;
   readonly sessions: false | { readonly maxConcurrentSessions: number; readonly idleTimeoutMs: number };
@@ -27,19 +41,6 @@ export interface ServiceBusConsumerOptions {
   readonly paused: boolean;
   readonly onStatus: ((status: ConsumerStatus) => void) | undefined;
   readonly onClosed: (consumer: ServiceBusConsumer) => void;
-}
-
-/** One SDK receiver (the queue's, or one held session's) and its subscription. */
-interface Lane {
-  readonly receiver: ServiceBusReceiver;
-  readonly session: boolean;
-  readonly sequencer: SettlementSequencer;
-  subscription: { close(): Promise<void> } | undefined;
-  /** Messages of this lane admitted and not yet done (handed out or waiting for a slot). */
-  pending: number;
-  lastActivity: number;
-  /** The session lock is gone: end the lane once nothing is pending. */
-  lost: boolean;
 }
 
 interface Admitted {
@@ -66,75 +67,65 @@ interface Admitted {
  * when asked (by this consumer or by closing the client, which only the transport does).
  */
 export class ServiceBusConsumer implements Consumer {
-  #inFlight = 0;
-  #paused: boolean;
-  #closed = false;
-  /** Stopped on its own (reported `stopped`): receives nothing more. */
-  #stopped = false;
+  /** Prefetch, paused / closed / stopped, the drain and the stop report: the kernel's gate. */
+  readonly gate: ConsumerGate;
   /** Reported `reconnecting` and not yet `receiving` again. */
   #reconnecting = false;
-  readonly #lanes = new Set<Lane>();
+  readonly lanes = new Set<Lane>();
   readonly #waiting: Admitted[] = [];
   readonly #handedOut = new Set<ServiceBusDelivery>();
-  readonly #abort = new AbortController();
-  #idle: (() => void) | undefined;
-  #resumed: { promise: Promise<void>; resolve: () => void } = resolvedSignal();
+  readonly abort = new AbortController();
+  resumed: { promise: Promise<void>; resolve: () => void } = resolvedSignal();
   #sessionWorkers: Promise<void>[] = [];
 
-  constructor(private readonly options: ServiceBusConsumerOptions) {
-    this.#paused = options.paused;
-    if (this.#paused) this.#resumed = pendingSignal();
+  constructor(readonly options: ServiceBusConsumerOptions) {
+    this.gate = new ConsumerGate({
+      prefetch: options.prefetch,
+      paused: options.paused,
+      onStatus: options.onStatus,
+      clock: options.clock,
+      logger: options.logger,
+      what: `Service Bus consumer of "${options.address}"`,
+    });
+    if (options.paused) this.resumed = pendingSignal();
   }
 
   get inFlight(): number {
-    return this.#inFlight;
+    return this.gate.inFlight;
   }
 
   start(): void {
     const { sessions } = this.options;
     if (sessions === false) {
-      const receiver = this.options.client.createReceiver(this.options.address, this.#receiverOptions());
-      const lane = this.#newLane(receiver, false);
-      if (!this.#paused) this.#subscribe(lane);
+      const receiver = this.options.client.createReceiver(
+        this.options.address,
+        receiverOptions(this.options.maxAutoLockRenewalDurationMs),
+      );
+      const lane = this.newLane(receiver, false);
+      if (!this.gate.paused) this.subscribe(lane);
       return;
     }
-    for (let i = 0; i < sessions.maxConcurrentSessions; i++) this.#sessionWorkers.push(this.#sessionWorker());
+    for (let i = 0; i < sessions.maxConcurrentSessions; i++)
+      this.#sessionWorkers.push(runSessionWorker(this, sessions));
   }
 
-  #receiverOptions() {
-    return {
-      receiveMode: 'peekLock' as const,
-      maxAutoLockRenewalDurationInMs: this.options.maxAutoLockRenewalDurationMs,
-      skipParsingBodyAsJson: true,
-      skipConvertingDate: true,
-    };
-  }
-
-  #newLane(receiver: ServiceBusReceiver, session: boolean): Lane {
-    const lane: Lane = {
-      receiver,
-      session,
-      sequencer: new SettlementSequencer(),
-      subscription: undefined,
-      pending: 0,
-      lastActivity: this.options.clock.now(),
-      lost: false,
-    };
-    this.#lanes.add(lane);
+  newLane(receiver: ServiceBusReceiver, session: boolean): Lane {
+    const lane = newLane(receiver, session, this.options.clock.now());
+    this.lanes.add(lane);
     return lane;
   }
 
-  #subscribe(lane: Lane): void {
+  subscribe(lane: Lane): void {
     const handlers = {
       processMessage: (message: ServiceBusReceivedMessage) => {
-        this.#receiving();
+        this.receiving();
         return this.#admit(lane, message);
       },
       processError: async (args: ProcessErrorArgs) => this.#onError(lane, args),
       // Not in the SDK's public types: called each time the receive link is attached (again) and
       // has credit. The only way to learn that a receiver that was failing receives again before a
       // message arrives.
-      postInitialize: async () => this.#receiving(),
+      postInitialize: async () => this.receiving(),
     };
     lane.subscription = lane.receiver.subscribe(handlers, {
       autoCompleteMessages: false,
@@ -142,7 +133,7 @@ export class ServiceBusConsumer implements Consumer {
     });
   }
 
-  async #unsubscribe(lane: Lane): Promise<void> {
+  async unsubscribe(lane: Lane): Promise<void> {
     const subscription = lane.subscription;
     lane.subscription = undefined;
     await subscription?.close().catch(() => {});
@@ -151,7 +142,7 @@ export class ServiceBusConsumer implements Consumer {
   #onError(lane: Lane, args: ProcessErrorArgs): void {
     const code = isServiceBusError(args.error) ? args.error.code : undefined;
     if (lane.session && (code === 'SessionLockLost' || lane.receiver.isClosed)) lane.lost = true;
-    if (this.#closed || this.#stopped) return;
+    if (this.gate.closed || this.gate.stopped) return;
     // We closed this lane's subscription (pause, stop): what it reports now is that close, e.g. an
     // AbortError from a subscription still starting up. Not a warning on every quick stop.
     if (lane.subscription === undefined) {
@@ -166,11 +157,11 @@ export class ServiceBusConsumer implements Consumer {
     // errors concern one message; an AbortError ends a receive that was asked to stop (pause,
     // close, or the client closed, which only the transport does).
     if (lane.session || args.errorSource !== 'receive' || args.error.name === 'AbortError') return;
-    this.#receiveFailed(args.error);
+    this.receiveFailed(args.error);
   }
 
   /** The receiver (or session acceptance) failed: retried by the SDK, or not fixable by retrying. */
-  #receiveFailed(error: Error): void {
+  receiveFailed(error: Error): void {
     if (isServiceBusError(error) && error.retryable) {
       if (this.#reconnecting) return;
       this.#reconnecting = true;
@@ -184,8 +175,8 @@ export class ServiceBusConsumer implements Consumer {
     );
   }
 
-  #receiving(): void {
-    if (!this.#reconnecting || this.#closed || this.#stopped) return;
+  receiving(): void {
+    if (!this.#reconnecting || this.gate.closed || this.gate.stopped) return;
     this.#reconnecting = false;
     this.options.onStatus?.({ kind: 'receiving' });
   }
@@ -195,14 +186,12 @@ export class ServiceBusConsumer implements Consumer {
    * deliveries keep their receiver (and may still settle) until `close()`.
    */
   #stop(error: Error): void {
-    if (this.#closed || this.#stopped) return;
-    this.#stopped = true;
-    this.#abort.abort();
-    this.#resumed.resolve();
-    for (const lane of this.#lanes) void this.#unsubscribe(lane);
+    if (this.gate.closed || this.gate.stopped) return;
+    this.abort.abort();
+    this.resumed.resolve();
+    for (const lane of this.lanes) void this.unsubscribe(lane);
     for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
-    if (this.options.onStatus) this.options.onStatus({ kind: 'stopped', error });
-    else this.options.logger.error({ err: error }, 'Service Bus consumer stopped; nothing consumes the queue');
+    this.gate.stop(error);
   }
 
   /** The SDK's message handler: resolves when the message no longer holds a slot. */
@@ -219,8 +208,8 @@ export class ServiceBusConsumer implements Consumer {
           resolve();
         },
       };
-      if (this.#closed || this.#paused || this.#stopped) this.#giveBack(admitted);
-      else if (this.#inFlight >= this.options.prefetch) this.#waiting.push(admitted);
+      if (this.gate.held) this.#giveBack(admitted);
+      else if (!this.gate.canTake()) this.#waiting.push(admitted);
       else this.#handOut(admitted);
     });
   }
@@ -235,19 +224,19 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   #handOut(admitted: Admitted): void {
-    this.#inFlight++;
+    this.gate.handedOut();
     const delivery: ServiceBusDelivery = new ServiceBusDelivery(admitted.message, admitted.lane.receiver, {
       address: this.options.address,
+      capabilities: this.options.capabilities,
       schedule: this.options.schedule,
       now: () => this.options.clock.now(),
       session: admitted.lane.session,
       sequencer: admitted.lane.sequencer,
       onDone: () => {
         this.#handedOut.delete(delivery);
-        this.#inFlight--;
         admitted.done();
+        this.gate.settled();
         this.#pumpWaiting();
-        if (this.#inFlight === 0) this.#idle?.();
       },
     });
     this.#handedOut.add(delivery);
@@ -255,117 +244,43 @@ export class ServiceBusConsumer implements Consumer {
       this.options.callback(delivery);
     } catch {
       // A callback must not throw; if it does, the message goes back rather than being lost.
-      void delivery.giveBack();
+      void delivery.handBack();
     }
   }
 
   #pumpWaiting(): void {
-    while (!this.#paused && !this.#closed && !this.#stopped && this.#inFlight < this.options.prefetch) {
+    while (this.gate.canTake()) {
       const next = this.#waiting.shift();
       if (next === undefined) return;
       this.#handOut(next);
     }
   }
 
-  async #sessionWorker(): Promise<void> {
-    const sessions = this.options.sessions;
-    if (sessions === false) return;
-    while (!this.#closed && !this.#stopped) {
-      if (this.#paused) {
-        await this.#resumed.promise;
-        continue;
-      }
-      let receiver: ServiceBusSessionReceiver;
-      try {
-        receiver = await this.options.client.acceptNextSession(this.options.address, {
-          ...this.#receiverOptions(),
-          abortSignal: this.#abort.signal,
-        });
-      } catch (error) {
-        if (this.#closed || this.#stopped) return;
-        // No session with messages within the operation timeout: the queue answers; ask again.
-        if (isServiceBusError(error) && error.code === 'ServiceTimeout') {
-          this.#receiving();
-          continue;
-        }
-        this.options.logger.warn({ err: error, address: this.options.address }, 'accepting a session failed');
-        this.#receiveFailed(error instanceof Error ? error : new Error(String(error)));
-        await new Promise<void>((resolve) => this.options.clock.setTimer(resolve, 1_000));
-        continue;
-      }
-      this.#receiving();
-      await this.#runSession(receiver, sessions.idleTimeoutMs);
-    }
-  }
-
-  /** Holds one session until it is idle (nothing pending for `idleTimeoutMs`), lost, paused or closed. */
-  async #runSession(receiver: ServiceBusSessionReceiver, idleTimeoutMs: number): Promise<void> {
-    const lane = this.#newLane(receiver, true);
-    if (!this.#closed && !this.#paused) this.#subscribe(lane);
-    const every = Math.max(25, Math.floor(idleTimeoutMs / 4));
-    const shouldEnd = () =>
-      this.#closed ||
-      this.#stopped ||
-      this.#paused ||
-      lane.lost ||
-      receiver.isClosed ||
-      this.options.clock.now() - lane.lastActivity >= idleTimeoutMs;
-    await this.#until(() => lane.pending === 0 && shouldEnd(), every);
-    // Stop the credit first, then let go of the session once nothing of it is in flight.
-    await this.#unsubscribe(lane);
-    await this.#until(() => lane.pending === 0 || receiver.isClosed, every);
-    this.#lanes.delete(lane);
-    await receiver.close().catch(() => {});
-  }
-
-  #until(condition: () => boolean, everyMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const check = () => {
-        if (condition()) resolve();
-        else this.options.clock.setTimer(check, everyMs);
-      };
-      check();
-    });
-  }
-
   async pause(): Promise<void> {
-    if (this.#paused || this.#closed) return;
-    this.#paused = true;
-    this.#resumed = pendingSignal();
-    await Promise.all([...this.#lanes].map((lane) => this.#unsubscribe(lane)));
+    if (this.gate.closed || !this.gate.pause()) return;
+    this.resumed = pendingSignal();
+    await Promise.all([...this.lanes].map((lane) => this.unsubscribe(lane)));
     for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
   }
 
   async resume(): Promise<void> {
-    if (!this.#paused || this.#closed) return;
-    this.#paused = false;
-    this.#resumed.resolve();
-    if (this.#stopped) return;
-    if (this.options.sessions === false) for (const lane of this.#lanes) this.#subscribe(lane);
+    if (!this.gate.resume()) return;
+    this.resumed.resolve();
+    if (this.gate.stopped) return;
+    if (this.options.sessions === false) for (const lane of this.lanes) this.subscribe(lane);
   }
 
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#abort.abort();
-    this.#resumed.resolve();
-    await Promise.all([...this.#lanes].map((lane) => this.#unsubscribe(lane)));
+    if (!this.gate.close()) return;
+    this.abort.abort();
+    this.resumed.resolve();
+    await Promise.all([...this.lanes].map((lane) => this.unsubscribe(lane)));
     for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
-    const drainTimeoutMs = options.drainTimeoutMs ?? 0;
-    if (this.#inFlight > 0 && drainTimeoutMs > 0) {
-      await new Promise<void>((resolve) => {
-        const cancel = this.options.clock.setTimer(resolve, drainTimeoutMs);
-        this.#idle = () => {
-          cancel();
-          resolve();
-        };
-      });
-      this.#idle = undefined;
-    }
-    await Promise.all([...this.#handedOut].map((delivery) => delivery.giveBack()));
+    await this.gate.drain(options.drainTimeoutMs);
+    await Promise.all([...this.#handedOut].map((delivery) => delivery.handBack()));
     await Promise.allSettled(this.#sessionWorkers);
-    await Promise.all([...this.#lanes].map((lane) => lane.receiver.close().catch(() => {})));
-    this.#lanes.clear();
+    await Promise.all([...this.lanes].map((lane) => lane.receiver.close().catch(() => {})));
+    this.lanes.clear();
     this.options.onClosed(this);
   }
 
@@ -375,26 +290,10 @@ export class ServiceBusConsumer implements Consumer {
    * deliveries reject with `LockLostError`.
    */
   abandonOnConnectionLoss(): void {
-    this.#closed = true;
-    this.#abort.abort();
-    this.#resumed.resolve();
-    for (const delivery of [...this.#handedOut]) delivery.markReturned();
+    this.gate.close();
+    this.abort.abort();
+    this.resumed.resolve();
+    for (const delivery of [...this.#handedOut]) delivery.markLost();
     for (const admitted of this.#waiting.splice(0)) admitted.done();
   }
-}
-
-function resolvedSignal(): { promise: Promise<void>; resolve: () => void } {
-  return { promise: Promise.resolve(), resolve: () => {} };
-}
-
-function pendingSignal(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => {};
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

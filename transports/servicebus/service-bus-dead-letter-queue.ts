@@ -11,7 +11,7 @@ import type {
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport/index.js';
-import { faultFromHeaders, redriveHeaders } from '../../src/transport/index.js';
+import { faultFromHeaders, planSelection, redriveHeaders } from '../../src/transport/index.js';
 import { bodyOf, copyOf, headersOf, messageIdOf, withoutBrokerHeaders } from './message-mapping.js';
 
 const PAGE = 100;
@@ -91,32 +91,7 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
   }
 
   async purge(selection: PurgeSelection): Promise<PurgeResult> {
-    const budget = 'limit' in selection ? selection.limit : await this.count();
-    const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
-    const receiver = this.#receiver();
-    const kept: ServiceBusReceivedMessage[] = [];
-    const removed: string[] = [];
-    let seen = 0;
-    try {
-      while (seen < budget) {
-        if (ids !== undefined && removed.length >= ids.size) break;
-        const batch = await receiver.receiveMessages(Math.min(PAGE, budget - seen), { maxWaitTimeInMs: 1_000 });
-        if (batch.length === 0) break;
-        for (const message of batch) {
-          seen++;
-          const id = messageIdOf(message);
-          if (ids !== undefined && !ids.has(id) && !ids.has(String(message.sequenceNumber))) {
-            kept.push(message);
-            continue;
-          }
-          await receiver.completeMessage(message);
-          removed.push(id);
-        }
-      }
-    } finally {
-      await Promise.allSettled(kept.map((m) => receiver.abandonMessage(m)));
-      await receiver.close().catch(() => {});
-    }
+    const removed = await this.#take(selection, async () => {});
     return { removed: removed.length, ids: removed };
   }
 
@@ -125,43 +100,50 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
   }
 
   async redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
-    const budget = 'limit' in selection ? selection.limit : await this.count();
-    const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
-    const wantedLimit = 'limit' in selection ? selection.limit : Number.POSITIVE_INFINITY;
+    const moved = await this.#take(selection, async (message) => {
+      const headers = redriveHeaders(withoutBrokerHeaders(headersOf(message)), reason, new Date(this.deps.clock.now()));
+      // The copy is on the queue before the dead letter goes.
+      await this.deps.sender().sendMessages(copyOf(message, headers));
+    });
+    return { moved: moved.length, ids: moved };
+  }
+
+  /**
+   * Receives dead letters under a lock, oldest first, no more than were waiting at the start (or
+   * the `limit`); runs `act` on each chosen one and then completes it; abandons the others back
+   * into the subqueue at the end. Resolves with the message ids of those completed.
+   */
+  async #take(
+    selection: RedriveSelection | PurgeSelection,
+    act: (message: ServiceBusReceivedMessage) => Promise<void>,
+  ): Promise<string[]> {
+    const plan = planSelection(selection);
+    const budget = 'limit' in selection ? plan.limit : await this.count();
     const receiver = this.#receiver();
     const kept: ServiceBusReceivedMessage[] = [];
-    const moved: string[] = [];
+    const taken: string[] = [];
     let seen = 0;
     try {
-      while (seen < budget && moved.length < wantedLimit) {
-        if (ids !== undefined && moved.length >= ids.size) break;
+      while (seen < budget && !plan.done(taken.length)) {
         const batch = await receiver.receiveMessages(Math.min(PAGE, budget - seen), { maxWaitTimeInMs: 1_000 });
         if (batch.length === 0) break;
         for (const message of batch) {
           seen++;
-          const id = messageIdOf(message);
-          const wanted =
-            moved.length < wantedLimit && (ids === undefined || ids.has(id) || ids.has(String(message.sequenceNumber)));
-          if (!wanted) {
+          const messageId = messageIdOf(message);
+          if (!plan.wants({ messageId, deadLetterId: String(message.sequenceNumber) }, taken.length)) {
             kept.push(message);
             continue;
           }
-          const headers = redriveHeaders(
-            withoutBrokerHeaders(headersOf(message)),
-            reason,
-            new Date(this.deps.clock.now()),
-          );
-          // The copy is on the queue before the dead letter goes.
-          await this.deps.sender().sendMessages(copyOf(message, headers));
+          await act(message);
           await receiver.completeMessage(message);
-          moved.push(id);
+          taken.push(messageId);
         }
       }
     } finally {
       await Promise.allSettled(kept.map((m) => receiver.abandonMessage(m)));
       await receiver.close().catch(() => {});
     }
-    return { moved: moved.length, ids: moved };
+    return taken;
   }
 }
 

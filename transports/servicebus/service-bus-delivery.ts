@@ -1,6 +1,6 @@
 import type { ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
-import type { Delivery, FaultDetails, ReleaseOptions } from '../../src/transport/index.js';
-import { AlreadySettledError, deadLetterHeaders, LockLostError, SluiceHeader } from '../../src/transport/index.js';
+import type { CopyTarget, FaultDetails, TransportCapabilities } from '../../src/transport/index.js';
+import { SettlingDelivery } from '../../src/transport/index.js';
 import { bodyOf, copyOf, headersOf, messageIdOf, sluiceDeliveryCount } from './message-mapping.js';
 import { settlementError } from './settlement-error.js';
 import type { SettlementSequencer } from './settlement-sequencer.js';
@@ -8,10 +8,11 @@ import type { SettlementSequencer } from './settlement-sequencer.js';
 /** What a delivery needs from its consumer and transport. */
 export interface DeliveryDeps {
   readonly address: string;
+  readonly capabilities: TransportCapabilities;
   /** Schedules a copy on the delivery's own queue; resolves once the broker has it. */
   readonly schedule: (message: ServiceBusMessage, at: Date) => Promise<void>;
   readonly now: () => number;
-  /** Called exactly once, when the delivery stops holding a slot (settled, failed or returned). */
+  /** Called exactly once, when the delivery stops holding a slot (settled, or lost or given back). */
   readonly onDone: () => void;
   /** Whether the message belongs to a session (its lock is the session's lock). */
   readonly session: boolean;
@@ -19,31 +20,33 @@ export interface DeliveryDeps {
   readonly sequencer: SettlementSequencer;
 }
 
-type State = 'locked' | 'settling' | 'settled' | 'returned';
-
 /**
- * One peek-locked Service Bus message. Settlement mapping:
- * complete → complete; release → abandon (headers as properties to modify), or with a delay:
- * schedule a copy, then complete the original; deadLetter → the native dead-letter subqueue with
- * `DeadLetterReason` = fault reason, `DeadLetterErrorDescription` = fault description and the
- * fault headers as properties. A lost lock rejects with `LockLostError`.
+ * One peek-locked Service Bus message, on the settlement kernel. Its primitives: complete;
+ * abandon (give back, properties merged); a scheduled copy on its own queue (the broker's delay,
+ * for a delayed release: the kernel completes the original after it); the native dead-letter
+ * subqueue (`DeadLetterReason` = fault reason, `DeadLetterErrorDescription` = fault description,
+ * the fault headers as properties); lock renewal. `MessageLockLost`/`SessionLockLost` become
+ * `LockLostError`.
  */
-export class ServiceBusDelivery implements Delivery {
+export class ServiceBusDelivery extends SettlingDelivery {
   readonly body: Buffer;
   readonly headers: Readonly<Record<string, string>>;
   readonly deliveryCount: number;
-  #state: State = 'locked';
 
   constructor(
     private readonly message: ServiceBusReceivedMessage,
     private readonly receiver: ServiceBusReceiver,
     private readonly deps: DeliveryDeps,
   ) {
+    super();
     this.body = bodyOf(message);
     this.headers = headersOf(message);
     this.deliveryCount = sluiceDeliveryCount(message, this.headers);
   }
 
+  protected get capabilities(): TransportCapabilities {
+    return this.deps.capabilities;
+  }
   get deliveryId(): string {
     return `${this.deps.address}#${this.message.lockToken ?? String(this.message.sequenceNumber)}`;
   }
@@ -57,75 +60,62 @@ export class ServiceBusDelivery implements Delivery {
     return messageIdOf(this.message);
   }
 
-  /** The consumer gave the message back (close): later settlements report a lost lock. */
-  markReturned(): boolean {
-    if (this.#state !== 'locked') return false;
-    this.#state = 'returned';
+  protected override ended(): void {
     this.deps.onDone();
-    return true;
   }
 
   /** Abandons the message without a settlement by the endpoint (consumer close). */
-  async giveBack(): Promise<void> {
-    if (!this.markReturned()) return;
-    await this.deps.sequencer
-      .run('other', () => this.receiver.abandonMessage(this.message))
-      .catch(() => {
-        // a lost lock or a closed link: the broker redelivers once the lock expires either way
-      });
-  }
-
-  async #settle(what: string, operation: () => Promise<void>): Promise<void> {
-    if (this.#state === 'returned') {
-      throw new LockLostError(`${what} of message ${this.messageId} in "${this.address}": it was returned on close`);
-    }
-    if (this.#state !== 'locked') throw new AlreadySettledError(this.deliveryId);
-    this.#state = 'settling';
-    try {
-      await operation();
-      this.#state = 'settled';
-    } catch (error) {
-      // Whatever failed, this delivery is over: its lock is lost or about to be, and the broker redelivers.
-      this.#state = 'settled';
-      throw settlementError(error, `${what} of message ${this.messageId} in "${this.address}"`);
-    } finally {
-      this.deps.onDone();
-    }
-  }
-
-  complete(): Promise<void> {
-    return this.#settle('complete', () => this.#complete());
-  }
-
-  #complete(): Promise<void> {
-    return this.deps.sequencer.run('accept', () => this.receiver.completeMessage(this.message));
-  }
-
-  release(options: ReleaseOptions = {}): Promise<void> {
-    const delayMs = options.delayMs ?? 0;
-    const headers = options.headers ?? {};
-    if (delayMs <= 0) {
-      return this.#settle('abandon', () =>
-        this.deps.sequencer.run('other', () => this.receiver.abandonMessage(this.message, { ...headers })),
-      );
-    }
-    return this.#settle('delayed release', async () => {
-      // Copy first, then complete: a crash in between duplicates the message, never loses it.
-      const copy = copyOf(this.message, {
-        ...this.headers,
-        ...headers,
-        [SluiceHeader.deliveryCount]: String(this.deliveryCount),
-      });
-      await this.deps.schedule(copy, new Date(this.deps.now() + delayMs));
-      await this.#complete();
+  async handBack(): Promise<void> {
+    if (!this.markLost()) return;
+    await this.#abandon().catch(() => {
+      // a lost lock or a closed link: the broker redelivers once the lock expires either way
     });
   }
 
-  deadLetter(fault: FaultDetails): Promise<void> {
-    return this.#settle('dead-letter', () =>
+  #abandon(properties?: Readonly<Record<string, string>>): Promise<void> {
+    return this.deps.sequencer.run('other', () => this.receiver.abandonMessage(this.message, { ...properties }));
+  }
+
+  async #broker(what: string, operation: () => Promise<void>): Promise<void> {
+    try {
+      await operation();
+    } catch (error) {
+      throw settlementError(error, `${what} of message ${this.messageId} in "${this.address}"`);
+    }
+  }
+
+  protected acknowledge(): Promise<void> {
+    return this.#broker('complete', () =>
+      this.deps.sequencer.run('accept', () => this.receiver.completeMessage(this.message)),
+    );
+  }
+
+  protected giveBack(
+    headers: Readonly<Record<string, string>> | undefined,
+    delayMs: number,
+  ): Promise<void> | undefined {
+    // A delay is a scheduled copy (the kernel's copy-then-remove), not an abandon.
+    if (delayMs > 0) return undefined;
+    return this.#broker('abandon', () => this.#abandon(headers));
+  }
+
+  /** Abandon; when even that fails, the lock is let go of: it expires and the broker redelivers. */
+  protected async returnUnchanged(): Promise<void> {
+    await this.#abandon().catch(() => {});
+  }
+
+  protected copy(target: CopyTarget, headers: Record<string, string>): Promise<undefined> {
+    const delayMs = target.kind === 'release' ? target.delayMs : 0;
+    return this.#broker('delayed release', async () => {
+      await this.deps.schedule(copyOf(this.message, headers), new Date(this.deps.now() + delayMs));
+    }).then(() => undefined);
+  }
+
+  protected override nativeDeadLetter(fault: FaultDetails, headers: Record<string, string>): Promise<void> {
+    return this.#broker('dead-letter', () =>
       this.deps.sequencer.run('other', () =>
         this.receiver.deadLetterMessage(this.message, {
-          ...deadLetterHeaders(this.headers, fault),
+          ...headers,
           deadLetterReason: fault.reason,
           deadLetterErrorDescription: fault.description,
         }),
@@ -133,19 +123,13 @@ export class ServiceBusDelivery implements Delivery {
     );
   }
 
-  async renewLock(): Promise<void> {
-    if (this.#state === 'returned') {
-      throw new LockLostError(`message ${this.deliveryId} was given back to the broker; it comes again`);
-    }
-    if (this.#state !== 'locked') return;
-    try {
+  protected override async extendLock(): Promise<void> {
+    await this.#broker('renew lock', async () => {
       if (this.deps.session && 'renewSessionLock' in this.receiver) {
         await (this.receiver as { renewSessionLock(): Promise<Date> }).renewSessionLock();
       } else {
         await this.receiver.renewMessageLock(this.message);
       }
-    } catch (error) {
-      throw settlementError(error, `renew lock of message ${this.messageId} in "${this.address}"`);
-    }
+    });
   }
 }

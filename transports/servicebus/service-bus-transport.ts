@@ -178,6 +178,7 @@ export class ServiceBusTransport implements Transport {
     const consumer = new ServiceBusConsumer({
       client,
       address,
+      capabilities: this.capabilities,
       callback,
       prefetch: options.prefetch,
       sessions: this.config.sessions

@@ -8,6 +8,7 @@ import { deadLetterCases } from './cases/dead-letter-cases.js';
 import { deliveryCases } from './cases/delivery-cases.js';
 import { flowCases } from './cases/flow-cases.js';
 import { loadCases } from './cases/load-cases.js';
+import { settlementCases } from './cases/settlement-cases.js';
 import type { ConformanceCapabilities, ConformanceCapability } from './conformance-capabilities.js';
 import { type CaseContext, type ConformanceCase, collector, type TransportConfigInput } from './conformance-case.js';
 
@@ -63,6 +64,7 @@ export interface ConformancePlan {
 /** Every case, in the order they run. */
 const cases: readonly ConformanceCase[] = [
   ...deliveryCases,
+  ...settlementCases,
   ...deadLetterCases,
   ...flowCases,
   ...busCases,

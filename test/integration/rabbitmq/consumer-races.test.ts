@@ -3,11 +3,12 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { RabbitmqConsumer } from '../../../transports/rabbitmq/rabbitmq-consumer.js';
 import type { SettlementRoutes } from '../../../transports/rabbitmq/rabbitmq-delivery.js';
+import { rabbitmqCapabilities } from '../../../transports/rabbitmq/rabbitmq-transport.js';
 import { RABBITMQ_URL, unique } from './rabbitmq-test-kit.js';
 
 const routes = (address: string): SettlementRoutes => ({
   address,
-  nackCountsRedelivery: false,
+  capabilities: rabbitmqCapabilities('classic'),
   publishCopy: async () => {},
   delayQueue: async () => address,
   newDeadLetterId: () => 'x',

@@ -112,4 +112,37 @@ export const deadLetterCases: readonly ConformanceCase[] = [
       expect(c.got).toHaveLength(2);
     },
   },
+  {
+    name: 'redrives the oldest by limit and chosen ids (dead-letter or message ids), leaving the rest in order',
+    needs: ['deadLetterManagement'],
+    async run(context) {
+      const t = await context.connect();
+      const address = await context.declared(t);
+      const { dlq, bodies } = await deadLettered(context, t, address, 6);
+      const c = context.collector();
+      await t.consume(address, c.onDelivery, { prefetch: 10 });
+      const byLimit = await dlq.redrive({ limit: 2 }, 'first two');
+      expect(byLimit.moved).toBe(2);
+      expect((await c.nth(1)).body.toString()).toBe(bodies[0]);
+      expect((await c.nth(2)).body.toString()).toBe(bodies[1]);
+      const left = await dlq.peek(10);
+      expect(left.map((d) => d.body.toString())).toEqual(bodies.slice(2));
+      const byIds = await dlq.redrive(
+        {
+          ids: [
+            (left[1] as { deadLetterId: string }).deadLetterId,
+            (left[3] as { messageId: string }).messageId,
+            'no-such-id',
+          ],
+        },
+        'chosen',
+      );
+      expect(byIds.moved).toBe(2);
+      const back = [(await c.nth(3)).body.toString(), (await c.nth(4)).body.toString()].sort();
+      expect(back).toEqual([bodies[3], bodies[5]].sort());
+      expect((await scanAll(dlq)).flat()).toEqual([bodies[2], bodies[4]]);
+      for (const d of c.got) await d.complete();
+      expect(c.got).toHaveLength(4);
+    },
+  },
 ];

@@ -1,0 +1,128 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../internal/clock.js';
+import type { ConsumerStatus } from './transport.js';
+
+export interface ConsumerGateOptions {
+  /** Most deliveries handed out and not yet settled. */
+  readonly prefetch: number;
+  /** Start paused (`ConsumeOptions.paused`). */
+  readonly paused?: boolean;
+  readonly onStatus?: ((status: ConsumerStatus) => void) | undefined;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Names the consumer in the log line of a `stopped` nobody listens for. */
+  readonly what: string;
+  /**
+   * Where the count of unsettled deliveries lives when the broker keeps it (an AMQP channel's
+   * unacked tags); the adapter then calls {@link ConsumerGate.idle} when it drops to zero.
+   */
+  readonly inFlight?: () => number;
+}
+
+/**
+ * What every consumer keeps the same way, whatever its broker: the prefetch (deliveries handed out
+ * and not settled), the paused, closed and stopped flags, the drain on close, and the one report of
+ * a consumer that stopped on its own. The adapter counts with {@link handedOut} and {@link settled},
+ * asks {@link canTake} before handing out, and calls {@link drain} from `close`.
+ */
+export class ConsumerGate {
+  #inFlight = 0;
+  #paused: boolean;
+  #closed = false;
+  #stopped = false;
+  #idle: (() => void) | undefined;
+
+  constructor(private readonly options: ConsumerGateOptions) {
+    this.#paused = options.paused ?? false;
+  }
+
+  get prefetch(): number {
+    return this.options.prefetch;
+  }
+  get inFlight(): number {
+    return this.options.inFlight ? this.options.inFlight() : this.#inFlight;
+  }
+  get paused(): boolean {
+    return this.#paused;
+  }
+  get closed(): boolean {
+    return this.#closed;
+  }
+  /** Stopped on its own (reported `stopped`): never hands out again. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+  /** Hands out nothing now: paused, closed or stopped. */
+  get held(): boolean {
+    return this.#paused || this.#closed || this.#stopped;
+  }
+
+  /** Whether one more delivery may be handed out now. */
+  canTake(): boolean {
+    return !this.held && this.inFlight < this.options.prefetch;
+  }
+
+  handedOut(): void {
+    this.#inFlight++;
+  }
+
+  /** One handed-out delivery no longer holds a slot (settled, lost or given back). */
+  settled(count = 1): void {
+    this.#inFlight -= count;
+    if (this.#inFlight <= 0) this.idle();
+  }
+
+  /** Nothing handed out is unsettled any more: ends a drain. */
+  idle(): void {
+    this.#idle?.();
+  }
+
+  /** Sets the paused flag; false when it was already so (the call changes nothing). */
+  pause(): boolean {
+    if (this.#paused) return false;
+    this.#paused = true;
+    return true;
+  }
+
+  /** Clears the paused flag; false when nothing changes (not paused, or closed). */
+  resume(): boolean {
+    if (!this.#paused || this.#closed) return false;
+    this.#paused = false;
+    return true;
+  }
+
+  /** Marks the consumer closed; false when it already was (close is idempotent). */
+  close(): boolean {
+    if (this.#closed) return false;
+    this.#closed = true;
+    return true;
+  }
+
+  /**
+   * Waits until nothing handed out is unsettled or `drainTimeoutMs` passed (0: not at all); what
+   * is still unsettled then is the adapter's to give back.
+   */
+  async drain(drainTimeoutMs = 0): Promise<void> {
+    if (this.inFlight <= 0 || drainTimeoutMs <= 0) return;
+    await new Promise<void>((resolve) => {
+      const cancel = this.options.clock.setTimer(resolve, drainTimeoutMs);
+      this.#idle = () => {
+        cancel();
+        resolve();
+      };
+    });
+    this.#idle = undefined;
+  }
+
+  /**
+   * The consumer stopped on its own and will not recover: says so once, to `onStatus`, or in the log
+   * when nobody listens. Never after `close()`. False when it was not reported (closed, or already).
+   */
+  stop(error: Error): boolean {
+    if (this.#closed || this.#stopped) return false;
+    this.#stopped = true;
+    if (this.options.onStatus) this.options.onStatus({ kind: 'stopped', error });
+    else this.options.logger.error({ err: error }, `${this.options.what} stopped; nothing consumes it`);
+    return true;
+  }
+}

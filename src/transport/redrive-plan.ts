@@ -1,0 +1,70 @@
+import type { DeadLetteredMessage, PurgeSelection, RedriveSelection } from './dead-letter-queue.js';
+import { redriveHeaders, SluiceHeader } from './headers.js';
+
+/** What a redrive or purge decides about each dead letter it reads, oldest first. */
+export interface DeadLetterPlan {
+  /** Chosen ids (dead-letter ids or message ids); undefined for `all` and `limit`. */
+  readonly ids: ReadonlySet<string> | undefined;
+  /** Most dead letters to choose (`limit`; else unbounded). */
+  readonly limit: number;
+  /** Whether this dead letter is chosen, given how many were chosen before it. */
+  wants(dead: Pick<DeadLetteredMessage, 'deadLetterId' | 'messageId'>, chosenSoFar: number): boolean;
+  /**
+   * A reader going through the queue may stop: `limit` chosen, or as many as there are ids (a
+   * message dead-lettered twice matches one id twice; a reader that has every dead letter at hand
+   * chooses both).
+   */
+  done(chosenSoFar: number): boolean;
+}
+
+/**
+ * Decodes a redrive or purge selection once, for every transport: all, chosen ids (a dead letter
+ * matches by its dead-letter id or its message id; ids not found are ignored), or the oldest `limit`.
+ */
+export function planSelection(selection: RedriveSelection | PurgeSelection): DeadLetterPlan {
+  const ids = 'ids' in selection ? new Set(selection.ids) : undefined;
+  const limit = 'limit' in selection ? Math.max(0, selection.limit) : Number.POSITIVE_INFINITY;
+  const enough = ids !== undefined ? ids.size : limit;
+  return {
+    ids,
+    limit,
+    wants: (dead, chosenSoFar) =>
+      chosenSoFar < limit && (ids === undefined || ids.has(dead.deadLetterId) || ids.has(dead.messageId)),
+    done: (chosenSoFar) => chosenSoFar >= enough,
+  };
+}
+
+/**
+ * Chooses from dead letters read oldest first; returns the chosen and the others, each in order.
+ * For a queue held in memory, or records read in one pass (Kafka).
+ */
+export function choose<T>(
+  entries: readonly T[],
+  selection: RedriveSelection | PurgeSelection,
+  identify: (entry: T) => Pick<DeadLetteredMessage, 'deadLetterId' | 'messageId'>,
+): { chosen: T[]; kept: T[] } {
+  const plan = planSelection(selection);
+  const chosen: T[] = [];
+  const kept: T[] = [];
+  for (const entry of entries) (plan.wants(identify(entry), chosen.length) ? chosen : kept).push(entry);
+  return { chosen, kept };
+}
+
+/**
+ * Headers for the copy a redrive sends back to the endpoint: the fault and attempt state removed,
+ * the redrive stamped, the kept delivery count removed (the copy is a first delivery), and the
+ * transport's own bookkeeping headers removed (`dropped`: exact names, or prefixes ending in `-`).
+ */
+export function redriveCopyHeaders(
+  deadLettered: Readonly<Record<string, string>>,
+  reason: string,
+  now: Date,
+  dropped: readonly string[] = [],
+): Record<string, string> {
+  const headers = redriveHeaders(deadLettered, reason, now);
+  delete headers[SluiceHeader.deliveryCount];
+  for (const name of Object.keys(headers)) {
+    if (dropped.some((d) => (d.endsWith('-') ? name.startsWith(d) : name === d))) delete headers[name];
+  }
+  return headers;
+}

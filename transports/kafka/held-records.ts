@@ -1,0 +1,73 @@
+import type { Logger } from 'pino';
+import type { Clock, DeliveryCallback } from '../../src/transport/index.js';
+import { SluiceHeader } from '../../src/transport/index.js';
+import { type DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
+import { KafkaHeader } from './kafka-header.js';
+import type { PartitionState } from './partition-state.js';
+
+/** Hands a delivery to the endpoint; a callback that throws loses nothing (the record comes again). */
+export function handOut(delivery: KafkaDelivery, callback: DeliveryCallback, logger: Logger): void {
+  try {
+    callback(delivery);
+  } catch (error) {
+    logger.error({ err: error }, 'delivery callback threw; the record will come again');
+  }
+}
+
+/** Records kept in process for a redelivery (Kafka's "return" and its fallback for a too-large copy). */
+export class HeldRecords {
+  readonly #held = new Set<() => void>();
+
+  constructor(
+    private readonly owner: DeliveryOwner,
+    private readonly clock: Clock,
+    private readonly callback: DeliveryCallback,
+    private readonly logger: Logger,
+    private readonly closing: () => boolean,
+  ) {}
+
+  /** Cancels every held redelivery (the consumer lets go of its partitions). */
+  dropAll(): void {
+    for (const cancel of this.#held) cancel();
+    this.#held.clear();
+  }
+
+  /**
+   * Keeps a record (its offset unsettled, its prefetch slot taken) and hands it out again after the
+   * delay, counted once more: a retry copy that does not fit the retry topic, or a record returned
+   * unchanged. Never an offset left unsettled for good; a crash or a rebalance meanwhile loses
+   * nothing: the record is read again from the committed offset.
+   */
+  redeliverLater(delivery: KafkaDelivery, raw: Record<string, string>, delayMs: number): void {
+    const state = delivery.lease as PartitionState;
+    raw[SluiceHeader.deliveryCount] = String(delivery.deliveryCount);
+    const headers: Record<string, string> = { ...raw };
+    delete headers[KafkaHeader.dueAt];
+    const cancel = this.clock.setTimer(
+      () => {
+        this.#held.delete(cancel);
+        if (state.revoked || this.closing()) return;
+        const { owner, callback } = this;
+        const { offset, key: recordKey, address, body, deliveryCount, partitionKey } = delivery;
+        handOut(
+          new KafkaDelivery(
+            owner,
+            state,
+            offset,
+            recordKey,
+            raw,
+            address,
+            body,
+            headers,
+            deliveryCount + 1,
+            partitionKey,
+          ),
+          callback,
+          this.logger,
+        );
+      },
+      Math.max(0, delayMs),
+    );
+    this.#held.add(cancel);
+  }
+}

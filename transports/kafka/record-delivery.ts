@@ -1,0 +1,54 @@
+import type { KafkaMessage } from 'kafkajs';
+import { deliveryCountOf } from '../../src/transport/index.js';
+import { SluiceHeader } from '../../src/transport/index.js';
+import { type DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
+import { KafkaHeader } from './kafka-header.js';
+import type { PartitionState } from './partition-state.js';
+import { tombstoneBody, UNKNOWN_TOMBSTONE_TYPE } from './tombstone-body.js';
+
+/**
+ * The delivery of one fetched record: its headers without the retry topic's due time, its count
+ * (the count a copy carried, plus the group's delivery mark: how often this offset was handed out
+ * before), and a tombstone's body made from the record when it has no value.
+ */
+export function recordDelivery(
+  owner: DeliveryOwner,
+  state: PartitionState,
+  message: KafkaMessage,
+  offset: number,
+  raw: Record<string, string>,
+  address: string,
+  typeOfTopic: (topic: string) => string | undefined,
+): KafkaDelivery {
+  const { topic, partition } = state;
+  let headers = raw;
+  if (KafkaHeader.dueAt in raw) {
+    headers = { ...raw };
+    delete headers[KafkaHeader.dueAt];
+  }
+  const readsBefore =
+    state.prior !== undefined && offset >= state.priorFrom && offset <= state.prior.through ? state.prior.count : 0;
+  const partitionKey = message.key === null ? undefined : message.key.toString('utf8');
+  const body =
+    message.value ??
+    tombstoneBody({
+      topic,
+      partition,
+      offset: message.offset,
+      key: partitionKey,
+      timestampMs: Number(message.timestamp),
+      type: raw[SluiceHeader.messageType] ?? typeOfTopic(topic) ?? UNKNOWN_TOMBSTONE_TYPE,
+    });
+  return new KafkaDelivery(
+    owner,
+    state,
+    offset,
+    message.key,
+    raw,
+    address,
+    body,
+    headers,
+    deliveryCountOf(raw, readsBefore),
+    partitionKey,
+  );
+}

@@ -1,0 +1,70 @@
+import type { Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { Clock } from '../../src/transport/index.js';
+import { SluiceHeader } from '../../src/transport/index.js';
+import type { KafkaDelivery } from './kafka-delivery.js';
+import { isMessageTooLarge, KafkaHeader } from './kafka-header.js';
+import type { EndpointTopics } from './topic-naming.js';
+
+/**
+ * Kafka's "copy durably to an address" for the settlement kernel: a record written with acks=all to
+ * the endpoint's retry topic (its due time in a header: Kafka's way to delay) or dead-letter topic,
+ * naming the record it copies.
+ */
+export class SettlementCopies {
+  constructor(
+    private readonly producer: Producer,
+    private readonly topics: EndpointTopics,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * The retry-topic copy; false when it does not fit the retry topic (the caller then keeps the
+   * record for an in-process redelivery).
+   */
+  async retry(delivery: KafkaDelivery, headers: Record<string, string>, delayMs: number): Promise<boolean> {
+    const record: Record<string, string> = { ...headers };
+    record[KafkaHeader.dueAt] = String(this.clock.now() + Math.max(0, delayMs));
+    record[KafkaHeader.source] = delivery.deliveryId;
+    try {
+      await this.producer.send({
+        topic: this.topics.retry,
+        acks: -1,
+        messages: [{ key: delivery.key, value: delivery.body, headers: record }],
+      });
+      return true;
+    } catch (error) {
+      if (!isMessageTooLarge(error)) throw error;
+      this.logger.warn(
+        { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic: this.topics.retry, delayMs },
+        'retry copy too large for the retry topic; redelivering the record in process after the delay instead',
+      );
+      return false;
+    }
+  }
+
+  /**
+   * The dead-letter copy. One that does not fit the dead-letter topic becomes a reference: rather
+   * than hold the partition's commits forever, the fault without the body, and where the body stays
+   * (the source record, kept for its topic's retention; redrive reads it there).
+   */
+  async deadLetter(delivery: KafkaDelivery, headers: Record<string, string>): Promise<void> {
+    delete headers[KafkaHeader.dueAt];
+    headers[SluiceHeader.deliveryCount] = String(delivery.deliveryCount);
+    headers[KafkaHeader.source] = delivery.deliveryId;
+    const topic = this.topics.deadLetter;
+    try {
+      await this.producer.send({ topic, acks: -1, messages: [{ key: delivery.key, value: delivery.body, headers }] });
+    } catch (error) {
+      if (!isMessageTooLarge(error)) throw error;
+      headers[KafkaHeader.bodyOmitted] =
+        `${delivery.body.length} bytes did not fit ${topic} (max.message.bytes); the body stays at ${delivery.deliveryId}`;
+      this.logger.warn(
+        { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic },
+        'dead-letter copy too large for the dead-letter topic; dead-lettered a reference to the record instead',
+      );
+      await this.producer.send({ topic, acks: -1, messages: [{ key: delivery.key, value: Buffer.alloc(0), headers }] });
+    }
+  }
+}
