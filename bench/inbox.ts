@@ -15,7 +15,7 @@ import {
   memoryTransport,
 } from '../src/index.js';
 import { postgresInbox } from '../src/inbox/postgres/index.js';
-import { systemClock } from '../src/transport/index.js';
+import { systemClock } from '../src/transport-core/index.js';
 import { rabbitmqTransport } from '../transports/rabbitmq/index.js';
 import { deleteTopology } from '../test/integration/rabbitmq/rabbitmq-test-kit.js';
 import { rawInbox } from './raw-pg-inbox.js';

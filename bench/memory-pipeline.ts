@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { z } from 'zod';
-import type { OutgoingMessage } from '../src/transport/index.js';
+import type { OutgoingMessage } from '../src/transport-core/index.js';
 import { loadCore, parseBuild } from './load-sluice.js';
 
 const { values, positionals } = parseArgs({ options: { build: { type: 'string' } }, allowPositionals: true });

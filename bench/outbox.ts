@@ -26,7 +26,7 @@ import {
   type TransportDefinition,
 } from '../src/index.js';
 import { postgresInbox, type PostgresTransaction } from '../src/inbox/postgres/index.js';
-import { systemClock } from '../src/transport/index.js';
+import { systemClock } from '../src/transport-core/index.js';
 import { rabbitmqTransport } from '../transports/rabbitmq/index.js';
 import { deleteTopology } from '../test/integration/rabbitmq/rabbitmq-test-kit.js';
 import { cpuPerMessage, type CpuSample, sampleCpu } from './server-cpu.js';

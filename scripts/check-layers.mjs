@@ -2,7 +2,7 @@
 // The layer rule (docs/architecture.md, "Layers"): every folder of `src/` has a rank, and a file
 // imports only its own folder and folders ranked below it. Transports (`transports/<kind>/`, and the
 // built-in memory transport in `src/memory-transport/`) import only their own folder and
-// `src/transport/index.ts`; `src` imports no file of `transports/`, except the config loader's
+// `src/transport-core/index.ts`; `src` imports no file of `transports/`, except the config loader's
 // `import()` of a transport's entry point, run only for the configured kind; a broker client or a
 // database driver is imported only by its transport or store (vitest only by the conformance kit).
 //
@@ -23,7 +23,7 @@ import ts from 'typescript';
 export const RANKING = [
   'internal',
   'errors',
-  'transport',
+  'transport-core',
   'memory-transport',
   'envelope',
   'contracts',
@@ -47,7 +47,7 @@ export const RANKING = [
 
 /** Folders that hold a transport: they see the core only through its contract. */
 const TRANSPORT_FOLDERS = ['src/memory-transport'];
-const TRANSPORT_CONTRACT = 'src/transport/index.ts';
+const TRANSPORT_CONTRACT = 'src/transport-core/index.ts';
 /** The one file of `src` that may load a transport's entry point (by `import()`, for the configured kind). */
 const TRANSPORT_LOADER = 'src/bus/create-bus-from-config.ts';
 

@@ -178,8 +178,8 @@ export type {
   TransportDefinition,
   TransportDeps,
   TransportState,
-} from './transport/index.js';
-export { defineTransport, SluiceHeader } from './transport/index.js';
+} from './transport-core/index.js';
+export { defineTransport, SluiceHeader } from './transport-core/index.js';
 export { type Clock, ManualClock, systemClock } from './internal/clock.js';
 export {
   memoryTransport,

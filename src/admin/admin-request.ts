@@ -5,7 +5,7 @@ import { RegistrationError } from '../errors/sluice-error.js';
 import type { HealthSource } from '../health/health-handler.js';
 import { HttpProblem } from '../health/http-problem.js';
 import type { TokenAuthorizer } from '../health/token-authorizer.js';
-import type { DeadLetterQueue } from '../transport/dead-letter-queue.js';
+import type { DeadLetterQueue } from '../transport-core/dead-letter-queue.js';
 import type { ExplainOptions, Explanation, MessageExplanation } from '../history/explain.js';
 import type { ConsoleAssets } from './console-assets.js';
 import type { JobRegistry } from './job-registry.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DeadLetterFilterSchema } from '../dead-letters/dead-letter-filter.js';
 import { selectDeadLetters } from '../dead-letters/dead-letter-reads.js';
-import type { DeadLetterQueue } from '../transport/dead-letter-queue.js';
+import type { DeadLetterQueue } from '../transport-core/dead-letter-queue.js';
 import type { JobHandle, JobKind } from './job-registry.js';
 
 /** At most this many, the oldest first: a redrive in batches (1,000 now, the rest once they pass). */

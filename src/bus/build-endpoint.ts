@@ -21,7 +21,7 @@ import { retryStateHeaders } from '../retry/retry-state.js';
 import { EndpointTelemetry } from '../pipeline/endpoint-telemetry.js';
 import type { BusEvents } from '../telemetry/events.js';
 import { traceStage } from '../pipeline/stages/trace-stage.js';
-import { withoutRetryState } from '../transport/headers.js';
+import { withoutRetryState } from '../transport-core/headers.js';
 import type { BusParts } from './bus-parts.js';
 import type { BusProducer } from './bus-producer.js';
 import { Endpoint } from './endpoint.js';

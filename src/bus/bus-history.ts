@@ -1,7 +1,7 @@
 import type { ExplainSources } from '../history/explain.js';
 import { RegistrationError } from '../errors/sluice-error.js';
 import { safeError } from '../telemetry/safe-error.js';
-import type { DeadLetterQueue } from '../transport/dead-letter-queue.js';
+import type { DeadLetterQueue } from '../transport-core/dead-letter-queue.js';
 import type { BusParts } from './bus-parts.js';
 import type { EndpointRegistration } from './endpoint-builder.js';
 

@@ -4,7 +4,7 @@ import type { HistoryRuntime } from '../history/history-runtime.js';
 import type { InboxCommonConfig, InboxStore } from '../inbox/inbox-store.js';
 import type { Clock } from '../internal/clock.js';
 import type { WaitGauge } from '../internal/wait-gauge.js';
-import type { Transport } from '../transport/transport.js';
+import type { Transport } from '../transport-core/transport.js';
 import type { BusConfig } from './config-schema.js';
 import type { DeliveryObserver } from '../pipeline/delivery-observer.js';
 import type { EndpointRegistration } from './endpoint-builder.js';

@@ -7,7 +7,7 @@ import { InvalidOutgoingMessageError, LifecycleError } from '../errors/sluice-er
 import type { OutboxMessage } from '../outbox/outbox-store.js';
 import { ProducerTelemetry } from '../telemetry/producer-telemetry.js';
 import { type TraceFields, traceHeaders } from '../telemetry/trace-context.js';
-import type { OutgoingMessage } from '../transport/transport.js';
+import type { OutgoingMessage } from '../transport-core/transport.js';
 import type { BusParts, BusState } from './bus-parts.js';
 
 /**

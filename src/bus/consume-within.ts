@@ -1,6 +1,6 @@
 import { TransportError } from '../errors/sluice-error.js';
 import type { Clock } from '../internal/clock.js';
-import type { Consumer } from '../transport/transport.js';
+import type { Consumer } from '../transport-core/transport.js';
 
 /**
  * Runs one attempt to make a consumer with the attempt timeout: past it the attempt fails, and a

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../internal/clock.js';
 import { describeError, safeError } from '../telemetry/logger.js';
 import type { ConsumerChange } from '../telemetry/events.js';
-import type { Consumer, ConsumerStatus } from '../transport/transport.js';
+import type { Consumer, ConsumerStatus } from '../transport-core/transport.js';
 import { type ConsumerRestartConfig, consumerRestartDelayMs } from './consumer-restart-config.js';
 import { ConsumerDowntime } from './consumer-downtime.js';
 import { type ConsumerState, type ConsumerView, iso } from '../health/consumer-view.js';

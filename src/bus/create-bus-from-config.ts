@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors/sluice-error.js';
 import type { InboxCommonConfig, InboxDefinition } from '../inbox/inbox-store.js';
-import type { TransportDefinition } from '../transport/definition.js';
+import type { TransportDefinition } from '../transport-core/definition.js';
 import type { Bus } from './bus.js';
 import type { BusConfigInput } from './config-schema.js';
 import { type BusOptions, createBus } from './create-bus.js';

@@ -7,7 +7,7 @@ import { type Clock, systemClock } from '../internal/clock.js';
 import type { PartitionKeyOf } from '../pipeline/stages/schedule-stage.js';
 import type { ErrorMatcher } from '../retry/retry-policy.js';
 import { configSecrets, createRootLogger, withSafeErrors } from '../telemetry/logger.js';
-import type { TransportDefinition } from '../transport/definition.js';
+import type { TransportDefinition } from '../transport-core/definition.js';
 import type { InboxCommonConfig, InboxDefinition, InboxDeps, InboxStore } from '../inbox/inbox-store.js';
 import { Bus, type BusParts } from './bus.js';
 import { configErrorFrom } from './config-errors.js';

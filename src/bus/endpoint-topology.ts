@@ -1,4 +1,4 @@
-import type { EndpointTopology } from '../transport/transport.js';
+import type { EndpointTopology } from '../transport-core/transport.js';
 import type { EndpointConfig } from './config-schema.js';
 import type { EndpointRegistration } from './endpoint-builder.js';
 

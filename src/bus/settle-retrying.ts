@@ -7,7 +7,7 @@ import type { Outcome, OutcomeObserver } from '../pipeline/outcome.js';
 import { type Forward, settle } from '../pipeline/settle.js';
 import { isRetryable } from '../retry/retry-policy.js';
 import { safeError } from '../telemetry/logger.js';
-import type { Delivery } from '../transport/delivery.js';
+import type { Delivery } from '../transport-core/delivery.js';
 import { unforwardable } from './forward-failure.js';
 
 /** A message whose settlement keeps failing is given back, to come again no sooner than this. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { DeadLetteredMessage } from '../transport/dead-letter-queue.js';
+import type { DeadLetteredMessage } from '../transport-core/dead-letter-queue.js';
 import { failureGroupOf, reasonOf } from './failure-group.js';
 
 const Text = z.string().trim().min(1).max(500);

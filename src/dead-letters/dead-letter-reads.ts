@@ -1,4 +1,4 @@
-import type { DeadLetteredMessage, DeadLetterQueue } from '../transport/dead-letter-queue.js';
+import type { DeadLetteredMessage, DeadLetterQueue } from '../transport-core/dead-letter-queue.js';
 import { type DeadLetterFilter, matchesFilter } from './dead-letter-filter.js';
 import { type DeadLetterSummary, summaryOf } from './dead-letter-view.js';
 import { failureGroupOf } from './failure-group.js';

@@ -1,5 +1,5 @@
 import type { FaultDetails } from '../errors/fault.js';
-import type { DeadLetteredMessage } from '../transport/dead-letter-queue.js';
+import type { DeadLetteredMessage } from '../transport-core/dead-letter-queue.js';
 import { failureGroupOf, failureTextOf, reasonOf } from './failure-group.js';
 
 /** One dead letter in a list: what it is and why it failed, without its body. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { DeadLetteredMessage } from '../transport/dead-letter-queue.js';
+import type { DeadLetteredMessage } from '../transport-core/dead-letter-queue.js';
 
 /** The header a broker writes when it dead-lettered a message itself (Service Bus). */
 const BROKER_REASON_HEADER = 'DeadLetterReason';

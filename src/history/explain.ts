@@ -1,5 +1,5 @@
 import type { EnvelopeCodec } from '../envelope/cloudevents-codec.js';
-import type { DeadLetterQueue } from '../transport/dead-letter-queue.js';
+import type { DeadLetterQueue } from '../transport-core/dead-letter-queue.js';
 import { describeEntry, redriveHint } from './describe-entry.js';
 import type { Consumed } from './history-backend.js';
 import type { CausedMessage, HistoryOutcome, LostTo, StoredHistoryRecord } from './history-record.js';

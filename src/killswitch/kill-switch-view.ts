@@ -1,7 +1,7 @@
 import type { Envelope } from '../envelope/envelope.js';
 import type { Outcome } from '../pipeline/outcome.js';
 import { redactSecrets } from '../telemetry/logger.js';
-import { SluiceHeader } from '../transport/headers.js';
+import { SluiceHeader } from '../transport-core/headers.js';
 import type { KillSwitchConfig } from './kill-switch-config.js';
 import type { KillSwitchSnapshot, KillSwitchState, OutcomeFacts } from './kill-switch-policy.js';
 

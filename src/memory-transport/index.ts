@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type Clock, defineTransport, systemClock, type TransportDefinition } from '../../src/transport/index.js';
+import { type Clock, defineTransport, systemClock, type TransportDefinition } from '../../src/transport-core/index.js';
 
 import { MemoryBroker } from './memory-broker.js';
 import { MemoryTransport } from './memory-transport.js';

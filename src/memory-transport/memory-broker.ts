@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/transport/index.js';
+import type { Clock } from '../../src/transport-core/index.js';
 import { MemoryQueue } from './memory-queue.js';
 
 export interface MemoryBrokerOptions {

@@ -1,4 +1,9 @@
-import type { Consumer, ConsumerGate, DeliveryCallback, TransportCapabilities } from '../../src/transport/index.js';
+import type {
+  Consumer,
+  ConsumerGate,
+  DeliveryCallback,
+  TransportCapabilities,
+} from '../../src/transport-core/index.js';
 import { MemoryDelivery } from './memory-delivery.js';
 import type { Lock, MemoryQueue } from './memory-queue.js';
 

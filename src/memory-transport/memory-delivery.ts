@@ -1,5 +1,5 @@
-import type { FaultDetails, TransportCapabilities } from '../../src/transport/index.js';
-import { ACKNOWLEDGED, SettlingDelivery } from '../../src/transport/index.js';
+import type { FaultDetails, TransportCapabilities } from '../../src/transport-core/index.js';
+import { ACKNOWLEDGED, SettlingDelivery } from '../../src/transport-core/index.js';
 import type { Lock, MemoryQueue } from './memory-queue.js';
 
 /**

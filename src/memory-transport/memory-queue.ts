@@ -6,8 +6,8 @@ import type {
   PurgeSelection,
   RedriveResult,
   RedriveSelection,
-} from '../../src/transport/index.js';
-import { choose, deadLetterHeaders, Fifo, LockLostError, redriveHeaders } from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
+import { choose, deadLetterHeaders, Fifo, LockLostError, redriveHeaders } from '../../src/transport-core/index.js';
 import type { MemoryConsumer } from './memory-consumer.js';
 
 /** A message held by the in-memory broker. */

@@ -12,8 +12,8 @@ import type {
   Transport,
   TransportCapabilities,
   TransportState,
-} from '../../src/transport/index.js';
-import { ConsumerGate, TransportError } from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
+import { ConsumerGate, TransportError } from '../../src/transport-core/index.js';
 import type { MemoryBroker } from './memory-broker.js';
 import { MemoryConsumer } from './memory-consumer.js';
 

@@ -6,7 +6,7 @@ import { isRetryable } from '../retry/retry-policy.js';
 import { sluiceTracer } from '../telemetry/otel.js';
 import { Attr, OperationType } from '../telemetry/semantic.js';
 import { producerContext } from '../telemetry/trace-context.js';
-import type { OutgoingMessage, Transport } from '../transport/transport.js';
+import type { OutgoingMessage, Transport } from '../transport-core/transport.js';
 import { type OutboxConfig, type OutboxRow, type OutboxStore, outboxRetryDelayMs } from './outbox-store.js';
 
 export interface OutboxDispatcherDeps {

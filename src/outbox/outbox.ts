@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { settleWithin } from '../internal/abort.js';
 import type { Clock } from '../internal/clock.js';
-import type { Transport } from '../transport/transport.js';
+import type { Transport } from '../transport-core/transport.js';
 import { OutboxDispatcher } from './outbox-dispatcher.js';
 import { InProcessDispatch } from './in-process-dispatch.js';
 import { type Dispatch, OutboxRelay } from './outbox-relay.js';

@@ -5,7 +5,7 @@ import type { BatchHandler } from '../contracts/batch-context.js';
 import type { MessageContract } from '../contracts/define-message.js';
 import type { Envelope } from '../envelope/envelope.js';
 import type { Clock } from '../internal/clock.js';
-import type { Delivery } from '../transport/delivery.js';
+import type { Delivery } from '../transport-core/delivery.js';
 import type { ErrorMatcher, RetryPolicy } from '../retry/retry-policy.js';
 import type { TombstoneHandler } from '../contracts/tombstone-handler.js';
 import type { OrderingConfig } from '../ordering/ordering-config.js';

@@ -1,6 +1,6 @@
 import { assertNever } from '../internal/assert-never.js';
-import type { Delivery } from '../transport/delivery.js';
-import { SluiceHeader } from '../transport/headers.js';
+import type { Delivery } from '../transport-core/delivery.js';
+import { SluiceHeader } from '../transport-core/headers.js';
 
 /** Sends a copy of a delivery (body untouched, headers merged) to another address. */
 export type Forward = (

@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { SluiceHeader } from '../transport/headers.js';
+import { SluiceHeader } from '../transport-core/headers.js';
 
 /** What earlier deliveries of a message spent, carried in its headers across delayed redeliveries. */
 export interface RetryState {

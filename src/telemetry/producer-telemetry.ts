@@ -7,7 +7,7 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import type { OutgoingMessage } from '../transport/transport.js';
+import type { OutgoingMessage } from '../transport-core/transport.js';
 import { sluiceMeter, sluiceTracer } from './otel.js';
 import { Attr, Metric, OperationType } from './semantic.js';
 import { type TraceFields, traceFieldsOf } from './trace-context.js';

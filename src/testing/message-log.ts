@@ -4,8 +4,8 @@ import type { Envelope } from '../envelope/envelope.js';
 import type { FaultDetails } from '../errors/fault.js';
 import type { DeliveryContext, ValidatedContext } from '../pipeline/context.js';
 import type { Outcome, SkipReason } from '../pipeline/outcome.js';
-import type { OutgoingMessage } from '../transport/transport.js';
-import { SluiceHeader } from '../transport/headers.js';
+import type { OutgoingMessage } from '../transport-core/transport.js';
+import { SluiceHeader } from '../transport-core/headers.js';
 
 /** Where a recorded delivery was handled: which bus of the harness (0: `harness.bus`), which endpoint. */
 export interface HandledAt {

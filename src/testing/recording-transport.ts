@@ -1,4 +1,4 @@
-import type { OutgoingMessage, Transport } from '../transport/transport.js';
+import type { OutgoingMessage, Transport } from '../transport-core/transport.js';
 
 /** What a recording transport reports: each message handed to the broker, and each delivery handed out. */
 export interface TransportRecorder {

@@ -8,7 +8,7 @@ import { assembleBus } from '../bus/create-bus.js';
 import type { InboxCommonConfig, InboxDefinition } from '../inbox/inbox-store.js';
 import type { Clock } from '../internal/clock.js';
 import type { WaitGauge } from '../internal/wait-gauge.js';
-import { defineTransport } from '../transport/definition.js';
+import { defineTransport } from '../transport-core/definition.js';
 import type { MessageLog } from './message-log.js';
 import { recordingTransport, type TransportRecorder } from './recording-transport.js';
 

@@ -13,7 +13,7 @@ import {
   type TransportDefinition,
 } from '../../src/index.js';
 import { type PostgresTransaction, postgresInbox } from '../../src/inbox/postgres/index.js';
-import { systemClock } from '../../src/transport/index.js';
+import { systemClock } from '../../src/transport-core/index.js';
 import { kafkaTransport } from '../../transports/kafka/index.js';
 import { RabbitmqTransportConfigSchema, rabbitmqTransport } from '../../transports/rabbitmq/index.js';
 import { testKafkaConfig } from '../integration/kafka/kafka-fixture.js';

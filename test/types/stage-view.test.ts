@@ -2,7 +2,7 @@ import { describe, expectTypeOf, it } from 'vitest';
 import type { Stage } from '../../src/pipeline/compose.js';
 import type { DeliveryContext, DeliveryView, HandlerContext } from '../../src/pipeline/context.js';
 import { COMPLETED } from '../../src/pipeline/outcome.js';
-import type { Delivery } from '../../src/transport/delivery.js';
+import type { Delivery } from '../../src/transport-core/delivery.js';
 import type { FaultDetails } from '../../src/errors/fault.js';
 
 declare const fault: FaultDetails;

@@ -76,10 +76,10 @@ describe('the layer rule (scripts/check-layers.mjs)', () => {
 
   it('keeps transports on the contract, src off the transports, and broker clients in their homes', () => {
     const at = tree({
-      'src/transport/index.ts': 'export const contract = 1;\n',
-      'src/transport/headers.ts': 'export const h = 1;\n',
+      'src/transport-core/index.ts': 'export const contract = 1;\n',
+      'src/transport-core/headers.ts': 'export const h = 1;\n',
       'transports/kafka/index.ts':
-        "import { contract } from '../../src/transport/index.js';\nimport { h } from '../../src/transport/headers.js';\nexport { contract, h };\n",
+        "import { contract } from '../../src/transport-core/index.js';\nimport { h } from '../../src/transport-core/headers.js';\nexport { contract, h };\n",
       'src/bus/create-bus.ts': "import { contract } from '../../transports/kafka/index.js';\nexport { contract };\n",
       'src/bus/create-bus-from-config.ts': "export const load = () => import('../../transports/kafka/index.js');\n",
       'src/bus/client.ts': "import { Kafka } from 'kafkajs';\nexport { Kafka };\n",
@@ -88,7 +88,7 @@ describe('the layer rule (scripts/check-layers.mjs)', () => {
     const { status, out } = check(at);
     expect(status).toBe(1);
     expect(out).toContain(
-      "transports/kafka/index.ts:2: imports '../../src/transport/headers.js': a transport (transports/kafka/) imports only its own folder and src/transport/index.ts",
+      "transports/kafka/index.ts:2: imports '../../src/transport-core/headers.js': a transport (transports/kafka/) imports only its own folder and src/transport-core/index.ts",
     );
     expect(out).not.toContain('transports/kafka/index.ts:1');
     expect(out).toContain(

@@ -5,7 +5,7 @@ import { ConsumerSupervisor } from '../../src/bus/consumer-supervisor.js';
 import { ManualClock } from '../../src/internal/clock.js';
 import { createDeferred, type Deferred } from '../../src/internal/deferred.js';
 import type { ConsumerChange } from '../../src/telemetry/events.js';
-import type { Consumer, ConsumerStatus } from '../../src/transport/index.js';
+import type { Consumer, ConsumerStatus } from '../../src/transport-core/index.js';
 
 /** A consumer the test drives: it records what it was asked and reports what the test says. */
 class ScriptedConsumer implements Consumer {

@@ -3,7 +3,7 @@ import { matchesFilter } from '../../src/dead-letters/dead-letter-filter.js';
 import { detailOf } from '../../src/dead-letters/dead-letter-view.js';
 import { failureGroupOf, normaliseFailureText } from '../../src/dead-letters/failure-group.js';
 import { createFault } from '../../src/errors/fault.js';
-import type { DeadLetteredMessage } from '../../src/transport/index.js';
+import type { DeadLetteredMessage } from '../../src/transport-core/index.js';
 
 function dead(error: Error | undefined, extra: Partial<DeadLetteredMessage> = {}, at = '2026-01-01T10:00:00.000Z') {
   const fault = createFault({

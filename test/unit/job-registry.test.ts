@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { deadLetterWork } from '../../src/admin/dead-letter-job.js';
 import { JobConflict, JobRegistry, type JobView } from '../../src/admin/job-registry.js';
 import { ManualClock } from '../../src/internal/clock.js';
-import type { DeadLetterQueue } from '../../src/transport/index.js';
+import type { DeadLetterQueue } from '../../src/transport-core/index.js';
 
 const registry = (clock = new ManualClock(Date.parse('2026-01-01T00:00:00Z')), keepFinished = 100) =>
   new JobRegistry({ clock, keepFinished, keepFinishedMs: 60_000, describeError: (e) => (e as Error).message });

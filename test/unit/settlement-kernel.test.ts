@@ -9,7 +9,7 @@ import {
   SettlingDelivery,
   type TransportCapabilities,
   TransportError,
-} from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
 
 /**
  * The settlement kernel's rule, over an adapter whose primitives do what the test scripts: the

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Clock, DeliveryCallback } from '../../src/transport/index.js';
-import { SluiceHeader } from '../../src/transport/index.js';
+import type { Clock, DeliveryCallback } from '../../src/transport-core/index.js';
+import { SluiceHeader } from '../../src/transport-core/index.js';
 import { type DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
 import { KafkaHeader } from './kafka-header.js';
 import type { PartitionState } from './partition-state.js';

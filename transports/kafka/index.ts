@@ -1,4 +1,4 @@
-import { defineTransport, type TransportDefinition } from '../../src/transport/index.js';
+import { defineTransport, type TransportDefinition } from '../../src/transport-core/index.js';
 import { type KafkaTransportConfig, KafkaTransportConfigSchema } from './kafka-config.js';
 import { KafkaTransport } from './kafka-transport.js';
 

@@ -6,8 +6,8 @@ import type {
   ConsumerStatus,
   DeliveryCallback,
   TransportCapabilities,
-} from '../../src/transport/index.js';
-import { ConsumerGate, TransportError } from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
+import { ConsumerGate, TransportError } from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import type { DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
 import { OffsetCommits } from './offset-commits.js';

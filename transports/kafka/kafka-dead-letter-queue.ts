@@ -8,8 +8,8 @@ import type {
   PurgeSelection,
   RedriveResult,
   RedriveSelection,
-} from '../../src/transport/index.js';
-import { choose, faultFromHeaders, redriveCopyHeaders } from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
+import { choose, faultFromHeaders, redriveCopyHeaders } from '../../src/transport-core/index.js';
 import { headersFromRecord, KafkaHeader } from './kafka-header.js';
 import { referencedBodies } from './referenced-bodies.js';
 import { type RangeRecord, readTopicRange } from './read-topic-range.js';

@@ -1,5 +1,5 @@
-import type { CopyTarget, LockLostError, TransportCapabilities } from '../../src/transport/index.js';
-import { ACKNOWLEDGED, KEPT_FOR_REDELIVERY, SettlingDelivery } from '../../src/transport/index.js';
+import type { CopyTarget, LockLostError, TransportCapabilities } from '../../src/transport-core/index.js';
+import { ACKNOWLEDGED, KEPT_FOR_REDELIVERY, SettlingDelivery } from '../../src/transport-core/index.js';
 import type { HeldRecords } from './held-records.js';
 import type { SettlementCopies } from './settlement-copies.js';
 

@@ -12,8 +12,8 @@ import type {
   Transport,
   TransportCapabilities,
   TransportState,
-} from '../../src/transport/index.js';
-import { InvalidOutgoingMessageError, SluiceHeader, TransportError } from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
+import { InvalidOutgoingMessageError, SluiceHeader, TransportError } from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import { KafkaConsumer } from './kafka-consumer.js';
 import { KafkaDeadLetterQueue } from './kafka-dead-letter-queue.js';

@@ -1,6 +1,6 @@
 import type { Consumer as KafkajsConsumer } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { Clock } from '../../src/transport/index.js';
+import type { Clock } from '../../src/transport-core/index.js';
 import { encodeDeliveryMark } from './delivery-mark.js';
 import type { PartitionState } from './partition-state.js';
 

@@ -1,7 +1,7 @@
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { Clock, ConsumerGate, DeliveryCallback } from '../../src/transport/index.js';
-import { Fifo } from '../../src/transport/index.js';
+import type { Clock, ConsumerGate, DeliveryCallback } from '../../src/transport-core/index.js';
+import { Fifo } from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import type { DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
 import { handOut } from './held-records.js';

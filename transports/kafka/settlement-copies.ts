@@ -1,7 +1,7 @@
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { Clock } from '../../src/transport/index.js';
-import { SluiceHeader } from '../../src/transport/index.js';
+import type { Clock } from '../../src/transport-core/index.js';
+import { SluiceHeader } from '../../src/transport-core/index.js';
 import type { KafkaDelivery } from './kafka-delivery.js';
 import { isMessageTooLarge, KafkaHeader } from './kafka-header.js';
 import type { EndpointTopics } from './topic-naming.js';

@@ -1,4 +1,4 @@
-import { TransportError } from '../../src/transport/index.js';
+import { TransportError } from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 
 const LEGAL = /^[A-Za-z0-9._-]{1,249}$/;

@@ -1,4 +1,4 @@
-import { InvalidOutgoingMessageError, type OutgoingMessage } from '../../src/transport/index.js';
+import { InvalidOutgoingMessageError, type OutgoingMessage } from '../../src/transport-core/index.js';
 
 /** AMQP 0-9-1 short strings (message id, type, exchange and queue names) hold at most 255 bytes. */
 export const MAX_SHORT_STRING_BYTES = 255;

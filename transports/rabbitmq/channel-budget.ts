@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import type { Clock } from '../../src/transport/index.js';
-import { Fifo, TransportError } from '../../src/transport/index.js';
+import type { Clock } from '../../src/transport-core/index.js';
+import { Fifo, TransportError } from '../../src/transport-core/index.js';
 
 /** Most short-lived channels (declarations, dead-letter reads) one transport has open at once. */
 export const MAX_SHORT_LIVED_CHANNELS = 8;

@@ -1,6 +1,6 @@
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { Logger } from 'pino';
-import { TransportError } from '../../src/transport/index.js';
+import { TransportError } from '../../src/transport-core/index.js';
 import { describe } from './rabbitmq-connection.js';
 
 /** The broker had no queue to route a mandatory publish to (it returned the message). */

@@ -1,5 +1,5 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { LockLostError } from '../../src/transport/index.js';
+import { LockLostError } from '../../src/transport-core/index.js';
 
 /**
  * One consumer's AMQP channel and the deliveries it holds. A delivery tag is only valid on the

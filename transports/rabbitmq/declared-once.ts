@@ -1,5 +1,5 @@
 import type { ChannelModel } from 'amqplib';
-import type { Clock } from '../../src/transport/index.js';
+import type { Clock } from '../../src/transport-core/index.js';
 
 interface Entry {
   readonly promise: Promise<void>;

@@ -1,4 +1,4 @@
-import { defineTransport, type TransportDefinition } from '../../src/transport/index.js';
+import { defineTransport, type TransportDefinition } from '../../src/transport-core/index.js';
 import { type RabbitmqTransportConfig, RabbitmqTransportConfigSchema } from './rabbitmq-config.js';
 import { RabbitmqTransport } from './rabbitmq-transport.js';
 

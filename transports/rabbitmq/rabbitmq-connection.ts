@@ -1,7 +1,7 @@
 import amqp, { type ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
-import type { Clock, TransportState } from '../../src/transport/index.js';
-import { redactConnectionString, redactSecrets, secretsOf, TransportError } from '../../src/transport/index.js';
+import type { Clock, TransportState } from '../../src/transport-core/index.js';
+import { redactConnectionString, redactSecrets, secretsOf, TransportError } from '../../src/transport-core/index.js';
 import type { RabbitmqTransportConfig } from './rabbitmq-config.js';
 
 /** Runs after every (re)connection, before the transport reports `connected`; a throw retries. */

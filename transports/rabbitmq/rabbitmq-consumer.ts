@@ -1,7 +1,7 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import type { Consumer, ConsumerStatus, DeliveryCallback } from '../../src/transport/index.js';
-import { ConsumerGate, systemClock, TransportError } from '../../src/transport/index.js';
+import type { Consumer, ConsumerStatus, DeliveryCallback } from '../../src/transport-core/index.js';
+import { ConsumerGate, systemClock, TransportError } from '../../src/transport-core/index.js';
 import { ConsumerChannel } from './consumer-channel.js';
 import { describe } from './rabbitmq-connection.js';
 import { RabbitmqDelivery, type SettlementRoutes } from './rabbitmq-delivery.js';

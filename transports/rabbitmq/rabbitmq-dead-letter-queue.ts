@@ -8,8 +8,8 @@ import type {
   PurgeSelection,
   RedriveResult,
   RedriveSelection,
-} from '../../src/transport/index.js';
-import { faultFromHeaders, planSelection, redriveCopyHeaders, TransportError } from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
+import { faultFromHeaders, planSelection, redriveCopyHeaders, TransportError } from '../../src/transport-core/index.js';
 import { copyProperties, toStringHeaders, withoutBrokerHeaders } from './amqp-headers.js';
 import { DEAD_LETTER_ID_HEADER } from './rabbitmq-delivery.js';
 import { queueNames } from './topology.js';

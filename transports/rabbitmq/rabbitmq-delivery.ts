@@ -1,5 +1,5 @@
 import type { ConsumeMessage } from 'amqplib';
-import type { CopyTarget, TransportCapabilities } from '../../src/transport/index.js';
+import type { CopyTarget, TransportCapabilities } from '../../src/transport-core/index.js';
 import {
   ACKNOWLEDGED,
   deliveryCountOf,
@@ -7,7 +7,7 @@ import {
   SettlingDelivery,
   SluiceHeader,
   TransportError,
-} from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
 import { copyProperties, toStringHeaders, withoutBrokerHeaders } from './amqp-headers.js';
 import type { ConsumerChannel } from './consumer-channel.js';
 import { describe } from './rabbitmq-connection.js';

@@ -12,8 +12,8 @@ import type {
   Transport,
   TransportCapabilities,
   TransportState,
-} from '../../src/transport/index.js';
-import { TransportError } from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
+import { TransportError } from '../../src/transport-core/index.js';
 import { assertFitsAmqp } from './amqp-limits.js';
 import { ChannelBudget, MAX_SHORT_LIVED_CHANNELS, openShortLived } from './channel-budget.js';
 import { ConfirmLostError, ConfirmPublisher, type PublishTarget, UnroutableError } from './confirm-publisher.js';

@@ -1,4 +1,4 @@
-import { defineTransport, type TransportDefinition } from '../../src/transport/index.js';
+import { defineTransport, type TransportDefinition } from '../../src/transport-core/index.js';
 import type { ServiceBusEntityAdministration } from './entity-administration.js';
 import { type ServiceBusTransportConfig, ServiceBusTransportConfigSchema } from './service-bus-config.js';
 import { ServiceBusTransport } from './service-bus-transport.js';

@@ -5,7 +5,7 @@ import {
   InvalidOutgoingMessageError,
   type OutgoingMessage,
   SluiceHeader,
-} from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
 
 /** Service Bus limits a message id and a session id to 128 characters. */
 export const MAX_ID_LENGTH = 128;

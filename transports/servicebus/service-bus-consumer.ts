@@ -13,8 +13,8 @@ import type {
   ConsumerStatus,
   DeliveryCallback,
   TransportCapabilities,
-} from '../../src/transport/index.js';
-import { ConsumerGate, TransportError } from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
+import { ConsumerGate, TransportError } from '../../src/transport-core/index.js';
 import { ServiceBusDelivery } from './service-bus-delivery.js';
 import {
   errorText,

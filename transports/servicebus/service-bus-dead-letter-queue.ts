@@ -10,8 +10,8 @@ import type {
   PurgeSelection,
   RedriveResult,
   RedriveSelection,
-} from '../../src/transport/index.js';
-import { faultFromHeaders, planSelection, redriveHeaders } from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
+import { faultFromHeaders, planSelection, redriveHeaders } from '../../src/transport-core/index.js';
 import { bodyOf, copyOf, headersOf, messageIdOf, withoutBrokerHeaders } from './message-mapping.js';
 
 const PAGE = 100;

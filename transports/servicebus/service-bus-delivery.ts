@@ -1,6 +1,6 @@
 import type { ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
-import type { CopyTarget, FaultDetails, TransportCapabilities } from '../../src/transport/index.js';
-import { SettlingDelivery } from '../../src/transport/index.js';
+import type { CopyTarget, FaultDetails, TransportCapabilities } from '../../src/transport-core/index.js';
+import { SettlingDelivery } from '../../src/transport-core/index.js';
 import { bodyOf, copyOf, headersOf, messageIdOf, sluiceDeliveryCount } from './message-mapping.js';
 import { settlementError } from './settlement-error.js';
 import type { SettlementSequencer } from './settlement-sequencer.js';

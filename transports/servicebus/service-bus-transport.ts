@@ -11,8 +11,8 @@ import type {
   Transport,
   TransportCapabilities,
   TransportState,
-} from '../../src/transport/index.js';
-import { redactSecrets, secretsOf, TransportError } from '../../src/transport/index.js';
+} from '../../src/transport-core/index.js';
+import { redactSecrets, secretsOf, TransportError } from '../../src/transport-core/index.js';
 import { type ServiceBusEntityAdministration, sdkEntityAdministration } from './entity-administration.js';
 import { EntityNaming } from './entity-naming.js';
 import { toServiceBusMessage } from './message-mapping.js';

@@ -1,5 +1,5 @@
 import { isServiceBusError, type ServiceBusReceiver, type ServiceBusSessionReceiver } from '@azure/service-bus';
-import type { ConsumerGate } from '../../src/transport/index.js';
+import type { ConsumerGate } from '../../src/transport-core/index.js';
 import type { ServiceBusConsumerOptions } from './service-bus-consumer.js';
 import { SettlementSequencer } from './settlement-sequencer.js';
 

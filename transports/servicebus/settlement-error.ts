@@ -1,5 +1,5 @@
 import { isServiceBusError } from '@azure/service-bus';
-import { LockLostError, TransportError } from '../../src/transport/index.js';
+import { LockLostError, TransportError } from '../../src/transport-core/index.js';
 
 /**
  * Maps an SDK failure of a lock-bound operation (settle, renew, schedule-then-complete) to Sluice's

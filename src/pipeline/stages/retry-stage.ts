@@ -5,7 +5,7 @@ import { DeadLetterSignal, RetryLaterSignal } from '../../retry/control-signals.
 import { type DependencyBackoff, dependencyDelayMs, dependencyFailureOf } from '../../retry/dependency-failure.js';
 import type { RetryLaterLimits } from '../../retry/retry-later.js';
 import type { RetryState, RetryStateHeaders } from '../../retry/retry-state.js';
-import { SluiceHeader } from '../../transport/headers.js';
+import { SluiceHeader } from '../../transport-core/headers.js';
 import { safeError } from '../../telemetry/logger.js';
 import { recordRetry } from '../endpoint-telemetry.js';
 import type { AdmittedContext, AttemptContext } from '../context.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createFault, type FaultDetails } from '../../errors/fault.js';
-import type { Delivery, OutgoingMessage, Transport, TransportDefinition } from '../../transport/index.js';
+import type { Delivery, OutgoingMessage, Transport, TransportDefinition } from '../../transport-core/index.js';
 import type { ConformanceCapability } from './conformance-capabilities.js';
 import { waitFor } from './wait-for.js';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { afterEach, describe, it } from 'vitest';
 import { systemClock } from '../../internal/clock.js';
-import type { Transport, TransportDefinition } from '../../transport/index.js';
+import type { Transport, TransportDefinition } from '../../transport-core/index.js';
 import { busCases } from './cases/bus-cases.js';
 import { deadLetterCases } from './cases/dead-letter-cases.js';
 import { deliveryCases } from './cases/delivery-cases.js';

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type Bus, type ConsumerChange, createBus, defineMessage } from '../../../src/index.js';
 import { notReadyBecause } from '../../../src/health/health-handler.js';
-import { systemClock, type Transport } from '../../../src/transport/index.js';
+import { systemClock, type Transport } from '../../../src/transport-core/index.js';
 import { KafkaTransportConfigSchema, kafkaTransport } from '../../../transports/kafka/index.js';
 import { type KafkaProxy, type PrivateKafka, startPrivateKafka } from '../../infra/kafka/private-kafka.mjs';
 import { waitFor } from '../../support/wait-for.js';

@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFault } from '../../../src/errors/fault.js';
-import type { Delivery, OutgoingMessage, Transport } from '../../../src/transport/index.js';
+import type { Delivery, OutgoingMessage, Transport } from '../../../src/transport-core/index.js';
 import { ensureKafka } from '../../infra/kafka/kafka.mjs';
 import { waitFor } from '../../support/wait-for.js';
 import { connectKafka, limitMessageBytes, unique, withAdmin } from './kafka-fixture.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import pino from 'pino';
-import { systemClock, type Transport } from '../../../src/transport/index.js';
+import { systemClock, type Transport } from '../../../src/transport-core/index.js';
 import {
   type KafkaTransportConfigInput,
   KafkaTransportConfigSchema,

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidOutgoingMessageError, TransportError } from '../../../src/index.js';
-import type { OutgoingMessage, Transport } from '../../../src/transport/index.js';
+import type { OutgoingMessage, Transport } from '../../../src/transport-core/index.js';
 import { connectKafka, limitMessageBytes, unique } from './kafka-fixture.js';
 
 const message = (messageType: string, body: Buffer, messageId = unique('m')): OutgoingMessage => ({

@@ -1,5 +1,10 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LockLostError, type Delivery, type OutgoingMessage, type Transport } from '../../../src/transport/index.js';
+import {
+  LockLostError,
+  type Delivery,
+  type OutgoingMessage,
+  type Transport,
+} from '../../../src/transport-core/index.js';
 import { ensureKafka } from '../../infra/kafka/kafka.mjs';
 import { waitFor } from '../../support/wait-for.js';
 import { connectKafka, unique } from './kafka-fixture.js';

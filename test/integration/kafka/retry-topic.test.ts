@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Delivery, OutgoingMessage, Transport } from '../../../src/transport/index.js';
+import type { Delivery, OutgoingMessage, Transport } from '../../../src/transport-core/index.js';
 import { ensureKafka } from '../../infra/kafka/kafka.mjs';
 import { waitFor } from '../../support/wait-for.js';
 import { connectKafka, limitMessageBytes, unique } from './kafka-fixture.js';

@@ -1,7 +1,7 @@
 import kafkajs from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cloudEventsCodec } from '../../../src/index.js';
-import type { Delivery, Transport } from '../../../src/transport/index.js';
+import type { Delivery, Transport } from '../../../src/transport-core/index.js';
 import { ensureKafka, KAFKA_BROKERS } from '../../infra/kafka/kafka.mjs';
 import { waitFor } from '../../support/wait-for.js';
 import { connectKafka, unique } from './kafka-fixture.js';

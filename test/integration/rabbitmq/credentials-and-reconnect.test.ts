@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createBus, defineMessage, LockLostError, TransportError } from '../../../src/index.js';
-import type { Delivery, Transport } from '../../../src/transport/index.js';
+import type { Delivery, Transport } from '../../../src/transport-core/index.js';
 import { waitFor } from '../../support/wait-for.js';
 import { rabbitmqctl, trackedRabbitmq, unique } from './rabbitmq-test-kit.js';
 

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createBus, defineMessage, InvalidOutgoingMessageError } from '../../../src/index.js';
-import type { OutgoingMessage, Transport } from '../../../src/transport/index.js';
+import type { OutgoingMessage, Transport } from '../../../src/transport-core/index.js';
 import { RABBITMQ_URL, trackedRabbitmq, unique } from './rabbitmq-test-kit.js';
 
 const rabbit = trackedRabbitmq({ queueType: 'quorum' });

@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import pino, { type Logger } from 'pino';
-import type { EndpointTopology, Transport, TransportDefinition } from '../../../src/transport/index.js';
-import { systemClock } from '../../../src/transport/index.js';
+import type { EndpointTopology, Transport, TransportDefinition } from '../../../src/transport-core/index.js';
+import { systemClock } from '../../../src/transport-core/index.js';
 import {
   type RabbitmqTransportConfig,
   type RabbitmqTransportConfigInput,

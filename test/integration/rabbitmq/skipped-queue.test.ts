@@ -3,7 +3,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type Bus, createBus, defineMessage } from '../../../src/index.js';
-import type { Delivery } from '../../../src/transport/index.js';
+import type { Delivery } from '../../../src/transport-core/index.js';
 import { waitFor } from '../../support/wait-for.js';
 import { listQueues, RABBITMQ_URL, trackedRabbitmq, unique } from './rabbitmq-test-kit.js';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TransportError } from '../../../src/index.js';
-import type { Delivery, Transport } from '../../../src/transport/index.js';
+import type { Delivery, Transport } from '../../../src/transport-core/index.js';
 import { waitFor } from '../../support/wait-for.js';
 import { listQueues, RABBITMQ_URL, trackedRabbitmq, unique } from './rabbitmq-test-kit.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/internal/clock.js';
-import { TransportError } from '../../../src/transport/index.js';
+import { TransportError } from '../../../src/transport-core/index.js';
 import { ChannelBudget } from '../../../transports/rabbitmq/channel-budget.js';
 
 describe('channel budget', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { DeadLetterQueue, DeadLetterScanOptions, Transport } from '../../../transport/index.js';
+import type { DeadLetterQueue, DeadLetterScanOptions, Transport } from '../../../transport-core/index.js';
 import { type CaseContext, type ConformanceCase, fault, message } from '../conformance-case.js';
 import { waitFor } from '../wait-for.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { Consumer, Delivery, Transport } from '../../../transport/index.js';
+import type { Consumer, Delivery, Transport } from '../../../transport-core/index.js';
 import { type CaseContext, type ConformanceCase, message } from '../conformance-case.js';
 import { waitFor } from '../wait-for.js';
 

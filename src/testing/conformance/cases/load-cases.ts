@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { type Delivery, LockLostError } from '../../../transport/index.js';
+import { type Delivery, LockLostError } from '../../../transport-core/index.js';
 import { type ConformanceCase, fault, message } from '../conformance-case.js';
 import { waitFor } from '../wait-for.js';
 

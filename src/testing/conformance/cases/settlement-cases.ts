@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { AlreadySettledError, type Delivery, LockLostError } from '../../../transport/index.js';
+import { AlreadySettledError, type Delivery, LockLostError } from '../../../transport-core/index.js';
 import { type CaseContext, type ConformanceCase, fault, message } from '../conformance-case.js';
 import { waitFor } from '../wait-for.js';
 
