@@ -79,22 +79,38 @@ export class BusOutbox<TTx> {
     }
     const outgoing: OutboxMessage[] = [];
     let written: Written | undefined;
-    const result = await store.transaction(async (tx) => {
-      outgoing.length = 0;
-      const scope: TransactionScope<TTx> = {
-        tx: tx as TTx,
-        publish: (contract, data, options = {}) =>
-          this.producer.stage(outgoing, 'publish', contract.type, contract, data, options, undefined),
-        send: (endpoint, contract, data, options = {}) =>
-          this.producer.stage(outgoing, 'send', this.producer.addressOf(endpoint), contract, data, options, undefined),
-      };
-      const value = await work(scope);
-      written = outgoing.length > 0 ? await outbox.write(tx, outgoing) : undefined;
-      return value;
-    });
-    // Committed: the rows go out now, in process, without holding the caller (a broker that is down
-    // must not slow the work that wrote them; the relay retries).
-    if (written) void outbox.afterCommit(written);
+    let result: R;
+    try {
+      result = await store.transaction(async (tx) => {
+        outgoing.length = 0;
+        const scope: TransactionScope<TTx> = {
+          tx: tx as TTx,
+          publish: (contract, data, options = {}) =>
+            this.producer.stage(outgoing, 'publish', contract.type, contract, data, options, undefined),
+          send: (endpoint, contract, data, options = {}) =>
+            this.producer.stage(
+              outgoing,
+              'send',
+              this.producer.addressOf(endpoint),
+              contract,
+              data,
+              options,
+              undefined,
+            ),
+        };
+        const value = await work(scope);
+        written = outgoing.length > 0 ? await outbox.write(tx, outgoing) : undefined;
+        return value;
+      });
+    } catch (error) {
+      // Written, then failed: rolled back, or committed without our knowing (a lost commit reply).
+      if (written) outbox.abandon(written);
+      throw error;
+    }
+    // Committed: the rows go out now, in process, without waiting for the broker (a broker that is
+    // down must not slow the work that wrote them; the relay retries), unless `dispatchBacklog` rows
+    // already wait for it (back-pressure).
+    if (written) await outbox.afterCommit(written);
     return result;
   }
 

@@ -36,6 +36,12 @@ export class InProcessDispatch {
   readonly #chains = new Map<string, OutboxRow[]>();
   /** Keys whose in-process rows were given back to the relay: until when later rows of them follow. */
   readonly #givenBackKeys = new Map<string, number>();
+  /**
+   * Keyed rows written leased to this instance and not yet handed over (their transaction is open,
+   * or committed and not yet `add`ed — a commit reply late or lost): key → seq → lease end. A later
+   * row of the key must not overtake them.
+   */
+  readonly #noted = new Map<string, Map<number, number>>();
   readonly #running = new Set<Promise<void>>();
 
   constructor(private readonly deps: InProcessDispatchDeps) {}
@@ -43,6 +49,7 @@ export class InProcessDispatch {
   /** Takes committed rows leased to this instance; never rejects. */
   add(rows: readonly OutboxRow[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
+    for (const row of rows) this.#unnote(row);
     this.#pending.push(...rows);
     this.#backlog += rows.length;
     if (!this.#scheduled) {
@@ -61,6 +68,54 @@ export class InProcessDispatch {
   /** Lets every caller waiting for the backlog go (the bus is stopping). */
   releaseWaiters(): void {
     for (const resolve of this.#underBacklog.splice(0)) resolve();
+  }
+
+  /** A keyed row was just written leased to this instance: rows of its key written after it wait for it. */
+  note(row: OutboxRow): void {
+    if (row.key === undefined) return;
+    const seqs = this.#noted.get(row.key);
+    if (seqs) seqs.set(row.seq, row.nextAttemptAt.getTime());
+    else this.#noted.set(row.key, new Map([[row.seq, row.nextAttemptAt.getTime()]]));
+  }
+
+  /**
+   * Rows written leased whose transaction did not end in `add`: rolled back, or committed without
+   * this process knowing (a lost commit reply, a group committer's rerun). They may exist: their keys'
+   * next rows go to the relay, which sends them in `seq` order, for two leases.
+   */
+  abandon(rows: readonly OutboxRow[]): void {
+    const now = this.deps.clock.now();
+    for (const row of rows) {
+      this.#unnote(row);
+      if (row.key !== undefined) this.#giveBackKey(row.key, now);
+    }
+  }
+
+  #unnote(row: OutboxRow): void {
+    if (row.key === undefined) return;
+    const seqs = this.#noted.get(row.key);
+    if (seqs?.delete(row.seq) && seqs.size === 0) this.#noted.delete(row.key);
+  }
+
+  /** Whether a row of `row`'s key written before it (leased here, lease running) was not handed over. */
+  #behindUnknown(row: OutboxRow, now: number): boolean {
+    const seqs = row.key === undefined ? undefined : this.#noted.get(row.key);
+    if (!seqs) return false;
+    let behind = false;
+    for (const [seq, until] of seqs) {
+      if (until <= now) seqs.delete(seq);
+      else if (seq < row.seq) behind = true;
+    }
+    if (seqs.size === 0 && row.key !== undefined) this.#noted.delete(row.key);
+    return behind;
+  }
+
+  /** Later rows of `key` follow its given-back rows to the relay, for two leases (rows leased behind them). */
+  #giveBackKey(key: string, now: number): void {
+    if (this.#givenBackKeys.size >= MAX_GIVEN_BACK_KEYS) {
+      for (const [k, until] of this.#givenBackKeys) if (until <= now) this.#givenBackKeys.delete(k);
+    }
+    this.#givenBackKeys.set(key, now + 2 * this.deps.config.leaseMs);
   }
 
   /** Rows of `count` left the backlog (confirmed, given back or left to the relay): wake who waits. */
@@ -90,8 +145,16 @@ export class InProcessDispatch {
         continue;
       }
       const until = this.#givenBackKeys.get(row.key);
+      // To the relay: a row of its key was given back, or one written before it was not handed over
+      // (yet), or too little of its lease is left for one dispatch.
       if (until !== undefined && until > now) back.push(row);
-      else {
+      else if (
+        this.#behindUnknown(row, now) ||
+        row.nextAttemptAt.getTime() - now <= this.deps.config.dispatchTimeoutMs
+      ) {
+        back.push(row);
+        this.#giveBackKey(row.key, now);
+      } else {
         if (until !== undefined) this.#givenBackKeys.delete(row.key);
         const chain = this.#chains.get(row.key);
         if (chain) chain.push(row);
@@ -141,10 +204,7 @@ export class InProcessDispatch {
       if (wentOut && !following) continue;
       if (following) back.push(following, ...chain);
       // Rows of the key written before the give-back lands may still come: they follow it.
-      if (this.#givenBackKeys.size >= MAX_GIVEN_BACK_KEYS) {
-        for (const [key, until] of this.#givenBackKeys) if (until <= now) this.#givenBackKeys.delete(key);
-      }
-      this.#givenBackKeys.set(row.key, now + config.leaseMs);
+      this.#giveBackKey(row.key, now);
     }
     this.#drained(rows.length);
     if (back.length > 0) await this.#giveBack(back);

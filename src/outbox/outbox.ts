@@ -129,7 +129,17 @@ export class Outbox {
         failedReason: undefined,
       });
     });
+    for (const row of leased) this.#inProcess.note(row);
     return { leased, waiting };
+  }
+
+  /**
+   * The transaction that wrote `written` did not end in {@link afterCommit}: it failed after the
+   * write (rolled back, or committed without this process learning it: a lost commit reply, a group
+   * committer's rerun). Its keys' next rows go to the relay, which keeps their order whatever it was.
+   */
+  abandon(written: Written): void {
+    this.#inProcess.abandon(written.leased);
   }
 
   /**

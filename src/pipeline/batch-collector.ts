@@ -107,21 +107,27 @@ export class BatchCollector {
       const { store, storeEnvelope } = this.inbox;
       const { outbox } = this.deps;
       let written: Written | undefined;
-      const results = await store.runBatch(
-        batch.map((w) => inboxEntryOf(w.ctx, storeEnvelope)),
-        async (tx, fresh) => {
-          const todo = batch.filter((_, i) => fresh[i]);
-          const outgoing: OutboxMessage[] | undefined = outbox ? [] : undefined;
-          if (todo.length > 0) await this.#call(todo, tx, outgoing);
-          if (outbox && outgoing && outgoing.length > 0) written = await outbox.write(tx, outgoing);
-          const { history } = this.deps;
-          if (history) {
-            const rows = batch.flatMap((w, i) => history.rowOf(w.ctx, fresh[i] ? COMPLETED : DUPLICATE) ?? []);
-            if (rows.length > 0) await history.writeMany(tx, rows);
-          }
-          return batch.map(() => ({ result: COMPLETED }));
-        },
-      );
+      const results = await store
+        .runBatch(
+          batch.map((w) => inboxEntryOf(w.ctx, storeEnvelope)),
+          async (tx, fresh) => {
+            const todo = batch.filter((_, i) => fresh[i]);
+            const outgoing: OutboxMessage[] | undefined = outbox ? [] : undefined;
+            if (todo.length > 0) await this.#call(todo, tx, outgoing);
+            if (outbox && outgoing && outgoing.length > 0) written = await outbox.write(tx, outgoing);
+            const { history } = this.deps;
+            if (history) {
+              const rows = batch.flatMap((w, i) => history.rowOf(w.ctx, fresh[i] ? COMPLETED : DUPLICATE) ?? []);
+              if (rows.length > 0) await history.writeMany(tx, rows);
+            }
+            return batch.map(() => ({ result: COMPLETED }));
+          },
+        )
+        .catch((error: unknown) => {
+          // Written, then failed: rolled back, or committed without our knowing (a lost commit reply).
+          if (outbox && written) outbox.abandon(written);
+          throw error;
+        });
       // Committed: the batch's messages go out now, in process (settled without waiting for the broker).
       if (outbox && written) await outbox.afterCommit(written);
       for (const [i, w] of batch.entries()) w.resolve(results[i]?.status === 'processed' ? COMPLETED : DUPLICATE);

@@ -249,7 +249,8 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
  * earlier undispatched row of its key is leased to the same writer, and that lease runs. It runs after the
  * keys' locks were taken, as a statement of its own: its snapshot then sees every earlier committed
  * row of them. Its twelve parameters are the messages' columns as arrays, the channel, this
- * instance's id and the lease (ms).
+ * instance's id and the lease (ms). Leases run from the write (`clock_timestamp()`), not from the
+ * transaction's start (`now()`): a long handler must not write rows whose lease is already over.
  */
 function writeStatement(q: string): string {
   const p = Array.from({ length: 12 }, (_, i) => `$${i + 1}`);
@@ -260,7 +261,7 @@ function writeStatement(q: string): string {
       l AS (
         SELECT m.*, ${p[11]}::double precision > 0 AND (m.entity_key IS NULL OR NOT EXISTS (
           SELECT 1 FROM ${q} p WHERE p.entity_key = m.entity_key AND p.dispatched_at IS NULL AND p.failed_at IS NULL
-            AND NOT (p.leased_by IS NOT DISTINCT FROM ${p[10]}::text AND p.next_attempt_at > now()))) AS leased
+            AND NOT (p.leased_by IS NOT DISTINCT FROM ${p[10]}::text AND p.next_attempt_at > clock_timestamp()))) AS leased
         FROM m
       ),
       ins AS (
@@ -268,7 +269,7 @@ function writeStatement(q: string): string {
                           causation_id, attempts, next_attempt_at, leased_by)
         SELECT message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id,
                CASE WHEN leased THEN 1 ELSE 0 END,
-               CASE WHEN leased THEN now() + make_interval(secs => ${p[11]}::double precision / 1000) ELSE now() END,
+               CASE WHEN leased THEN clock_timestamp() + make_interval(secs => ${p[11]}::double precision / 1000) ELSE now() END,
                CASE WHEN leased THEN ${p[10]}::text END
         FROM l ORDER BY ord
         RETURNING seq, attempts),

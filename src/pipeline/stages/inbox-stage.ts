@@ -58,6 +58,8 @@ export function inboxStage(
       const { history } = options;
       result = await runOnce(history ? { ...entry, duplicate: history.duplicate(ctx) } : entry, async (tx) => {
         const outgoing: OutboxMessage[] | undefined = outbox ? [] : undefined;
+        // A rerun: the rows of the run before did not come to afterCommit.
+        if (outbox && written) outbox.abandon(written);
         written = undefined;
         const outcome = await next(withTransaction(ctx, tx, outgoing));
         // A dead letter (the ordering guard's, an unhandled tombstone's) is not "processed": like a
@@ -73,11 +75,15 @@ export function inboxStage(
         return { result: outcome, recordAs };
       });
     } catch (error) {
+      // Written, then failed: rolled back, or committed without our knowing (a lost commit reply).
+      if (outbox && written) outbox.abandon(written);
       if (error instanceof RollbackWith) return error.outcome;
       throw error;
     }
-    if (result.status === 'duplicate') return DUPLICATE;
-    if (result.status === 'busy') return busy;
+    if (result.status !== 'processed') {
+      if (outbox && written) outbox.abandon(written);
+      return result.status === 'duplicate' ? DUPLICATE : busy;
+    }
     // Committed: the rows go out now, in process; the delivery is settled without waiting for the
     // broker (unless the dispatch backlog is full: back-pressure).
     if (outbox && written) await outbox.afterCommit(written);
