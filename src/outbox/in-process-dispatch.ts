@@ -134,7 +134,8 @@ export class InProcessDispatch {
    */
   #flush(): void {
     this.#scheduled = false;
-    const rows = this.#pending;
+    // In `seq` order: the commits of one turn, whatever order their callers came back in.
+    const rows = this.#pending.sort((a, b) => a.seq - b.seq);
     this.#pending = [];
     const now = this.deps.clock.now();
     const round: OutboxRow[] = [];
