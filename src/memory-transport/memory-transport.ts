@@ -13,7 +13,7 @@ import type {
   TransportCapabilities,
   TransportState,
 } from '../../src/transport-core/index.js';
-import { ConsumerGate, TransportError } from '../../src/transport-core/index.js';
+import { ConnectionState, ConsumerGate } from '../../src/transport-core/index.js';
 import type { MemoryBroker } from './memory-broker.js';
 import { MemoryConsumer } from './memory-consumer.js';
 
@@ -32,7 +32,7 @@ export const memoryCapabilities: TransportCapabilities = {
 export class MemoryTransport implements Transport {
   readonly kind = 'memory';
   readonly capabilities = memoryCapabilities;
-  #state: TransportState = 'idle';
+  readonly #connection = new ConnectionState('memory');
   readonly #consumers = new Set<MemoryConsumer>();
 
   constructor(
@@ -41,29 +41,22 @@ export class MemoryTransport implements Transport {
   ) {}
 
   get state(): TransportState {
-    return this.#state;
+    return this.#connection.state;
   }
 
-  async connect(): Promise<void> {
-    if (this.#state === 'closed') throw new TransportError('memory transport is closed', { retryable: false });
-    this.#state = 'connected';
-  }
-
-  #assertConnected(): void {
-    if (this.#state !== 'connected') {
-      throw new TransportError(`memory transport is ${this.#state}, not connected`, { retryable: false });
-    }
+  connect(): Promise<void> {
+    return this.#connection.connect();
   }
 
   async declare(topology: EndpointTopology): Promise<void> {
-    this.#assertConnected();
+    this.#connection.assertConnected();
     this.broker.queue(topology.address);
     if (topology.skippedAddress !== undefined) this.broker.queue(topology.skippedAddress);
     for (const type of topology.messageTypes) this.broker.bind(type, topology.address);
   }
 
   async consume(address: string, callback: DeliveryCallback, options: ConsumeOptions): Promise<Consumer> {
-    this.#assertConnected();
+    this.#connection.assertConnected();
     const queue = this.broker.queue(address);
     const gate = new ConsumerGate({
       prefetch: options.prefetch,
@@ -79,7 +72,7 @@ export class MemoryTransport implements Transport {
   }
 
   async send(address: string, message: OutgoingMessage): Promise<void> {
-    this.#assertConnected();
+    this.#connection.assertConnected();
     this.broker.queue(address).enqueue({
       messageId: message.messageId,
       body: message.body,
@@ -90,7 +83,7 @@ export class MemoryTransport implements Transport {
   }
 
   async publish(message: OutgoingMessage): Promise<void> {
-    this.#assertConnected();
+    this.#connection.assertConnected();
     const addresses = this.broker.subscribers(message.messageType);
     if (addresses.size === 0) {
       this.deps.logger.debug({ messageType: message.messageType }, 'published with no subscribers');
@@ -110,8 +103,7 @@ export class MemoryTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
+    if (!this.#connection.close()) return;
     for (const consumer of this.#consumers) {
       consumer.abandonAll();
       consumer.close().catch(() => {});

@@ -1,4 +1,4 @@
-import type { FaultDetails } from '../errors/fault.js';
+import { type FaultDetails, faultFromHeaders } from '../errors/fault.js';
 
 /** A message sitting in a dead-letter queue, body kept byte for byte. */
 export interface DeadLetteredMessage {
@@ -11,6 +11,17 @@ export interface DeadLetteredMessage {
   readonly body: Buffer;
   readonly headers: Readonly<Record<string, string>>;
   readonly fault: FaultDetails | undefined;
+}
+
+/** A dead letter read back from the broker: its fault is the one its headers carry, if any. */
+export function deadLettered(
+  deadLetterId: string,
+  messageId: string,
+  body: Buffer,
+  headers: Readonly<Record<string, string>>,
+  fault = faultFromHeaders(headers),
+): DeadLetteredMessage {
+  return { deadLetterId, messageId, body, headers, fault };
 }
 
 /**

@@ -23,6 +23,7 @@ export type {
   RedriveResult,
   RedriveSelection,
 } from './dead-letter-queue.js';
+export { deadLettered } from './dead-letter-queue.js';
 export {
   ACKNOWLEDGED,
   type CopyTarget,
@@ -31,8 +32,10 @@ export {
   SettlingDelivery,
 } from './settlement.js';
 export { ConsumerGate, type ConsumerGateOptions } from './consumer-gate.js';
+export { ConnectionState } from './connection-state.js';
 export { choose, type DeadLetterPlan, planSelection, redriveCopyHeaders } from './redrive-plan.js';
 export { deliveryCountOf } from './delivery-count.js';
+export { errorText, transportFailure } from './failure.js';
 export { defineTransport, type TransportDefinition, type TransportDeps } from './definition.js';
 export { deadLetterHeaders, redriveHeaders, SluiceHeader, withoutRetryState } from './headers.js';
 export {

@@ -1,6 +1,7 @@
 import type { FaultDetails } from '../errors/fault.js';
-import { AlreadySettledError, LockLostError, SluiceError, TransportError } from '../errors/sluice-error.js';
+import { AlreadySettledError, LockLostError, TransportError } from '../errors/sluice-error.js';
 import type { Delivery, ReleaseOptions } from './delivery.js';
+import { transportFailure } from './failure.js';
 import { deadLetterHeaders, SluiceHeader } from './headers.js';
 import type { TransportCapabilities } from './transport.js';
 
@@ -128,9 +129,7 @@ export abstract class SettlingDelivery implements Delivery {
       else this.#state = 'open';
     }
     if (this.#state === 'lost') return this.lost();
-    if (error instanceof SluiceError) return error;
-    const detail = error instanceof Error ? error.message : String(error);
-    return new TransportError(`settling ${this.deliveryId} failed: ${detail}`, { cause: error });
+    return transportFailure(`settling ${this.deliveryId}`, error);
   }
 
   #done(): void {

@@ -275,12 +275,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
    * As a crash, but tidy: commits only what is settled (and the delivery marks), then disconnects.
    * Used by `transport.close()`.
    */
-  async abandon(): Promise<void> {
-    if (this.#closing) return;
-    this.#gate.close();
-    this.#applyPauses();
-    this.#feed.signal();
-    await this.#shutdown();
+  abandon(): Promise<void> {
+    return this.close({ drainTimeoutMs: 0 });
   }
 
   async #shutdown(): Promise<void> {

@@ -9,7 +9,7 @@ import type {
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport-core/index.js';
-import { choose, faultFromHeaders, redriveCopyHeaders } from '../../src/transport-core/index.js';
+import { choose, deadLettered, faultFromHeaders, redriveCopyHeaders } from '../../src/transport-core/index.js';
 import { headersFromRecord, KafkaHeader } from './kafka-header.js';
 import { referencedBodies } from './referenced-bodies.js';
 import { type RangeRecord, readTopicRange } from './read-topic-range.js';
@@ -232,13 +232,8 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     const headers = headersFromRecord(r.message.headers);
     const deadLetterId = `${this.#topic}:${r.partition}:${r.message.offset}`;
     const fault = faultFromHeaders(headers);
-    return {
-      deadLetterId,
-      messageId: fault?.messageId ?? headers[KafkaHeader.messageId] ?? deadLetterId,
-      body: r.message.value ?? Buffer.alloc(0),
-      headers,
-      fault,
-    };
+    const messageId = fault?.messageId ?? headers[KafkaHeader.messageId] ?? deadLetterId;
+    return deadLettered(deadLetterId, messageId, r.message.value ?? Buffer.alloc(0), headers, fault);
   }
 }
 

@@ -13,7 +13,12 @@ import type {
   TransportCapabilities,
   TransportState,
 } from '../../src/transport-core/index.js';
-import { InvalidOutgoingMessageError, SluiceHeader, TransportError } from '../../src/transport-core/index.js';
+import {
+  ConnectionState,
+  InvalidOutgoingMessageError,
+  SluiceHeader,
+  TransportError,
+} from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import { KafkaConsumer } from './kafka-consumer.js';
 import { KafkaDeadLetterQueue } from './kafka-dead-letter-queue.js';
@@ -59,7 +64,7 @@ export class KafkaTransport implements Transport {
   readonly #created = new Set<string>();
   readonly #locks = new Map<string, Promise<unknown>>();
   #defaults: Promise<{ partitions: number; replication: number }> | undefined;
-  #state: TransportState = 'idle';
+  readonly #connection = new ConnectionState('kafka');
 
   constructor(config: KafkaTransportConfig, deps: { logger: Logger; clock: Clock }) {
     this.#config = config;
@@ -95,26 +100,17 @@ export class KafkaTransport implements Transport {
   }
 
   get state(): TransportState {
-    return this.#state;
+    return this.#connection.state;
   }
 
-  async connect(): Promise<void> {
-    if (this.#state === 'closed') throw new TransportError('kafka transport is closed', { retryable: false });
-    if (this.#state === 'connected') return;
-    this.#state = 'connecting';
-    try {
-      await Promise.all([this.#producer.connect(), this.#admin.connect()]);
-    } catch (error) {
-      this.#state = 'idle';
-      throw new TransportError(`cannot connect to kafka at ${this.#config.brokers.join(',')}`, { cause: error });
-    }
-    this.#state = 'connected';
-  }
-
-  #assertConnected(): void {
-    if (this.#state !== 'connected') {
-      throw new TransportError(`kafka transport is ${this.#state}, not connected`, { retryable: false });
-    }
+  connect(): Promise<void> {
+    return this.#connection.connect(async () => {
+      try {
+        await Promise.all([this.#producer.connect(), this.#admin.connect()]);
+      } catch (error) {
+        throw new TransportError(`cannot connect to kafka at ${this.#config.brokers.join(',')}`, { cause: error });
+      }
+    });
   }
 
   /**
@@ -123,7 +119,7 @@ export class KafkaTransport implements Transport {
    * they are), and remembers which topics the endpoint's group subscribes to.
    */
   async declare(topology: EndpointTopology): Promise<void> {
-    this.#assertConnected();
+    this.#connection.assertConnected();
     const topics = this.#naming.endpoint(
       topology.address,
       this.#naming.group(topology.endpoint),
@@ -193,7 +189,7 @@ export class KafkaTransport implements Transport {
   }
 
   async consume(address: string, callback: DeliveryCallback, options: ConsumeOptions): Promise<Consumer> {
-    this.#assertConnected();
+    this.#connection.assertConnected();
     const topics = this.#topicsOf(address);
     if (!this.#endpoints.has(address)) await this.#createTopics([topics.input, topics.retry, topics.deadLetter]);
     const consumer = new KafkaConsumer({
@@ -224,12 +220,12 @@ export class KafkaTransport implements Transport {
   }
 
   async send(address: string, message: OutgoingMessage): Promise<void> {
-    this.#assertConnected();
+    this.#connection.assertConnected();
     await this.#produce(this.#naming.inputTopic(address), message);
   }
 
   async publish(message: OutgoingMessage): Promise<void> {
-    this.#assertConnected();
+    this.#connection.assertConnected();
     await this.#produce(this.#naming.typeTopic(message.messageType), message);
   }
 
@@ -286,8 +282,7 @@ export class KafkaTransport implements Transport {
    * groups; unsettled deliveries are redelivered to the next owner of their partition.
    */
   async close(): Promise<void> {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
+    if (!this.#connection.close()) return;
     await Promise.allSettled([...this.#consumers].map((c) => c.abandon()));
     this.#consumers.clear();
     await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()]);

@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import type { Clock } from '../../src/transport-core/index.js';
-import { Fifo, TransportError } from '../../src/transport-core/index.js';
+import { errorText, Fifo, TransportError } from '../../src/transport-core/index.js';
 
 /** Most short-lived channels (declarations, dead-letter reads) one transport has open at once. */
 export const MAX_SHORT_LIVED_CHANNELS = 8;
@@ -97,8 +97,7 @@ export async function openShortLived<C extends Channel>(
     channel = await create(model);
   } catch (error) {
     release();
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new TransportError(`${what}: cannot open a channel: ${detail}`, { cause: error });
+    throw new TransportError(`${what}: cannot open a channel: ${errorText(error)}`, { cause: error });
   }
   channel.on('error', () => {});
   return {

@@ -1,7 +1,6 @@
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { Logger } from 'pino';
-import { TransportError } from '../../src/transport-core/index.js';
-import { describe } from './rabbitmq-connection.js';
+import { errorText, TransportError } from '../../src/transport-core/index.js';
 
 /** The broker had no queue to route a mandatory publish to (it returned the message). */
 export class UnroutableError extends TransportError {
@@ -25,7 +24,10 @@ export class PublishNackedError extends TransportError {
 /** A publish channel closed before the broker confirmed: the message may or may not be stored. */
 export class ConfirmLostError extends TransportError {
   constructor(cause: unknown) {
-    super(`the channel closed before the broker confirmed the message: ${describe(cause)}`, { retryable: true, cause });
+    super(`the channel closed before the broker confirmed the message: ${errorText(cause)}`, {
+      retryable: true,
+      cause,
+    });
   }
 }
 
@@ -59,7 +61,7 @@ export class ConfirmPublisher {
     if (this.#model !== model || !this.#channel) {
       this.#model = model;
       const opening = model.createConfirmChannel().then((channel) => {
-        channel.on('error', (error: Error) => this.logger.warn({ error: describe(error) }, 'publish channel error'));
+        channel.on('error', (error: Error) => this.logger.warn({ error: errorText(error) }, 'publish channel error'));
         channel.on('close', () => {
           if (this.#channel === opening) this.#channel = undefined;
         });
@@ -113,7 +115,7 @@ export class ConfirmPublisher {
           // or a property it cannot encode (TypeError): the last two fail the same way every time.
           reject(
             error instanceof RangeError || error instanceof TypeError
-              ? new TransportError(describe(error), { retryable: false, cause: error })
+              ? new TransportError(errorText(error), { retryable: false, cause: error })
               : new ConfirmLostError(error),
           );
         }

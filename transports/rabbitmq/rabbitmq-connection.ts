@@ -1,7 +1,13 @@
 import amqp, { type ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import type { Clock, TransportState } from '../../src/transport-core/index.js';
-import { redactConnectionString, redactSecrets, secretsOf, TransportError } from '../../src/transport-core/index.js';
+import {
+  errorText,
+  redactConnectionString,
+  redactSecrets,
+  secretsOf,
+  TransportError,
+} from '../../src/transport-core/index.js';
 import type { RabbitmqTransportConfig } from './rabbitmq-config.js';
 
 /** Runs after every (re)connection, before the transport reports `connected`; a throw retries. */
@@ -67,7 +73,7 @@ export class RabbitmqConnection {
       this.#adopt(await this.#open());
     } catch (error) {
       this.#state = 'idle';
-      const detail = redactSecrets(describe(error), this.#secrets);
+      const detail = redactSecrets(errorText(error), this.#secrets);
       throw new TransportError(`cannot connect to RabbitMQ at ${this.#display}: ${detail}`, { cause: error });
     }
     this.logger.info({ broker: this.#display }, 'connected to RabbitMQ');
@@ -86,7 +92,7 @@ export class RabbitmqConnection {
     }
     const model = await amqp.connect(target.toString(), socket);
     model.on('error', (error: Error) => {
-      this.logger.warn({ error: redactSecrets(describe(error), this.#secrets) }, 'RabbitMQ connection error');
+      this.logger.warn({ error: redactSecrets(errorText(error), this.#secrets) }, 'RabbitMQ connection error');
     });
     model.on('blocked', (reason: string) =>
       this.logger.warn({ reason }, 'RabbitMQ blocked the connection (resource alarm)'),
@@ -109,7 +115,7 @@ export class RabbitmqConnection {
     this.#model = undefined;
     this.#state = 'reconnecting';
     this.logger.warn(
-      { broker: this.#display, error: error ? redactSecrets(describe(error), this.#secrets) : 'closed' },
+      { broker: this.#display, error: error ? redactSecrets(errorText(error), this.#secrets) : 'closed' },
       'lost the RabbitMQ connection; reconnecting',
     );
     this.#scheduleReconnect(this.config.reconnect.initialDelayMs, 1);
@@ -142,7 +148,7 @@ export class RabbitmqConnection {
       if (this.#state !== 'reconnecting') return;
       const next = Math.min(delayMs * 2, this.config.reconnect.maxDelayMs);
       this.logger.warn(
-        { attempt, retryInMs: next, error: redactSecrets(describe(error), this.#secrets) },
+        { attempt, retryInMs: next, error: redactSecrets(errorText(error), this.#secrets) },
         'RabbitMQ reconnect failed',
       );
       this.#scheduleReconnect(next, attempt + 1);
@@ -203,11 +209,6 @@ export class RabbitmqConnection {
     this.#model = undefined;
     await model?.close().catch(() => {});
   }
-}
-
-/** An error's message, for logs and wrapped errors (callers redact it). */
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** `promise`, or `onTimeout()`'s error after `ms`. */

@@ -1,9 +1,8 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { Consumer, ConsumerStatus, DeliveryCallback } from '../../src/transport-core/index.js';
-import { ConsumerGate, systemClock, TransportError } from '../../src/transport-core/index.js';
+import { ConsumerGate, errorText, systemClock, TransportError } from '../../src/transport-core/index.js';
 import { ConsumerChannel } from './consumer-channel.js';
-import { describe } from './rabbitmq-connection.js';
 import { RabbitmqDelivery, type SettlementRoutes } from './rabbitmq-delivery.js';
 
 let nextChannelId = 1;
@@ -87,15 +86,18 @@ export class RabbitmqConsumer implements Consumer {
       let closedBy: Error | undefined;
       raw.on('error', (error: Error) => {
         closedBy = error;
-        this.logger.warn({ queue: this.queue, error: describe(error) }, 'consumer channel error');
+        this.logger.warn({ queue: this.queue, error: errorText(error) }, 'consumer channel error');
       });
       raw.on('close', () => {
         channel.lost();
         if (closedBy && this.#channel === channel) {
           this.#stop(
-            new TransportError(`RabbitMQ closed the consumer channel of queue "${this.queue}": ${describe(closedBy)}`, {
-              cause: closedBy,
-            }),
+            new TransportError(
+              `RabbitMQ closed the consumer channel of queue "${this.queue}": ${errorText(closedBy)}`,
+              {
+                cause: closedBy,
+              },
+            ),
           );
         }
       });
@@ -132,7 +134,7 @@ export class RabbitmqConsumer implements Consumer {
       this.callback(delivery);
     } catch (error) {
       // A callback must not throw; if it does, the message goes back rather than being lost.
-      this.logger.error({ error: describe(error) }, 'delivery callback threw; returning the message');
+      this.logger.error({ error: errorText(error) }, 'delivery callback threw; returning the message');
       if (channel.alive) channel.nack(message, true);
     }
   }

@@ -6,11 +6,9 @@ import {
   LockLostError,
   SettlingDelivery,
   SluiceHeader,
-  TransportError,
 } from '../../src/transport-core/index.js';
 import { copyProperties, toStringHeaders, withoutBrokerHeaders } from './amqp-headers.js';
 import type { ConsumerChannel } from './consumer-channel.js';
-import { describe } from './rabbitmq-connection.js';
 
 /** Header naming a dead-letter copy for redrive selection (removed again on redrive). */
 export const DEAD_LETTER_ID_HEADER = 'sluice-dead-letter-id';
@@ -113,16 +111,12 @@ export class RabbitmqDelivery extends SettlingDelivery {
       this.channel.assertAlive(`delivery ${this.deliveryId}`);
       await this.routes.publishCopy(queue, this.message.content, copyProperties(this.message.properties, headers));
     } catch (error) {
-      if (!this.channel.alive) {
-        throw new LockLostError(
-          `delivery ${this.deliveryId}: the connection closed while settling; the broker redelivers`,
-          { cause: error },
-        );
-      }
-      // The lock is still held: the delivery stays open and the caller may settle it again.
-      throw error instanceof TransportError
-        ? error
-        : new TransportError(`settling ${this.deliveryId} failed: ${describe(error)}`, { cause: error });
+      // The lock still held, the kernel keeps the delivery open (the caller may settle it again).
+      if (this.channel.alive) throw error;
+      throw new LockLostError(
+        `delivery ${this.deliveryId}: the connection closed while settling; the broker redelivers`,
+        { cause: error },
+      );
     }
   }
 }

@@ -13,13 +13,13 @@ import type {
   TransportCapabilities,
   TransportState,
 } from '../../src/transport-core/index.js';
-import { TransportError } from '../../src/transport-core/index.js';
+import { errorText, TransportError } from '../../src/transport-core/index.js';
 import { assertFitsAmqp } from './amqp-limits.js';
 import { ChannelBudget, MAX_SHORT_LIVED_CHANNELS, openShortLived } from './channel-budget.js';
 import { ConfirmLostError, ConfirmPublisher, type PublishTarget, UnroutableError } from './confirm-publisher.js';
 import { DeclaredOnce } from './declared-once.js';
 import type { RabbitmqTransportConfig } from './rabbitmq-config.js';
-import { describe, RabbitmqConnection, withTimeout } from './rabbitmq-connection.js';
+import { RabbitmqConnection, withTimeout } from './rabbitmq-connection.js';
 import { RabbitmqConsumer } from './rabbitmq-consumer.js';
 import { RabbitmqDeadLetterQueue } from './rabbitmq-dead-letter-queue.js';
 import type { SettlementRoutes } from './rabbitmq-delivery.js';
@@ -122,7 +122,7 @@ export class RabbitmqTransport implements Transport {
     } catch (error) {
       const precondition = (error as { code?: unknown }).code === 406;
       throw new TransportError(
-        `${what} failed: ${describe(error)}${precondition ? ' (it exists with other arguments: another queue type?)' : ''}`,
+        `${what} failed: ${errorText(error)}${precondition ? ' (it exists with other arguments: another queue type?)' : ''}`,
         { retryable: !precondition, cause: error },
       );
     } finally {
@@ -165,7 +165,7 @@ export class RabbitmqTransport implements Transport {
       await consumer.open(model);
     } catch (error) {
       this.#consumers.delete(consumer);
-      throw new TransportError(`consuming "${address}" failed: ${describe(error)}`, { cause: error });
+      throw new TransportError(`consuming "${address}" failed: ${errorText(error)}`, { cause: error });
     }
     return consumer;
   }

@@ -11,7 +11,7 @@ import type {
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport-core/index.js';
-import { faultFromHeaders, planSelection, redriveHeaders } from '../../src/transport-core/index.js';
+import { deadLettered, planSelection, redriveHeaders } from '../../src/transport-core/index.js';
 import { bodyOf, copyOf, headersOf, messageIdOf, withoutBrokerHeaders } from './message-mapping.js';
 
 const PAGE = 100;
@@ -47,46 +47,35 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
     });
   }
 
-  async #peekAll(limit: number): Promise<ServiceBusReceivedMessage[]> {
+  /** Peeks the subqueue oldest first, `pageSize` at a time, at most `max` messages. */
+  async *#pages(pageSize: number, max: number): AsyncGenerator<ServiceBusReceivedMessage[]> {
     const receiver = this.#receiver();
     try {
-      const all: ServiceBusReceivedMessage[] = [];
       // An explicit start: the SDK's implicit peek cursor is shared by every receiver of the entity.
       let from = Long.ZERO;
-      while (all.length < limit) {
-        const page = await receiver.peekMessages(Math.min(PAGE, limit - all.length), { fromSequenceNumber: from });
+      for (let left = max; left > 0; ) {
+        const page = await receiver.peekMessages(Math.min(pageSize, left), { fromSequenceNumber: from });
         const last = page.at(-1);
         if (last === undefined) break;
-        all.push(...page);
+        yield page;
+        left -= page.length;
         from = Long.fromValue(last.sequenceNumber ?? from).add(1);
       }
-      return all;
     } finally {
       await receiver.close().catch(() => {});
     }
   }
 
   async peek(limit = 100): Promise<DeadLetteredMessage[]> {
-    return (await this.#peekAll(limit)).map(toDeadLettered);
+    const found: DeadLetteredMessage[] = [];
+    for await (const page of this.#pages(PAGE, limit)) found.push(...page.map(toDeadLettered));
+    return found;
   }
 
   async *scan(options: DeadLetterScanOptions = {}): AsyncGenerator<readonly DeadLetteredMessage[]> {
     const pageSize = Math.max(1, Math.min(PAGE, options.pageSize ?? PAGE));
-    let left = options.max ?? Number.POSITIVE_INFINITY;
-    const receiver = this.#receiver();
-    try {
-      // An explicit start, as in peek: the SDK's implicit cursor is shared by every receiver.
-      let from = Long.ZERO;
-      while (left > 0) {
-        const page = await receiver.peekMessages(Math.min(pageSize, left), { fromSequenceNumber: from });
-        const last = page.at(-1);
-        if (last === undefined) break;
-        yield page.map(toDeadLettered);
-        left -= page.length;
-        from = Long.fromValue(last.sequenceNumber ?? from).add(1);
-      }
-    } finally {
-      await receiver.close().catch(() => {});
+    for await (const page of this.#pages(pageSize, options.max ?? Number.POSITIVE_INFINITY)) {
+      yield page.map(toDeadLettered);
     }
   }
 
@@ -96,7 +85,9 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
   }
 
   async count(): Promise<number> {
-    return (await this.#peekAll(Number.MAX_SAFE_INTEGER)).length;
+    let waiting = 0;
+    for await (const page of this.#pages(PAGE, Number.MAX_SAFE_INTEGER)) waiting += page.length;
+    return waiting;
   }
 
   async redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
@@ -148,12 +139,5 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
 }
 
 function toDeadLettered(m: ServiceBusReceivedMessage): DeadLetteredMessage {
-  const headers = headersOf(m);
-  return {
-    deadLetterId: String(m.sequenceNumber),
-    messageId: messageIdOf(m),
-    body: bodyOf(m),
-    headers,
-    fault: faultFromHeaders(headers),
-  };
+  return deadLettered(String(m.sequenceNumber), messageIdOf(m), bodyOf(m), headersOf(m));
 }

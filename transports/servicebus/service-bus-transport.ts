@@ -12,7 +12,13 @@ import type {
   TransportCapabilities,
   TransportState,
 } from '../../src/transport-core/index.js';
-import { redactSecrets, secretsOf, TransportError } from '../../src/transport-core/index.js';
+import {
+  ConnectionState,
+  errorText,
+  redactSecrets,
+  secretsOf,
+  TransportError,
+} from '../../src/transport-core/index.js';
 import { type ServiceBusEntityAdministration, sdkEntityAdministration } from './entity-administration.js';
 import { EntityNaming } from './entity-naming.js';
 import { toServiceBusMessage } from './message-mapping.js';
@@ -47,7 +53,7 @@ export class ServiceBusTransport implements Transport {
   readonly kind = 'servicebus';
   readonly capabilities: TransportCapabilities;
   readonly naming: EntityNaming;
-  #state: TransportState = 'idle';
+  readonly #connection = new ConnectionState('Service Bus');
   #client: ServiceBusClient | undefined;
   #administration: ServiceBusEntityAdministration | undefined;
   readonly #senders = new Map<string, ServiceBusSender>();
@@ -63,35 +69,28 @@ export class ServiceBusTransport implements Transport {
   }
 
   get state(): TransportState {
-    return this.#state;
+    return this.#connection.state;
   }
 
   /** Creates the SDK client; the SDK opens the AMQP connection on first use and reopens it when lost. */
-  async connect(): Promise<void> {
-    if (this.#state === 'closed') throw new TransportError('Service Bus transport is closed', { retryable: false });
-    if (this.#client) return;
-    this.#state = 'connecting';
-    try {
-      this.#client = new ServiceBusClient(this.config.connectionString, {
-        retryOptions: { maxRetries: this.config.maxRetries, timeoutInMs: this.config.operationTimeoutMs },
-      });
-    } catch (error) {
-      this.#state = 'idle';
-      // The SDK's parse errors may quote the connection string: never let the key through.
-      const detail = redactSecrets(
-        error instanceof Error ? error.message : String(error),
-        secretsOf(this.config.connectionString),
-      );
-      throw new TransportError(`Service Bus connection string rejected: ${detail}`, { retryable: false });
-    }
-    this.#state = 'connected';
+  connect(): Promise<void> {
+    return this.#connection.connect(() => {
+      try {
+        this.#client = new ServiceBusClient(this.config.connectionString, {
+          retryOptions: { maxRetries: this.config.maxRetries, timeoutInMs: this.config.operationTimeoutMs },
+        });
+      } catch (error) {
+        // The SDK's parse errors may quote the connection string: never let the key through.
+        const detail = redactSecrets(errorText(error), secretsOf(this.config.connectionString));
+        throw new TransportError(`Service Bus connection string rejected: ${detail}`, { retryable: false });
+      }
+      return undefined;
+    });
   }
 
   #connected(): ServiceBusClient {
-    if (this.#state !== 'connected' || !this.#client) {
-      throw new TransportError(`Service Bus transport is ${this.#state}, not connected`, { retryable: false });
-    }
-    return this.#client;
+    this.#connection.assertConnected();
+    return this.#client as ServiceBusClient;
   }
 
   #sender(entity: string): ServiceBusSender {
@@ -169,7 +168,7 @@ export class ServiceBusTransport implements Transport {
           { retryable: false, cause: error },
         );
       }
-      throw new TransportError(`checking Service Bus ${what} failed: ${errorText(error)}`, { cause: error });
+      throw new TransportError(`checking Service Bus ${what} failed: ${redactedText(error)}`, { cause: error });
     }
   }
 
@@ -252,8 +251,7 @@ export class ServiceBusTransport implements Transport {
    * locks expire (as when the process dies). Graceful draining is done before, by closing consumers.
    */
   async close(): Promise<void> {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
+    if (!this.#connection.close()) return;
     for (const consumer of this.#consumers) consumer.abandonOnConnectionLoss();
     this.#consumers.clear();
     this.#senders.clear();
@@ -264,14 +262,17 @@ export class ServiceBusTransport implements Transport {
   }
 }
 
-function errorText(error: unknown): string {
-  return redactSecrets(error instanceof Error ? error.message : String(error));
+function redactedText(error: unknown): string {
+  return redactSecrets(errorText(error));
 }
 
 function sendError(what: string, error: unknown): TransportError {
   const notFound = isServiceBusError(error) && error.code === 'MessagingEntityNotFound';
-  return new TransportError(notFound ? `${what}: the entity does not exist` : `${what} failed: ${errorText(error)}`, {
-    retryable: !notFound,
-    cause: error,
-  });
+  return new TransportError(
+    notFound ? `${what}: the entity does not exist` : `${what} failed: ${redactedText(error)}`,
+    {
+      retryable: !notFound,
+      cause: error,
+    },
+  );
 }

@@ -1,5 +1,5 @@
 import { isServiceBusError } from '@azure/service-bus';
-import { LockLostError, TransportError } from '../../src/transport-core/index.js';
+import { LockLostError, transportFailure } from '../../src/transport-core/index.js';
 
 /**
  * Maps an SDK failure of a lock-bound operation (settle, renew, schedule-then-complete) to Sluice's
@@ -13,7 +13,5 @@ export function settlementError(error: unknown, what: string): Error {
       cause: error,
     });
   }
-  if (error instanceof LockLostError || error instanceof TransportError) return error;
-  const detail = error instanceof Error ? error.message : String(error);
-  return new TransportError(`${what} failed: ${detail}`, { cause: error });
+  return transportFailure(what, error);
 }
