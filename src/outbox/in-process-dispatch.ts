@@ -149,10 +149,7 @@ export class InProcessDispatch {
       // To the relay: a row of its key was given back, or one written before it was not handed over
       // (yet), or too little of its lease is left for one dispatch.
       if (until !== undefined && until > now) back.push(row);
-      else if (
-        this.#behindUnknown(row, now) ||
-        row.nextAttemptAt.getTime() - now <= this.deps.config.dispatchTimeoutMs
-      ) {
+      else if (this.#behindUnknown(row, now) || this.#leaseTooShort(row, now)) {
         back.push(row);
         this.#giveBackKey(row.key, now);
       } else {
@@ -169,6 +166,11 @@ export class InProcessDispatch {
     if (round.length > 0) this.#track(this.#dispatchRound(round));
   }
 
+  /** Whether less of `row`'s lease is left than one dispatch may take (then it is the relay's). */
+  #leaseTooShort(row: OutboxRow, now: number): boolean {
+    return row.nextAttemptAt.getTime() - now <= this.deps.config.dispatchTimeoutMs;
+  }
+
   /** Keeps `run` among the dispatches `stop()` waits for, until it ends. */
   #track(run: Promise<void>): void {
     const tracked = run.finally(() => this.#running.delete(tracked));
@@ -181,7 +183,7 @@ export class InProcessDispatch {
    * the relay, which sends them after it, in order.
    */
   async #dispatchRound(rows: readonly OutboxRow[]): Promise<void> {
-    const { logger, config, clock } = this.deps;
+    const { logger, clock } = this.deps;
     let givenBack: ReadonlySet<number> | undefined;
     try {
       givenBack = (await this.deps.dispatcher.dispatch(rows)).givenBack;
@@ -197,7 +199,7 @@ export class InProcessDispatch {
       const wentOut = givenBack !== undefined && !givenBack.has(row.seq);
       const following = chain.shift();
       // The next row goes only while enough of its lease is left for one dispatch: else to the relay.
-      if (wentOut && following && following.nextAttemptAt.getTime() - now > config.dispatchTimeoutMs) {
+      if (wentOut && following && !this.#leaseTooShort(following, now)) {
         next.push(following);
         continue;
       }

@@ -27,7 +27,6 @@ export interface OutboxDispatcherDeps {
 /** What one dispatch round did. */
 export interface DispatchResult {
   readonly dispatched: number;
-  readonly retried: number;
   readonly movedAside: number;
   /** The shortest backoff of the rows given back (when any were). */
   readonly nextRetryInMs: number | undefined;
@@ -131,7 +130,6 @@ export class OutboxDispatcher {
     }
     return {
       dispatched: sent.length,
-      retried: retry.length,
       movedAside: aside.length,
       nextRetryInMs: retry.length > 0 ? Math.min(...retry.map((r) => r.delayMs)) : undefined,
       givenBack: new Set(retry.map((r) => r.seq)),

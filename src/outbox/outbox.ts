@@ -76,7 +76,7 @@ export class Outbox {
       dispatch: async (rows) => {
         const result = await dispatcher.dispatch(rows);
         this.#dispatched += result.dispatched;
-        this.#retried += result.retried;
+        this.#retried += result.givenBack.size;
         this.#movedAside += result.movedAside;
         for (const row of rows) this.#blocked.delete(row.seq);
         // Rows given back are due after their backoff: wake the relay then (its poll may be slower).

@@ -33,14 +33,14 @@ function setup(failFirst = false) {
           fail = false;
           await store.retryAfter(rows.map((r) => ({ seq: r.seq, delayMs: 5_000 })));
           const givenBack = new Set(rows.map((r) => r.seq));
-          return { dispatched: 0, retried: rows.length, movedAside: 0, nextRetryInMs: 5_000, givenBack };
+          return { dispatched: 0, movedAside: 0, nextRetryInMs: 5_000, givenBack };
         }
         for (const r of rows) sent.push(r.messageId);
         await store.markDispatched(
           rows.map((r) => r.seq),
           false,
         );
-        return { dispatched: rows.length, retried: 0, movedAside: 0, nextRetryInMs: undefined, givenBack: new Set() };
+        return { dispatched: rows.length, movedAside: 0, nextRetryInMs: undefined, givenBack: new Set() };
       },
     },
   });
