@@ -15,8 +15,15 @@ export interface InProcessDispatchDeps {
   readonly afterRound: () => void;
 }
 
-/** Keys given back that are remembered before the expired ones are swept. */
-const MAX_GIVEN_BACK_KEYS = 10_000;
+/** Keys remembered (given back, or with rows handed over) before the expired ones are swept. */
+const MAX_REMEMBERED_KEYS = 10_000;
+
+/**
+ * A row leased to this instance. `after`: the last undispatched row of its key when it was written
+ * (from a store that writes at the COMMIT, which learns the rows only when the COMMIT came back, in
+ * whatever order the commits' replies arrive): it goes out in process only after that row did.
+ */
+export type LeasedRow = OutboxRow & { readonly after?: number | undefined };
 
 /**
  * The outbox's dispatch in process of rows committed by this instance and leased to it: rows of one
@@ -26,7 +33,7 @@ const MAX_GIVEN_BACK_KEYS = 10_000;
  * while fewer than `dispatchBacklog` rows wait for the broker here, else once they are back under it.
  */
 export class InProcessDispatch {
-  #pending: OutboxRow[] = [];
+  #pending: LeasedRow[] = [];
   #scheduled = false;
   /** Rows handed to the in-process dispatch and not yet back from the broker. */
   #backlog = 0;
@@ -42,12 +49,14 @@ export class InProcessDispatch {
    * row of the key must not overtake them.
    */
   readonly #noted = new Map<string, Map<number, number>>();
+  /** The last row of each key handed to the dispatch here, until when it is remembered (two leases). */
+  readonly #handed = new Map<string, { seq: number; until: number }>();
   readonly #running = new Set<Promise<void>>();
 
   constructor(private readonly deps: InProcessDispatchDeps) {}
 
   /** Takes committed rows leased to this instance; never rejects. */
-  add(rows: readonly OutboxRow[]): Promise<void> {
+  add(rows: readonly LeasedRow[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
     for (const row of rows) this.#unnote(row);
     this.#pending.push(...rows);
@@ -91,6 +100,12 @@ export class InProcessDispatch {
     }
   }
 
+  /** Like {@link abandon}, for rows whose `seq`s are unknown (a COMMIT that may or may not have happened). */
+  abandonKeys(keys: readonly string[]): void {
+    const now = this.deps.clock.now();
+    for (const key of keys) this.#giveBackKey(key, now);
+  }
+
   #unnote(row: OutboxRow): void {
     if (row.key === undefined) return;
     const seqs = this.#noted.get(row.key);
@@ -112,10 +127,26 @@ export class InProcessDispatch {
 
   /** Later rows of `key` follow its given-back rows to the relay, for two leases (rows leased behind them). */
   #giveBackKey(key: string, now: number): void {
-    if (this.#givenBackKeys.size >= MAX_GIVEN_BACK_KEYS) {
+    if (this.#givenBackKeys.size >= MAX_REMEMBERED_KEYS) {
       for (const [k, until] of this.#givenBackKeys) if (until <= now) this.#givenBackKeys.delete(k);
     }
     this.#givenBackKeys.set(key, now + 2 * this.deps.config.leaseMs);
+  }
+
+  /** Whether the row `row` was written after (`after`) is unknown here: not handed to this dispatch. */
+  #afterUnknown(row: LeasedRow & { key: string }, now: number): boolean {
+    if (row.after === undefined) return false;
+    const handed = this.#handed.get(row.key);
+    return handed === undefined || handed.until <= now || handed.seq < row.after;
+  }
+
+  /** `row` goes to the dispatch here: rows written after it may follow it in process. */
+  #hand(row: OutboxRow & { key: string }, now: number): void {
+    if (this.#handed.size >= MAX_REMEMBERED_KEYS) {
+      for (const [k, { until }] of this.#handed) if (until <= now) this.#handed.delete(k);
+    }
+    const seq = Math.max(row.seq, this.#handed.get(row.key)?.seq ?? 0);
+    this.#handed.set(row.key, { seq, until: now + 2 * this.deps.config.leaseMs });
   }
 
   /** Rows of `count` left the backlog (confirmed, given back or left to the relay): wake who waits. */
@@ -148,12 +179,14 @@ export class InProcessDispatch {
       const until = this.#givenBackKeys.get(row.key);
       // To the relay: a row of its key was given back, or one written before it was not handed over
       // (yet), or too little of its lease is left for one dispatch.
+      const keyed = row as LeasedRow & { key: string };
       if (until !== undefined && until > now) back.push(row);
-      else if (this.#behindUnknown(row, now) || this.#leaseTooShort(row, now)) {
+      else if (this.#behindUnknown(row, now) || this.#afterUnknown(keyed, now) || this.#leaseTooShort(row, now)) {
         back.push(row);
         this.#giveBackKey(row.key, now);
       } else {
         if (until !== undefined) this.#givenBackKeys.delete(row.key);
+        this.#hand(keyed, now);
         const chain = this.#chains.get(row.key);
         if (chain) chain.push(row);
         else {

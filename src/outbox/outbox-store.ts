@@ -5,6 +5,18 @@ import { SqlIdentifierSchema } from '../internal/sql-identifier.js';
 export interface WrittenRow {
   readonly seq: number;
   readonly leased: boolean;
+  /**
+   * The last undispatched row of its key when it was written (a store that writes at the commit
+   * says it): the in-process dispatch sends the row only after that one.
+   */
+  readonly after?: number | undefined;
+}
+
+/** A write staged for a COMMIT that never came (its transaction or savepoint rolled back first): nothing was written. */
+export class OutboxWriteNotSent extends Error {
+  constructor() {
+    super('the transaction ended before its COMMIT: the outbox write was not sent');
+  }
 }
 
 /** What an outgoing message is written to the outbox as: the whole message, ready to hand to the broker. */
@@ -80,8 +92,13 @@ export interface OutboxStore<TTx> {
    * which on PostgreSQL waited for the key's lock first; or earlier in this write) is leased to the
    * same owner and its lease runs: the owner dispatches them in order. Other rows are written due:
    * the relay takes them in their key's order (on PostgreSQL the write then notifies the relays).
+   *
+   * With {@link writesAtCommit} the write runs with the transaction's COMMIT and the promise
+   * resolves only once that came back: the caller must not await it inside the transaction.
    */
   write(tx: TTx, messages: readonly OutboxMessage[], lease: OutboxLease): Promise<readonly WrittenRow[]>;
+  /** The write is sent with the transaction's COMMIT (one round trip less); see {@link write}. */
+  readonly writesAtCommit?: boolean;
   claim(options: ClaimOptions): Promise<OutboxRow[]>;
   /** Marks rows dispatched (or deletes them: `remove`, retention 0). */
   markDispatched(seqs: readonly number[], remove: boolean): Promise<void>;

@@ -3,16 +3,32 @@ import { settleWithin } from '../internal/abort.js';
 import type { Clock } from '../internal/clock.js';
 import type { Transport } from '../transport-core/transport.js';
 import { OutboxDispatcher } from './outbox-dispatcher.js';
-import { InProcessDispatch } from './in-process-dispatch.js';
+import { InProcessDispatch, type LeasedRow } from './in-process-dispatch.js';
 import { type Dispatch, OutboxRelay } from './outbox-relay.js';
-import type { OutboxConfig, OutboxMessage, OutboxRow, OutboxStats, OutboxStore } from './outbox-store.js';
+import {
+  type OutboxConfig,
+  type OutboxMessage,
+  type OutboxStats,
+  type OutboxStore,
+  OutboxWriteNotSent,
+  type WrittenRow,
+} from './outbox-store.js';
 
-/** What a transaction wrote to the outbox, for {@link Outbox.afterCommit} once it committed. */
+/**
+ * What a transaction wrote to the outbox, for {@link Outbox.afterCommit} once it committed (or
+ * {@link Outbox.abandon} when it did not). A store that writes at the COMMIT fills it in then.
+ */
 export interface Written {
   /** Rows leased to this writer: dispatched in process right after the commit, without a claim. */
-  readonly leased: readonly OutboxRow[];
+  readonly leased: LeasedRow[];
   /** Rows behind an earlier row of their key: left to the relay, which takes them in order. */
-  readonly waiting: readonly number[];
+  readonly waiting: number[];
+  /** The messages' keys: given to the relay when the rows' fate is unknown. */
+  readonly keys: readonly string[];
+  /** `known`: the rows above are written; `unsent`: nothing was; `unknown`: the COMMIT's fate is. */
+  state: 'pending' | 'known' | 'unsent' | 'unknown';
+  /** Settles once `state` is no longer `pending` (never rejects). */
+  readonly ready: Promise<void>;
 }
 
 /** The outbox in `bus.health()`: counts and times only. */
@@ -104,33 +120,51 @@ export class Outbox {
     return this.deps.store;
   }
 
-  /** Writes `messages` in `tx` (the caller's transaction), for {@link afterCommit} once it committed. */
+  /**
+   * Writes `messages` in `tx` (the caller's transaction), for {@link afterCommit} once it committed.
+   * With a store that writes at the COMMIT (PostgreSQL) it returns at once: the rows are known when
+   * the transaction's COMMIT came back.
+   */
   async write(tx: unknown, messages: readonly OutboxMessage[]): Promise<Written> {
     // A stopped outbox dispatches nothing in process: its rows are written due, for any relay.
     const leaseMs = this.#stopped ? 0 : this.deps.config.leaseMs;
     // (Taken before the write: the lease the store gives runs from then or later.)
     const now = this.deps.clock.now();
-    const written = await this.deps.store.write(tx, messages, { ms: leaseMs, owner: this.deps.instanceId });
-    const leased: OutboxRow[] = [];
+    const keys = [...new Set(messages.flatMap((m) => (m.key === undefined ? [] : [m.key])))];
+    const leased: LeasedRow[] = [];
     const waiting: number[] = [];
-    written.forEach(({ seq, leased: mine }, i) => {
-      if (!mine) {
-        waiting.push(seq);
-        return;
-      }
-      leased.push({
-        ...(messages[i] as OutboxMessage),
-        seq,
-        createdAt: new Date(now),
-        attempts: 1,
-        nextAttemptAt: new Date(now + leaseMs),
-        dispatchedAt: undefined,
-        failedAt: undefined,
-        failedReason: undefined,
+    const stored = this.deps.store.write(tx, messages, { ms: leaseMs, owner: this.deps.instanceId });
+    const fill = (rows: readonly WrittenRow[]) => {
+      rows.forEach(({ seq, leased: mine, after }, i) => {
+        if (!mine) {
+          waiting.push(seq);
+          return;
+        }
+        const row: LeasedRow = {
+          ...(messages[i] as OutboxMessage),
+          seq,
+          createdAt: new Date(now),
+          attempts: 1,
+          nextAttemptAt: new Date(now + leaseMs),
+          dispatchedAt: undefined,
+          failedAt: undefined,
+          failedReason: undefined,
+          after,
+        };
+        leased.push(row);
+        this.#inProcess.note(row);
       });
+      written.state = 'known';
+    };
+    const written = { leased, waiting, keys, state: 'pending' as Written['state'], ready: Promise.resolve() };
+    if (!this.deps.store.writesAtCommit) {
+      fill(await stored);
+      return written;
+    }
+    written.ready = stored.then(fill, (error: unknown) => {
+      written.state = error instanceof OutboxWriteNotSent ? 'unsent' : 'unknown';
     });
-    for (const row of leased) this.#inProcess.note(row);
-    return { leased, waiting };
+    return written;
   }
 
   /**
@@ -139,7 +173,10 @@ export class Outbox {
    * committer's rerun). Its keys' next rows go to the relay, which keeps their order whatever it was.
    */
   abandon(written: Written): void {
-    this.#inProcess.abandon(written.leased);
+    void written.ready.then(() => {
+      if (written.state === 'known') this.#inProcess.abandon(written.leased);
+      else if (written.state !== 'unsent') this.#inProcess.abandonKeys(written.keys);
+    });
   }
 
   /**
@@ -151,6 +188,9 @@ export class Outbox {
    * of filling memory. The rows are committed: nothing is lost whenever the process stops. Never rejects.
    */
   afterCommit(written: Written): Promise<void> {
+    if (written.state !== 'known') {
+      return written.ready.then(() => (written.state === 'known' ? this.afterCommit(written) : undefined));
+    }
     if (this.#stopped) return Promise.resolve();
     const now = this.deps.clock.now();
     for (const seq of written.waiting) this.#blocked.set(seq, now);

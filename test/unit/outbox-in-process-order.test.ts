@@ -45,7 +45,8 @@ function setup(failFirst = false) {
     },
   });
   /** Writes one message of key K as Outbox.write does (leased rows noted); `commit` ends its transaction. */
-  const write = async (id: string): Promise<{ row: OutboxRow; leased: boolean }> => {
+  // (`note` false: as with a store that writes at the COMMIT, whose rows are noted when it came back.)
+  const write = async (id: string, note = true): Promise<{ row: OutboxRow; leased: boolean }> => {
     const message: OutboxMessage = {
       messageId: id,
       destinationKind: 'publish',
@@ -68,7 +69,7 @@ function setup(failFirst = false) {
       failedAt: undefined,
       failedReason: undefined,
     };
-    if (written?.leased) dispatch.note(row);
+    if (written?.leased && note) dispatch.note(row);
     return { row, leased: written?.leased === true };
   };
   const commit = () => {
@@ -107,6 +108,39 @@ describe('the outbox in-process dispatch keeps a key in commit order', () => {
     await settle();
     expect(sent).toEqual([]);
     expect(await undispatched()).toEqual(['A', 'R']);
+  });
+
+  // A store that writes at the COMMIT (PostgreSQL) learns a row only when its COMMIT came back, and
+  // the replies of two connections may come back in either order: each row says which row of its key
+  // was the last before it (`after`), and goes out in process only after that one did here.
+  it('gives the relay a row whose COMMIT reply came back before the reply of the row before it', async () => {
+    const { dispatch, write, commit, settle, sent, undispatched } = setup();
+    const a = await write('A', false);
+    commit();
+    const b = await write('B', false);
+    commit();
+    await dispatch.add([{ ...b.row, after: a.row.seq }]); // B's reply first
+    await settle();
+    await dispatch.add([a.row]); // then A's: its key was given to the relay
+    await settle();
+    expect(sent).toEqual([]);
+    expect(await undispatched()).toEqual(['A', 'B']);
+  });
+
+  it('sends a row in process after the row it was written behind, once that one was handed over', async () => {
+    const { dispatch, write, commit, settle, sent } = setup();
+    const a = await write('A', false);
+    commit();
+    await dispatch.add([a.row]);
+    const b = await write('B', false); // A may still be undispatched in the table: B was written after it
+    commit();
+    await dispatch.add([{ ...b.row, after: a.row.seq }]);
+    await settle();
+    const c = await write('C', false);
+    commit();
+    await dispatch.add([{ ...c.row, after: b.row.seq }]);
+    await settle();
+    expect(sent).toEqual(['A', 'B', 'C']);
   });
 
   it('sends a key’s rows in process, in order, when every earlier row reached it', async () => {

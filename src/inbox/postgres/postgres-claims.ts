@@ -1,5 +1,6 @@
 import type { InboxEntry, InboxResult, InboxWork } from '../inbox-store.js';
 import { TransactionRolledBackError } from '../../errors/sluice-error.js';
+import { dropStaged, stagedCount } from './commit-writes.js';
 import { type PostgresTransaction, runWork, type Transact } from './postgres-pool.js';
 
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -126,6 +127,8 @@ export class PostgresClaims {
 
   async withSavepoint<R>(tx: PostgresTransaction, fn: () => Promise<R>): Promise<R> {
     await tx.query('SAVEPOINT sluice_item');
+    // What the member staged for the COMMIT (its outbox write) is rolled back with its savepoint.
+    const staged = stagedCount(tx);
     try {
       const result = await fn();
       // On an aborted transaction (a statement failed and fn went on) the release fails: then fn's
@@ -138,6 +141,7 @@ export class PostgresClaims {
       }
       return result;
     } catch (error) {
+      dropStaged(tx, staged);
       await tx.query('ROLLBACK TO SAVEPOINT sluice_item');
       throw error;
     }

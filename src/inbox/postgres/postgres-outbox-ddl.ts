@@ -34,7 +34,67 @@ CREATE INDEX IF NOT EXISTS ${table}_dispatched_idx ON ${schema}.${table} (dispat
 CREATE INDEX IF NOT EXISTS ${table}_failed_idx ON ${schema}.${table} (seq)
   WHERE failed_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ${table}_causation_idx ON ${schema}.${table} (causation_id)
-  WHERE causation_id IS NOT NULL;`;
+  WHERE causation_id IS NOT NULL;
+${postgresOutboxWriteFunction(schema, table)}`;
+}
+
+/** The name of the outbox's write function (see {@link postgresOutboxWriteFunction}). */
+export function postgresOutboxWriteName(schema: string, table: string): string {
+  return `${schema}.${table}_write`;
+}
+
+/**
+ * The write, as a function so that a transaction sends it with its COMMIT in one round trip. It
+ * takes the keys' transaction-scoped locks (sorted: two writers never deadlock on them), then
+ * inserts the messages one by one: in a volatile PL/pgSQL function each statement takes a new
+ * snapshot, so each sees every row of its key committed before the locks were granted, and the rows
+ * this write inserted before it. A row is leased to the writer (`owner`, for `lease_ms` from the
+ * write: `clock_timestamp()`) when it has no key, or every undispatched row of its key before it is
+ * leased to the same writer and that lease runs. Returns, in order, each row's `seq`, its attempts
+ * (1: leased) and `after`: the last undispatched row of its key before it (which the in-process
+ * dispatch must have had before this one). Notifies the relays (at commit) when a row is theirs.
+ * (A statement per message: measured three times cheaper than one insert over `unnest` with a CTE.)
+ */
+export function postgresOutboxWriteFunction(schema: string, table: string): string {
+  const q = `${schema}.${table}`;
+  return `CREATE OR REPLACE FUNCTION ${postgresOutboxWriteName(schema, table)}(
+  message_ids text[], kinds text[], destinations text[], types text[], keys text[], headers jsonb[], bodies bytea[],
+  sources text[], causes text[], lock_class integer, channel text, owner text, lease_ms double precision)
+RETURNS TABLE (w_seq bigint, w_attempts integer, w_after bigint)
+LANGUAGE plpgsql VOLATILE AS $sluice$
+DECLARE
+  i integer;
+  k text;
+  leased boolean;
+  notify boolean := false;
+BEGIN
+  PERFORM pg_advisory_xact_lock(lock_class, s.h)
+    FROM (SELECT DISTINCT hashtext(x) AS h FROM unnest(keys) AS x WHERE x IS NOT NULL ORDER BY h) AS s;
+  FOR i IN 1 .. cardinality(message_ids) LOOP
+    k := keys[i];
+    w_after := NULL;
+    leased := lease_ms > 0;
+    IF k IS NOT NULL THEN
+      SELECT max(p.seq), bool_and(p.leased_by IS NOT DISTINCT FROM owner AND p.next_attempt_at > clock_timestamp())
+        INTO w_after, leased
+        FROM ${q} p
+        WHERE p.entity_key = k AND p.dispatched_at IS NULL AND p.failed_at IS NULL;
+      leased := lease_ms > 0 AND coalesce(leased, true);
+    END IF;
+    INSERT INTO ${q} (message_id, destination_kind, destination, message_type, entity_key, headers, body,
+                      source_endpoint, causation_id, attempts, next_attempt_at, leased_by)
+    VALUES (message_ids[i], kinds[i], destinations[i], types[i], k, headers[i], bodies[i], sources[i], causes[i],
+            CASE WHEN leased THEN 1 ELSE 0 END,
+            CASE WHEN leased THEN clock_timestamp() + make_interval(secs => lease_ms / 1000) ELSE now() END,
+            CASE WHEN leased THEN owner END)
+    RETURNING seq, attempts INTO w_seq, w_attempts;
+    notify := notify OR NOT leased;
+    RETURN NEXT;
+  END LOOP;
+  -- Relays need a wake-up only for rows they may take now: leased rows are the writer's.
+  IF notify THEN PERFORM pg_notify(channel, owner); END IF;
+END
+$sluice$;`;
 }
 
 /** The index names {@link postgresOutboxDdl} makes, besides the table: start-up checks them without locks. */

@@ -1,6 +1,6 @@
 import { missingRelations } from './postgres-inbox-ddl.js';
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import {
   type ClaimOptions,
@@ -15,7 +15,8 @@ import {
 } from '../../outbox/outbox-store.js';
 import { settleWithin } from '../../internal/abort.js';
 import { destroyClient } from './pg-errors.js';
-import { postgresOutboxDdl, postgresOutboxRelations } from './postgres-outbox-ddl.js';
+import { stageBeforeCommit } from './commit-writes.js';
+import { postgresOutboxDdl, postgresOutboxRelations, postgresOutboxWriteName } from './postgres-outbox-ddl.js';
 
 /** What the PostgreSQL inbox lends its outbox: its pool, its transactions, its error classification. */
 export interface PostgresOutboxDeps {
@@ -38,19 +39,19 @@ const LISTEN_RETRY_MS = { initial: 500, max: 30_000 } as const;
 const LISTEN_CLOSE_MS = 500;
 
 /**
- * The outbox on PostgreSQL, on the inbox's pool. A write takes `pg_advisory_xact_lock` on each key's
- * hash (sorted, so two writers never deadlock on them) before it inserts: a second transaction
- * writing the same key waits until the first ends, so `seq` order is commit order per key. The same
- * statement that inserts notifies the relays (`pg_notify`, delivered at commit, with this
- * instance's id as payload so that its own relay ignores it).
+ * The outbox on PostgreSQL, on the inbox's pool. A write (the table's write function, sent with the
+ * transaction's COMMIT) takes `pg_advisory_xact_lock` on each key's hash before it inserts: a
+ * second transaction writing the same key waits until the first ends, so `seq` order is commit
+ * order per key. It notifies the relays (`pg_notify`, delivered at commit, with this instance's id
+ * as payload so that its own relay ignores it).
  */
 export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
   readonly #q: string;
   readonly #channel: string;
   readonly #lockClass: number;
-  readonly #write: string;
-  readonly #lock: string;
+  readonly #writeFunction: string;
   readonly #claim: string;
+  readonly writesAtCommit = true;
 
   constructor(private readonly deps: PostgresOutboxDeps) {
     const q = `${deps.schema}.${deps.table}`;
@@ -58,10 +59,7 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     const digest = createHash('sha256').update(q).digest();
     this.#channel = `sluice_outbox_${digest.toString('hex').slice(0, 24)}`;
     this.#lockClass = digest.readInt32BE(0);
-    this.#write = writeStatement(q);
-    // Sorted, so two writers never deadlock on the keys they share.
-    this.#lock = `SELECT count(pg_advisory_xact_lock($1::int4, h)) FROM
-        (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h) AS s`;
+    this.#writeFunction = postgresOutboxWriteName(deps.schema, deps.table);
     this.#claim = `UPDATE ${q} AS t
         SET attempts = t.attempts + 1, next_attempt_at = now() + make_interval(secs => $2::double precision / 1000),
             leased_by = NULL
@@ -82,44 +80,71 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     await this.deps.classified(async () => {
       if (!this.deps.createTables) return;
       const names = postgresOutboxRelations(table).map((name) => `${schema}.${name}`);
-      if ((await missingRelations(pool, names)) === 0) return;
+      if ((await missingRelations(pool, names)) === 0 && (await functionExists(pool, this.#writeFunction))) return;
       await this.deps.ddl(postgresOutboxDdl(schema, table));
     });
   }
 
-  async write(
-    tx: pg.PoolClient,
-    messages: readonly OutboxMessage[],
-    lease: OutboxLease,
-  ): Promise<readonly WrittenRow[]> {
-    if (messages.length === 0) return [];
-    const keys = [...new Set(messages.flatMap((m) => (m.key === undefined ? [] : [m.key])))];
-    const values = [
-      messages.map((m) => m.messageId),
-      messages.map((m) => m.destinationKind),
-      messages.map((m) => m.destination),
-      messages.map((m) => m.messageType),
-      messages.map((m) => m.key ?? null),
-      messages.map((m) => JSON.stringify(m.headers)),
-      messages.map((m) => m.body),
-      messages.map((m) => m.sourceEndpoint ?? null),
-      messages.map((m) => m.causationId ?? null),
-      this.#channel,
-      lease.owner,
-      lease.ms,
-    ] as const;
-    // The keys' locks first, as a statement of its own: the write's snapshot is then taken after
-    // them and sees every earlier committed row of those keys. Both statements are prepared once
-    // per connection (named): no parsing or planning per message.
-    if (keys.length > 0) {
-      await tx.query({ name: `sluice-outbox-lock-${this.#q}`, text: this.#lock, values: [this.#lockClass, keys] });
-    }
-    const { rows } = await tx.query<{ seq: string; attempts: number }>({
-      name: `sluice-outbox-write-${this.#q}`,
-      text: this.#write,
-      values: [...values],
-    });
-    return rows.map((r) => ({ seq: Number(r.seq), leased: Number(r.attempts) === 1 }));
+  /**
+   * Stages the write for the transaction's COMMIT (see `commit-writes.ts`): it runs as the last
+   * statement before it, in the same round trip, and this resolves with the rows once that COMMIT
+   * came back. The values go inline as escaped literals (a simple query cannot take parameters), the
+   * bodies as hex; the function's own statements are planned once per connection.
+   */
+  write(tx: pg.PoolClient, messages: readonly OutboxMessage[], lease: OutboxLease): Promise<readonly WrittenRow[]> {
+    if (messages.length === 0) return Promise.resolve([]);
+    const text = (v: string | undefined) => (v === undefined ? 'NULL' : escapeLiteral(v));
+    const array = (values: readonly string[], type: string) => `ARRAY[${values.join(',')}]::${type}[]`;
+    const args = [
+      array(
+        messages.map((m) => text(m.messageId)),
+        'text',
+      ),
+      array(
+        messages.map((m) => text(m.destinationKind)),
+        'text',
+      ),
+      array(
+        messages.map((m) => text(m.destination)),
+        'text',
+      ),
+      array(
+        messages.map((m) => text(m.messageType)),
+        'text',
+      ),
+      array(
+        messages.map((m) => text(m.key)),
+        'text',
+      ),
+      array(
+        messages.map((m) => text(JSON.stringify(m.headers))),
+        'jsonb',
+      ),
+      array(
+        messages.map((m) => text(`\\x${m.body.toString('hex')}`)),
+        'bytea',
+      ),
+      array(
+        messages.map((m) => text(m.sourceEndpoint)),
+        'text',
+      ),
+      array(
+        messages.map((m) => text(m.causationId)),
+        'text',
+      ),
+      String(this.#lockClass),
+      text(this.#channel),
+      text(lease.owner),
+      `${Number(lease.ms)}::double precision`,
+    ];
+    const sql = `SELECT w_seq, w_attempts, w_after FROM ${this.#writeFunction}(${args.join(', ')})`;
+    return stageBeforeCommit(tx, sql).then((rows) =>
+      rows.map((r) => ({
+        seq: Number(r.w_seq),
+        leased: Number(r.w_attempts) === 1,
+        after: r.w_after === null || r.w_after === undefined ? undefined : Number(r.w_after),
+      })),
+    );
   }
 
   claim(options: ClaimOptions): Promise<OutboxRow[]> {
@@ -244,43 +269,17 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
   }
 }
 
-/**
- * The write: a row is leased to the writer (see OutboxStore.write) when it has no key, or every
- * earlier undispatched row of its key is leased to the same writer, and that lease runs. It runs after the
- * keys' locks were taken, as a statement of its own: its snapshot then sees every earlier committed
- * row of them. Its twelve parameters are the messages' columns as arrays, the channel, this
- * instance's id and the lease (ms). Leases run from the write (`clock_timestamp()`), not from the
- * transaction's start (`now()`): a long handler must not write rows whose lease is already over.
- */
-function writeStatement(q: string): string {
-  const p = Array.from({ length: 12 }, (_, i) => `$${i + 1}`);
-  return `WITH m AS (
-        SELECT u.* FROM unnest(${p[0]}::text[], ${p[1]}::text[], ${p[2]}::text[], ${p[3]}::text[], ${p[4]}::text[], ${p[5]}::jsonb[], ${p[6]}::bytea[], ${p[7]}::text[], ${p[8]}::text[])
-          WITH ORDINALITY AS u(message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id, ord)
-      ),
-      l AS (
-        SELECT m.*, ${p[11]}::double precision > 0 AND (m.entity_key IS NULL OR NOT EXISTS (
-          SELECT 1 FROM ${q} p WHERE p.entity_key = m.entity_key AND p.dispatched_at IS NULL AND p.failed_at IS NULL
-            AND NOT (p.leased_by IS NOT DISTINCT FROM ${p[10]}::text AND p.next_attempt_at > clock_timestamp()))) AS leased
-        FROM m
-      ),
-      ins AS (
-        INSERT INTO ${q} (message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint,
-                          causation_id, attempts, next_attempt_at, leased_by)
-        SELECT message_id, destination_kind, destination, message_type, entity_key, headers, body, source_endpoint, causation_id,
-               CASE WHEN leased THEN 1 ELSE 0 END,
-               CASE WHEN leased THEN clock_timestamp() + make_interval(secs => ${p[11]}::double precision / 1000) ELSE now() END,
-               CASE WHEN leased THEN ${p[10]}::text END
-        FROM l ORDER BY ord
-        RETURNING seq, attempts),
-      -- Relays need a wake-up only for rows they may take now: leased rows are the writer's.
-      n AS (SELECT pg_notify(${p[9]}, ${p[10]}) WHERE EXISTS (SELECT 1 FROM l WHERE NOT l.leased))
-      SELECT ins.seq, ins.attempts, (SELECT count(*) FROM n) AS notified FROM ins ORDER BY ins.seq`;
-}
-
 /** pg returns timestamptz as Date and jsonb parsed. */
 const POSTGRES_COLUMNS: OutboxColumnReaders = {
   date: (v) => v as Date,
   headers: (v) => (v ?? {}) as Record<string, string>,
 };
 const rowOf = (r: Record<string, unknown>): OutboxRow => outboxRowOf(r, POSTGRES_COLUMNS);
+
+const { escapeLiteral } = pg;
+
+/** Whether the function named (schema-qualified, not overloaded) exists. */
+async function functionExists(pool: pg.Pool, name: string): Promise<boolean> {
+  const { rows } = await pool.query('SELECT to_regproc($1) IS NOT NULL AS present', [name]);
+  return rows[0]?.present === true;
+}

@@ -2,11 +2,15 @@ import pg from 'pg';
 import type { InboxDeps } from '../inbox-store.js';
 import { TransactionRolledBackError } from '../../errors/sluice-error.js';
 import { settleWithin } from '../../internal/abort.js';
+import { commitWithStaged, dropStaged } from './commit-writes.js';
 import { connectionUsable, destroyClient, transactionFailure } from './pg-errors.js';
 import { type PostgresInboxConfig, queryTimeoutMs } from './postgres-inbox-config.js';
 
 /** The transaction handle a handler gets: a `pg` client inside the inbox transaction. */
 export type PostgresTransaction = pg.PoolClient;
+
+/** SQLSTATE of a statement sent in a transaction that already failed. */
+const IN_FAILED_TRANSACTION = '25P02';
 
 /** How long `close()` waits for connections in use before it closes their sockets (twice at most). */
 export const CLOSE_GRACE_MS = 1_000;
@@ -90,15 +94,14 @@ export class PostgresPool {
     try {
       await client.query('BEGIN');
       const result = await fn(client);
-      const committed = await client.query('COMMIT');
-      if (committed.command !== 'COMMIT') {
-        throw new TransactionRolledBackError(
-          `the inbox transaction did not commit (PostgreSQL answered COMMIT with ${committed.command}): ` +
-            'a statement in it failed and the handler went on; nothing of this attempt was kept',
-        );
-      }
+      const committed = await commitWithStaged(client).catch((error: unknown) => {
+        // A staged statement (the outbox's write) ran in a transaction that had already failed.
+        throw (error as { code?: unknown }).code === IN_FAILED_TRANSACTION ? rolledBack('ROLLBACK', error) : error;
+      });
+      if (committed !== 'COMMIT') throw rolledBack(committed);
       return result;
     } catch (thrown) {
+      dropStaged(client);
       const fromWork = thrown instanceof WorkFailure;
       const error = fromWork ? thrown.error : thrown;
       const failure = transactionFailure(error, fromWork ? 'work' : 'store', clientError);
@@ -159,6 +162,15 @@ function checkOut(pool: pg.Pool, onError: (error: Error) => void): Promise<pg.Po
       resolve(client);
     });
   });
+}
+
+/** A statement in the transaction failed and the handler went on: PostgreSQL rolled it back at COMMIT. */
+function rolledBack(answer: string, cause?: unknown): TransactionRolledBackError {
+  return new TransactionRolledBackError(
+    `the inbox transaction did not commit (PostgreSQL answered COMMIT with ${answer}): ` +
+      'a statement in it failed and the handler went on; nothing of this attempt was kept',
+    cause === undefined ? {} : { cause },
+  );
 }
 
 /** Marks an error as thrown by the handler's work (not by one of the store's own statements). */

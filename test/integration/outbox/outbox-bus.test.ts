@@ -1,6 +1,7 @@
 // The transactional outbox through a bus, on each store (memory, a SQLite file, PostgreSQL in
 // TEST_SCHEMA), with the memory broker: what a handler or bus.transaction publishes leaves only
 // after its transaction commits, exactly once.
+import pg from 'pg';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -19,6 +20,7 @@ import { waitFor } from '../../support/wait-for.js';
 import { TEST_SCHEMA } from '../../support/test-schema.js';
 import { inboxOf, PG_URL, uniqueTable } from '../inbox/stores.js';
 import { postgresInbox } from '../../../src/inbox/postgres/index.js';
+import { postgresOutboxDdl } from '../../../src/inbox/postgres/postgres-outbox-ddl.js';
 
 const PlaceOrder = defineMessage(
   'shop.place-order.v1',
@@ -442,5 +444,76 @@ describe.each(['rerun', 'savepoint'] as const)('the outbox under group commit on
     // Marked dispatched in the background once confirmed.
     await waitFor(async () => ((await b.outbox?.store.rows(100)) ?? []).every((r) => r.dispatchedAt !== undefined));
     expect(await b.outbox?.store.rows(100)).toHaveLength(29);
+  });
+});
+
+describe('the outbox on PostgreSQL, written with the COMMIT', () => {
+  let bus: Bus<unknown> | undefined;
+  afterEach(async () => {
+    await bus?.stop();
+    bus = undefined;
+  });
+
+  function pgBus(outboxTable: string) {
+    const b = createBus(
+      {
+        shutdown: { signals: [] },
+        inbox: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: uniqueTable('inbox') },
+        outbox: { table: outboxTable },
+        endpoints: { orders: { retry: { kind: 'immediate', retries: 3 } } },
+      },
+      {
+        inbox: postgresInbox() as never,
+        transports: [memoryTransport({ broker: createMemoryBroker() })],
+        logger: silent,
+      },
+    );
+    const seen: { order: string; attempt: number }[] = [];
+    b.endpoint('audit', { inbox: false }).handle(OrderPlaced, async (m) => {
+      seen.push({ order: m.order, attempt: m.attempt });
+    });
+    bus = b;
+    return { bus: b, seen };
+  }
+
+  it('fails an attempt whose handler swallowed a failed statement: nothing of it goes out; the retry publishes once', async () => {
+    const { bus, seen } = pgBus(uniqueTable('outbox'));
+    bus.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
+      await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt });
+      // The transaction is aborted; the outbox's write goes with the COMMIT and fails with it.
+      if (ctx.attempt === 1) await (ctx.tx as unknown as pg.PoolClient).query('SELECT 1 / 0').catch(() => {});
+    });
+    await bus.start();
+    await bus.send('orders', PlaceOrder, { order: 'swallowed' });
+    await waitFor(() => seen.length === 1, { what: 'the retry’s event' });
+    expect(seen).toEqual([{ order: 'swallowed', attempt: 2 }]);
+    const counters = bus.health().endpoints.orders?.counters;
+    expect(counters).toMatchObject({ completed: 1, deadLettered: 0 });
+    await waitFor(async () => (await bus.outbox?.store.stats())?.depth === 0);
+    expect(await bus.outbox?.store.rows(100)).toHaveLength(1);
+  });
+
+  it('adds its write function at start to an outbox table made without it', async () => {
+    const table = uniqueTable('outbox');
+    const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    try {
+      // The table and indexes of an earlier version, without the function.
+      const ddl = postgresOutboxDdl(TEST_SCHEMA, table);
+      await admin.query(ddl.slice(0, ddl.indexOf('CREATE OR REPLACE FUNCTION')));
+      const { bus, seen } = pgBus(table);
+      bus.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
+        await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt });
+      });
+      await bus.start();
+      await bus.send('orders', PlaceOrder, { order: 'upgraded' });
+      await waitFor(() => seen.length === 1, { what: 'the event' });
+      expect(seen).toEqual([{ order: 'upgraded', attempt: 1 }]);
+    } finally {
+      await bus?.stop();
+      bus = undefined;
+      await admin.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}`);
+      await admin.query(`DROP FUNCTION IF EXISTS ${TEST_SCHEMA}.${table}_write`);
+      await admin.end();
+    }
   });
 });
