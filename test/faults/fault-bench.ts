@@ -23,8 +23,12 @@ import {
   type FaultTransport,
   isPoison,
 } from './fault-consumer.js';
+import { OutboxSink } from './outbox-sink.js';
 
 export { APPLICATION_NAME } from './fault-consumer.js';
+
+/** How many keys the credits of an `outbox` bench are spread over. */
+const OUTBOX_KEYS = 16;
 
 /**
  * The fault suite's bench (issue 19): the consumer of `fault-consumer.ts` under load, on a transport
@@ -45,6 +49,12 @@ export interface FaultBenchOptions {
   readonly inbox?: Record<string, unknown>;
   readonly endpoint?: EndpointOptions;
   readonly poisonEvery?: number;
+  /**
+   * The handler also publishes one event per credit through the outbox (the outbox's settings
+   * here), keyed credits are sent, and a sink endpoint of the bus records every event the broker
+   * delivers ({@link FaultBench.sink}; counted by `outbox-sink.ts`).
+   */
+  readonly outbox?: Record<string, unknown>;
   /** False: this process only sends; the consumer runs elsewhere ({@link FaultBench.consumerOptions}). */
   readonly consume?: boolean;
 }
@@ -60,6 +70,8 @@ interface EffectDatabase {
   /** The inbox's connection settings (`connectionString`, and `schema`/`table` on the shared server). */
   readonly inbox: { readonly connectionString: string } & Record<string, string>;
   readonly effects: string;
+  /** The outbox's table (in the inbox's schema). */
+  readonly outbox: string;
   query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
   close(): Promise<void>;
 }
@@ -70,6 +82,8 @@ export class FaultBench {
   readonly endpoint = `faults-${randomUUID().slice(0, 8)}`;
   readonly poisonEvery: number;
   bus!: Bus<PostgresTransaction>;
+  /** With `outbox`: the events the broker delivered downstream. */
+  sink: OutboxSink | undefined;
   #reader: (() => Promise<Transport>) | undefined;
 
   private constructor(
@@ -119,6 +133,7 @@ export class FaultBench {
       inbox: { ...inbox, ...this.options.inbox },
       effects: this.db.effects,
       poisonEvery: this.poisonEvery,
+      ...(this.options.outbox ? { outbox: { table: this.db.outbox, ...this.options.outbox } } : {}),
       ...(this.options.endpoint ? { endpointOptions: this.options.endpoint } : {}),
     };
   }
@@ -140,6 +155,9 @@ export class FaultBench {
       }
     }
     this.bus = bus;
+    if (this.options.outbox && this.options.consume !== false) {
+      this.sink = new OutboxSink(bus, `${this.endpoint}-events`);
+    }
     this.#closers.push(() => consumer.cleanup());
     if (this.options.consume === false && this.options.transport.kind === 'rabbitmq' && !this.options.transport.url) {
       // Declared by the consumer processes on the shared node: deleted from here.
@@ -157,6 +175,11 @@ export class FaultBench {
     return `${this.endpoint}-${n}`;
   }
 
+  /** The key of credit `n` (sent keyed with `outbox` only). */
+  key(n: number): string {
+    return `k${n % OUTBOX_KEYS}`;
+  }
+
   /**
    * Queues messages `from` .. `to - 1` through the broker. With `retry`, a send the broker refused
    * or could not confirm (it is down, or restarting) is sent again until it is taken, within
@@ -169,7 +192,12 @@ export class FaultBench {
       const deadline = Date.now() + retryForMs;
       for (;;) {
         try {
-          await this.bus.send(this.endpoint, Credit, { n, poison: this.isPoison(n) }, { id: this.id(n) });
+          await this.bus.send(
+            this.endpoint,
+            Credit,
+            { n, poison: this.isPoison(n) },
+            { id: this.id(n), ...(this.options.outbox ? { key: this.key(n) } : {}) },
+          );
           break;
         } catch (error) {
           if (!retry || Date.now() > deadline) throw error;
@@ -333,12 +361,17 @@ export class FaultBench {
   }
 }
 
+/** The effect table (`seq`: the credit's number in its key, with `outbox`) and its per-key counters. */
+function effectTables(effects: string): string {
+  return `CREATE TABLE ${effects} (message_id text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),
+      entity_key text, seq integer);
+    CREATE TABLE ${effects}_counters (entity_key text PRIMARY KEY, seq integer NOT NULL)`;
+}
+
 async function privateDatabase(): Promise<EffectDatabase> {
   const server = await startPrivatePostgres();
   try {
-    await server.query(
-      'CREATE TABLE effects (message_id text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
-    );
+    await server.query(effectTables('effects'));
   } catch (error) {
     server.destroy();
     throw error;
@@ -347,6 +380,7 @@ async function privateDatabase(): Promise<EffectDatabase> {
     private: server,
     inbox: { connectionString: server.url({ application_name: APPLICATION_NAME }) },
     effects: 'effects',
+    outbox: 'sluice_outbox',
     query: (text, values) => server.query(text, values),
     close: async () => server.destroy(),
   };
@@ -360,11 +394,12 @@ async function sharedDatabase(): Promise<EffectDatabase> {
   const table = `fault_inbox_${suffix}`;
   const effects = `${TEST_SCHEMA}.fault_effects_${suffix}`;
   await pool.query(`CREATE SCHEMA IF NOT EXISTS ${TEST_SCHEMA}`);
-  await pool.query(`CREATE TABLE ${effects} (message_id text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+  await pool.query(effectTables(effects));
   return {
     private: undefined,
     inbox: { connectionString, schema: TEST_SCHEMA, table },
     effects,
+    outbox: `fault_outbox_${suffix}`,
     query: (text, values) => pool.query(text, values),
     async close() {
       // The inbox's own tables are named after `table`; drop what the store created with it.

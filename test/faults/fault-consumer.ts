@@ -24,9 +24,21 @@ import { trackedRabbitmq } from '../integration/rabbitmq/rabbitmq-test-kit.js';
  * it in the test process, and `fixtures/fault-consumer-process.ts` in a child process that a test
  * kills. Each message writes its id into an effect table inside the inbox transaction (`ctx.tx`);
  * one in `poisonEvery` is poison: the handler rejects it (a business rule) after writing, so its
- * write is rolled back and it must end in the dead-letter queue as `permanent-failure`.
+ * write is rolled back and it must end in the dead-letter queue as `permanent-failure`. With
+ * `outbox`, a keyed credit also counts itself in its key and publishes a {@link Credited} through
+ * the outbox (a poison credit's is rolled back with its write: it never goes out).
  */
 export const Credit = defineMessage('faults.credit.v1', z.object({ n: z.number().int(), poison: z.boolean() }));
+/**
+ * With `outbox`, what the handler of a Credit publishes (`ctx.publish`, keyed as the credit is,
+ * through the outbox): `seq` is the credit's number among the credits of its key applied so far,
+ * counted in the same transaction (a counter row that also makes transactions of one key commit one
+ * after the other), so that the outbox's per-key order is `seq` order.
+ */
+export const Credited = defineMessage(
+  'faults.credited.v1',
+  z.object({ n: z.number().int(), key: z.string(), seq: z.number().int() }),
+);
 export const APPLICATION_NAME = 'sluice-faults';
 
 /** Where the messages go through. A RabbitMQ `url` names a private node; without one, the shared node. */
@@ -43,6 +55,11 @@ export interface FaultConsumerOptions {
   /** The effect table, schema-qualified when it is not in `public`. */
   readonly effects: string;
   readonly poisonEvery: number;
+  /**
+   * The handler also publishes one {@link Credited} per credit through the outbox (keyed credits),
+   * counting them per key in `<effects>_counters`; these are the outbox's settings (timeouts, lease).
+   */
+  readonly outbox?: Record<string, unknown>;
   readonly endpointOptions?: EndpointOptions;
   /** False: a bus that only sends (the consumer runs in another process). */
   readonly consume?: boolean;
@@ -71,6 +88,7 @@ export function createFaultConsumer(options: FaultConsumerOptions): FaultConsume
       shutdown: { signals: [], timeoutMs: 2_000 },
       transport: config,
       inbox: { kind: 'postgres', poolSize: 8, ...options.inbox },
+      ...(options.outbox ? { outbox: options.outbox } : {}),
     },
     { inbox: postgresInbox(), transports: [definition], logger },
   );
@@ -87,7 +105,23 @@ export function createFaultConsumer(options: FaultConsumerOptions): FaultConsume
         },
       })
       .handle(Credit, async (credit, ctx) => {
-        await ctx.tx.query(`INSERT INTO ${options.effects} (message_id) VALUES ($1)`, [ctx.messageId]);
+        const key = ctx.envelope.key;
+        if (options.outbox && key !== undefined) {
+          const { rows } = await ctx.tx.query<{ seq: number }>(
+            `INSERT INTO ${options.effects}_counters AS c (entity_key, seq) VALUES ($1, 1)
+             ON CONFLICT (entity_key) DO UPDATE SET seq = c.seq + 1 RETURNING c.seq`,
+            [key],
+          );
+          const seq = Number(rows[0]?.seq);
+          await ctx.tx.query(`INSERT INTO ${options.effects} (message_id, entity_key, seq) VALUES ($1, $2, $3)`, [
+            ctx.messageId,
+            key,
+            seq,
+          ]);
+          await ctx.publish(Credited, { n: credit.n, key, seq }, { key });
+        } else {
+          await ctx.tx.query(`INSERT INTO ${options.effects} (message_id) VALUES ($1)`, [ctx.messageId]);
+        }
         if (credit.poison) throw new PermanentError(`credit ${credit.n} is rejected by a business rule`);
       });
   }
