@@ -13,6 +13,7 @@ import {
   outboxRowOf,
   type WrittenRow,
 } from '../../outbox/outbox-store.js';
+import { ConfigError } from '../../errors/sluice-error.js';
 import { settleWithin } from '../../internal/abort.js';
 import { destroyClient } from './pg-errors.js';
 import { stageBeforeCommit } from './commit-writes.js';
@@ -78,6 +79,16 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
   async init(): Promise<void> {
     const { schema, table, pool } = this.deps;
     await this.deps.classified(async () => {
+      // The write's per-key order needs each statement's own snapshot (see postgres-outbox-ddl.ts).
+      const { rows } = await pool.query("SELECT current_setting('transaction_isolation') AS isolation");
+      const isolation = String(rows[0]?.isolation);
+      if (isolation !== 'read committed') {
+        throw new ConfigError([
+          `inbox: the outbox on PostgreSQL needs transactions in read committed; this database's connections ` +
+            `start them in ${isolation} (default_transaction_isolation): set it back for Sluice's user or database, ` +
+            'or turn the outbox off (outbox.enabled: false)',
+        ]);
+      }
       if (!this.deps.createTables) return;
       const names = postgresOutboxRelations(table).map((name) => `${schema}.${name}`);
       if ((await missingRelations(pool, names)) === 0 && (await functionExists(pool, this.#writeFunction))) return;

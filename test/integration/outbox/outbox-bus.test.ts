@@ -493,6 +493,32 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
     expect(await bus.outbox?.store.rows(100)).toHaveLength(1);
   });
 
+  it('refuses to start on connections whose transactions are not read committed, naming the setting', async () => {
+    const options = encodeURIComponent('-c default_transaction_isolation=repeatable\\ read');
+    const b = createBus(
+      {
+        shutdown: { signals: [] },
+        inbox: {
+          kind: 'postgres',
+          connectionString: `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}options=${options}`,
+          schema: TEST_SCHEMA,
+          table: uniqueTable('inbox'),
+        },
+        outbox: { table: uniqueTable('outbox') },
+      },
+      {
+        inbox: postgresInbox() as never,
+        transports: [memoryTransport({ broker: createMemoryBroker() })],
+        logger: silent,
+      },
+    );
+    bus = b;
+    b.endpoint('orders').handle(PlaceOrder, async () => {});
+    const started = b.start();
+    await expect(started).rejects.toBeInstanceOf(ConfigError);
+    await expect(started).rejects.toThrow(/read committed.*repeatable read \(default_transaction_isolation\)/);
+  });
+
   it('adds its write function at start to an outbox table made without it', async () => {
     const table = uniqueTable('outbox');
     const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
