@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS ${schema}.${table} (
   failed_at        timestamptz,
   failed_reason    text
 );
+-- Added after the first version of the table (which start-up brings up to date).
+ALTER TABLE ${schema}.${table} ADD COLUMN IF NOT EXISTS leased_by text;
 CREATE INDEX IF NOT EXISTS ${table}_pending_idx ON ${schema}.${table} (seq)
   WHERE dispatched_at IS NULL AND failed_at IS NULL;
 CREATE INDEX IF NOT EXISTS ${table}_pending_key_idx ON ${schema}.${table} (entity_key, seq)

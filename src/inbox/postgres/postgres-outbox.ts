@@ -132,7 +132,8 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
         'jsonb',
       ),
       array(
-        messages.map((m) => text(`\\x${m.body.toString('hex')}`)),
+        // Hex digits need no escaping: an E'' literal, whatever standard_conforming_strings says.
+        messages.map((m) => `E'\\\\x${m.body.toString('hex')}'`),
         'bytea',
       ),
       array(

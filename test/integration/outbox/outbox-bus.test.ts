@@ -493,6 +493,44 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
     expect(await bus.outbox?.store.rows(100)).toHaveLength(1);
   });
 
+  it('writes hostile content as it is, with standard_conforming_strings on or off (values go inline as literals)', async () => {
+    for (const conforming of ['on', 'off']) {
+      const options = encodeURIComponent(`-c standard_conforming_strings=${conforming}`);
+      const b = createBus(
+        {
+          shutdown: { signals: [] },
+          inbox: {
+            kind: 'postgres',
+            connectionString: `${PG_URL}?options=${options}`,
+            schema: TEST_SCHEMA,
+            table: uniqueTable('inbox'),
+          },
+          outbox: { table: uniqueTable('outbox') },
+        },
+        {
+          inbox: postgresInbox() as never,
+          transports: [memoryTransport({ broker: createMemoryBroker() })],
+          logger: silent,
+        },
+      );
+      bus = b;
+      const hostile = `'); DROP TABLE x; -- \\' \\x00 $$ $sluice$ E'\\' \u00e9 \u{1F600} "quoted"`;
+      const seen: { order: string; key: string | undefined; id: string }[] = [];
+      b.endpoint('audit', { inbox: false }).handle(OrderPlaced, async (m, ctx) => {
+        seen.push({ order: m.order, key: ctx.envelope.key, id: ctx.messageId });
+      });
+      b.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
+        await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt }, { key: hostile, id: `${hostile}-id` });
+      });
+      await b.start();
+      await b.send('orders', PlaceOrder, { order: hostile });
+      await waitFor(() => seen.length === 1, { what: `the event (standard_conforming_strings ${conforming})` });
+      expect(seen).toEqual([{ order: hostile, key: hostile, id: `${hostile}-id` }]);
+      await b.stop();
+      bus = undefined;
+    }
+  });
+
   it('refuses to start on connections whose transactions are not read committed, naming the setting', async () => {
     const options = encodeURIComponent('-c default_transaction_isolation=repeatable\\ read');
     const b = createBus(
@@ -519,13 +557,15 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
     await expect(started).rejects.toThrow(/read committed.*repeatable read \(default_transaction_isolation\)/);
   });
 
-  it('adds its write function at start to an outbox table made without it', async () => {
+  it('brings an outbox table of an earlier version up to date at start (its write function, leased_by)', async () => {
     const table = uniqueTable('outbox');
     const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
     try {
-      // The table and indexes of an earlier version, without the function.
+      // The table and indexes of an earlier version, without the function ...
       const ddl = postgresOutboxDdl(TEST_SCHEMA, table);
       await admin.query(ddl.slice(0, ddl.indexOf('CREATE OR REPLACE FUNCTION')));
+      // ... from before leased_by, too.
+      await admin.query(`ALTER TABLE ${TEST_SCHEMA}.${table} DROP COLUMN leased_by`);
       const { bus, seen } = pgBus(table);
       bus.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
         await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt });
