@@ -2,7 +2,7 @@ import type { MessageContract, MessageInputOf } from '../contracts/define-messag
 import type { OutgoingOptions } from '../contracts/message-context.js';
 import { createEnvelope } from '../envelope/cloudevents-codec.js';
 import { encodeOutgoing } from '../envelope/encode-outgoing.js';
-import type { Envelope, EnvelopeOptions } from '../envelope/envelope.js';
+import { type Envelope, type EnvelopeOptions, NUL } from '../envelope/envelope.js';
 import { InvalidOutgoingMessageError, LifecycleError } from '../errors/sluice-error.js';
 import type { OutboxMessage } from '../outbox/outbox-store.js';
 import { ProducerTelemetry } from '../telemetry/producer-telemetry.js';
@@ -47,6 +47,7 @@ export class BusProducer {
   ): Promise<string> {
     const address = this.addressOf(endpoint);
     return this.#telemetry.run('send', address, async (trace) => {
+      checkAddress(address);
       const message = this.outgoing(contract, data, options, trace);
       await this.parts.transport.send(address, message);
       return message;
@@ -72,6 +73,7 @@ export class BusProducer {
     source: string | undefined,
   ): Promise<string> {
     return this.#telemetry.run(kind, destination, async (trace) => {
+      if (kind === 'send') checkAddress(destination);
       const message = this.outgoing(contract, data, options, trace);
       outbox.push(outboxMessageOf(message, kind, destination, source, options.causationId));
       return message;
@@ -116,6 +118,18 @@ export class BusProducer {
       key: envelope.key,
       messageType: envelope.type,
     };
+  }
+}
+
+/**
+ * An address to send to: one taken from a message (a reply-to) is checked like the envelope's
+ * attributes (no store holds a NUL character; PostgreSQL refuses it), at the call.
+ */
+function checkAddress(address: string): void {
+  if (address.length === 0 || address.includes(NUL)) {
+    throw new InvalidOutgoingMessageError(
+      `send: the address ${JSON.stringify(address)} is empty or contains the NUL character (U+0000)`,
+    );
   }
 }
 

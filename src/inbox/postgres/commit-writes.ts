@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { OutboxWriteNotSent } from '../../outbox/outbox-store.js';
 
 /**
@@ -14,6 +14,7 @@ interface Staged {
   readonly reject: (error: unknown) => void;
 }
 
+const { DatabaseError } = pg;
 const staged = new WeakMap<pg.ClientBase, Staged[]>();
 
 /** Stages `sql` (values inlined as escaped literals) to run right before `client`'s COMMIT; resolves with its rows. */
@@ -35,8 +36,12 @@ export function stagedCount(client: pg.ClientBase): number {
 export function dropStaged(client: pg.ClientBase, keep = 0): void {
   const list = staged.get(client);
   if (!list) return;
-  for (const entry of list.splice(keep)) entry.reject(new OutboxWriteNotSent());
+  dropList(list.splice(keep));
   if (list.length === 0) staged.delete(client);
+}
+
+function dropList(list: readonly Staged[]): void {
+  for (const entry of list) entry.reject(new OutboxWriteNotSent());
 }
 
 /**
@@ -48,13 +53,24 @@ export function dropStaged(client: pg.ClientBase, keep = 0): void {
 export async function commitWithStaged(client: pg.ClientBase): Promise<string> {
   const list = staged.get(client);
   staged.delete(client);
-  if (!list || list.length === 0) return (await client.query('COMMIT')).command;
+  // A transaction that already failed (the handler caught a failed statement and went on) is
+  // answered ROLLBACK without its staged statements: nothing to write, and nothing of the messages
+  // in the server's log of the failed statement.
+  if (list && list.length > 0 && client.getTransactionStatus() === 'E') dropList(list);
+  else if (list && list.length > 0) return commitStaged(client, list);
+  return (await client.query('COMMIT')).command;
+}
+
+async function commitStaged(client: pg.ClientBase, list: readonly Staged[]): Promise<string> {
   let results: pg.QueryResult[];
   try {
     const answered = (await client.query(`${list.map((s) => s.sql).join(';\n')};\nCOMMIT`)) as unknown;
     results = answered as pg.QueryResult[];
   } catch (error) {
-    for (const entry of list) entry.reject(error);
+    // The server refused a statement: the transaction did not commit (the COMMIT comes last), so
+    // nothing was written. A broken connection, or the server going away, leaves it unknown.
+    const refused = error instanceof DatabaseError && !/^(08|57P)/.test(error.code ?? '');
+    for (const entry of list) entry.reject(refused ? new OutboxWriteNotSent() : error);
     throw error;
   }
   for (const [i, entry] of list.entries()) entry.resolve(results[i]?.rows ?? []);

@@ -40,6 +40,20 @@ CREATE INDEX IF NOT EXISTS ${table}_causation_idx ON ${schema}.${table} (causati
 ${postgresOutboxWriteFunction(schema, table)}`;
 }
 
+/**
+ * What a table of an earlier version lacks, without the index DDL (which would lock a live table):
+ * `leased_by`, the write function. Idempotent.
+ */
+export function postgresOutboxUpgrade(schema: string, table: string, add: { leasedBy: boolean }): string {
+  const column = add.leasedBy ? `ALTER TABLE ${schema}.${table} ADD COLUMN IF NOT EXISTS leased_by text;\n` : '';
+  return `${column}${postgresOutboxWriteFunction(schema, table)}`;
+}
+
+/** The write function with its argument types, as `to_regprocedure` and `GRANT EXECUTE` take it. */
+export function postgresOutboxWriteSignature(schema: string, table: string): string {
+  return `${postgresOutboxWriteName(schema, table)}(text[], text[], text[], text[], text[], jsonb[], bytea[], text[], text[], integer, text, text, double precision)`;
+}
+
 /** The name of the outbox's write function (see {@link postgresOutboxWriteFunction}). */
 export function postgresOutboxWriteName(schema: string, table: string): string {
   return `${schema}.${table}_write`;

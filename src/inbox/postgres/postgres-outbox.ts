@@ -1,4 +1,3 @@
-import { missingRelations } from './postgres-inbox-ddl.js';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -13,11 +12,12 @@ import {
   outboxRowOf,
   type WrittenRow,
 } from '../../outbox/outbox-store.js';
-import { ConfigError } from '../../errors/sluice-error.js';
+import { InvalidOutgoingMessageError } from '../../errors/sluice-error.js';
 import { settleWithin } from '../../internal/abort.js';
 import { destroyClient } from './pg-errors.js';
 import { stageBeforeCommit } from './commit-writes.js';
-import { postgresOutboxDdl, postgresOutboxRelations, postgresOutboxWriteName } from './postgres-outbox-ddl.js';
+import { postgresOutboxWriteName } from './postgres-outbox-ddl.js';
+import { setUpPostgresOutbox } from './postgres-outbox-setup.js';
 
 /** What the PostgreSQL inbox lends its outbox: its pool, its transactions, its error classification. */
 export interface PostgresOutboxDeps {
@@ -76,24 +76,9 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
       RETURNING t.*`;
   }
 
-  async init(): Promise<void> {
-    const { schema, table, pool } = this.deps;
-    await this.deps.classified(async () => {
-      // The write's per-key order needs each statement's own snapshot (see postgres-outbox-ddl.ts).
-      const { rows } = await pool.query("SELECT current_setting('transaction_isolation') AS isolation");
-      const isolation = String(rows[0]?.isolation);
-      if (isolation !== 'read committed') {
-        throw new ConfigError([
-          `inbox: the outbox on PostgreSQL needs transactions in read committed; this database's connections ` +
-            `start them in ${isolation} (default_transaction_isolation): set it back for Sluice's user or database, ` +
-            'or turn the outbox off (outbox.enabled: false)',
-        ]);
-      }
-      if (!this.deps.createTables) return;
-      const names = postgresOutboxRelations(table).map((name) => `${schema}.${name}`);
-      if ((await missingRelations(pool, names)) === 0 && (await functionExists(pool, this.#writeFunction))) return;
-      await this.deps.ddl(postgresOutboxDdl(schema, table));
-    });
+  /** Checks the database and brings the outbox up to date (see `postgres-outbox-setup.ts`). */
+  init(): Promise<void> {
+    return this.deps.classified(() => setUpPostgresOutbox(this.deps));
   }
 
   /**
@@ -104,7 +89,14 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
    */
   write(tx: pg.PoolClient, messages: readonly OutboxMessage[], lease: OutboxLease): Promise<readonly WrittenRow[]> {
     if (messages.length === 0) return Promise.resolve([]);
-    const text = (v: string | undefined) => (v === undefined ? 'NULL' : escapeLiteral(v));
+    // A NUL character inline would break the query's framing (a protocol error, which reads as the
+    // database failing): refused here as the message's fault. (The producer refuses it earlier.)
+    const text = (v: string | undefined) => {
+      if (v === undefined) return 'NULL';
+      if (v.includes('\u0000'))
+        throw new InvalidOutgoingMessageError(`outbox: a value contains the NUL character (U+0000)`);
+      return escapeLiteral(v);
+    };
     const array = (values: readonly string[], type: string) => `ARRAY[${values.join(',')}]::${type}[]`;
     const args = [
       array(
@@ -289,9 +281,3 @@ const POSTGRES_COLUMNS: OutboxColumnReaders = {
 const rowOf = (r: Record<string, unknown>): OutboxRow => outboxRowOf(r, POSTGRES_COLUMNS);
 
 const { escapeLiteral } = pg;
-
-/** Whether the function named (schema-qualified, not overloaded) exists. */
-async function functionExists(pool: pg.Pool, name: string): Promise<boolean> {
-  const { rows } = await pool.query('SELECT to_regproc($1) IS NOT NULL AS present', [name]);
-  return rows[0]?.present === true;
-}

@@ -36,6 +36,9 @@ export class PostgresPool {
       `-c lock_timeout=${config.lockTimeoutMs}`,
       `-c statement_timeout=${config.statementTimeoutMs}`,
       `-c idle_in_transaction_session_timeout=${config.idleInTransactionTimeoutMs}`,
+      // The outbox's write goes with its values inline: their escaping assumes UTF-8 on the wire,
+      // whatever encoding the database or role would give a client (node-postgres decodes UTF-8).
+      '-c client_encoding=UTF8',
     ].join(' ');
     this.#pool = new pg.Pool({
       connectionString: config.connectionString,

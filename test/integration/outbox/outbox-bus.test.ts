@@ -454,11 +454,11 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
     bus = undefined;
   });
 
-  function pgBus(outboxTable: string) {
+  function pgBus(outboxTable: string, inboxTable = uniqueTable('inbox'), createTables = true) {
     const b = createBus(
       {
         shutdown: { signals: [] },
-        inbox: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: uniqueTable('inbox') },
+        inbox: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: inboxTable, createTables },
         outbox: { table: outboxTable },
         endpoints: { orders: { retry: { kind: 'immediate', retries: 3 } } },
       },
@@ -528,6 +528,31 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
       expect(seen).toEqual([{ order: hostile, key: hostile, id: `${hostile}-id` }]);
       await b.stop();
       bus = undefined;
+    }
+  });
+
+  it('with inbox.createTables false, refuses to start while the write function is missing, naming it', async () => {
+    const inboxTable = uniqueTable('inbox');
+    const table = uniqueTable('outbox');
+    const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    try {
+      // The inbox's tables made by a first start; the outbox's table of an earlier version.
+      const { bus: first } = pgBus(uniqueTable('outbox'), inboxTable);
+      first.endpoint('orders').handle(PlaceOrder, async () => {});
+      await first.start();
+      await first.stop();
+      const ddl = postgresOutboxDdl(TEST_SCHEMA, table);
+      await admin.query(ddl.slice(0, ddl.indexOf('CREATE OR REPLACE FUNCTION')));
+      const { bus } = pgBus(table, inboxTable, false);
+      bus.endpoint('orders').handle(PlaceOrder, async () => {});
+      const started = bus.start();
+      await expect(started).rejects.toBeInstanceOf(ConfigError);
+      await expect(started).rejects.toThrow(
+        `outbox.table: the function ${TEST_SCHEMA}.${table}_write(text[], text[], text[], text[], text[], jsonb[], bytea[], text[], text[], integer, text, text, double precision) missing and inbox.createTables is false`,
+      );
+    } finally {
+      await admin.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}`);
+      await admin.end();
     }
   });
 

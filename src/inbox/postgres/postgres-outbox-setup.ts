@@ -1,0 +1,77 @@
+import { ConfigError } from '../../errors/sluice-error.js';
+import type { PostgresOutboxDeps } from './postgres-outbox.js';
+import {
+  postgresOutboxDdl,
+  postgresOutboxRelations,
+  postgresOutboxUpgrade,
+  postgresOutboxWriteName,
+  postgresOutboxWriteSignature,
+} from './postgres-outbox-ddl.js';
+
+/**
+ * Checks the database and brings the outbox up to date: the isolation its order needs, the table
+ * and indexes (created when missing), and what later versions added (`leased_by`, the write
+ * function: added alone, with no index DDL on a live table). With `createTables: false` nothing is
+ * created: anything missing, or a write function this user may not run, fails the start naming it
+ * (else every transaction that publishes would fail). Catalog lookups first, DDL only when needed.
+ */
+export async function setUpPostgresOutbox(deps: PostgresOutboxDeps): Promise<void> {
+  const { schema, table, pool, createTables } = deps;
+  // The write's per-key order needs each statement's own snapshot (see postgres-outbox-ddl.ts).
+  const { rows } = await pool.query("SELECT current_setting('transaction_isolation') AS isolation");
+  const isolation = String(rows[0]?.isolation);
+  if (isolation !== 'read committed') {
+    throw new ConfigError([
+      "inbox: the outbox on PostgreSQL needs transactions in read committed; this database's connections " +
+        `start them in ${isolation} (default_transaction_isolation): set it back for Sluice's user or database, ` +
+        'or turn the outbox off (outbox.enabled: false)',
+    ]);
+  }
+  const missing = await missingParts(deps);
+  const all = [...missing.relations, ...(missing.leasedBy ? ['leased_by'] : []), ...(missing.write ? ['write'] : [])];
+  if (all.length > 0) {
+    if (!createTables) {
+      const what = [
+        ...missing.relations,
+        ...(missing.leasedBy ? [`the column ${schema}.${table}.leased_by`] : []),
+        ...(missing.write ? [`the function ${postgresOutboxWriteSignature(schema, table)}`] : []),
+      ];
+      throw new ConfigError([
+        `outbox.table: ${what.join(', ')} missing and inbox.createTables is false: ` +
+          'create them with the SQL in docs/outbox.md (postgresOutboxDdl), or turn the outbox off',
+      ]);
+    }
+    await deps.ddl(
+      missing.relations.length > 0
+        ? postgresOutboxDdl(schema, table)
+        : postgresOutboxUpgrade(schema, table, { leasedBy: missing.leasedBy }),
+    );
+  }
+  const { rows: granted } = await pool.query(
+    "SELECT has_function_privilege(to_regprocedure($1), 'EXECUTE') AS granted",
+    [postgresOutboxWriteSignature(schema, table)],
+  );
+  if (granted[0]?.granted !== true) {
+    throw new ConfigError([
+      `outbox.table: this database user may not run ${postgresOutboxWriteName(schema, table)}: ` +
+        `GRANT EXECUTE ON FUNCTION ${postgresOutboxWriteSignature(schema, table)} TO it`,
+    ]);
+  }
+}
+
+/** What of the outbox is missing: relations, the `leased_by` column, the write function. */
+async function missingParts(
+  deps: PostgresOutboxDeps,
+): Promise<{ relations: string[]; leasedBy: boolean; write: boolean }> {
+  const { schema, table, pool } = deps;
+  const names = postgresOutboxRelations(table).map((name) => `${schema}.${name}`);
+  const { rows } = await pool.query(
+    `SELECT array(SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NULL) AS relations,
+            to_regprocedure($2) IS NULL AS no_write,
+            NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($3) AND attname = 'leased_by'
+                          AND NOT attisdropped) AS no_lease`,
+    [names, postgresOutboxWriteSignature(schema, table), `${schema}.${table}`],
+  );
+  const row = rows[0] as { relations: string[]; no_write: boolean; no_lease: boolean };
+  return { relations: row.relations, leasedBy: row.no_lease && row.relations.length === 0, write: row.no_write };
+}
