@@ -37,7 +37,14 @@ export { choose, type DeadLetterPlan, planSelection, redriveCopyHeaders } from '
 export { deliveryCountOf } from './delivery-count.js';
 export { errorText, transportFailure } from './failure.js';
 export { defineTransport, type TransportDefinition, type TransportDeps } from './definition.js';
-export { deadLetterHeaders, redriveHeaders, SluiceHeader, withoutRetryState } from './headers.js';
+export {
+  deadLetterHeaders,
+  redriveHeaders,
+  SluiceHeader,
+  stringHeaders,
+  withoutHeaders,
+  withoutRetryState,
+} from './headers.js';
 export {
   AlreadySettledError,
   InvalidOutgoingMessageError,

@@ -1,5 +1,5 @@
 import type { DeadLetteredMessage, PurgeSelection, RedriveSelection } from './dead-letter-queue.js';
-import { redriveHeaders, SluiceHeader } from './headers.js';
+import { redriveHeaders, SluiceHeader, withoutHeaders } from './headers.js';
 
 /** What a redrive or purge decides about each dead letter it reads, oldest first. */
 export interface DeadLetterPlan {
@@ -61,10 +61,5 @@ export function redriveCopyHeaders(
   now: Date,
   dropped: readonly string[] = [],
 ): Record<string, string> {
-  const headers = redriveHeaders(deadLettered, reason, now);
-  delete headers[SluiceHeader.deliveryCount];
-  for (const name of Object.keys(headers)) {
-    if (dropped.some((d) => (d.endsWith('-') ? name.startsWith(d) : name === d))) delete headers[name];
-  }
-  return headers;
+  return withoutHeaders(redriveHeaders(deadLettered, reason, now), [SluiceHeader.deliveryCount, ...dropped]);
 }

@@ -9,8 +9,14 @@ import type {
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport-core/index.js';
-import { choose, deadLettered, faultFromHeaders, redriveCopyHeaders } from '../../src/transport-core/index.js';
-import { headersFromRecord, KafkaHeader } from './kafka-header.js';
+import {
+  choose,
+  deadLettered,
+  faultFromHeaders,
+  redriveCopyHeaders,
+  stringHeaders,
+} from '../../src/transport-core/index.js';
+import { KafkaHeader } from './kafka-header.js';
 import { referencedBodies } from './referenced-bodies.js';
 import { type RangeRecord, readTopicRange } from './read-topic-range.js';
 import type { EndpointTopics } from './topic-naming.js';
@@ -203,7 +209,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     // topic, and two of them in one produce can exceed the input topic's limit for one batch.
     let batch: Message[] = [];
     for (const r of chosen) {
-      const headers = redriveCopyHeaders(headersFromRecord(r.message.headers), reason, now, ['sluice-kafka-']);
+      const headers = redriveCopyHeaders(stringHeaders(r.message.headers, true), reason, now, ['sluice-kafka-']);
       const referenced = bodies.get(r);
       batch.push({ key: r.message.key, value: referenced ?? r.message.value, headers });
       if (referenced) batch = await this.#produceToInput(batch);
@@ -229,7 +235,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
   }
 
   #toDeadLetter(r: RangeRecord): DeadLetteredMessage {
-    const headers = headersFromRecord(r.message.headers);
+    const headers = stringHeaders(r.message.headers, true);
     const deadLetterId = `${this.#topic}:${r.partition}:${r.message.offset}`;
     const fault = faultFromHeaders(headers);
     const messageId = fault?.messageId ?? headers[KafkaHeader.messageId] ?? deadLetterId;

@@ -14,10 +14,11 @@ import {
   deadLettered,
   planSelection,
   redriveCopyHeaders,
+  stringHeaders,
   TransportError,
   transportFailure,
 } from '../../src/transport-core/index.js';
-import { copyProperties, toStringHeaders, withoutBrokerHeaders } from './amqp-headers.js';
+import { BROKER_HEADERS, copyProperties } from './amqp-headers.js';
 import { DEAD_LETTER_ID_HEADER } from './rabbitmq-delivery.js';
 import { queueNames } from './topology.js';
 
@@ -165,7 +166,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
         planSelection(selection),
         moved,
         async (message, dead) => {
-          const headers = withoutBrokerHeaders(redriveCopyHeaders(dead.headers, reason, now, [DEAD_LETTER_ID_HEADER]));
+          const headers = redriveCopyHeaders(dead.headers, reason, now, [DEAD_LETTER_ID_HEADER, ...BROKER_HEADERS]);
           window.push({ message, headers });
           if (window.length >= REDRIVE_WINDOW) await flush();
         },
@@ -266,7 +267,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
 }
 
 function toDeadLettered(queue: string, message: GetMessage): DeadLetteredMessage {
-  const headers = toStringHeaders(message.properties.headers as Record<string, unknown> | undefined);
+  const headers = stringHeaders(message.properties.headers);
   const messageId = typeof message.properties.messageId === 'string' ? message.properties.messageId : '';
   return deadLettered(headers[DEAD_LETTER_ID_HEADER] ?? `${queue}#${messageId}`, messageId, message.content, headers);
 }

@@ -6,8 +6,10 @@ import {
   LockLostError,
   SettlingDelivery,
   SluiceHeader,
+  stringHeaders,
+  withoutHeaders,
 } from '../../src/transport-core/index.js';
-import { copyProperties, toStringHeaders, withoutBrokerHeaders } from './amqp-headers.js';
+import { BROKER_HEADERS, copyProperties } from './amqp-headers.js';
 import type { ConsumerChannel } from './consumer-channel.js';
 
 /** Header naming a dead-letter copy for redrive selection (removed again on redrive). */
@@ -55,7 +57,7 @@ export class RabbitmqDelivery extends SettlingDelivery {
     return this.message.content;
   }
   get headers(): Readonly<Record<string, string>> {
-    this.#headers ??= toStringHeaders(this.message.properties.headers);
+    this.#headers ??= stringHeaders(this.message.properties.headers);
     return this.#headers;
   }
   get deliveryCount(): number {
@@ -75,7 +77,7 @@ export class RabbitmqDelivery extends SettlingDelivery {
   }
 
   protected override copyHeaders(): Record<string, string> {
-    return withoutBrokerHeaders(this.headers);
+    return withoutHeaders(this.headers, BROKER_HEADERS);
   }
 
   protected acknowledge(): Promise<void> {

@@ -11,8 +11,8 @@ import type {
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport-core/index.js';
-import { deadLettered, planSelection, redriveHeaders } from '../../src/transport-core/index.js';
-import { bodyOf, copyOf, headersOf, messageIdOf, withoutBrokerHeaders } from './message-mapping.js';
+import { deadLettered, planSelection, redriveCopyHeaders, stringHeaders } from '../../src/transport-core/index.js';
+import { bodyOf, copyOf, DeadLetterProperty, messageIdOf } from './message-mapping.js';
 
 const PAGE = 100;
 
@@ -92,7 +92,11 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
 
   async redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
     const moved = await this.#take(selection, async (message) => {
-      const headers = redriveHeaders(withoutBrokerHeaders(headersOf(message)), reason, new Date(this.deps.clock.now()));
+      const now = new Date(this.deps.clock.now());
+      const headers = redriveCopyHeaders(stringHeaders(message.applicationProperties), reason, now, [
+        DeadLetterProperty.reason,
+        DeadLetterProperty.description,
+      ]);
       // The copy is on the queue before the dead letter goes.
       await this.deps.sender().sendMessages(copyOf(message, headers));
     });
@@ -139,5 +143,5 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
 }
 
 function toDeadLettered(m: ServiceBusReceivedMessage): DeadLetteredMessage {
-  return deadLettered(String(m.sequenceNumber), messageIdOf(m), bodyOf(m), headersOf(m));
+  return deadLettered(String(m.sequenceNumber), messageIdOf(m), bodyOf(m), stringHeaders(m.applicationProperties));
 }
