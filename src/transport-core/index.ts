@@ -23,7 +23,7 @@ export type {
   RedriveResult,
   RedriveSelection,
 } from './dead-letter-queue.js';
-export { deadLettered } from './dead-letter-queue.js';
+export { deadLettered, peekByScan, scanPages } from './dead-letter-queue.js';
 export {
   ACKNOWLEDGED,
   type CopyTarget,
@@ -33,7 +33,14 @@ export {
 } from './settlement.js';
 export { ConsumerGate, type ConsumerGateOptions } from './consumer-gate.js';
 export { ConnectionState } from './connection-state.js';
-export { choose, type DeadLetterPlan, planSelection, redriveCopyHeaders } from './redrive-plan.js';
+export {
+  choose,
+  type DeadLetterPlan,
+  type HeadWalk,
+  planSelection,
+  redriveCopyHeaders,
+  walkHead,
+} from './redrive-plan.js';
 export { deliveryCountOf } from './delivery-count.js';
 export { errorText, transportFailure } from './failure.js';
 export { defineTransport, type TransportDefinition, type TransportDeps } from './definition.js';

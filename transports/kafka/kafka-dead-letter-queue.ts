@@ -14,6 +14,7 @@ import {
   deadLettered,
   faultFromHeaders,
   redriveCopyHeaders,
+  scanPages,
   stringHeaders,
 } from '../../src/transport-core/index.js';
 import { KafkaHeader } from './kafka-header.js';
@@ -88,7 +89,6 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
    * group join, so not one per page), oldest first within a window.
    */
   async *scan(options: DeadLetterScanOptions = {}): AsyncGenerator<readonly DeadLetteredMessage[]> {
-    const pageSize = Math.max(1, options.pageSize ?? 100);
     let left = options.max ?? Number.POSITIVE_INFINITY;
     const ranges = await this.#ranges();
     while (left > 0) {
@@ -98,8 +98,8 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
       if (window.size === 0) return;
       const read = oldestFirst(await this.#read(window)).slice(0, left);
       for (const [p, w] of window) (ranges.get(p) as { from: number }).from = w.to;
-      for (let i = 0; i < read.length; i += pageSize)
-        yield read.slice(i, i + pageSize).map((r) => this.#toDeadLetter(r));
+      const found = read.map((r) => this.#toDeadLetter(r));
+      yield* scanPages(found, options);
       left -= read.length;
     }
   }
