@@ -16,6 +16,7 @@ import type {
 import {
   ConnectionState,
   InvalidOutgoingMessageError,
+  Mutex,
   SluiceHeader,
   TransportError,
 } from '../../src/transport-core/index.js';
@@ -62,7 +63,7 @@ export class KafkaTransport implements Transport {
   readonly #endpoints = new Map<string, EndpointTopics>();
   readonly #consumers = new Set<KafkaConsumer>();
   readonly #created = new Set<string>();
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #locks = new Map<string, Mutex>();
   #defaults: Promise<{ partitions: number; replication: number }> | undefined;
   readonly #connection = new ConnectionState('kafka');
 
@@ -268,13 +269,9 @@ export class KafkaTransport implements Transport {
   }
 
   #lock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(name) ?? Promise.resolve();
-    const next = previous.then(fn, fn);
-    this.#locks.set(
-      name,
-      next.catch(() => {}),
-    );
-    return next;
+    const mutex = this.#locks.get(name) ?? new Mutex();
+    this.#locks.set(name, mutex);
+    return mutex.run(fn);
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { Consumer, ConsumerStatus, DeliveryCallback } from '../../src/transport-core/index.js';
-import { ConsumerGate, errorText, systemClock, TransportError } from '../../src/transport-core/index.js';
+import { ConsumerGate, errorText, Mutex, systemClock, TransportError } from '../../src/transport-core/index.js';
 import { ConsumerChannel } from './consumer-channel.js';
 import { RabbitmqDelivery, type SettlementRoutes } from './rabbitmq-delivery.js';
 
@@ -30,7 +30,8 @@ export class RabbitmqConsumer implements Consumer {
   readonly #gate: ConsumerGate;
   #channel: ConsumerChannel | undefined;
   #tag: string | undefined;
-  #toggling: Promise<void> = Promise.resolve();
+  /** Open, pause, resume and close one after another, so that consume and cancel never interleave. */
+  readonly #serial = new Mutex();
 
   constructor(
     private readonly queue: string,
@@ -71,7 +72,7 @@ export class RabbitmqConsumer implements Consumer {
    * reconnection is applied to the new channel, never lost, and never doubles the consumer.
    */
   open(model: ChannelModel): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial.run(async () => {
       if (this.#gate.closed || this.#gate.stopped) return;
       this.#channel?.lost();
       const raw = await model.createChannel();
@@ -139,21 +140,14 @@ export class RabbitmqConsumer implements Consumer {
     }
   }
 
-  /** Runs pause/resume one after another so that consume and cancel never interleave. */
-  #serial(step: () => Promise<void>): Promise<void> {
-    const run = this.#toggling.then(step, step);
-    this.#toggling = run.catch(() => {});
-    return run;
-  }
-
   pause(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial.run(async () => {
       if (this.#gate.pause()) await this.#cancel();
     });
   }
 
   resume(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial.run(async () => {
       if (!this.#gate.resume() || this.#gate.stopped) return;
       const channel = this.#channel;
       // While reconnecting there is no channel: the reconnection consumes since we are not paused.
@@ -175,7 +169,7 @@ export class RabbitmqConsumer implements Consumer {
 
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
     if (!this.#gate.close()) return;
-    await this.#serial(() => this.#cancel()).catch(() => {});
+    await this.#serial.run(() => this.#cancel()).catch(() => {});
     await this.#gate.drain(options.drainTimeoutMs);
     const channel = this.#channel;
     if (channel?.alive) {

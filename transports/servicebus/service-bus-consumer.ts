@@ -14,17 +14,9 @@ import type {
   DeliveryCallback,
   TransportCapabilities,
 } from '../../src/transport-core/index.js';
-import { ConsumerGate, TransportError } from '../../src/transport-core/index.js';
+import { ConsumerGate, createDeferred, TransportError } from '../../src/transport-core/index.js';
 import { ServiceBusDelivery } from './service-bus-delivery.js';
-import {
-  errorText,
-  type Lane,
-  newLane,
-  pendingSignal,
-  receiverOptions,
-  resolvedSignal,
-  runSessionWorker,
-} from './session-worker.js';
+import { errorText, type Lane, newLane, receiverOptions, runSessionWorker } from './session-worker.js';
 
 export interface ServiceBusConsumerOptions {
   readonly client: ServiceBusClient;
@@ -75,7 +67,8 @@ export class ServiceBusConsumer implements Consumer {
   readonly #waiting: Admitted[] = [];
   readonly #handedOut = new Set<ServiceBusDelivery>();
   readonly abort = new AbortController();
-  resumed: { promise: Promise<void>; resolve: () => void } = resolvedSignal();
+  /** Resolved while not paused: what a session worker waits on. */
+  resumed = createDeferred<void>();
   #sessionWorkers: Promise<void>[] = [];
 
   constructor(readonly options: ServiceBusConsumerOptions) {
@@ -87,7 +80,7 @@ export class ServiceBusConsumer implements Consumer {
       logger: options.logger,
       what: `Service Bus consumer of "${options.address}"`,
     });
-    if (options.paused) this.resumed = pendingSignal();
+    if (!options.paused) this.resumed.resolve();
   }
 
   get inFlight(): number {
@@ -258,7 +251,7 @@ export class ServiceBusConsumer implements Consumer {
 
   async pause(): Promise<void> {
     if (this.gate.closed || !this.gate.pause()) return;
-    this.resumed = pendingSignal();
+    this.resumed = createDeferred<void>();
     await Promise.all([...this.lanes].map((lane) => this.unsubscribe(lane)));
     for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
   }
