@@ -87,7 +87,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       what: `kafka consumer of group ${deps.topics.group}`,
     });
     this.copies = new SettlementCopies(deps.producer, deps.topics, deps.clock, deps.logger);
-    this.held = new HeldRecords(this, deps.clock, deps.callback, deps.logger, () => this.#closing);
+    this.held = new HeldRecords(deps.clock, deps.callback, deps.logger, () => this.#closing);
     this.#feed = new RecordFeed({
       owner: this,
       gate: this.#gate,
@@ -175,18 +175,19 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     this.#dead = new TransportError(`kafka consumer of group ${topics.group} stopped: ${detail}`, { cause: error });
     this.#gate.stop(this.#dead);
-    this.#closed = true;
-    this.#commits.stop();
-    this.#dropPartitions();
+    this.#letGo();
     this.#feed.signal();
     this.#deps.onClosed(this);
   }
 
   /**
-   * Lets go of every partition, as a consumer that stops does: held in-process retries cancelled,
-   * deferred records dropped, handed-out deliveries revoked (they settle with `LockLostError`).
+   * Lets go of every partition, as a consumer that stops does: commits stopped, held in-process
+   * retries cancelled, deferred records dropped, handed-out deliveries revoked (they settle with
+   * `LockLostError`). Nothing is paused or resumed any more.
    */
-  #dropPartitions(): void {
+  #letGo(): void {
+    this.#closed = true;
+    this.#commits.stop();
     this.held.dropAll();
     this.#feed.dropAll();
     for (const state of [...this.#partitions.values()]) this.#revoke(state);
@@ -260,7 +261,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   /**
    * Stops fetching, waits up to `drainTimeoutMs` for handed-out deliveries to settle, commits what is
    * settled, then leaves the group. Deliveries still unsettled settle with `LockLostError` and come
-   * again to the next owner of their partition.
+   * again to the next owner of their partition. Without a drain (`transport.close()`), as a crash
+   * but tidy: it commits only what is settled (and the delivery marks).
    */
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
     if (this.#closing) return;
@@ -271,20 +273,11 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     await this.#shutdown();
   }
 
-  /**
-   * As a crash, but tidy: commits only what is settled (and the delivery marks), then disconnects.
-   * Used by `transport.close()`.
-   */
-  abandon(): Promise<void> {
-    return this.close({ drainTimeoutMs: 0 });
-  }
-
   async #shutdown(): Promise<void> {
     this.#cancelStopGrace?.();
     this.#commits.stop();
     await this.#commits.flush();
-    this.#closed = true;
-    this.#dropPartitions();
+    this.#letGo();
     await this.#consumer.disconnect().catch((error: unknown) => {
       this.#deps.logger.warn({ err: error }, 'kafka consumer disconnect failed');
     });

@@ -105,13 +105,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
   }
 
   redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
-    return this.deps.lock(this.#topic, async () => {
-      let result: RedriveResult = { moved: 0, ids: [] };
-      await this.#take(selection, async (read, commit) => {
-        result = await this.#move(read, selection, reason, commit);
-      });
-      return result;
-    });
+    return this.#take(selection, { moved: 0, ids: [] }, (read, commit) => this.#move(read, selection, reason, commit));
   }
 
   /**
@@ -119,30 +113,36 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
    * before a chosen one is appended again first, as redrive does.
    */
   purge(selection: PurgeSelection): Promise<PurgeResult> {
-    return this.deps.lock(this.#topic, async () => {
-      let result: PurgeResult = { removed: 0, ids: [] };
-      await this.#take(selection, async (read, commit) => {
-        const chosen = this.#choose(read, selection);
-        await this.#keepAndCommit(read, chosen, commit);
-        result = { removed: chosen.length, ids: chosen.map((r) => this.#toDeadLetter(r).messageId) };
-      });
-      return result;
+    return this.#take(selection, { removed: 0, ids: [] }, async (read, commit) => {
+      const chosen = this.#choose(read, selection);
+      await this.#keepAndCommit(read, chosen, commit);
+      return { removed: chosen.length, ids: chosen.map((r) => this.#toDeadLetter(r).messageId) };
     });
   }
 
-  /** Reads the queue (or its oldest `limit` per partition) as the reader group, and hands it to `act`. */
-  async #take(
+  /**
+   * Within the topic's lock, reads the queue (or its oldest `limit` per partition) as the reader
+   * group and hands it to `act` while still the group's member; `none` when there was nothing to read.
+   */
+  #take<T>(
     selection: RedriveSelection | PurgeSelection,
-    act: (read: RangeRecord[], commit: (offsets: Map<number, number>) => Promise<void>) => Promise<void>,
-  ): Promise<void> {
-    const ranges = await this.#ranges();
-    if ('limit' in selection) for (const r of ranges.values()) r.to = Math.min(r.to, r.from + selection.limit);
-    await readTopicRange(this.deps.kafka, this.#topic, {
-      ranges,
-      groupId: this.#readerGroup,
-      timeoutMs: 60_000,
-      maxWaitTimeMs: this.deps.maxWaitTimeMs,
-      whileMember: (read, commit) => act(oldestFirst(read), commit),
+    none: T,
+    act: (read: RangeRecord[], commit: (offsets: Map<number, number>) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
+    return this.deps.lock(this.#topic, async () => {
+      let result = none;
+      const ranges = await this.#ranges();
+      if ('limit' in selection) for (const r of ranges.values()) r.to = Math.min(r.to, r.from + selection.limit);
+      await readTopicRange(this.deps.kafka, this.#topic, {
+        ranges,
+        groupId: this.#readerGroup,
+        timeoutMs: 60_000,
+        maxWaitTimeMs: this.deps.maxWaitTimeMs,
+        whileMember: async (read, commit) => {
+          result = await act(oldestFirst(read), commit);
+        },
+      });
+      return result;
     });
   }
 

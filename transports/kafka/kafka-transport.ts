@@ -38,12 +38,18 @@ export const kafkaCapabilities: TransportCapabilities = {
   durable: true,
 };
 
+/** kafkajs's levels by name (the config) and name by level (its log lines, routed to pino). */
 const LEVELS = {
   nothing: logLevel.NOTHING,
   error: logLevel.ERROR,
   warn: logLevel.WARN,
   info: logLevel.INFO,
   debug: logLevel.DEBUG,
+};
+const LEVEL_NAMES: Partial<Record<number, 'error' | 'warn' | 'info'>> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
 };
 
 /**
@@ -82,15 +88,10 @@ export class KafkaTransport implements Transport {
       // Route kafkajs logs to pino; kafkajs never logs SASL credentials.
       logCreator: () => (entry) => {
         const { message, ...fields } = entry.log;
-        const level =
-          entry.level <= logLevel.ERROR
-            ? 'error'
-            : entry.level === logLevel.WARN
-              ? 'warn'
-              : entry.level === logLevel.INFO
-                ? 'info'
-                : 'debug';
-        log[level]({ namespace: entry.namespace, ...fields }, message);
+        log[LEVEL_NAMES[Math.max(entry.level, logLevel.ERROR)] ?? 'debug'](
+          { namespace: entry.namespace, ...fields },
+          message,
+        );
       },
     };
     if (config.ssl !== undefined) kafkaConfig.ssl = config.ssl;
@@ -214,7 +215,7 @@ export class KafkaTransport implements Transport {
       await consumer.start();
     } catch (error) {
       this.#consumers.delete(consumer);
-      await consumer.abandon().catch(() => {});
+      await consumer.close().catch(() => {});
       throw new TransportError(`cannot consume ${topics.input} as group ${topics.group}`, { cause: error });
     }
     return consumer;
@@ -280,7 +281,7 @@ export class KafkaTransport implements Transport {
    */
   async close(): Promise<void> {
     if (!this.#connection.close()) return;
-    await Promise.allSettled([...this.#consumers].map((c) => c.abandon()));
+    await Promise.allSettled([...this.#consumers].map((c) => c.close()));
     this.#consumers.clear();
     await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()]);
   }

@@ -191,17 +191,11 @@ export class RecordFeed {
       this.#buffered--;
       state.tracker.track(offset);
       gate.handedOut();
-      this.#handOut(
-        recordDelivery(this.deps.owner, state, message, offset, raw, this.deps.address, this.deps.typeOfTopic),
-        callback,
-      );
+      const { owner, address, typeOfTopic, logger } = this.deps;
+      handOut(recordDelivery(owner, state, message, offset, raw, address, typeOfTopic), callback, logger);
     }
     if (this.#wake.length > 0 && !this.#full) this.signal();
   };
-
-  #handOut(delivery: KafkaDelivery, callback: DeliveryCallback): void {
-    handOut(delivery, callback, this.deps.logger);
-  }
 
   get #full(): boolean {
     return this.#buffered > this.deps.gate.prefetch && this.#bufferedBytes > this.#bufferBytes;
