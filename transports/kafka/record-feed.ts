@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock, ConsumerGate, DeliveryCallback } from '../../src/transport-core/index.js';
 import { Fifo, stringHeaders } from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
-import type { DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
+import type { DeliveryOwner } from './kafka-delivery.js';
 import { handOut } from './held-records.js';
 import { KafkaHeader } from './kafka-header.js';
 import { type Chunk, type PartitionState, partitionKeyOf as key } from './partition-state.js';
