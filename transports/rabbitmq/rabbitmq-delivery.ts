@@ -3,7 +3,6 @@ import type { CopyTarget, TransportCapabilities } from '../../src/transport-core
 import {
   ACKNOWLEDGED,
   deliveryCountOf,
-  LockLostError,
   SettlingDelivery,
   SluiceHeader,
   stringHeaders,
@@ -103,22 +102,14 @@ export class RabbitmqDelivery extends SettlingDelivery {
       delete headers[SluiceHeader.deliveryCount];
       headers[DEAD_LETTER_ID_HEADER] = this.routes.newDeadLetterId();
     }
-    try {
-      const queue =
-        target.kind === 'deadLetter'
-          ? `${this.routes.address}.dlq`
-          : target.delayMs > 0
-            ? await this.routes.delayQueue(target.delayMs)
-            : this.routes.address;
-      this.channel.assertAlive(`delivery ${this.deliveryId}`);
-      await this.routes.publishCopy(queue, this.message.content, copyProperties(this.message.properties, headers));
-    } catch (error) {
-      // The lock still held, the kernel keeps the delivery open (the caller may settle it again).
-      if (this.channel.alive) throw error;
-      throw new LockLostError(
-        `delivery ${this.deliveryId}: the connection closed while settling; the broker redelivers`,
-        { cause: error },
-      );
-    }
+    const queue =
+      target.kind === 'deadLetter'
+        ? `${this.routes.address}.dlq`
+        : target.delayMs > 0
+          ? await this.routes.delayQueue(target.delayMs)
+          : this.routes.address;
+    this.channel.assertAlive(`delivery ${this.deliveryId}`);
+    // A failure with the channel gone is a lost lock (the kernel asks lockGone), else the delivery stays open.
+    await this.routes.publishCopy(queue, this.message.content, copyProperties(this.message.properties, headers));
   }
 }
