@@ -57,8 +57,7 @@ export class MemoryTransport implements Transport {
     this.#connection.assertConnected();
     const queue = this.broker.queue(address);
     const gate = new ConsumerGate({
-      prefetch: options.prefetch,
-      paused: options.paused,
+      ...options,
       clock: this.deps.clock,
       logger: this.deps.logger,
       what: `memory consumer of "${address}"`,

@@ -1,13 +1,10 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../internal/clock.js';
-import type { ConsumerStatus } from './transport.js';
+import type { Delivery } from './delivery.js';
+import type { ConsumeOptions, DeliveryCallback } from './transport.js';
 
-export interface ConsumerGateOptions {
-  /** Most deliveries handed out and not yet settled. */
-  readonly prefetch: number;
-  /** Start paused (`ConsumeOptions.paused`). */
-  readonly paused?: boolean;
-  readonly onStatus?: ((status: ConsumerStatus) => void) | undefined;
+/** The consumer's own options (prefetch, paused, onStatus) and what the gate needs besides. */
+export interface ConsumerGateOptions extends ConsumeOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   /** Names the consumer in the log line of a `stopped` nobody listens for. */
@@ -64,6 +61,24 @@ export class ConsumerGate {
 
   handedOut(): void {
     this.#inFlight++;
+  }
+
+  /**
+   * Counts a delivery as handed out (unless the broker counts) and gives it to the callback. A
+   * callback must not throw; when it does, the log says so and `giveBack` returns the message to
+   * the broker rather than losing it.
+   */
+  handOut(delivery: Delivery, callback: DeliveryCallback, giveBack: () => void): void {
+    if (!this.options.inFlight) this.#inFlight++;
+    try {
+      callback(delivery);
+    } catch (error) {
+      this.options.logger.error(
+        { err: error },
+        `${this.options.what}: the delivery callback threw; its message goes back`,
+      );
+      giveBack();
+    }
   }
 
   /** One handed-out delivery no longer holds a slot (settled, lost or given back). */

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type {
   Clock,
   Consumer,
-  ConsumerStatus,
+  ConsumeOptions,
   DeliveryCallback,
   TransportCapabilities,
 } from '../../src/transport-core/index.js';
@@ -35,10 +35,8 @@ export interface KafkaConsumerDeps {
   readonly topics: EndpointTopics;
   readonly capabilities: TransportCapabilities;
   readonly callback: DeliveryCallback;
-  readonly prefetch: number;
-  /** Join paused (the pause-aware assignor then gives this member no partitions while others run). */
-  readonly paused: boolean;
-  readonly onStatus: ((status: ConsumerStatus) => void) | undefined;
+  /** `paused`: join paused (the pause-aware assignor then gives this member no partitions while others run). */
+  readonly options: ConsumeOptions;
   readonly onClosed: (consumer: KafkaConsumer) => void;
 }
 
@@ -79,9 +77,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     this.#deps = deps;
     this.capabilities = deps.capabilities;
     this.#gate = new ConsumerGate({
-      prefetch: deps.prefetch,
-      paused: deps.paused,
-      onStatus: deps.onStatus,
+      ...deps.options,
       clock: deps.clock,
       logger: deps.logger,
       what: `kafka consumer of group ${deps.topics.group}`,
@@ -103,7 +99,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       applyPauses: () => this.#applyPauses(),
       closing: () => this.#closing,
     });
-    this.#consumer = groupMember(deps.kafka, deps.config, deps.topics.group, () => this.#gate.paused, !!deps.onStatus);
+    const supervised = deps.options.onStatus !== undefined;
+    this.#consumer = groupMember(deps.kafka, deps.config, deps.topics.group, () => this.#gate.paused, supervised);
     this.#commits = new OffsetCommits(
       this.#consumer,
       () => this.#partitions.values(),
@@ -159,7 +156,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.#feed.eachBatch(payload),
     });
-    if (this.#dead && !this.#deps.onStatus) throw this.#dead;
+    if (this.#dead && !this.#deps.options.onStatus) throw this.#dead;
   }
 
   /**

@@ -205,9 +205,7 @@ export class KafkaTransport implements Transport {
       naming: this.#naming,
       topics,
       callback,
-      prefetch: Math.max(1, options.prefetch),
-      paused: options.paused ?? false,
-      onStatus: options.onStatus,
+      options: { ...options, prefetch: Math.max(1, options.prefetch) },
       onClosed: (c) => this.#consumers.delete(c),
     });
     this.#consumers.add(consumer);

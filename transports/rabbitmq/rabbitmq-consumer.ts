@@ -1,17 +1,11 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import type { Consumer, ConsumerStatus, DeliveryCallback } from '../../src/transport-core/index.js';
+import type { Consumer, ConsumeOptions, DeliveryCallback } from '../../src/transport-core/index.js';
 import { ConsumerGate, errorText, Mutex, systemClock, TransportError } from '../../src/transport-core/index.js';
 import { ConsumerChannel } from './consumer-channel.js';
 import { RabbitmqDelivery, type SettlementRoutes } from './rabbitmq-delivery.js';
 
 let nextChannelId = 1;
-
-export interface RabbitmqConsumerOptions {
-  /** Start paused: open the channel, but consume only on `resume()`. */
-  readonly paused: boolean;
-  readonly onStatus: ((status: ConsumerStatus) => void) | undefined;
-}
 
 /**
  * A consumer of one queue on its own channel, with `basic.qos` prefetch = the endpoint's in-flight
@@ -40,12 +34,12 @@ export class RabbitmqConsumer implements Consumer {
     private readonly routes: SettlementRoutes,
     private readonly logger: Logger,
     private readonly onClosed: (consumer: RabbitmqConsumer) => void,
-    options: RabbitmqConsumerOptions = { paused: false, onStatus: undefined },
+    /** `paused`: open the channel, but consume only on `resume()`. */
+    options: Omit<ConsumeOptions, 'prefetch'> = {},
   ) {
     this.#gate = new ConsumerGate({
+      ...options,
       prefetch,
-      paused: options.paused,
-      onStatus: options.onStatus,
       clock: systemClock,
       logger,
       what: `consumer of queue "${queue}"`,
@@ -130,14 +124,9 @@ export class RabbitmqConsumer implements Consumer {
       return;
     }
     channel.handedOut(message);
-    const delivery = new RabbitmqDelivery(message, channel, this.routes);
-    try {
-      this.callback(delivery);
-    } catch (error) {
-      // A callback must not throw; if it does, the message goes back rather than being lost.
-      this.logger.error({ error: errorText(error) }, 'delivery callback threw; returning the message');
+    this.#gate.handOut(new RabbitmqDelivery(message, channel, this.routes), this.callback, () => {
       if (channel.alive) channel.nack(message, true);
-    }
+    });
   }
 
   pause(): Promise<void> {

@@ -158,7 +158,7 @@ export class RabbitmqTransport implements Transport {
       this.#routes(address),
       this.deps.logger.child({ queue: address }),
       (c) => this.#consumers.delete(c),
-      { paused: options.paused ?? false, onStatus: options.onStatus },
+      options,
     );
     this.#consumers.add(consumer);
     try {

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type {
   Clock,
   Consumer,
-  ConsumerStatus,
+  ConsumeOptions,
   DeliveryCallback,
   TransportCapabilities,
 } from '../../src/transport-core/index.js';
@@ -23,15 +23,13 @@ export interface ServiceBusConsumerOptions {
   readonly address: string;
   readonly capabilities: TransportCapabilities;
   readonly callback: DeliveryCallback;
-  readonly prefetch: number;
   readonly sessions: false | { readonly maxConcurrentSessions: number; readonly idleTimeoutMs: number };
   readonly maxAutoLockRenewalDurationMs: number;
   readonly schedule: (message: ServiceBusMessage, at: Date) => Promise<void>;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Start paused: no receiver subscribes (or session is accepted) until `resume()`. */
-  readonly paused: boolean;
-  readonly onStatus: ((status: ConsumerStatus) => void) | undefined;
+  /** `paused`: no receiver subscribes (or session is accepted) until `resume()`. */
+  readonly consume: ConsumeOptions;
   readonly onClosed: (consumer: ServiceBusConsumer) => void;
 }
 
@@ -73,14 +71,12 @@ export class ServiceBusConsumer implements Consumer {
 
   constructor(readonly options: ServiceBusConsumerOptions) {
     this.gate = new ConsumerGate({
-      prefetch: options.prefetch,
-      paused: options.paused,
-      onStatus: options.onStatus,
+      ...options.consume,
       clock: options.clock,
       logger: options.logger,
       what: `Service Bus consumer of "${options.address}"`,
     });
-    if (!options.paused) this.resumed.resolve();
+    if (!options.consume.paused) this.resumed.resolve();
   }
 
   get inFlight(): number {
@@ -122,7 +118,7 @@ export class ServiceBusConsumer implements Consumer {
     };
     lane.subscription = lane.receiver.subscribe(handlers, {
       autoCompleteMessages: false,
-      maxConcurrentCalls: this.options.prefetch,
+      maxConcurrentCalls: this.options.consume.prefetch,
     });
   }
 
@@ -158,7 +154,7 @@ export class ServiceBusConsumer implements Consumer {
     if (isServiceBusError(error) && error.retryable) {
       if (this.#reconnecting) return;
       this.#reconnecting = true;
-      this.options.onStatus?.({ kind: 'reconnecting', error });
+      this.options.consume.onStatus?.({ kind: 'reconnecting', error });
       return;
     }
     this.#stop(
@@ -171,7 +167,7 @@ export class ServiceBusConsumer implements Consumer {
   receiving(): void {
     if (!this.#reconnecting || this.gate.closed || this.gate.stopped) return;
     this.#reconnecting = false;
-    this.options.onStatus?.({ kind: 'receiving' });
+    this.options.consume.onStatus?.({ kind: 'receiving' });
   }
 
   /**
@@ -217,7 +213,6 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   #handOut(admitted: Admitted): void {
-    this.gate.handedOut();
     const delivery: ServiceBusDelivery = new ServiceBusDelivery(admitted.message, admitted.lane.receiver, {
       address: this.options.address,
       capabilities: this.options.capabilities,
@@ -233,12 +228,7 @@ export class ServiceBusConsumer implements Consumer {
       },
     });
     this.#handedOut.add(delivery);
-    try {
-      this.options.callback(delivery);
-    } catch {
-      // A callback must not throw; if it does, the message goes back rather than being lost.
-      void delivery.handBack();
-    }
+    this.gate.handOut(delivery, this.options.callback, () => void delivery.handBack());
   }
 
   #pumpWaiting(): void {

@@ -179,7 +179,7 @@ export class ServiceBusTransport implements Transport {
       address,
       capabilities: this.capabilities,
       callback,
-      prefetch: options.prefetch,
+      consume: options,
       sessions: this.config.sessions
         ? { maxConcurrentSessions: this.config.maxConcurrentSessions, idleTimeoutMs: this.config.sessionIdleTimeoutMs }
         : false,
@@ -189,8 +189,6 @@ export class ServiceBusTransport implements Transport {
       },
       clock: this.deps.clock,
       logger: this.deps.logger,
-      paused: options.paused ?? false,
-      onStatus: options.onStatus,
       onClosed: (c) => this.#consumers.delete(c),
     });
     this.#consumers.add(consumer);
