@@ -91,7 +91,7 @@ export class MemoryTransport implements Transport {
   deadLetters(address: string): DeadLetterQueue {
     const queue = this.broker.queue(address);
     return {
-      peek: async (limit = 100) => queue.peekDeadLetters(limit),
+      peek: async (limit = 100) => queue.deadLetterSnapshot().slice(0, limit),
       count: async () => queue.deadLetterCount,
       scan: (options) => scanPages(queue.deadLetterSnapshot(), options),
       redrive: async (selection, reason) => queue.redrive(selection, reason),
