@@ -176,11 +176,21 @@ export class ServiceBusConsumer implements Consumer {
    */
   #stop(error: Error): void {
     if (this.gate.closed || this.gate.stopped) return;
-    this.abort.abort();
-    this.resumed.resolve();
-    for (const lane of this.lanes) void this.unsubscribe(lane);
-    for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
+    void this.#stopReceiving(true);
     this.gate.stop(error);
+  }
+
+  /**
+   * Gives back what waits for a slot and takes every receiver's credit away; `ending` (stop, close)
+   * also ends the session workers' waits, for good.
+   */
+  #stopReceiving(ending: boolean): Promise<unknown> {
+    if (ending) {
+      this.abort.abort();
+      this.resumed.resolve();
+    }
+    for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
+    return Promise.all([...this.lanes].map((lane) => this.unsubscribe(lane)));
   }
 
   /** The SDK's message handler: resolves when the message no longer holds a slot. */
@@ -242,8 +252,7 @@ export class ServiceBusConsumer implements Consumer {
   async pause(): Promise<void> {
     if (this.gate.closed || !this.gate.pause()) return;
     this.resumed = createDeferred<void>();
-    await Promise.all([...this.lanes].map((lane) => this.unsubscribe(lane)));
-    for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
+    await this.#stopReceiving(false);
   }
 
   async resume(): Promise<void> {
@@ -255,10 +264,7 @@ export class ServiceBusConsumer implements Consumer {
 
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
     if (!this.gate.close()) return;
-    this.abort.abort();
-    this.resumed.resolve();
-    await Promise.all([...this.lanes].map((lane) => this.unsubscribe(lane)));
-    for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
+    await this.#stopReceiving(true);
     await this.gate.drain(options.drainTimeoutMs);
     await Promise.all([...this.#handedOut].map((delivery) => delivery.handBack()));
     await Promise.allSettled(this.#sessionWorkers);
