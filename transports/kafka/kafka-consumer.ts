@@ -7,7 +7,7 @@ import type {
   DeliveryCallback,
   TransportCapabilities,
 } from '../../src/transport-core/index.js';
-import { ConsumerGate, TransportError } from '../../src/transport-core/index.js';
+import { ConsumerGate } from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import type { DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
 import { OffsetCommits } from './offset-commits.js';
@@ -69,8 +69,6 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   #marks = new Map<string, Promise<Map<number, CommittedMark>>>();
   /** Shut down: left the group (or crashed); nothing is paused or resumed any more. */
   #closed = false;
-  /** Set when the kafkajs consumer stopped for good without being asked (crash, unasked stop). */
-  #dead: Error | undefined;
   #cancelStopGrace: (() => void) | undefined;
 
   constructor(deps: KafkaConsumerDeps) {
@@ -156,7 +154,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.#feed.eachBatch(payload),
     });
-    if (this.#dead && !this.#deps.options.onStatus) throw this.#dead;
+    const dead = this.#gate.stoppedBy;
+    if (dead && !this.#deps.options.onStatus) throw dead;
   }
 
   /**
@@ -167,11 +166,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
    */
   #died(error: unknown): void {
     this.#cancelStopGrace?.();
-    if (this.#closing) return;
-    const { topics } = this.#deps;
-    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    this.#dead = new TransportError(`kafka consumer of group ${topics.group} stopped: ${detail}`, { cause: error });
-    this.#gate.stop(this.#dead);
+    if (!this.#gate.stop(`kafka consumer of group ${this.#deps.topics.group} stopped`, error)) return;
     this.#letGo();
     this.#feed.signal();
     this.#deps.onClosed(this);

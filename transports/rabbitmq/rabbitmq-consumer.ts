@@ -1,7 +1,7 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { Consumer, ConsumeOptions, DeliveryCallback } from '../../src/transport-core/index.js';
-import { ConsumerGate, errorText, Mutex, systemClock, TransportError } from '../../src/transport-core/index.js';
+import { ConsumerGate, errorText, Mutex, systemClock } from '../../src/transport-core/index.js';
 import { ConsumerChannel } from './consumer-channel.js';
 import { RabbitmqDelivery, type SettlementRoutes } from './rabbitmq-delivery.js';
 
@@ -86,14 +86,7 @@ export class RabbitmqConsumer implements Consumer {
       raw.on('close', () => {
         channel.lost();
         if (closedBy && this.#channel === channel) {
-          this.#stop(
-            new TransportError(
-              `RabbitMQ closed the consumer channel of queue "${this.queue}": ${errorText(closedBy)}`,
-              {
-                cause: closedBy,
-              },
-            ),
-          );
+          this.#stop(`RabbitMQ closed the consumer channel of queue "${this.queue}"`, closedBy);
         }
       });
       this.#channel = channel;
@@ -117,9 +110,7 @@ export class RabbitmqConsumer implements Consumer {
       if (channel !== this.#channel) return;
       this.#tag = undefined;
       this.#stop(
-        new TransportError(
-          `RabbitMQ cancelled the consumer of queue "${this.queue}" (the queue was deleted, or its leader moved)`,
-        ),
+        `RabbitMQ cancelled the consumer of queue "${this.queue}" (the queue was deleted, or its leader moved)`,
       );
       return;
     }
@@ -171,8 +162,8 @@ export class RabbitmqConsumer implements Consumer {
   }
 
   /** Stops for good and says so once (reconnecting the transport does not bring it back). */
-  #stop(error: Error): void {
-    if (this.#gate.stop(error)) this.#tag = undefined;
+  #stop(reason: string, cause?: unknown): void {
+    if (this.#gate.stop(reason, cause)) this.#tag = undefined;
   }
 
   /** The connection went away: held deliveries are the broker's again. */

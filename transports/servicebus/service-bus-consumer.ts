@@ -14,9 +14,9 @@ import type {
   DeliveryCallback,
   TransportCapabilities,
 } from '../../src/transport-core/index.js';
-import { ConsumerGate, createDeferred, TransportError } from '../../src/transport-core/index.js';
+import { ConsumerGate, createDeferred } from '../../src/transport-core/index.js';
 import { ServiceBusDelivery } from './service-bus-delivery.js';
-import { errorText, type Lane, newLane, receiverOptions, runSessionWorker } from './session-worker.js';
+import { type Lane, newLane, receiverOptions, runSessionWorker } from './session-worker.js';
 
 export interface ServiceBusConsumerOptions {
   readonly client: ServiceBusClient;
@@ -157,11 +157,7 @@ export class ServiceBusConsumer implements Consumer {
       this.options.consume.onStatus?.({ kind: 'reconnecting', error });
       return;
     }
-    this.#stop(
-      new TransportError(`Service Bus stopped receiving from "${this.options.address}": ${errorText(error)}`, {
-        cause: error,
-      }),
-    );
+    this.#stop(`Service Bus stopped receiving from "${this.options.address}"`, error);
   }
 
   receiving(): void {
@@ -174,10 +170,10 @@ export class ServiceBusConsumer implements Consumer {
    * Stops receiving for good and says so once: the SDK would retry forever in vain. Handed-out
    * deliveries keep their receiver (and may still settle) until `close()`.
    */
-  #stop(error: Error): void {
+  #stop(reason: string, cause: Error): void {
     if (this.gate.closed || this.gate.stopped) return;
     void this.#stopReceiving(true);
-    this.gate.stop(error);
+    this.gate.stop(reason, cause);
   }
 
   /**

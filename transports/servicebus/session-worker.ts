@@ -111,7 +111,3 @@ function until(c: SessionHost, condition: () => boolean, everyMs: number): Promi
     check();
   });
 }
-
-export function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
