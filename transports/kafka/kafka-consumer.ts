@@ -24,16 +24,20 @@ import { HeldRecords } from './held-records.js';
 import { SettlementCopies } from './settlement-copies.js';
 import type { EndpointTopics, TopicNaming } from './topic-naming.js';
 
-export interface KafkaConsumerDeps {
+/** What a transport's consumers and dead-letter queues share: its clients, clock, config and naming. */
+export interface KafkaClient {
   readonly kafka: Kafka;
   readonly admin: Admin;
   readonly producer: Producer;
-  readonly logger: Logger;
   readonly clock: Clock;
   readonly config: KafkaTransportConfig;
   readonly naming: TopicNaming;
-  readonly topics: EndpointTopics;
   readonly capabilities: TransportCapabilities;
+}
+
+export interface KafkaConsumerDeps extends KafkaClient {
+  readonly logger: Logger;
+  readonly topics: EndpointTopics;
   readonly callback: DeliveryCallback;
   /** `paused`: join paused (the pause-aware assignor then gives this member no partitions while others run). */
   readonly options: ConsumeOptions;
