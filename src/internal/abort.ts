@@ -71,3 +71,20 @@ export async function settleWithin(promise: Promise<unknown>, ms: number): Promi
     clearTimeout(timer);
   }
 }
+
+/** `promise`, or `onTimeout()`'s error after `ms` (the timer cleared either way). */
+export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}

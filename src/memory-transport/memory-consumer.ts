@@ -30,14 +30,8 @@ export class MemoryConsumer implements Consumer {
   }
 
   deliver(queue: MemoryQueue, lock: Lock): void {
-    this.gate.handedOut();
     const delivery = new MemoryDelivery(queue, lock, this.capabilities);
-    try {
-      this.callback(delivery);
-    } catch {
-      // A callback must not throw; if it does, the message goes back rather than being lost.
-      queue.abandon(lock);
-    }
+    this.gate.handOut(delivery, this.callback, () => queue.abandon(lock));
   }
 
   settled(_lock: Lock): void {

@@ -196,10 +196,6 @@ export class MemoryQueue {
     }, every);
   }
 
-  peekDeadLetters(limit: number): DeadLetteredMessage[] {
-    return this.#deadLetters.slice(0, limit);
-  }
-
   get deadLetterCount(): number {
     return this.#deadLetters.length;
   }

@@ -3,9 +3,7 @@ import type {
   Clock,
   Consumer,
   ConsumeOptions,
-  DeadLetteredMessage,
   DeadLetterQueue,
-  DeadLetterScanOptions,
   DeliveryCallback,
   EndpointTopology,
   OutgoingMessage,
@@ -13,7 +11,7 @@ import type {
   TransportCapabilities,
   TransportState,
 } from '../../src/transport-core/index.js';
-import { ConnectionState, ConsumerGate } from '../../src/transport-core/index.js';
+import { ConnectionState, ConsumerGate, scanPages } from '../../src/transport-core/index.js';
 import type { MemoryBroker } from './memory-broker.js';
 import { MemoryConsumer } from './memory-consumer.js';
 
@@ -59,8 +57,7 @@ export class MemoryTransport implements Transport {
     this.#connection.assertConnected();
     const queue = this.broker.queue(address);
     const gate = new ConsumerGate({
-      prefetch: options.prefetch,
-      paused: options.paused,
+      ...options,
       clock: this.deps.clock,
       logger: this.deps.logger,
       what: `memory consumer of "${address}"`,
@@ -94,9 +91,9 @@ export class MemoryTransport implements Transport {
   deadLetters(address: string): DeadLetterQueue {
     const queue = this.broker.queue(address);
     return {
-      peek: async (limit = 100) => queue.peekDeadLetters(limit),
+      peek: async (limit = 100) => queue.deadLetterSnapshot().slice(0, limit),
       count: async () => queue.deadLetterCount,
-      scan: (options = {}) => pages(queue.deadLetterSnapshot(), options),
+      scan: (options) => scanPages(queue.deadLetterSnapshot(), options),
       redrive: async (selection, reason) => queue.redrive(selection, reason),
       purge: async (selection) => queue.purge(selection),
     };
@@ -110,14 +107,4 @@ export class MemoryTransport implements Transport {
     }
     this.#consumers.clear();
   }
-}
-
-/** Pages of a snapshot of the dead letters. */
-async function* pages(
-  all: readonly DeadLetteredMessage[],
-  options: DeadLetterScanOptions,
-): AsyncGenerator<readonly DeadLetteredMessage[]> {
-  const size = Math.max(1, options.pageSize ?? 100);
-  const end = Math.min(all.length, options.max ?? all.length);
-  for (let i = 0; i < end; i += size) yield all.slice(i, Math.min(end, i + size));
 }

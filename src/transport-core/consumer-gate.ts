@@ -1,13 +1,12 @@
 import type { Logger } from 'pino';
+import { TransportError } from '../errors/sluice-error.js';
 import type { Clock } from '../internal/clock.js';
-import type { ConsumerStatus } from './transport.js';
+import type { Delivery } from './delivery.js';
+import { errorText } from './failure.js';
+import type { ConsumeOptions, DeliveryCallback } from './transport.js';
 
-export interface ConsumerGateOptions {
-  /** Most deliveries handed out and not yet settled. */
-  readonly prefetch: number;
-  /** Start paused (`ConsumeOptions.paused`). */
-  readonly paused?: boolean;
-  readonly onStatus?: ((status: ConsumerStatus) => void) | undefined;
+/** The consumer's own options (prefetch, paused, onStatus) and what the gate needs besides. */
+export interface ConsumerGateOptions extends ConsumeOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   /** Names the consumer in the log line of a `stopped` nobody listens for. */
@@ -29,7 +28,7 @@ export class ConsumerGate {
   #inFlight = 0;
   #paused: boolean;
   #closed = false;
-  #stopped = false;
+  #stoppedBy: Error | undefined;
   #idle: (() => void) | undefined;
 
   constructor(private readonly options: ConsumerGateOptions) {
@@ -50,11 +49,11 @@ export class ConsumerGate {
   }
   /** Stopped on its own (reported `stopped`): never hands out again. */
   get stopped(): boolean {
-    return this.#stopped;
+    return this.#stoppedBy !== undefined;
   }
   /** Hands out nothing now: paused, closed or stopped. */
   get held(): boolean {
-    return this.#paused || this.#closed || this.#stopped;
+    return this.#paused || this.#closed || this.#stoppedBy !== undefined;
   }
 
   /** Whether one more delivery may be handed out now. */
@@ -64,6 +63,24 @@ export class ConsumerGate {
 
   handedOut(): void {
     this.#inFlight++;
+  }
+
+  /**
+   * Counts a delivery as handed out (unless the broker counts) and gives it to the callback. A
+   * callback must not throw; when it does, the log says so and `giveBack` returns the message to
+   * the broker rather than losing it.
+   */
+  handOut(delivery: Delivery, callback: DeliveryCallback, giveBack: () => void): void {
+    if (!this.options.inFlight) this.#inFlight++;
+    try {
+      callback(delivery);
+    } catch (error) {
+      this.options.logger.error(
+        { err: error },
+        `${this.options.what}: the delivery callback threw; its message goes back`,
+      );
+      giveBack();
+    }
   }
 
   /** One handed-out delivery no longer holds a slot (settled, lost or given back). */
@@ -114,13 +131,21 @@ export class ConsumerGate {
     this.#idle = undefined;
   }
 
+  /** Why it stopped on its own (the error reported as `stopped`), if it did. */
+  get stoppedBy(): Error | undefined {
+    return this.#stoppedBy;
+  }
+
   /**
-   * The consumer stopped on its own and will not recover: says so once, to `onStatus`, or in the log
-   * when nobody listens. Never after `close()`. False when it was not reported (closed, or already).
+   * The consumer stopped on its own and will not recover: says so once, as a `TransportError`
+   * "`reason`: <the cause's name and message>", to `onStatus`, or in the log when nobody listens.
+   * Never after `close()`. False when it was not reported (closed, or already).
    */
-  stop(error: Error): boolean {
-    if (this.#closed || this.#stopped) return false;
-    this.#stopped = true;
+  stop(reason: string, cause?: unknown): boolean {
+    if (this.#closed || this.#stoppedBy) return false;
+    const detail = cause === undefined ? '' : `: ${errorText(cause, true)}`;
+    const error = new TransportError(`${reason}${detail}`, { cause });
+    this.#stoppedBy = error;
     if (this.options.onStatus) this.options.onStatus({ kind: 'stopped', error });
     else this.options.logger.error({ err: error }, `${this.options.what} stopped; nothing consumes it`);
     return true;

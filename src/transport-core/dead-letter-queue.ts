@@ -82,3 +82,20 @@ export interface DeadLetterQueue {
    */
   purge(selection: PurgeSelection): Promise<PurgeResult>;
 }
+
+/** A scan of dead letters read all at once (a snapshot, or a window of records), in pages. */
+export async function* scanPages<T>(
+  all: readonly T[],
+  options: DeadLetterScanOptions = {},
+): AsyncGenerator<readonly T[]> {
+  const size = Math.max(1, options.pageSize ?? 100);
+  const end = Math.min(all.length, options.max ?? all.length);
+  for (let i = 0; i < end; i += size) yield all.slice(i, Math.min(end, i + size));
+}
+
+/** `peek` for a queue that reads in pages anyway: the dead letters a scan of at most `limit` finds. */
+export async function peekByScan(pages: AsyncIterable<readonly DeadLetteredMessage[]>): Promise<DeadLetteredMessage[]> {
+  const found: DeadLetteredMessage[] = [];
+  for await (const page of pages) found.push(...page);
+  return found;
+}

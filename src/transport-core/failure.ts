@@ -1,8 +1,12 @@
 import { SluiceError, TransportError } from '../errors/sluice-error.js';
 
-/** An error's message, for logs and wrapped errors (callers redact it where it may hold secrets). */
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/**
+ * An error's message (`withName`: "name: message"), for logs and wrapped errors (callers redact it
+ * where it may hold secrets).
+ */
+export function errorText(error: unknown, withName = false): string {
+  if (!(error instanceof Error)) return String(error);
+  return withName ? `${error.name}: ${error.message}` : error.message;
 }
 
 /**

@@ -29,22 +29,61 @@ export function deadLetterHeaders(
   return { ...original, ...faultToHeaders(fault) };
 }
 
-const RETRY_STATE: ReadonlySet<string> = new Set([
+/** What a message's attempts so far left on it: gone from a redriven copy, which starts afresh. */
+const ATTEMPT_STATE: readonly string[] = [
   SluiceHeader.attempts,
   SluiceHeader.firstFailureAt,
   SluiceHeader.retrySignature,
   SluiceHeader.dependencyFailures,
-  SluiceHeader.deliveryCount,
-]);
+];
+const RETRY_STATE: readonly string[] = [...ATTEMPT_STATE, SluiceHeader.deliveryCount];
 
 /**
  * Headers for a new message made from a delivery (a forward to the skipped queue): without the
  * retry state and delivery count, which belong to the delivery, not to the new message.
  */
 export function withoutRetryState(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return withoutHeaders(headers, RETRY_STATE);
+}
+
+/** A copy of `headers` without the `dropped` ones: exact names, or prefixes ending in `-`. */
+export function withoutHeaders(
+  headers: Readonly<Record<string, string>>,
+  dropped: readonly string[],
+): Record<string, string> {
   const copy: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) if (!RETRY_STATE.has(name)) copy[name] = value;
+  for (const name in headers) {
+    if (!dropped.some((d) => (d.endsWith('-') ? name.startsWith(d) : name === d))) {
+      copy[name] = headers[name] as string;
+    }
+  }
   return copy;
+}
+
+/**
+ * A broker's header table as string headers, whatever the client decoded: strings as they are,
+ * numbers, booleans and bigints printed, bytes read as UTF-8, dates as ISO 8601; anything else
+ * (null, nested tables, an AMQP `x-death` list) left out. With `firstOfList`, a repeated header (a
+ * list: Kafka) is its first value.
+ */
+export function stringHeaders(
+  raw: Readonly<Record<string, unknown>> | null | undefined,
+  firstOfList = false,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (!raw) return headers;
+  // for-in, not Object.entries: no array per message (this runs for every delivery).
+  for (const name in raw) {
+    if (!Object.hasOwn(raw, name)) continue;
+    let value = raw[name];
+    if (firstOfList && Array.isArray(value)) value = value[0];
+    if (typeof value === 'string') headers[name] = value;
+    else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+      headers[name] = String(value);
+    } else if (Buffer.isBuffer(value)) headers[name] = value.toString('utf8');
+    else if (value instanceof Date) headers[name] = value.toISOString();
+  }
+  return headers;
 }
 
 /** Headers for a redriven copy: fault and attempt state removed, redrive stamped. */
@@ -53,19 +92,7 @@ export function redriveHeaders(
   reason: string,
   now: Date,
 ): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(deadLettered)) {
-    if (
-      name.startsWith('sluice-fault-') ||
-      name === SluiceHeader.attempts ||
-      name === SluiceHeader.firstFailureAt ||
-      name === SluiceHeader.retrySignature ||
-      name === SluiceHeader.dependencyFailures
-    ) {
-      continue;
-    }
-    headers[name] = value;
-  }
+  const headers = withoutHeaders(deadLettered, ['sluice-fault-', ...ATTEMPT_STATE]);
   headers[SluiceHeader.redrivenAt] = now.toISOString();
   headers[SluiceHeader.redriveReason] = reason;
   return headers;

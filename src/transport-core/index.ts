@@ -23,7 +23,7 @@ export type {
   RedriveResult,
   RedriveSelection,
 } from './dead-letter-queue.js';
-export { deadLettered } from './dead-letter-queue.js';
+export { deadLettered, peekByScan, scanPages } from './dead-letter-queue.js';
 export {
   ACKNOWLEDGED,
   type CopyTarget,
@@ -33,11 +33,25 @@ export {
 } from './settlement.js';
 export { ConsumerGate, type ConsumerGateOptions } from './consumer-gate.js';
 export { ConnectionState } from './connection-state.js';
-export { choose, type DeadLetterPlan, planSelection, redriveCopyHeaders } from './redrive-plan.js';
+export {
+  choose,
+  type DeadLetterPlan,
+  type HeadWalk,
+  planSelection,
+  redriveCopyHeaders,
+  walkHead,
+} from './redrive-plan.js';
 export { deliveryCountOf } from './delivery-count.js';
 export { errorText, transportFailure } from './failure.js';
 export { defineTransport, type TransportDefinition, type TransportDeps } from './definition.js';
-export { deadLetterHeaders, redriveHeaders, SluiceHeader, withoutRetryState } from './headers.js';
+export {
+  deadLetterHeaders,
+  redriveHeaders,
+  SluiceHeader,
+  stringHeaders,
+  withoutHeaders,
+  withoutRetryState,
+} from './headers.js';
 export {
   AlreadySettledError,
   InvalidOutgoingMessageError,
@@ -54,5 +68,8 @@ export {
   faultToHeaders,
 } from '../errors/fault.js';
 export { type Clock, systemClock } from '../internal/clock.js';
+export { withTimeout } from '../internal/abort.js';
+export { createDeferred, type Deferred } from '../internal/deferred.js';
 export { Fifo } from '../internal/fifo.js';
+export { Mutex } from '../internal/mutex.js';
 export { redactConnectionString, redactSecrets, secretsOf } from '../internal/redact.js';

@@ -1,5 +1,5 @@
 import type { DeadLetteredMessage, PurgeSelection, RedriveSelection } from './dead-letter-queue.js';
-import { redriveHeaders, SluiceHeader } from './headers.js';
+import { redriveHeaders, SluiceHeader, withoutHeaders } from './headers.js';
 
 /** What a redrive or purge decides about each dead letter it reads, oldest first. */
 export interface DeadLetterPlan {
@@ -61,10 +61,45 @@ export function redriveCopyHeaders(
   now: Date,
   dropped: readonly string[] = [],
 ): Record<string, string> {
-  const headers = redriveHeaders(deadLettered, reason, now);
-  delete headers[SluiceHeader.deliveryCount];
-  for (const name of Object.keys(headers)) {
-    if (dropped.some((d) => (d.endsWith('-') ? name.startsWith(d) : name === d))) delete headers[name];
+  return withoutHeaders(redriveHeaders(deadLettered, reason, now), [SluiceHeader.deliveryCount, ...dropped]);
+}
+
+/** One walk through the head of a queue that locks what it hands out (RabbitMQ, Service Bus). */
+export interface HeadWalk<M, D extends Pick<DeadLetteredMessage, 'deadLetterId' | 'messageId'>> {
+  readonly plan: DeadLetterPlan;
+  /** Most dead letters to look at: those waiting when the operation started (or its `limit`). */
+  readonly bound: number;
+  /** Takes up to `max` more from the head, locked; none when the queue has nothing ready. */
+  take(max: number): Promise<readonly M[]>;
+  read(message: M): D;
+  /** A chosen one: the adapter moves or removes it (awaited; its message id is already in the list). */
+  chosen(message: M, dead: D): unknown;
+  /** One not chosen: the adapter keeps holding it, and hands it back when the walk is over. */
+  skipped(message: M): void;
+}
+
+/**
+ * Takes dead letters from the head of the queue, no more than `bound`, until the plan has chosen
+ * enough, handing each to `chosen` or `skipped`; resolves with `ids` (the chosen ones' message ids,
+ * in order), which holds those chosen so far when it rejects.
+ */
+export async function walkHead<M, D extends Pick<DeadLetteredMessage, 'deadLetterId' | 'messageId'>>(
+  walk: HeadWalk<M, D>,
+  ids: string[] = [],
+): Promise<string[]> {
+  for (let seen = 0; seen < walk.bound && !walk.plan.done(ids.length); ) {
+    const batch = await walk.take(walk.bound - seen);
+    if (batch.length === 0) break;
+    for (const message of batch) {
+      seen++;
+      const dead = walk.read(message);
+      if (!walk.plan.wants(dead, ids.length)) {
+        walk.skipped(message);
+        continue;
+      }
+      ids.push(dead.messageId);
+      await walk.chosen(message, dead);
+    }
   }
-  return headers;
+  return ids;
 }

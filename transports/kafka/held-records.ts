@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock, DeliveryCallback } from '../../src/transport-core/index.js';
-import { SluiceHeader } from '../../src/transport-core/index.js';
-import { type DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
+import { SluiceHeader, withoutHeaders } from '../../src/transport-core/index.js';
+import type { KafkaDelivery } from './kafka-delivery.js';
 import { KafkaHeader } from './kafka-header.js';
 import type { PartitionState } from './partition-state.js';
 
@@ -19,7 +19,6 @@ export class HeldRecords {
   readonly #held = new Set<() => void>();
 
   constructor(
-    private readonly owner: DeliveryOwner,
     private readonly clock: Clock,
     private readonly callback: DeliveryCallback,
     private readonly logger: Logger,
@@ -41,30 +40,12 @@ export class HeldRecords {
   redeliverLater(delivery: KafkaDelivery, raw: Record<string, string>, delayMs: number): void {
     const state = delivery.lease as PartitionState;
     raw[SluiceHeader.deliveryCount] = String(delivery.deliveryCount);
-    const headers: Record<string, string> = { ...raw };
-    delete headers[KafkaHeader.dueAt];
+    const headers = withoutHeaders(raw, [KafkaHeader.dueAt]);
     const cancel = this.clock.setTimer(
       () => {
         this.#held.delete(cancel);
         if (state.revoked || this.closing()) return;
-        const { owner, callback } = this;
-        const { offset, key: recordKey, address, body, deliveryCount, partitionKey } = delivery;
-        handOut(
-          new KafkaDelivery(
-            owner,
-            state,
-            offset,
-            recordKey,
-            raw,
-            address,
-            body,
-            headers,
-            deliveryCount + 1,
-            partitionKey,
-          ),
-          callback,
-          this.logger,
-        );
+        handOut(delivery.again(raw, headers), this.callback, this.logger);
       },
       Math.max(0, delayMs),
     );

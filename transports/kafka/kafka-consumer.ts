@@ -3,11 +3,11 @@ import type { Logger } from 'pino';
 import type {
   Clock,
   Consumer,
-  ConsumerStatus,
+  ConsumeOptions,
   DeliveryCallback,
   TransportCapabilities,
 } from '../../src/transport-core/index.js';
-import { ConsumerGate, TransportError } from '../../src/transport-core/index.js';
+import { ConsumerGate } from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import type { DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
 import { OffsetCommits } from './offset-commits.js';
@@ -24,21 +24,23 @@ import { HeldRecords } from './held-records.js';
 import { SettlementCopies } from './settlement-copies.js';
 import type { EndpointTopics, TopicNaming } from './topic-naming.js';
 
-export interface KafkaConsumerDeps {
+/** What a transport's consumers and dead-letter queues share: its clients, clock, config and naming. */
+export interface KafkaClient {
   readonly kafka: Kafka;
   readonly admin: Admin;
   readonly producer: Producer;
-  readonly logger: Logger;
   readonly clock: Clock;
   readonly config: KafkaTransportConfig;
   readonly naming: TopicNaming;
-  readonly topics: EndpointTopics;
   readonly capabilities: TransportCapabilities;
+}
+
+export interface KafkaConsumerDeps extends KafkaClient {
+  readonly logger: Logger;
+  readonly topics: EndpointTopics;
   readonly callback: DeliveryCallback;
-  readonly prefetch: number;
-  /** Join paused (the pause-aware assignor then gives this member no partitions while others run). */
-  readonly paused: boolean;
-  readonly onStatus: ((status: ConsumerStatus) => void) | undefined;
+  /** `paused`: join paused (the pause-aware assignor then gives this member no partitions while others run). */
+  readonly options: ConsumeOptions;
   readonly onClosed: (consumer: KafkaConsumer) => void;
 }
 
@@ -71,23 +73,19 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   #marks = new Map<string, Promise<Map<number, CommittedMark>>>();
   /** Shut down: left the group (or crashed); nothing is paused or resumed any more. */
   #closed = false;
-  /** Set when the kafkajs consumer stopped for good without being asked (crash, unasked stop). */
-  #dead: Error | undefined;
   #cancelStopGrace: (() => void) | undefined;
 
   constructor(deps: KafkaConsumerDeps) {
     this.#deps = deps;
     this.capabilities = deps.capabilities;
     this.#gate = new ConsumerGate({
-      prefetch: deps.prefetch,
-      paused: deps.paused,
-      onStatus: deps.onStatus,
+      ...deps.options,
       clock: deps.clock,
       logger: deps.logger,
       what: `kafka consumer of group ${deps.topics.group}`,
     });
     this.copies = new SettlementCopies(deps.producer, deps.topics, deps.clock, deps.logger);
-    this.held = new HeldRecords(this, deps.clock, deps.callback, deps.logger, () => this.#closing);
+    this.held = new HeldRecords(deps.clock, deps.callback, deps.logger, () => this.#closing);
     this.#feed = new RecordFeed({
       owner: this,
       gate: this.#gate,
@@ -103,7 +101,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       applyPauses: () => this.#applyPauses(),
       closing: () => this.#closing,
     });
-    this.#consumer = groupMember(deps.kafka, deps.config, deps.topics.group, () => this.#gate.paused, !!deps.onStatus);
+    const supervised = deps.options.onStatus !== undefined;
+    this.#consumer = groupMember(deps.kafka, deps.config, deps.topics.group, () => this.#gate.paused, supervised);
     this.#commits = new OffsetCommits(
       this.#consumer,
       () => this.#partitions.values(),
@@ -159,7 +158,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.#feed.eachBatch(payload),
     });
-    if (this.#dead && !this.#deps.onStatus) throw this.#dead;
+    const dead = this.#gate.stoppedBy;
+    if (dead && !this.#deps.options.onStatus) throw dead;
   }
 
   /**
@@ -170,23 +170,20 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
    */
   #died(error: unknown): void {
     this.#cancelStopGrace?.();
-    if (this.#closing) return;
-    const { topics } = this.#deps;
-    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    this.#dead = new TransportError(`kafka consumer of group ${topics.group} stopped: ${detail}`, { cause: error });
-    this.#gate.stop(this.#dead);
-    this.#closed = true;
-    this.#commits.stop();
-    this.#dropPartitions();
+    if (!this.#gate.stop(`kafka consumer of group ${this.#deps.topics.group} stopped`, error)) return;
+    this.#letGo();
     this.#feed.signal();
     this.#deps.onClosed(this);
   }
 
   /**
-   * Lets go of every partition, as a consumer that stops does: held in-process retries cancelled,
-   * deferred records dropped, handed-out deliveries revoked (they settle with `LockLostError`).
+   * Lets go of every partition, as a consumer that stops does: commits stopped, held in-process
+   * retries cancelled, deferred records dropped, handed-out deliveries revoked (they settle with
+   * `LockLostError`). Nothing is paused or resumed any more.
    */
-  #dropPartitions(): void {
+  #letGo(): void {
+    this.#closed = true;
+    this.#commits.stop();
     this.held.dropAll();
     this.#feed.dropAll();
     for (const state of [...this.#partitions.values()]) this.#revoke(state);
@@ -260,7 +257,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
   /**
    * Stops fetching, waits up to `drainTimeoutMs` for handed-out deliveries to settle, commits what is
    * settled, then leaves the group. Deliveries still unsettled settle with `LockLostError` and come
-   * again to the next owner of their partition.
+   * again to the next owner of their partition. Without a drain (`transport.close()`), as a crash
+   * but tidy: it commits only what is settled (and the delivery marks).
    */
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
     if (this.#closing) return;
@@ -271,20 +269,11 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     await this.#shutdown();
   }
 
-  /**
-   * As a crash, but tidy: commits only what is settled (and the delivery marks), then disconnects.
-   * Used by `transport.close()`.
-   */
-  abandon(): Promise<void> {
-    return this.close({ drainTimeoutMs: 0 });
-  }
-
   async #shutdown(): Promise<void> {
     this.#cancelStopGrace?.();
     this.#commits.stop();
     await this.#commits.flush();
-    this.#closed = true;
-    this.#dropPartitions();
+    this.#letGo();
     await this.#consumer.disconnect().catch((error: unknown) => {
       this.#deps.logger.warn({ err: error }, 'kafka consumer disconnect failed');
     });

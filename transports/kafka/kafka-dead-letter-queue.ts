@@ -9,8 +9,15 @@ import type {
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport-core/index.js';
-import { choose, deadLettered, faultFromHeaders, redriveCopyHeaders } from '../../src/transport-core/index.js';
-import { headersFromRecord, KafkaHeader } from './kafka-header.js';
+import {
+  choose,
+  deadLettered,
+  faultFromHeaders,
+  redriveCopyHeaders,
+  scanPages,
+  stringHeaders,
+} from '../../src/transport-core/index.js';
+import { KafkaHeader } from './kafka-header.js';
 import { referencedBodies } from './referenced-bodies.js';
 import { type RangeRecord, readTopicRange } from './read-topic-range.js';
 import type { EndpointTopics } from './topic-naming.js';
@@ -82,7 +89,6 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
    * group join, so not one per page), oldest first within a window.
    */
   async *scan(options: DeadLetterScanOptions = {}): AsyncGenerator<readonly DeadLetteredMessage[]> {
-    const pageSize = Math.max(1, options.pageSize ?? 100);
     let left = options.max ?? Number.POSITIVE_INFINITY;
     const ranges = await this.#ranges();
     while (left > 0) {
@@ -92,20 +98,14 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
       if (window.size === 0) return;
       const read = oldestFirst(await this.#read(window)).slice(0, left);
       for (const [p, w] of window) (ranges.get(p) as { from: number }).from = w.to;
-      for (let i = 0; i < read.length; i += pageSize)
-        yield read.slice(i, i + pageSize).map((r) => this.#toDeadLetter(r));
+      const found = read.map((r) => this.#toDeadLetter(r));
+      yield* scanPages(found, options);
       left -= read.length;
     }
   }
 
   redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
-    return this.deps.lock(this.#topic, async () => {
-      let result: RedriveResult = { moved: 0, ids: [] };
-      await this.#take(selection, async (read, commit) => {
-        result = await this.#move(read, selection, reason, commit);
-      });
-      return result;
-    });
+    return this.#take(selection, { moved: 0, ids: [] }, (read, commit) => this.#move(read, selection, reason, commit));
   }
 
   /**
@@ -113,30 +113,36 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
    * before a chosen one is appended again first, as redrive does.
    */
   purge(selection: PurgeSelection): Promise<PurgeResult> {
-    return this.deps.lock(this.#topic, async () => {
-      let result: PurgeResult = { removed: 0, ids: [] };
-      await this.#take(selection, async (read, commit) => {
-        const chosen = this.#choose(read, selection);
-        await this.#keepAndCommit(read, chosen, commit);
-        result = { removed: chosen.length, ids: chosen.map((r) => this.#toDeadLetter(r).messageId) };
-      });
-      return result;
+    return this.#take(selection, { removed: 0, ids: [] }, async (read, commit) => {
+      const chosen = this.#choose(read, selection);
+      await this.#keepAndCommit(read, chosen, commit);
+      return { removed: chosen.length, ids: chosen.map((r) => this.#toDeadLetter(r).messageId) };
     });
   }
 
-  /** Reads the queue (or its oldest `limit` per partition) as the reader group, and hands it to `act`. */
-  async #take(
+  /**
+   * Within the topic's lock, reads the queue (or its oldest `limit` per partition) as the reader
+   * group and hands it to `act` while still the group's member; `none` when there was nothing to read.
+   */
+  #take<T>(
     selection: RedriveSelection | PurgeSelection,
-    act: (read: RangeRecord[], commit: (offsets: Map<number, number>) => Promise<void>) => Promise<void>,
-  ): Promise<void> {
-    const ranges = await this.#ranges();
-    if ('limit' in selection) for (const r of ranges.values()) r.to = Math.min(r.to, r.from + selection.limit);
-    await readTopicRange(this.deps.kafka, this.#topic, {
-      ranges,
-      groupId: this.#readerGroup,
-      timeoutMs: 60_000,
-      maxWaitTimeMs: this.deps.maxWaitTimeMs,
-      whileMember: (read, commit) => act(oldestFirst(read), commit),
+    none: T,
+    act: (read: RangeRecord[], commit: (offsets: Map<number, number>) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
+    return this.deps.lock(this.#topic, async () => {
+      let result = none;
+      const ranges = await this.#ranges();
+      if ('limit' in selection) for (const r of ranges.values()) r.to = Math.min(r.to, r.from + selection.limit);
+      await readTopicRange(this.deps.kafka, this.#topic, {
+        ranges,
+        groupId: this.#readerGroup,
+        timeoutMs: 60_000,
+        maxWaitTimeMs: this.deps.maxWaitTimeMs,
+        whileMember: async (read, commit) => {
+          result = await act(oldestFirst(read), commit);
+        },
+      });
+      return result;
     });
   }
 
@@ -203,7 +209,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     // topic, and two of them in one produce can exceed the input topic's limit for one batch.
     let batch: Message[] = [];
     for (const r of chosen) {
-      const headers = redriveCopyHeaders(headersFromRecord(r.message.headers), reason, now, ['sluice-kafka-']);
+      const headers = redriveCopyHeaders(stringHeaders(r.message.headers, true), reason, now, ['sluice-kafka-']);
       const referenced = bodies.get(r);
       batch.push({ key: r.message.key, value: referenced ?? r.message.value, headers });
       if (referenced) batch = await this.#produceToInput(batch);
@@ -229,7 +235,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
   }
 
   #toDeadLetter(r: RangeRecord): DeadLetteredMessage {
-    const headers = headersFromRecord(r.message.headers);
+    const headers = stringHeaders(r.message.headers, true);
     const deadLetterId = `${this.#topic}:${r.partition}:${r.message.offset}`;
     const fault = faultFromHeaders(headers);
     const messageId = fault?.messageId ?? headers[KafkaHeader.messageId] ?? deadLetterId;

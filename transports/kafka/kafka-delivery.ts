@@ -53,6 +53,23 @@ export class KafkaDelivery extends SettlingDelivery {
     super();
   }
 
+  /** The same record handed out again in process (`HeldRecords`), counted once more. */
+  again(rawHeaders: Record<string, string>, headers: Record<string, string>): KafkaDelivery {
+    const { owner, lease, offset, key, address, body, deliveryCount, partitionKey } = this;
+    return new KafkaDelivery(
+      owner,
+      lease,
+      offset,
+      key,
+      rawHeaders,
+      address,
+      body,
+      headers,
+      deliveryCount + 1,
+      partitionKey,
+    );
+  }
+
   protected get capabilities(): TransportCapabilities {
     return this.owner.capabilities;
   }

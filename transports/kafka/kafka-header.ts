@@ -1,5 +1,3 @@
-import type { IHeaders } from 'kafkajs';
-
 /** Headers the Kafka transport adds; stable wire format. */
 export const KafkaHeader = {
   messageId: 'sluice-message-id',
@@ -27,19 +25,4 @@ export function parseRecordPosition(
   const match = text === undefined ? null : /^(.+):(\d+):(\d+)$/.exec(text);
   if (!match) return undefined;
   return { topic: match[1] as string, partition: Number(match[2]), offset: Number(match[3]) };
-}
-
-/** Kafka record headers as strings (the first value of a repeated header; bytes read as UTF-8). */
-export function headersFromRecord(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!headers) return out;
-  // for-in, not Object.keys: no array per record (this runs for every delivery).
-  for (const name in headers) {
-    if (!Object.hasOwn(headers, name)) continue;
-    let value = headers[name];
-    if (Array.isArray(value)) value = value[0];
-    if (value === undefined) continue;
-    out[name] = typeof value === 'string' ? value : value.toString('utf8');
-  }
-  return out;
 }

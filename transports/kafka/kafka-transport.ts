@@ -1,4 +1,4 @@
-import type { Admin, KafkaConfig, Producer } from 'kafkajs';
+import type { KafkaConfig } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import type { Logger } from 'pino';
 import type {
@@ -16,11 +16,12 @@ import type {
 import {
   ConnectionState,
   InvalidOutgoingMessageError,
+  Mutex,
   SluiceHeader,
   TransportError,
 } from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
-import { KafkaConsumer } from './kafka-consumer.js';
+import { type KafkaClient, KafkaConsumer } from './kafka-consumer.js';
 import { KafkaDeadLetterQueue } from './kafka-dead-letter-queue.js';
 import { isMessageTooLarge, KafkaHeader } from './kafka-header.js';
 import { type EndpointTopics, TopicNaming } from './topic-naming.js';
@@ -37,12 +38,18 @@ export const kafkaCapabilities: TransportCapabilities = {
   durable: true,
 };
 
+/** kafkajs's levels by name (the config) and name by level (its log lines, routed to pino). */
 const LEVELS = {
   nothing: logLevel.NOTHING,
   error: logLevel.ERROR,
   warn: logLevel.WARN,
   info: logLevel.INFO,
   debug: logLevel.DEBUG,
+};
+const LEVEL_NAMES: Partial<Record<number, 'error' | 'warn' | 'info'>> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
 };
 
 /**
@@ -54,23 +61,17 @@ export class KafkaTransport implements Transport {
   readonly capabilities = kafkaCapabilities;
   readonly #config: KafkaTransportConfig;
   readonly #logger: Logger;
-  readonly #clock: Clock;
-  readonly #naming: TopicNaming;
-  readonly #kafka: InstanceType<typeof Kafka>;
-  readonly #producer: Producer;
-  readonly #admin: Admin;
+  readonly #client: KafkaClient;
   readonly #endpoints = new Map<string, EndpointTopics>();
   readonly #consumers = new Set<KafkaConsumer>();
   readonly #created = new Set<string>();
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #locks = new Map<string, Mutex>();
   #defaults: Promise<{ partitions: number; replication: number }> | undefined;
   readonly #connection = new ConnectionState('kafka');
 
   constructor(config: KafkaTransportConfig, deps: { logger: Logger; clock: Clock }) {
     this.#config = config;
     this.#logger = deps.logger;
-    this.#clock = deps.clock;
-    this.#naming = new TopicNaming(config);
     const log = deps.logger.child({ client: 'kafkajs' });
     const kafkaConfig: KafkaConfig = {
       clientId: config.clientId,
@@ -81,22 +82,24 @@ export class KafkaTransport implements Transport {
       // Route kafkajs logs to pino; kafkajs never logs SASL credentials.
       logCreator: () => (entry) => {
         const { message, ...fields } = entry.log;
-        const level =
-          entry.level <= logLevel.ERROR
-            ? 'error'
-            : entry.level === logLevel.WARN
-              ? 'warn'
-              : entry.level === logLevel.INFO
-                ? 'info'
-                : 'debug';
-        log[level]({ namespace: entry.namespace, ...fields }, message);
+        log[LEVEL_NAMES[Math.max(entry.level, logLevel.ERROR)] ?? 'debug'](
+          { namespace: entry.namespace, ...fields },
+          message,
+        );
       },
     };
     if (config.ssl !== undefined) kafkaConfig.ssl = config.ssl;
     if (config.sasl) kafkaConfig.sasl = { ...config.sasl } as KafkaConfig['sasl'];
-    this.#kafka = new Kafka(kafkaConfig);
-    this.#producer = this.#kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    this.#admin = this.#kafka.admin();
+    const kafka = new Kafka(kafkaConfig);
+    this.#client = {
+      kafka,
+      producer: kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner }),
+      admin: kafka.admin(),
+      clock: deps.clock,
+      config,
+      naming: new TopicNaming(config),
+      capabilities: kafkaCapabilities,
+    };
   }
 
   get state(): TransportState {
@@ -106,7 +109,7 @@ export class KafkaTransport implements Transport {
   connect(): Promise<void> {
     return this.#connection.connect(async () => {
       try {
-        await Promise.all([this.#producer.connect(), this.#admin.connect()]);
+        await Promise.all([this.#client.producer.connect(), this.#client.admin.connect()]);
       } catch (error) {
         throw new TransportError(`cannot connect to kafka at ${this.#config.brokers.join(',')}`, { cause: error });
       }
@@ -120,12 +123,13 @@ export class KafkaTransport implements Transport {
    */
   async declare(topology: EndpointTopology): Promise<void> {
     this.#connection.assertConnected();
-    const topics = this.#naming.endpoint(
+    const topics = this.#client.naming.endpoint(
       topology.address,
-      this.#naming.group(topology.endpoint),
+      this.#client.naming.group(topology.endpoint),
       topology.messageTypes,
     );
-    const skipped = topology.skippedAddress === undefined ? [] : [this.#naming.inputTopic(topology.skippedAddress)];
+    const skipped =
+      topology.skippedAddress === undefined ? [] : [this.#client.naming.inputTopic(topology.skippedAddress)];
     await this.#createTopics([topics.input, topics.retry, topics.deadLetter, ...skipped, ...topics.subscriptions]);
     this.#endpoints.set(topology.address, topics);
   }
@@ -134,19 +138,19 @@ export class KafkaTransport implements Transport {
     const unknown = names.filter((t) => !this.#created.has(t));
     if (unknown.length === 0) return;
     // Asked first: creating a topic that exists makes kafkajs log the broker's refusal at ERROR.
-    const present = new Set(await this.#admin.listTopics());
+    const present = new Set(await this.#client.admin.listTopics());
     for (const t of unknown) if (present.has(t)) this.#created.add(t);
     const missing = unknown.filter((t) => !present.has(t));
     if (missing.length === 0) return;
     const { partitions, replication } = await this.#topicDefaults();
     try {
-      await this.#admin.createTopics({
+      await this.#client.admin.createTopics({
         waitForLeaders: true,
         topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: replication })),
       });
     } catch (error) {
       // kafkajs reports TOPIC_ALREADY_EXISTS among others; a topic that now exists is what we wanted.
-      const existing = new Set(await this.#admin.listTopics());
+      const existing = new Set(await this.#client.admin.listTopics());
       if (!missing.every((t) => existing.has(t))) {
         throw new TransportError(`cannot create topics ${missing.join(', ')}`, { cause: error });
       }
@@ -161,9 +165,9 @@ export class KafkaTransport implements Transport {
       return Promise.resolve({ partitions: numPartitions, replication: replicationFactor });
     }
     this.#defaults ??= (async () => {
-      const cluster = await this.#admin.describeCluster();
+      const cluster = await this.#client.admin.describeCluster();
       const broker = String(cluster.controller ?? cluster.brokers[0]?.nodeId ?? 1);
-      const described = await this.#admin.describeConfigs({
+      const described = await this.#client.admin.describeConfigs({
         includeSynonyms: false,
         resources: [
           {
@@ -185,7 +189,9 @@ export class KafkaTransport implements Transport {
 
   #topicsOf(address: string): EndpointTopics {
     // Without a declare in this process the group is the address and only input + retry are read.
-    return this.#endpoints.get(address) ?? this.#naming.endpoint(address, this.#naming.group(address), []);
+    return (
+      this.#endpoints.get(address) ?? this.#client.naming.endpoint(address, this.#client.naming.group(address), [])
+    );
   }
 
   async consume(address: string, callback: DeliveryCallback, options: ConsumeOptions): Promise<Consumer> {
@@ -193,19 +199,11 @@ export class KafkaTransport implements Transport {
     const topics = this.#topicsOf(address);
     if (!this.#endpoints.has(address)) await this.#createTopics([topics.input, topics.retry, topics.deadLetter]);
     const consumer = new KafkaConsumer({
-      capabilities: this.capabilities,
-      kafka: this.#kafka,
-      admin: this.#admin,
-      producer: this.#producer,
+      ...this.#client,
       logger: this.#logger.child({ address, group: topics.group }),
-      clock: this.#clock,
-      config: this.#config,
-      naming: this.#naming,
       topics,
       callback,
-      prefetch: Math.max(1, options.prefetch),
-      paused: options.paused ?? false,
-      onStatus: options.onStatus,
+      options: { ...options, prefetch: Math.max(1, options.prefetch) },
       onClosed: (c) => this.#consumers.delete(c),
     });
     this.#consumers.add(consumer);
@@ -213,7 +211,7 @@ export class KafkaTransport implements Transport {
       await consumer.start();
     } catch (error) {
       this.#consumers.delete(consumer);
-      await consumer.abandon().catch(() => {});
+      await consumer.close().catch(() => {});
       throw new TransportError(`cannot consume ${topics.input} as group ${topics.group}`, { cause: error });
     }
     return consumer;
@@ -221,12 +219,12 @@ export class KafkaTransport implements Transport {
 
   async send(address: string, message: OutgoingMessage): Promise<void> {
     this.#connection.assertConnected();
-    await this.#produce(this.#naming.inputTopic(address), message);
+    await this.#produce(this.#client.naming.inputTopic(address), message);
   }
 
   async publish(message: OutgoingMessage): Promise<void> {
     this.#connection.assertConnected();
-    await this.#produce(this.#naming.typeTopic(message.messageType), message);
+    await this.#produce(this.#client.naming.typeTopic(message.messageType), message);
   }
 
   async #produce(topic: string, message: OutgoingMessage): Promise<void> {
@@ -237,7 +235,7 @@ export class KafkaTransport implements Transport {
       [KafkaHeader.contentType]: message.contentType,
     };
     try {
-      await this.#producer.send({
+      await this.#client.producer.send({
         topic,
         acks: -1,
         messages: [{ key: message.key ?? null, value: message.body, headers }],
@@ -257,10 +255,7 @@ export class KafkaTransport implements Transport {
 
   deadLetters(address: string): DeadLetterQueue {
     return new KafkaDeadLetterQueue({
-      kafka: this.#kafka,
-      admin: this.#admin,
-      producer: this.#producer,
-      clock: this.#clock,
+      ...this.#client,
       topics: this.#topicsOf(address),
       maxWaitTimeMs: this.#config.maxWaitTimeMs,
       lock: (name, fn) => this.#lock(name, fn),
@@ -268,13 +263,9 @@ export class KafkaTransport implements Transport {
   }
 
   #lock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(name) ?? Promise.resolve();
-    const next = previous.then(fn, fn);
-    this.#locks.set(
-      name,
-      next.catch(() => {}),
-    );
-    return next;
+    const mutex = this.#locks.get(name) ?? new Mutex();
+    this.#locks.set(name, mutex);
+    return mutex.run(fn);
   }
 
   /**
@@ -283,8 +274,8 @@ export class KafkaTransport implements Transport {
    */
   async close(): Promise<void> {
     if (!this.#connection.close()) return;
-    await Promise.allSettled([...this.#consumers].map((c) => c.abandon()));
+    await Promise.allSettled([...this.#consumers].map((c) => c.close()));
     this.#consumers.clear();
-    await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()]);
+    await Promise.allSettled([this.#client.producer.disconnect(), this.#client.admin.disconnect()]);
   }
 }

@@ -1,6 +1,6 @@
 import type { Consumer as KafkajsConsumer } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { Clock } from '../../src/transport-core/index.js';
+import { type Clock, Mutex } from '../../src/transport-core/index.js';
 import { encodeDeliveryMark } from './delivery-mark.js';
 import type { PartitionState } from './partition-state.js';
 
@@ -11,7 +11,8 @@ import type { PartitionState } from './partition-state.js';
  */
 export class OffsetCommits {
   #timer: (() => void) | undefined;
-  #chain: Promise<void> = Promise.resolve();
+  /** One commit at a time, in order. */
+  readonly #serial = new Mutex();
   #stopped = false;
 
   constructor(
@@ -40,13 +41,11 @@ export class OffsetCommits {
 
   /** Commits every partition's committable offset and mark; one commit at a time, in order. */
   flush(): Promise<void> {
-    this.#chain = this.#chain.then(
-      () => this.#commitNow(),
-      () => this.#commitNow(),
-    );
-    return this.#chain.catch((error: unknown) => {
-      this.logger.debug({ err: error }, 'offset commit failed; retried with the next one');
-    });
+    return this.#serial
+      .run(() => this.#commitNow())
+      .catch((error: unknown) => {
+        this.logger.debug({ err: error }, 'offset commit failed; retried with the next one');
+      });
   }
 
   async #commitNow(): Promise<void> {

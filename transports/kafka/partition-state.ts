@@ -6,8 +6,6 @@ import { OffsetTracker } from './offset-tracker.js';
 
 /** Per assigned partition: what was fetched, handed out, may be committed, was committed. */
 export interface PartitionState extends PartitionLease {
-  readonly topic: string;
-  readonly partition: number;
   readonly isRetry: boolean;
   readonly tracker: OffsetTracker;
   /** The mark read from the group's last commit when the partition was assigned. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
+import { createDeferred, withTimeout } from '../../src/transport-core/index.js';
 
 /** A record read back from a topic, with its partition. */
 export interface RangeRecord {
@@ -43,10 +44,7 @@ export async function readTopicRange(
     maxWaitTimeInMs: options.maxWaitTimeMs,
     allowAutoTopicCreation: false,
   });
-  let done: () => void = () => {};
-  const finished = new Promise<void>((resolve) => {
-    done = resolve;
-  });
+  const finished = createDeferred<void>();
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -64,22 +62,12 @@ export async function readTopicRange(
           out.push({ partition: batch.partition, message });
         }
         if (Number(batch.lastOffset()) >= range.to - 1) pending.delete(batch.partition);
-        if (pending.size === 0) done();
+        if (pending.size === 0) finished.resolve();
       },
     });
     for (const [partition, range] of pending) consumer.seek({ topic, partition, offset: String(range.from) });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`reading ${topic} timed out after ${options.timeoutMs} ms`)),
-        options.timeoutMs,
-      );
-    });
-    try {
-      await Promise.race([finished, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const timedOut = () => new Error(`reading ${topic} timed out after ${options.timeoutMs} ms`);
+    await withTimeout(finished.promise, options.timeoutMs, timedOut);
     out.sort(byPosition);
     await options.whileMember?.(out, async (offsets) => {
       const list = [...offsets].map(([partition, offset]) => ({ topic, partition, offset: String(offset) }));

@@ -1,6 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
-import { deliveryCountOf } from '../../src/transport-core/index.js';
-import { SluiceHeader } from '../../src/transport-core/index.js';
+import { deliveryCountOf, SluiceHeader, withoutHeaders } from '../../src/transport-core/index.js';
 import { type DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
 import { KafkaHeader } from './kafka-header.js';
 import type { PartitionState } from './partition-state.js';
@@ -21,11 +20,7 @@ export function recordDelivery(
   typeOfTopic: (topic: string) => string | undefined,
 ): KafkaDelivery {
   const { topic, partition } = state;
-  let headers = raw;
-  if (KafkaHeader.dueAt in raw) {
-    headers = { ...raw };
-    delete headers[KafkaHeader.dueAt];
-  }
+  const headers = KafkaHeader.dueAt in raw ? withoutHeaders(raw, [KafkaHeader.dueAt]) : raw;
   const readsBefore =
     state.prior !== undefined && offset >= state.priorFrom && offset <= state.prior.through ? state.prior.count : 0;
   const partitionKey = message.key === null ? undefined : message.key.toString('utf8');

@@ -1,11 +1,11 @@
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Clock, ConsumerGate, DeliveryCallback } from '../../src/transport-core/index.js';
-import { Fifo } from '../../src/transport-core/index.js';
+import { Fifo, stringHeaders } from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
-import type { DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
+import type { DeliveryOwner } from './kafka-delivery.js';
 import { handOut } from './held-records.js';
-import { headersFromRecord, KafkaHeader } from './kafka-header.js';
+import { KafkaHeader } from './kafka-header.js';
 import { type Chunk, type PartitionState, partitionKeyOf as key } from './partition-state.js';
 import { recordDelivery } from './record-delivery.js';
 
@@ -175,7 +175,7 @@ export class RecordFeed {
         this.#park(chunk);
         continue;
       }
-      const raw = headersFromRecord(message.headers);
+      const raw = stringHeaders(message.headers, true);
       if (state.isRetry) {
         const dueAt = Number(raw[KafkaHeader.dueAt] ?? 0);
         if (dueAt > clock.now()) {
@@ -191,17 +191,11 @@ export class RecordFeed {
       this.#buffered--;
       state.tracker.track(offset);
       gate.handedOut();
-      this.#handOut(
-        recordDelivery(this.deps.owner, state, message, offset, raw, this.deps.address, this.deps.typeOfTopic),
-        callback,
-      );
+      const { owner, address, typeOfTopic, logger } = this.deps;
+      handOut(recordDelivery(owner, state, message, offset, raw, address, typeOfTopic), callback, logger);
     }
     if (this.#wake.length > 0 && !this.#full) this.signal();
   };
-
-  #handOut(delivery: KafkaDelivery, callback: DeliveryCallback): void {
-    handOut(delivery, callback, this.deps.logger);
-  }
 
   get #full(): boolean {
     return this.#buffered > this.deps.gate.prefetch && this.#bufferedBytes > this.#bufferBytes;

@@ -1,5 +1,6 @@
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
-import { headersFromRecord, KafkaHeader, parseRecordPosition } from './kafka-header.js';
+import { stringHeaders } from '../../src/transport-core/index.js';
+import { KafkaHeader, parseRecordPosition } from './kafka-header.js';
 import { type RangeRecord, readTopicRange } from './read-topic-range.js';
 
 /** A reference to find in its source topic. */
@@ -28,7 +29,7 @@ export async function referencedBodies(
   const bodies = new Map<RangeRecord, Buffer | null>();
   const wanted = new Map<string, Wanted[]>();
   for (const r of records) {
-    const headers = headersFromRecord(r.message.headers);
+    const headers = stringHeaders(r.message.headers, true);
     if (!(KafkaHeader.bodyOmitted in headers)) continue;
     bodies.set(r, null);
     const source = parseRecordPosition(headers[KafkaHeader.source]);
@@ -71,7 +72,7 @@ export async function referencedBodies(
     for (const want of present) {
       const source = found.get(`${want.partition}:${want.offset}`);
       if (!source?.value) continue;
-      const sourceId = headersFromRecord(source.headers)[KafkaHeader.messageId];
+      const sourceId = stringHeaders(source.headers, true)[KafkaHeader.messageId];
       if (want.messageId !== undefined && sourceId !== undefined && sourceId !== want.messageId) continue;
       bodies.set(want.record, source.value);
     }

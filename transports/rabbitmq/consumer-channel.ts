@@ -1,5 +1,5 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { LockLostError } from '../../src/transport-core/index.js';
+import { createDeferred, type Deferred, LockLostError } from '../../src/transport-core/index.js';
 
 /**
  * One consumer's AMQP channel and the deliveries it holds. A delivery tag is only valid on the
@@ -16,7 +16,7 @@ export class ConsumerChannel {
   /** Handed out and not yet acked or nacked, in delivery-tag order (Map keeps insertion order). */
   readonly #unsettled = new Map<number, ConsumeMessage>();
   #acks: ConsumeMessage[] = [];
-  #flush: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
+  #flush: Deferred<void> | undefined;
   #onIdle: (() => void) | undefined;
 
   constructor(
@@ -52,13 +52,7 @@ export class ConsumerChannel {
     this.#unsettled.delete(message.fields.deliveryTag);
     this.#acks.push(message);
     if (!this.#flush) {
-      let resolve!: () => void;
-      let reject!: (e: unknown) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.#flush = { promise, resolve, reject };
+      this.#flush = createDeferred<void>();
       setImmediate(() => this.#writeAcks());
     }
     return this.#flush.promise;

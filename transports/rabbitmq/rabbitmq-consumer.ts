@@ -1,17 +1,11 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import type { Consumer, ConsumerStatus, DeliveryCallback } from '../../src/transport-core/index.js';
-import { ConsumerGate, errorText, systemClock, TransportError } from '../../src/transport-core/index.js';
+import type { Consumer, ConsumeOptions, DeliveryCallback } from '../../src/transport-core/index.js';
+import { ConsumerGate, errorText, Mutex, systemClock } from '../../src/transport-core/index.js';
 import { ConsumerChannel } from './consumer-channel.js';
 import { RabbitmqDelivery, type SettlementRoutes } from './rabbitmq-delivery.js';
 
 let nextChannelId = 1;
-
-export interface RabbitmqConsumerOptions {
-  /** Start paused: open the channel, but consume only on `resume()`. */
-  readonly paused: boolean;
-  readonly onStatus: ((status: ConsumerStatus) => void) | undefined;
-}
 
 /**
  * A consumer of one queue on its own channel, with `basic.qos` prefetch = the endpoint's in-flight
@@ -30,7 +24,8 @@ export class RabbitmqConsumer implements Consumer {
   readonly #gate: ConsumerGate;
   #channel: ConsumerChannel | undefined;
   #tag: string | undefined;
-  #toggling: Promise<void> = Promise.resolve();
+  /** Open, pause, resume and close one after another, so that consume and cancel never interleave. */
+  readonly #serial = new Mutex();
 
   constructor(
     private readonly queue: string,
@@ -39,12 +34,12 @@ export class RabbitmqConsumer implements Consumer {
     private readonly routes: SettlementRoutes,
     private readonly logger: Logger,
     private readonly onClosed: (consumer: RabbitmqConsumer) => void,
-    options: RabbitmqConsumerOptions = { paused: false, onStatus: undefined },
+    /** `paused`: open the channel, but consume only on `resume()`. */
+    options: Omit<ConsumeOptions, 'prefetch'> = {},
   ) {
     this.#gate = new ConsumerGate({
+      ...options,
       prefetch,
-      paused: options.paused,
-      onStatus: options.onStatus,
       clock: systemClock,
       logger,
       what: `consumer of queue "${queue}"`,
@@ -71,7 +66,7 @@ export class RabbitmqConsumer implements Consumer {
    * reconnection is applied to the new channel, never lost, and never doubles the consumer.
    */
   open(model: ChannelModel): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial.run(async () => {
       if (this.#gate.closed || this.#gate.stopped) return;
       this.#channel?.lost();
       const raw = await model.createChannel();
@@ -91,14 +86,7 @@ export class RabbitmqConsumer implements Consumer {
       raw.on('close', () => {
         channel.lost();
         if (closedBy && this.#channel === channel) {
-          this.#stop(
-            new TransportError(
-              `RabbitMQ closed the consumer channel of queue "${this.queue}": ${errorText(closedBy)}`,
-              {
-                cause: closedBy,
-              },
-            ),
-          );
+          this.#stop(`RabbitMQ closed the consumer channel of queue "${this.queue}"`, closedBy);
         }
       });
       this.#channel = channel;
@@ -122,38 +110,24 @@ export class RabbitmqConsumer implements Consumer {
       if (channel !== this.#channel) return;
       this.#tag = undefined;
       this.#stop(
-        new TransportError(
-          `RabbitMQ cancelled the consumer of queue "${this.queue}" (the queue was deleted, or its leader moved)`,
-        ),
+        `RabbitMQ cancelled the consumer of queue "${this.queue}" (the queue was deleted, or its leader moved)`,
       );
       return;
     }
     channel.handedOut(message);
-    const delivery = new RabbitmqDelivery(message, channel, this.routes);
-    try {
-      this.callback(delivery);
-    } catch (error) {
-      // A callback must not throw; if it does, the message goes back rather than being lost.
-      this.logger.error({ error: errorText(error) }, 'delivery callback threw; returning the message');
+    this.#gate.handOut(new RabbitmqDelivery(message, channel, this.routes), this.callback, () => {
       if (channel.alive) channel.nack(message, true);
-    }
-  }
-
-  /** Runs pause/resume one after another so that consume and cancel never interleave. */
-  #serial(step: () => Promise<void>): Promise<void> {
-    const run = this.#toggling.then(step, step);
-    this.#toggling = run.catch(() => {});
-    return run;
+    });
   }
 
   pause(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial.run(async () => {
       if (this.#gate.pause()) await this.#cancel();
     });
   }
 
   resume(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial.run(async () => {
       if (!this.#gate.resume() || this.#gate.stopped) return;
       const channel = this.#channel;
       // While reconnecting there is no channel: the reconnection consumes since we are not paused.
@@ -175,7 +149,7 @@ export class RabbitmqConsumer implements Consumer {
 
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
     if (!this.#gate.close()) return;
-    await this.#serial(() => this.#cancel()).catch(() => {});
+    await this.#serial.run(() => this.#cancel()).catch(() => {});
     await this.#gate.drain(options.drainTimeoutMs);
     const channel = this.#channel;
     if (channel?.alive) {
@@ -188,8 +162,8 @@ export class RabbitmqConsumer implements Consumer {
   }
 
   /** Stops for good and says so once (reconnecting the transport does not bring it back). */
-  #stop(error: Error): void {
-    if (this.#gate.stop(error)) this.#tag = undefined;
+  #stop(reason: string, cause?: unknown): void {
+    if (this.#gate.stop(reason, cause)) this.#tag = undefined;
   }
 
   /** The connection went away: held deliveries are the broker's again. */

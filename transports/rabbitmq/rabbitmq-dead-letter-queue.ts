@@ -12,12 +12,15 @@ import type {
 import {
   type DeadLetterPlan,
   deadLettered,
+  peekByScan,
   planSelection,
   redriveCopyHeaders,
+  stringHeaders,
   TransportError,
   transportFailure,
+  walkHead,
 } from '../../src/transport-core/index.js';
-import { copyProperties, toStringHeaders, withoutBrokerHeaders } from './amqp-headers.js';
+import { BROKER_HEADERS, copyProperties } from './amqp-headers.js';
 import { DEAD_LETTER_ID_HEADER } from './rabbitmq-delivery.js';
 import { queueNames } from './topology.js';
 
@@ -69,47 +72,22 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
     }
   }
 
-  async peek(limit = 100): Promise<DeadLetteredMessage[]> {
-    const { channel, close } = await this.channels.channel('peeking dead letters');
-    const found: DeadLetteredMessage[] = [];
-    try {
-      while (found.length < limit) {
-        const message = await channel.get(this.#names.deadLetter, { noAck: false });
-        if (message === false) break;
-        found.push(toDeadLettered(this.#names.deadLetter, message));
-      }
-    } catch (error) {
-      if (!isNotFound(error)) throw transportFailure('peeking dead letters', error);
-    } finally {
-      // Closing returns every message taken above to the queue, in its place.
-      await close();
-    }
-    return found;
+  /** The scan's first `limit` (its hold on them ends, and they are back, before it resolves). */
+  peek(limit = 100): Promise<DeadLetteredMessage[]> {
+    return peekByScan(this.scan({ max: limit }));
   }
 
   async *scan(options: DeadLetterScanOptions = {}): AsyncGenerator<readonly DeadLetteredMessage[]> {
     const pageSize = Math.max(1, options.pageSize ?? 100);
     const { channel, close } = await this.channels.channel('scanning dead letters');
     let held = 0;
-    let settled = 0;
+    let waiting = 0;
     try {
-      let waiting: number;
-      try {
-        waiting = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
-      } catch (error) {
-        if (isNotFound(error)) return;
-        throw transportFailure('scanning dead letters', error);
-      }
+      waiting = (await channel.checkQueue(this.#names.deadLetter)).messageCount;
       const end = Math.min(waiting, options.max ?? waiting);
-      settled = waiting;
       let page: DeadLetteredMessage[] = [];
       for (let taken = 0; taken < end; taken++) {
-        let message: GetMessage | false;
-        try {
-          message = await channel.get(this.#names.deadLetter, { noAck: false });
-        } catch (error) {
-          throw transportFailure('scanning dead letters', error);
-        }
+        const message = await channel.get(this.#names.deadLetter, { noAck: false });
         if (message === false) break;
         held++;
         page.push(toDeadLettered(this.#names.deadLetter, message));
@@ -119,10 +97,13 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
         }
       }
       if (page.length > 0) yield page;
+    } catch (error) {
+      // No dead-letter queue yet: nothing to scan. (A loop breaking out of the scan throws nothing here.)
+      if (!isNotFound(error)) throw transportFailure('scanning dead letters', error);
     } finally {
       // Every message the scan took goes back to the queue, in its place.
       await close();
-      if (held > 0) await this.#awaitReturned(settled);
+      if (held > 0) await this.#awaitReturned(waiting);
     }
   }
 
@@ -165,7 +146,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
         planSelection(selection),
         moved,
         async (message, dead) => {
-          const headers = withoutBrokerHeaders(redriveCopyHeaders(dead.headers, reason, now, [DEAD_LETTER_ID_HEADER]));
+          const headers = redriveCopyHeaders(dead.headers, reason, now, [DEAD_LETTER_ID_HEADER, ...BROKER_HEADERS]);
           window.push({ message, headers });
           if (window.length >= REDRIVE_WINDOW) await flush();
         },
@@ -192,21 +173,17 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
   ): Promise<void> {
     let atStart = 0;
     let held = 0;
+    const queue = this.#names.deadLetter;
     try {
       // Bound the scan by what was there at the start: new dead letters wait for the next operation.
-      atStart = (await opened.channel.checkQueue(this.#names.deadLetter)).messageCount;
-      const waiting = scanBound(atStart, plan.ids);
-      for (let taken = 0; taken < waiting && !plan.done(ids.length); taken++) {
-        const message = await opened.channel.get(this.#names.deadLetter, { noAck: false });
-        if (message === false) break;
-        const dead = toDeadLettered(this.#names.deadLetter, message);
-        if (!plan.wants(dead, ids.length)) {
-          held++;
-          continue; // held, returned on close
-        }
-        ids.push(dead.messageId);
-        await chosen(message, dead);
-      }
+      atStart = (await opened.channel.checkQueue(queue)).messageCount;
+      const take = async () => {
+        const message = await opened.channel.get(queue, { noAck: false });
+        return message === false ? [] : [message];
+      };
+      const read = (message: GetMessage) => toDeadLettered(queue, message);
+      // One not chosen stays held, returned on close.
+      await walkHead({ plan, bound: scanBound(atStart, plan.ids), take, read, chosen, skipped: () => held++ }, ids);
       await last?.();
     } finally {
       // Acks go out before the close, on the same channel: the broker applies them first.
@@ -266,7 +243,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
 }
 
 function toDeadLettered(queue: string, message: GetMessage): DeadLetteredMessage {
-  const headers = toStringHeaders(message.properties.headers as Record<string, unknown> | undefined);
+  const headers = stringHeaders(message.properties.headers);
   const messageId = typeof message.properties.messageId === 'string' ? message.properties.messageId : '';
   return deadLettered(headers[DEAD_LETTER_ID_HEADER] ?? `${queue}#${messageId}`, messageId, message.content, headers);
 }

@@ -3,11 +3,12 @@ import type { CopyTarget, TransportCapabilities } from '../../src/transport-core
 import {
   ACKNOWLEDGED,
   deliveryCountOf,
-  LockLostError,
   SettlingDelivery,
   SluiceHeader,
+  stringHeaders,
+  withoutHeaders,
 } from '../../src/transport-core/index.js';
-import { copyProperties, toStringHeaders, withoutBrokerHeaders } from './amqp-headers.js';
+import { BROKER_HEADERS, copyProperties } from './amqp-headers.js';
 import type { ConsumerChannel } from './consumer-channel.js';
 
 /** Header naming a dead-letter copy for redrive selection (removed again on redrive). */
@@ -55,7 +56,7 @@ export class RabbitmqDelivery extends SettlingDelivery {
     return this.message.content;
   }
   get headers(): Readonly<Record<string, string>> {
-    this.#headers ??= toStringHeaders(this.message.properties.headers);
+    this.#headers ??= stringHeaders(this.message.properties.headers);
     return this.#headers;
   }
   get deliveryCount(): number {
@@ -75,7 +76,7 @@ export class RabbitmqDelivery extends SettlingDelivery {
   }
 
   protected override copyHeaders(): Record<string, string> {
-    return withoutBrokerHeaders(this.headers);
+    return withoutHeaders(this.headers, BROKER_HEADERS);
   }
 
   protected acknowledge(): Promise<void> {
@@ -101,22 +102,14 @@ export class RabbitmqDelivery extends SettlingDelivery {
       delete headers[SluiceHeader.deliveryCount];
       headers[DEAD_LETTER_ID_HEADER] = this.routes.newDeadLetterId();
     }
-    try {
-      const queue =
-        target.kind === 'deadLetter'
-          ? `${this.routes.address}.dlq`
-          : target.delayMs > 0
-            ? await this.routes.delayQueue(target.delayMs)
-            : this.routes.address;
-      this.channel.assertAlive(`delivery ${this.deliveryId}`);
-      await this.routes.publishCopy(queue, this.message.content, copyProperties(this.message.properties, headers));
-    } catch (error) {
-      // The lock still held, the kernel keeps the delivery open (the caller may settle it again).
-      if (this.channel.alive) throw error;
-      throw new LockLostError(
-        `delivery ${this.deliveryId}: the connection closed while settling; the broker redelivers`,
-        { cause: error },
-      );
-    }
+    const queue =
+      target.kind === 'deadLetter'
+        ? `${this.routes.address}.dlq`
+        : target.delayMs > 0
+          ? await this.routes.delayQueue(target.delayMs)
+          : this.routes.address;
+    this.channel.assertAlive(`delivery ${this.deliveryId}`);
+    // A failure with the channel gone is a lost lock (the kernel asks lockGone), else the delivery stays open.
+    await this.routes.publishCopy(queue, this.message.content, copyProperties(this.message.properties, headers));
   }
 }

@@ -13,13 +13,13 @@ import type {
   TransportCapabilities,
   TransportState,
 } from '../../src/transport-core/index.js';
-import { errorText, TransportError } from '../../src/transport-core/index.js';
+import { errorText, TransportError, withTimeout } from '../../src/transport-core/index.js';
 import { assertFitsAmqp } from './amqp-limits.js';
 import { ChannelBudget, MAX_SHORT_LIVED_CHANNELS, openShortLived } from './channel-budget.js';
 import { ConfirmLostError, ConfirmPublisher, type PublishTarget, UnroutableError } from './confirm-publisher.js';
 import { DeclaredOnce } from './declared-once.js';
 import type { RabbitmqTransportConfig } from './rabbitmq-config.js';
-import { RabbitmqConnection, withTimeout } from './rabbitmq-connection.js';
+import { RabbitmqConnection } from './rabbitmq-connection.js';
 import { RabbitmqConsumer } from './rabbitmq-consumer.js';
 import { RabbitmqDeadLetterQueue } from './rabbitmq-dead-letter-queue.js';
 import type { SettlementRoutes } from './rabbitmq-delivery.js';
@@ -158,7 +158,7 @@ export class RabbitmqTransport implements Transport {
       this.#routes(address),
       this.deps.logger.child({ queue: address }),
       (c) => this.#consumers.delete(c),
-      { paused: options.paused ?? false, onStatus: options.onStatus },
+      options,
     );
     this.#consumers.add(consumer);
     try {

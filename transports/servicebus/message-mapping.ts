@@ -1,11 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
-import {
-  deliveryCountOf,
-  InvalidOutgoingMessageError,
-  type OutgoingMessage,
-  SluiceHeader,
-} from '../../src/transport-core/index.js';
+import { InvalidOutgoingMessageError, type OutgoingMessage } from '../../src/transport-core/index.js';
 
 /** Service Bus limits a message id and a session id to 128 characters. */
 export const MAX_ID_LENGTH = 128;
@@ -15,8 +10,6 @@ export const DeadLetterProperty = {
   reason: 'DeadLetterReason',
   description: 'DeadLetterErrorDescription',
 } as const;
-
-type PropertyValue = string | number | boolean | Date | null;
 
 /**
  * The Service Bus message for an outgoing Sluice message: body as one data section (bytes kept),
@@ -84,35 +77,4 @@ export function bodyOf(received: ServiceBusReceivedMessage): Buffer {
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   if (body === undefined || body === null) return Buffer.alloc(0);
   return Buffer.from(JSON.stringify(body), 'utf8');
-}
-
-/** Application properties as string headers (dates as ISO 8601, numbers and booleans printed). */
-export function headersOf(received: ServiceBusReceivedMessage): Record<string, string> {
-  const headers: Record<string, string> = {};
-  const properties = (received.applicationProperties ?? {}) as Record<string, PropertyValue | undefined>;
-  for (const [name, value] of Object.entries(properties)) {
-    if (value === null || value === undefined) continue;
-    headers[name] = value instanceof Date ? value.toISOString() : String(value);
-  }
-  return headers;
-}
-
-/**
- * Sluice's delivery count: the SDK counts from 0 on the first delivery, and a scheduled copy (a
- * delayed release) carries the count of the delivery it replaces in `sluice-delivery-count`.
- */
-export function sluiceDeliveryCount(
-  received: ServiceBusReceivedMessage,
-  headers: Readonly<Record<string, string>>,
-): number {
-  return deliveryCountOf(headers, received.deliveryCount ?? 0);
-}
-
-/** Headers of a message leaving the dead-letter queue: the service's reason properties removed. */
-export function withoutBrokerHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
-  const copy: Record<string, string> = { ...headers };
-  delete copy[DeadLetterProperty.reason];
-  delete copy[DeadLetterProperty.description];
-  delete copy[SluiceHeader.deliveryCount];
-  return copy;
 }

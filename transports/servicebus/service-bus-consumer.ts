@@ -10,36 +10,26 @@ import type { Logger } from 'pino';
 import type {
   Clock,
   Consumer,
-  ConsumerStatus,
+  ConsumeOptions,
   DeliveryCallback,
   TransportCapabilities,
 } from '../../src/transport-core/index.js';
-import { ConsumerGate, TransportError } from '../../src/transport-core/index.js';
+import { ConsumerGate, createDeferred } from '../../src/transport-core/index.js';
 import { ServiceBusDelivery } from './service-bus-delivery.js';
-import {
-  errorText,
-  type Lane,
-  newLane,
-  pendingSignal,
-  receiverOptions,
-  resolvedSignal,
-  runSessionWorker,
-} from './session-worker.js';
+import { type Lane, newLane, receiverOptions, runSessionWorker } from './session-worker.js';
 
 export interface ServiceBusConsumerOptions {
   readonly client: ServiceBusClient;
   readonly address: string;
   readonly capabilities: TransportCapabilities;
   readonly callback: DeliveryCallback;
-  readonly prefetch: number;
   readonly sessions: false | { readonly maxConcurrentSessions: number; readonly idleTimeoutMs: number };
   readonly maxAutoLockRenewalDurationMs: number;
   readonly schedule: (message: ServiceBusMessage, at: Date) => Promise<void>;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Start paused: no receiver subscribes (or session is accepted) until `resume()`. */
-  readonly paused: boolean;
-  readonly onStatus: ((status: ConsumerStatus) => void) | undefined;
+  /** `paused`: no receiver subscribes (or session is accepted) until `resume()`. */
+  readonly consume: ConsumeOptions;
   readonly onClosed: (consumer: ServiceBusConsumer) => void;
 }
 
@@ -75,19 +65,18 @@ export class ServiceBusConsumer implements Consumer {
   readonly #waiting: Admitted[] = [];
   readonly #handedOut = new Set<ServiceBusDelivery>();
   readonly abort = new AbortController();
-  resumed: { promise: Promise<void>; resolve: () => void } = resolvedSignal();
+  /** Resolved while not paused: what a session worker waits on. */
+  resumed = createDeferred<void>();
   #sessionWorkers: Promise<void>[] = [];
 
   constructor(readonly options: ServiceBusConsumerOptions) {
     this.gate = new ConsumerGate({
-      prefetch: options.prefetch,
-      paused: options.paused,
-      onStatus: options.onStatus,
+      ...options.consume,
       clock: options.clock,
       logger: options.logger,
       what: `Service Bus consumer of "${options.address}"`,
     });
-    if (options.paused) this.resumed = pendingSignal();
+    if (!options.consume.paused) this.resumed.resolve();
   }
 
   get inFlight(): number {
@@ -129,7 +118,7 @@ export class ServiceBusConsumer implements Consumer {
     };
     lane.subscription = lane.receiver.subscribe(handlers, {
       autoCompleteMessages: false,
-      maxConcurrentCalls: this.options.prefetch,
+      maxConcurrentCalls: this.options.consume.prefetch,
     });
   }
 
@@ -165,33 +154,39 @@ export class ServiceBusConsumer implements Consumer {
     if (isServiceBusError(error) && error.retryable) {
       if (this.#reconnecting) return;
       this.#reconnecting = true;
-      this.options.onStatus?.({ kind: 'reconnecting', error });
+      this.options.consume.onStatus?.({ kind: 'reconnecting', error });
       return;
     }
-    this.#stop(
-      new TransportError(`Service Bus stopped receiving from "${this.options.address}": ${errorText(error)}`, {
-        cause: error,
-      }),
-    );
+    this.#stop(`Service Bus stopped receiving from "${this.options.address}"`, error);
   }
 
   receiving(): void {
     if (!this.#reconnecting || this.gate.closed || this.gate.stopped) return;
     this.#reconnecting = false;
-    this.options.onStatus?.({ kind: 'receiving' });
+    this.options.consume.onStatus?.({ kind: 'receiving' });
   }
 
   /**
    * Stops receiving for good and says so once: the SDK would retry forever in vain. Handed-out
    * deliveries keep their receiver (and may still settle) until `close()`.
    */
-  #stop(error: Error): void {
+  #stop(reason: string, cause: Error): void {
     if (this.gate.closed || this.gate.stopped) return;
-    this.abort.abort();
-    this.resumed.resolve();
-    for (const lane of this.lanes) void this.unsubscribe(lane);
+    void this.#stopReceiving(true);
+    this.gate.stop(reason, cause);
+  }
+
+  /**
+   * Gives back what waits for a slot and takes every receiver's credit away; `ending` (stop, close)
+   * also ends the session workers' waits, for good.
+   */
+  #stopReceiving(ending: boolean): Promise<unknown> {
+    if (ending) {
+      this.abort.abort();
+      this.resumed.resolve();
+    }
     for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
-    this.gate.stop(error);
+    return Promise.all([...this.lanes].map((lane) => this.unsubscribe(lane)));
   }
 
   /** The SDK's message handler: resolves when the message no longer holds a slot. */
@@ -224,7 +219,6 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   #handOut(admitted: Admitted): void {
-    this.gate.handedOut();
     const delivery: ServiceBusDelivery = new ServiceBusDelivery(admitted.message, admitted.lane.receiver, {
       address: this.options.address,
       capabilities: this.options.capabilities,
@@ -240,12 +234,7 @@ export class ServiceBusConsumer implements Consumer {
       },
     });
     this.#handedOut.add(delivery);
-    try {
-      this.options.callback(delivery);
-    } catch {
-      // A callback must not throw; if it does, the message goes back rather than being lost.
-      void delivery.handBack();
-    }
+    this.gate.handOut(delivery, this.options.callback, () => void delivery.handBack());
   }
 
   #pumpWaiting(): void {
@@ -258,9 +247,8 @@ export class ServiceBusConsumer implements Consumer {
 
   async pause(): Promise<void> {
     if (this.gate.closed || !this.gate.pause()) return;
-    this.resumed = pendingSignal();
-    await Promise.all([...this.lanes].map((lane) => this.unsubscribe(lane)));
-    for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
+    this.resumed = createDeferred<void>();
+    await this.#stopReceiving(false);
   }
 
   async resume(): Promise<void> {
@@ -272,10 +260,7 @@ export class ServiceBusConsumer implements Consumer {
 
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
     if (!this.gate.close()) return;
-    this.abort.abort();
-    this.resumed.resolve();
-    await Promise.all([...this.lanes].map((lane) => this.unsubscribe(lane)));
-    for (const admitted of this.#waiting.splice(0)) this.#giveBack(admitted);
+    await this.#stopReceiving(true);
     await this.gate.drain(options.drainTimeoutMs);
     await Promise.all([...this.#handedOut].map((delivery) => delivery.handBack()));
     await Promise.allSettled(this.#sessionWorkers);

@@ -11,8 +11,15 @@ import type {
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport-core/index.js';
-import { deadLettered, planSelection, redriveHeaders } from '../../src/transport-core/index.js';
-import { bodyOf, copyOf, headersOf, messageIdOf, withoutBrokerHeaders } from './message-mapping.js';
+import {
+  deadLettered,
+  peekByScan,
+  planSelection,
+  redriveCopyHeaders,
+  stringHeaders,
+  walkHead,
+} from '../../src/transport-core/index.js';
+import { bodyOf, copyOf, DeadLetterProperty, messageIdOf } from './message-mapping.js';
 
 const PAGE = 100;
 
@@ -66,10 +73,8 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
     }
   }
 
-  async peek(limit = 100): Promise<DeadLetteredMessage[]> {
-    const found: DeadLetteredMessage[] = [];
-    for await (const page of this.#pages(PAGE, limit)) found.push(...page.map(toDeadLettered));
-    return found;
+  peek(limit = 100): Promise<DeadLetteredMessage[]> {
+    return peekByScan(this.scan({ max: limit }));
   }
 
   async *scan(options: DeadLetterScanOptions = {}): AsyncGenerator<readonly DeadLetteredMessage[]> {
@@ -92,7 +97,11 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
 
   async redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
     const moved = await this.#take(selection, async (message) => {
-      const headers = redriveHeaders(withoutBrokerHeaders(headersOf(message)), reason, new Date(this.deps.clock.now()));
+      const now = new Date(this.deps.clock.now());
+      const headers = redriveCopyHeaders(stringHeaders(message.applicationProperties), reason, now, [
+        DeadLetterProperty.reason,
+        DeadLetterProperty.description,
+      ]);
       // The copy is on the queue before the dead letter goes.
       await this.deps.sender().sendMessages(copyOf(message, headers));
     });
@@ -109,35 +118,28 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
     act: (message: ServiceBusReceivedMessage) => Promise<void>,
   ): Promise<string[]> {
     const plan = planSelection(selection);
-    const budget = 'limit' in selection ? plan.limit : await this.count();
+    const bound = 'limit' in selection ? plan.limit : await this.count();
     const receiver = this.#receiver();
     const kept: ServiceBusReceivedMessage[] = [];
-    const taken: string[] = [];
-    let seen = 0;
     try {
-      while (seen < budget && !plan.done(taken.length)) {
-        const batch = await receiver.receiveMessages(Math.min(PAGE, budget - seen), { maxWaitTimeInMs: 1_000 });
-        if (batch.length === 0) break;
-        for (const message of batch) {
-          seen++;
-          const messageId = messageIdOf(message);
-          if (!plan.wants({ messageId, deadLetterId: String(message.sequenceNumber) }, taken.length)) {
-            kept.push(message);
-            continue;
-          }
+      return await walkHead({
+        plan,
+        bound,
+        take: (max) => receiver.receiveMessages(Math.min(PAGE, max), { maxWaitTimeInMs: 1_000 }),
+        read: (message) => ({ messageId: messageIdOf(message), deadLetterId: String(message.sequenceNumber) }),
+        chosen: async (message) => {
           await act(message);
           await receiver.completeMessage(message);
-          taken.push(messageId);
-        }
-      }
+        },
+        skipped: (message) => kept.push(message),
+      });
     } finally {
       await Promise.allSettled(kept.map((m) => receiver.abandonMessage(m)));
       await receiver.close().catch(() => {});
     }
-    return taken;
   }
 }
 
 function toDeadLettered(m: ServiceBusReceivedMessage): DeadLetteredMessage {
-  return deadLettered(String(m.sequenceNumber), messageIdOf(m), bodyOf(m), headersOf(m));
+  return deadLettered(String(m.sequenceNumber), messageIdOf(m), bodyOf(m), stringHeaders(m.applicationProperties));
 }

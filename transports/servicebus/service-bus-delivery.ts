@@ -1,7 +1,7 @@
 import type { ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
 import type { CopyTarget, FaultDetails, TransportCapabilities } from '../../src/transport-core/index.js';
-import { SettlingDelivery } from '../../src/transport-core/index.js';
-import { bodyOf, copyOf, headersOf, messageIdOf, sluiceDeliveryCount } from './message-mapping.js';
+import { deliveryCountOf, SettlingDelivery, stringHeaders } from '../../src/transport-core/index.js';
+import { bodyOf, copyOf, messageIdOf } from './message-mapping.js';
 import { settlementError } from './settlement-error.js';
 import type { SettlementSequencer } from './settlement-sequencer.js';
 
@@ -40,8 +40,9 @@ export class ServiceBusDelivery extends SettlingDelivery {
   ) {
     super();
     this.body = bodyOf(message);
-    this.headers = headersOf(message);
-    this.deliveryCount = sluiceDeliveryCount(message, this.headers);
+    this.headers = stringHeaders(message.applicationProperties);
+    // The SDK counts from 0; a scheduled copy (a delayed release) carries the count it replaces.
+    this.deliveryCount = deliveryCountOf(this.headers, message.deliveryCount ?? 0);
   }
 
   protected get capabilities(): TransportCapabilities {

@@ -168,7 +168,9 @@ export class ServiceBusTransport implements Transport {
           { retryable: false, cause: error },
         );
       }
-      throw new TransportError(`checking Service Bus ${what} failed: ${redactedText(error)}`, { cause: error });
+      throw new TransportError(`checking Service Bus ${what} failed: ${redactSecrets(errorText(error))}`, {
+        cause: error,
+      });
     }
   }
 
@@ -179,7 +181,7 @@ export class ServiceBusTransport implements Transport {
       address,
       capabilities: this.capabilities,
       callback,
-      prefetch: options.prefetch,
+      consume: options,
       sessions: this.config.sessions
         ? { maxConcurrentSessions: this.config.maxConcurrentSessions, idleTimeoutMs: this.config.sessionIdleTimeoutMs }
         : false,
@@ -189,8 +191,6 @@ export class ServiceBusTransport implements Transport {
       },
       clock: this.deps.clock,
       logger: this.deps.logger,
-      paused: options.paused ?? false,
-      onStatus: options.onStatus,
       onClosed: (c) => this.#consumers.delete(c),
     });
     this.#consumers.add(consumer);
@@ -262,14 +262,10 @@ export class ServiceBusTransport implements Transport {
   }
 }
 
-function redactedText(error: unknown): string {
-  return redactSecrets(errorText(error));
-}
-
 function sendError(what: string, error: unknown): TransportError {
   const notFound = isServiceBusError(error) && error.code === 'MessagingEntityNotFound';
   return new TransportError(
-    notFound ? `${what}: the entity does not exist` : `${what} failed: ${redactedText(error)}`,
+    notFound ? `${what}: the entity does not exist` : `${what} failed: ${redactSecrets(errorText(error))}`,
     {
       retryable: !notFound,
       cause: error,

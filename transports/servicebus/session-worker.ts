@@ -111,19 +111,3 @@ function until(c: SessionHost, condition: () => boolean, everyMs: number): Promi
     check();
   });
 }
-
-export function resolvedSignal(): { promise: Promise<void>; resolve: () => void } {
-  return { promise: Promise.resolve(), resolve: () => {} };
-}
-
-export function pendingSignal(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => {};
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-export function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}

@@ -1,3 +1,5 @@
+import { createDeferred } from '../../src/transport-core/index.js';
+
 /** `accept`: a completion; `other`: abandon, dead-letter (outcomes that carry their own fields). */
 export type SettlementKind = 'accept' | 'other';
 
@@ -41,17 +43,14 @@ export class SettlementSequencer {
       previous.closed = true;
       if (previous.pending === 0) previous.resolveIdle();
     }
-    let resolveIdle: () => void = () => {};
-    const idle = new Promise<void>((resolve) => {
-      resolveIdle = resolve;
-    });
+    const idle = createDeferred<void>();
     const group: Group = {
       kind,
       start: previous ? previous.idle : Promise.resolve(),
       pending: 0,
       closed: kind === 'other',
-      idle,
-      resolveIdle,
+      idle: idle.promise,
+      resolveIdle: idle.resolve,
     };
     this.#last = group;
     return group;
