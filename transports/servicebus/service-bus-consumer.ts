@@ -99,7 +99,7 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   newLane(receiver: ServiceBusReceiver, session: boolean): Lane {
-    const lane = newLane(receiver, session, this.options.clock.now());
+    const lane = newLane(receiver, session, this.options);
     this.lanes.add(lane);
     return lane;
   }
@@ -194,10 +194,12 @@ export class ServiceBusConsumer implements Consumer {
     return new Promise<void>((resolve) => {
       lane.pending++;
       lane.lastActivity = this.options.clock.now();
+      const letGo = lane.guard.received(message);
       const admitted: Admitted = {
         lane,
         message,
         done: () => {
+          letGo();
           lane.pending--;
           lane.lastActivity = this.options.clock.now();
           resolve();
@@ -212,9 +214,7 @@ export class ServiceBusConsumer implements Consumer {
   #giveBack(admitted: Admitted): void {
     admitted.lane.sequencer
       .run('other', () => admitted.lane.receiver.abandonMessage(admitted.message))
-      .catch(() => {
-        // lock already lost or link gone: the broker redelivers after the lock expires
-      })
+      .catch(() => {}) // lock already lost or link gone: the broker redelivers after the lock expires
       .finally(admitted.done);
   }
 

@@ -1,5 +1,6 @@
 import { isServiceBusError, type ServiceBusReceiver, type ServiceBusSessionReceiver } from '@azure/service-bus';
 import type { ConsumerGate } from '../../src/transport-core/index.js';
+import { RedeliveryGuard } from './redelivery-guard.js';
 import type { ServiceBusConsumerOptions } from './service-bus-consumer.js';
 import { SettlementSequencer } from './settlement-sequencer.js';
 
@@ -8,6 +9,8 @@ export interface Lane {
   readonly receiver: ServiceBusReceiver;
   readonly session: boolean;
   readonly sequencer: SettlementSequencer;
+  /** Renews the lock of a message that came again while an earlier delivery of it is held. */
+  readonly guard: RedeliveryGuard;
   subscription: { close(): Promise<void> } | undefined;
   /** Messages of this lane admitted and not yet done (handed out or waiting for a slot). */
   pending: number;
@@ -17,14 +20,17 @@ export interface Lane {
 }
 
 /** A new lane of `receiver`, nothing pending, active now. */
-export function newLane(receiver: ServiceBusReceiver, session: boolean, now: number): Lane {
+export function newLane(receiver: ServiceBusReceiver, session: boolean, options: ServiceBusConsumerOptions): Lane {
+  const { clock, maxAutoLockRenewalDurationMs: renewForMs } = options;
   return {
     receiver,
     session,
     sequencer: new SettlementSequencer(),
+    // A session's messages are locked by the session (renewed by the SDK), not one by one.
+    guard: new RedeliveryGuard(session || renewForMs <= 0 ? undefined : { receiver, clock, renewForMs }),
     subscription: undefined,
     pending: 0,
-    lastActivity: now,
+    lastActivity: clock.now(),
     lost: false,
   };
 }

@@ -75,6 +75,8 @@ export interface MessageSnapshot {
   readonly state: MessageState;
   readonly deliveryCount: number;
   readonly locked: boolean;
+  /** When the lock ends (renewals move it), while locked. */
+  readonly lockedUntilMs: number | undefined;
   readonly sessionId: string | undefined;
   readonly messageId: unknown;
   readonly applicationProperties: Record<string, unknown>;
@@ -342,6 +344,16 @@ export class MessageEntity {
     return 'ok';
   }
 
+  /** Ends every message lock now, as their expiry does (the admin API's `expireLocks`). */
+  expireLocks(): number {
+    const locked = [...this.#messages.values()].filter((entry) => entry.lock !== undefined);
+    for (const entry of locked) {
+      this.#unlock(entry);
+      this.#redeliverLater(entry, undefined);
+    }
+    return locked.length;
+  }
+
   #lockLostKind(holder: LockHolder | undefined): SettleResult {
     if (holder !== undefined && holder !== 'management' && holder.sessionId !== undefined) {
       const session = this.#sessionLocks.get(holder.sessionId);
@@ -483,6 +495,7 @@ export class MessageEntity {
       state: e.state,
       deliveryCount: e.deliveryCount,
       locked: e.lock !== undefined,
+      lockedUntilMs: e.lock?.lockedUntilMs,
       sessionId: e.sessionId,
       messageId: e.message.message_id,
       applicationProperties: { ...(e.message.application_properties ?? {}) },

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import rhea from 'rhea';
 import type { Delivery, Sender } from 'rhea';
 import type { AmqpErrorShape } from './amqp-errors.js';
@@ -73,35 +74,59 @@ const outcomes = rhea.message as unknown as OutcomeFactory;
 
 export type OutcomeKind = 'accepted' | 'rejected' | 'released' | 'modified';
 
-export function settleWith(delivery: Delivery, kind: OutcomeKind, fields?: Record<string, unknown>): void {
-  let state: unknown;
+function outcomeState(kind: OutcomeKind, fields?: Record<string, unknown>): unknown {
   switch (kind) {
     case 'accepted':
-      state = outcomes.accepted().described();
-      break;
+      return outcomes.accepted().described();
     case 'rejected':
-      state = outcomes.rejected(fields as { error?: AmqpErrorShape }).described();
-      break;
+      return outcomes.rejected(fields as { error?: AmqpErrorShape }).described();
     case 'released':
-      state = outcomes.released().described();
-      break;
+      return outcomes.released().described();
     case 'modified':
-      state = outcomes.modified(fields).described();
-      break;
+      return outcomes.modified(fields).described();
   }
-  delivery.update(true, state);
 }
+
+export function settleWith(delivery: Delivery, kind: OutcomeKind, fields?: Record<string, unknown>): void {
+  delivery.update(true, outcomeState(kind, fields));
+}
+
+interface SentDelivery {
+  readonly id: number;
+  settled: boolean;
+  state: unknown;
+  remote_settled: boolean;
+  readonly link: { is_receiver(): boolean; session: { output(frame: unknown): void } };
+}
+
+const frames = createRequire(import.meta.url)('rhea/lib/frames.js') as {
+  disposition(fields: Record<string, unknown>): unknown;
+};
 
 /**
  * Settles a delivery the server sent (rcv-settle-mode second: the client's disposition first, then
- * the server's final one). The SDK never answers the server's settlement with one of its own, and
- * rhea only frees an outgoing delivery once both sides settled: without this, each session's
- * outgoing buffer (2048 entries) fills after 2048 deliveries and rhea throws "circular buffer
- * overflow". The server's settlement is final, so the delivery is marked settled by the peer too.
+ * the server's final one), in a disposition frame of its own.
+ *
+ * Not through rhea's pending dispositions: rhea 3.0.5 (`write_dispositions`) merges the first two
+ * adjacent ones of a session into one range whatever their outcomes, so a lost lock and a
+ * completion answered in one tick (one client disposition over both) were both reported as the
+ * first one's outcome: a completed message reported lost (the client waits for a redelivery that
+ * never comes), or a lost lock reported completed.
+ *
+ * The SDK never answers the server's settlement with one of its own, and rhea only frees an
+ * outgoing delivery once both sides settled: without marking it settled by the peer too, each
+ * session's outgoing buffer (2048 entries) fills after 2048 deliveries and rhea throws "circular
+ * buffer overflow".
  */
 export function settleSent(delivery: Delivery, kind: OutcomeKind, fields?: Record<string, unknown>): void {
-  settleWith(delivery, kind, fields);
-  (delivery as unknown as { remote_settled: boolean }).remote_settled = true;
+  const sent = delivery as unknown as SentDelivery;
+  const state = outcomeState(kind, fields);
+  sent.settled = true;
+  sent.state = state;
+  sent.remote_settled = true;
+  sent.link.session.output(
+    frames.disposition({ role: sent.link.is_receiver(), first: sent.id, last: sent.id, state, settled: true }),
+  );
 }
 
 /** The unwrapped remote outcome of a delivery (rhea composite instance). */

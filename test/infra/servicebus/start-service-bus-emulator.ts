@@ -62,6 +62,12 @@ export interface ServiceBusEmulator {
    * does to idle links or during maintenance; the entity stays, and the SDK attaches again.
    */
   forceDetach(entityPath: string): number;
+  /**
+   * Ends every message lock held on `entityPath` now, as if its lock duration had passed (a client
+   * too busy to renew in time): the messages become available again with deliveryCount + 1, and a
+   * later settlement or renewal under those locks gets `MessageLockLost`. Returns how many.
+   */
+  expireLocks(entityPath: string): number;
   /** Whether a queue, topic, subscription or subqueue exists at `entityPath` (case-insensitive). */
   entityExists(entityPath: string): boolean;
   /** Abruptly destroys every client socket (to exercise reconnects). */
@@ -215,6 +221,7 @@ export async function startServiceBusEmulator(options: ServiceBusEmulatorOptions
     forceDetach(entityPath) {
       return detach((path) => path === EntityRegistry.normalize(entityPath), detachForced);
     },
+    expireLocks: (path) => entity(path).expireLocks(),
     connectionCount: () => connections.size,
     dropConnections() {
       for (const s of sockets) s.destroy();

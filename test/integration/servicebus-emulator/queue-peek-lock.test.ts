@@ -105,6 +105,30 @@ describe('Service Bus emulator: queue peek-lock semantics', () => {
     expect(f.emulator.messages('q')).toHaveLength(0);
   });
 
+  it('answers a lost lock and a completion settled in one disposition each with its own outcome', async () => {
+    // The first delivery's lock expires; the message comes again on the same link (the next
+    // delivery id) and both are completed in one tick, so the SDK sends one disposition over the
+    // two. The server must answer the lost lock as lost and the completion as done: a completion
+    // reported lost is a message the client waits for in vain (it was removed).
+    f = await startFixture({ queues: [{ name: 'q', lockDurationMs: 3000 }] });
+    await f.client.createSender('q').sendMessages({ body: 'once' });
+    const r = f.client.createReceiver('q', { maxAutoLockRenewalDurationInMs: 0 });
+    const [expired] = await r.receiveMessages(1, { maxWaitTimeInMs: 5000 });
+    await waitFor(() => f!.emulator.messages('q')[0]?.locked === false, 10_000, 'lock expiry');
+    const [again] = await r.receiveMessages(1, { maxWaitTimeInMs: 5000 });
+    expect(again?.deliveryCount).toBe(1);
+    const outcomes = await Promise.all(
+      [expired, again].map((m) =>
+        r.completeMessage(m!).then(
+          () => 'completed',
+          (e: unknown) => (isServiceBusError(e) ? e.code : e),
+        ),
+      ),
+    );
+    expect(outcomes).toEqual(['MessageLockLost', 'completed']);
+    expect(f.emulator.messages('q')).toHaveLength(0);
+  });
+
   it('renewMessageLock extends lockedUntilUtc', async () => {
     f = await startFixture({ queues: [{ name: 'q', lockDurationMs: 2000 }] });
     await f.client.createSender('q').sendMessages({ body: 1 });
