@@ -454,11 +454,13 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
     bus = undefined;
   });
 
-  function pgBus(outboxTable: string, inboxTable = uniqueTable('inbox'), createTables = true) {
+  /** `options`: connection settings (`-c name=value`) for every connection of the inbox. */
+  function pgBus(outboxTable: string, inboxTable = uniqueTable('inbox'), createTables = true, options?: string) {
+    const connectionString = options === undefined ? PG_URL : `${PG_URL}?options=${encodeURIComponent(options)}`;
     const b = createBus(
       {
         shutdown: { signals: [] },
-        inbox: { kind: 'postgres', connectionString: PG_URL, schema: TEST_SCHEMA, table: inboxTable, createTables },
+        inbox: { kind: 'postgres', connectionString, schema: TEST_SCHEMA, table: inboxTable, createTables },
         outbox: { table: outboxTable },
         endpoints: { orders: { retry: { kind: 'immediate', retries: 3 } } },
       },
@@ -469,11 +471,13 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
       },
     );
     const seen: { order: string; attempt: number }[] = [];
-    b.endpoint('audit', { inbox: false }).handle(OrderPlaced, async (m) => {
+    const events: { order: string; key: string | undefined; id: string }[] = [];
+    b.endpoint('audit', { inbox: false }).handle(OrderPlaced, async (m, ctx) => {
       seen.push({ order: m.order, attempt: m.attempt });
+      events.push({ order: m.order, key: ctx.envelope.key, id: ctx.messageId });
     });
     bus = b;
-    return { bus: b, seen };
+    return { bus: b, seen, events };
   }
 
   it('fails an attempt whose handler swallowed a failed statement: nothing of it goes out; the retry publishes once', async () => {
@@ -495,30 +499,9 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
 
   it('writes hostile content as it is, with standard_conforming_strings on or off (values go inline as literals)', async () => {
     for (const conforming of ['on', 'off']) {
-      const options = encodeURIComponent(`-c standard_conforming_strings=${conforming}`);
-      const b = createBus(
-        {
-          shutdown: { signals: [] },
-          inbox: {
-            kind: 'postgres',
-            connectionString: `${PG_URL}?options=${options}`,
-            schema: TEST_SCHEMA,
-            table: uniqueTable('inbox'),
-          },
-          outbox: { table: uniqueTable('outbox') },
-        },
-        {
-          inbox: postgresInbox() as never,
-          transports: [memoryTransport({ broker: createMemoryBroker() })],
-          logger: silent,
-        },
-      );
-      bus = b;
+      const settings = `-c standard_conforming_strings=${conforming}`;
+      const { bus: b, events: seen } = pgBus(uniqueTable('outbox'), undefined, true, settings);
       const hostile = `'); DROP TABLE x; -- \\' \\x00 $$ $sluice$ E'\\' \u00e9 \u{1F600} "quoted"`;
-      const seen: { order: string; key: string | undefined; id: string }[] = [];
-      b.endpoint('audit', { inbox: false }).handle(OrderPlaced, async (m, ctx) => {
-        seen.push({ order: m.order, key: ctx.envelope.key, id: ctx.messageId });
-      });
       b.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
         await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt }, { key: hostile, id: `${hostile}-id` });
       });
@@ -557,25 +540,12 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
   });
 
   it('refuses to start on connections whose transactions are not read committed, naming the setting', async () => {
-    const options = encodeURIComponent('-c default_transaction_isolation=repeatable\\ read');
-    const b = createBus(
-      {
-        shutdown: { signals: [] },
-        inbox: {
-          kind: 'postgres',
-          connectionString: `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}options=${options}`,
-          schema: TEST_SCHEMA,
-          table: uniqueTable('inbox'),
-        },
-        outbox: { table: uniqueTable('outbox') },
-      },
-      {
-        inbox: postgresInbox() as never,
-        transports: [memoryTransport({ broker: createMemoryBroker() })],
-        logger: silent,
-      },
+    const { bus: b } = pgBus(
+      uniqueTable('outbox'),
+      undefined,
+      true,
+      '-c default_transaction_isolation=repeatable\\ read',
     );
-    bus = b;
     b.endpoint('orders').handle(PlaceOrder, async () => {});
     const started = b.start();
     await expect(started).rejects.toBeInstanceOf(ConfigError);
