@@ -57,6 +57,28 @@ export interface InboxRow {
   readonly envelope: unknown;
 }
 
+/** How a store's driver returns the inbox columns that are not plain text or numbers. */
+export interface InboxColumnReaders {
+  date(value: unknown): Date;
+  envelope(value: unknown): unknown;
+}
+
+/** An {@link InboxRow} from a row of the inbox table (its column names, as in the DDL). */
+export function inboxRowOf(row: Record<string, unknown>, read: InboxColumnReaders): InboxRow {
+  return {
+    endpoint: String(row.endpoint),
+    messageId: String(row.message_id),
+    messageType: String(row.message_type),
+    key: row.entity_key === null || row.entity_key === undefined ? null : String(row.entity_key),
+    occurredAt: String(row.occurred_at),
+    receivedAt: read.date(row.received_at),
+    processedAt: read.date(row.processed_at),
+    outcome: String(row.outcome),
+    attempts: Number(row.attempts),
+    envelope: row.envelope === null || row.envelope === undefined ? null : read.envelope(row.envelope),
+  };
+}
+
 /**
  * Runs a handler once per (endpoint, message id), inside a transaction it hands to the handler,
  * so that the handler's own writes and the record that the message was processed commit together.

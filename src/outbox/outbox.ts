@@ -23,8 +23,8 @@ export interface Written {
   readonly leased: LeasedRow[];
   /** Rows behind an earlier row of their key: left to the relay, which takes them in order. */
   readonly waiting: number[];
-  /** The messages' keys: given to the relay when the rows' fate is unknown. */
-  readonly keys: readonly string[];
+  /** The messages written: their keys go to the relay when the rows' fate is unknown. */
+  readonly messages: readonly OutboxMessage[];
   /** `known`: the rows above are written; `unsent`: nothing was; `unknown`: the COMMIT's fate is. */
   state: 'pending' | 'known' | 'unsent' | 'unknown';
   /** Settles once `state` is no longer `pending` (never rejects). */
@@ -130,7 +130,6 @@ export class Outbox {
     const leaseMs = this.#stopped ? 0 : this.deps.config.leaseMs;
     // (Taken before the write: the lease the store gives runs from then or later.)
     const now = this.deps.clock.now();
-    const keys = [...new Set(messages.flatMap((m) => (m.key === undefined ? [] : [m.key])))];
     const leased: LeasedRow[] = [];
     const waiting: number[] = [];
     const stored = this.deps.store.write(tx, messages, { ms: leaseMs, owner: this.deps.instanceId });
@@ -156,7 +155,7 @@ export class Outbox {
       });
       written.state = 'known';
     };
-    const written = { leased, waiting, keys, state: 'pending' as Written['state'], ready: Promise.resolve() };
+    const written = { leased, waiting, messages, state: 'pending' as Written['state'], ready: Promise.resolve() };
     if (!this.deps.store.writesAtCommit) {
       fill(await stored);
       return written;
@@ -175,7 +174,9 @@ export class Outbox {
   abandon(written: Written): void {
     void written.ready.then(() => {
       if (written.state === 'known') this.#inProcess.abandon(written.leased);
-      else if (written.state !== 'unsent') this.#inProcess.abandonKeys(written.keys);
+      else if (written.state !== 'unsent') {
+        this.#inProcess.abandonKeys(written.messages.flatMap((m) => (m.key === undefined ? [] : [m.key])));
+      }
     });
   }
 

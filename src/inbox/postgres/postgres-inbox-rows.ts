@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { InboxRow } from '../inbox-store.js';
+import { type InboxRow, inboxRowOf } from '../inbox-store.js';
 import type { Classify } from './postgres-pool.js';
 
 /** The processed rows of the PostgreSQL inbox outside a message's transaction: one looked up, old ones deleted. */
@@ -37,18 +37,7 @@ export class PostgresInboxRows {
       ),
     );
     const row = rows[0] as Record<string, unknown> | undefined;
-    if (!row) return undefined;
-    return {
-      endpoint: String(row.endpoint),
-      messageId: String(row.message_id),
-      messageType: String(row.message_type),
-      key: row.entity_key === null ? null : String(row.entity_key),
-      occurredAt: String(row.occurred_at),
-      receivedAt: row.received_at as Date,
-      processedAt: row.processed_at as Date,
-      outcome: String(row.outcome),
-      attempts: Number(row.attempts),
-      envelope: row.envelope ?? null,
-    };
+    // pg returns timestamptz as Date and jsonb parsed.
+    return row ? inboxRowOf(row, { date: (v) => v as Date, envelope: (v) => v }) : undefined;
   }
 }

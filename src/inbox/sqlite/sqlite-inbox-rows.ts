@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { InboxRow } from '../inbox-store.js';
+import { type InboxRow, inboxRowOf } from '../inbox-store.js';
 import { classifySqlite, type SqliteConnection } from './sqlite-connection.js';
 import type { SqliteInboxConfig } from './sqlite-inbox-config.js';
 
@@ -46,18 +46,8 @@ export class SqliteInboxRows {
     } catch (error) {
       throw classifySqlite(error, 'store');
     }
+    // SQLite keeps times as ISO text and the envelope as JSON text.
     if (!row) return undefined;
-    return {
-      endpoint: String(row.endpoint),
-      messageId: String(row.message_id),
-      messageType: String(row.message_type),
-      key: row.entity_key === null ? null : String(row.entity_key),
-      occurredAt: String(row.occurred_at),
-      receivedAt: new Date(String(row.received_at)),
-      processedAt: new Date(String(row.processed_at)),
-      outcome: String(row.outcome),
-      attempts: Number(row.attempts),
-      envelope: row.envelope === null ? null : JSON.parse(String(row.envelope)),
-    };
+    return inboxRowOf(row, { date: (v) => new Date(String(v)), envelope: (v) => JSON.parse(String(v)) });
   }
 }
