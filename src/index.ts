@@ -94,6 +94,7 @@ export { sqliteHistoryDdl } from './history/sqlite-history.js';
 export type { Outbox, OutboxView } from './outbox/outbox.js';
 export {
   type ClaimOptions,
+  type HeldRow,
   type OutboxConfig,
   type OutboxConfigInput,
   OutboxConfigSchema,

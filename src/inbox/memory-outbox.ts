@@ -1,6 +1,7 @@
 import type { Clock } from '../internal/clock.js';
 import type {
   ClaimOptions,
+  HeldRow,
   OutboxLease,
   OutboxMessage,
   OutboxRow,
@@ -121,19 +122,19 @@ export class MemoryOutbox implements OutboxStore<undefined> {
     }
   }
 
-  async retryAfter(rows: readonly { seq: number; delayMs: number }[]): Promise<void> {
+  async retryAfter(rows: readonly (HeldRow & { delayMs: number })[]): Promise<void> {
     const now = this.deps.clock.now();
     for (const r of rows) {
       const row = this.#rows.get(r.seq);
-      if (!row) continue;
+      if (!row || row.attempts !== r.attempts) continue;
       row.nextAttemptAt = new Date(now + r.delayMs);
       row.leasedBy = undefined;
     }
   }
 
-  async moveAside(seq: number, reason: string): Promise<void> {
-    const row = this.#rows.get(seq);
-    if (!row) return;
+  async moveAside(held: HeldRow, reason: string): Promise<void> {
+    const row = this.#rows.get(held.seq);
+    if (!row || row.attempts !== held.attempts) return;
     this.#settle(row);
     row.failedAt = new Date(this.deps.clock.now());
     row.failedReason = reason;

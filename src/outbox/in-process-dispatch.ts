@@ -251,7 +251,7 @@ export class InProcessDispatch {
   /** Leaves rows to the relay (their lease ends now): an earlier row of their key did not go out. */
   async #giveBack(rows: readonly OutboxRow[]): Promise<void> {
     try {
-      await this.deps.store.retryAfter(rows.map((row) => ({ seq: row.seq, delayMs: 0 })));
+      await this.deps.store.retryAfter(rows.map((row) => ({ seq: row.seq, attempts: row.attempts, delayMs: 0 })));
       this.deps.wakeRelay();
     } catch (error) {
       this.deps.logger.warn(

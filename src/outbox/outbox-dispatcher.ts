@@ -100,14 +100,15 @@ export class OutboxDispatcher {
       ),
     );
     const sent: number[] = [];
-    const retry: { seq: number; delayMs: number }[] = [];
-    const aside: { seq: number; reason: string }[] = [];
+    const retry: { seq: number; attempts: number; delayMs: number }[] = [];
+    const aside: { row: OutboxRow; reason: string }[] = [];
     outcomes.forEach((error, i) => {
       const row = rows[i] as OutboxRow;
       if (error === undefined) sent.push(row.seq);
-      else if (isPermanent(error) && !this.deps.stopping()) aside.push({ seq: row.seq, reason: reasonOf(error) });
+      else if (isPermanent(error) && !this.deps.stopping()) aside.push({ row, reason: reasonOf(error) });
       else {
-        retry.push({ seq: row.seq, delayMs: outboxRetryDelayMs(row.attempts, this.deps.config.retryDelayMs) });
+        const delayMs = outboxRetryDelayMs(row.attempts, this.deps.config.retryDelayMs);
+        retry.push({ seq: row.seq, attempts: row.attempts, delayMs });
         this.deps.onBrokerFailure(row.sourceEndpoint, error);
       }
     });
@@ -120,13 +121,12 @@ export class OutboxDispatcher {
       );
       await store.retryAfter(retry);
     }
-    for (const a of aside) {
-      const row = rows.find((r) => r.seq === a.seq);
+    for (const { row, reason } of aside) {
       logger.error(
-        { seq: a.seq, messageId: row?.messageId, messageType: row?.messageType, reason: a.reason },
+        { seq: row.seq, messageId: row.messageId, messageType: row.messageType, reason },
         'outbox: the broker refused a message for good; moved aside',
       );
-      await store.moveAside(a.seq, a.reason);
+      await store.moveAside(row, reason);
     }
     return {
       dispatched: sent.length,

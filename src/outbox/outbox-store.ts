@@ -70,6 +70,18 @@ export interface ClaimOptions {
 }
 
 /**
+ * A row as the dispatcher that has it knows it. Its `attempts` is the fencing token of its lease:
+ * every claim adds one, so a row whose lease ran out while its holder waited (a slow broker, then a
+ * slow database) and that another relay claimed since has other attempts, and the late holder's give-back or
+ * move aside leaves it alone: else it would end the new holder's lease, and a third could send the
+ * row while the second still does.
+ */
+export interface HeldRow {
+  readonly seq: number;
+  readonly attempts: number;
+}
+
+/**
  * The outbox beside an inbox store, in the same database and on the same connections.
  *
  * Guarantees: `write` inserts in the caller's transaction (rolled back with it; on PostgreSQL it
@@ -105,10 +117,14 @@ export interface OutboxStore<TTx> {
   /**
    * Gives rows back for another attempt after their delay (the broker failed; or an earlier row of
    * their key did, delay 0); the lease ends and the rows are the relays' (`leased_by` cleared).
+   * Only rows still held: see {@link HeldRow}.
    */
-  retryAfter(rows: readonly { readonly seq: number; readonly delayMs: number }[]): Promise<void>;
-  /** Moves a row aside for good with its reason: never claimed again, and no longer blocks its key. */
-  moveAside(seq: number, reason: string): Promise<void>;
+  retryAfter(rows: readonly (HeldRow & { readonly delayMs: number })[]): Promise<void>;
+  /**
+   * Moves a row aside for good with its reason: never claimed again, and no longer blocks its key.
+   * Only a row still held: see {@link HeldRow}.
+   */
+  moveAside(row: HeldRow, reason: string): Promise<void>;
   stats(): Promise<OutboxStats>;
   /** Deletes up to `limit` rows dispatched before `olderThan`; returns how many. */
   cleanup(olderThan: Date, limit: number): Promise<number>;

@@ -31,7 +31,7 @@ function setup(failFirst = false) {
       dispatch: async (rows): Promise<DispatchResult> => {
         if (fail) {
           fail = false;
-          await store.retryAfter(rows.map((r) => ({ seq: r.seq, delayMs: 5_000 })));
+          await store.retryAfter(rows.map((r) => ({ seq: r.seq, attempts: r.attempts, delayMs: 5_000 })));
           const givenBack = new Set(rows.map((r) => r.seq));
           return { dispatched: 0, movedAside: 0, nextRetryInMs: 5_000, givenBack };
         }

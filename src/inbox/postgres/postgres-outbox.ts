@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import {
   type ClaimOptions,
+  type HeldRow,
   type OutboxColumnReaders,
   type OutboxLease,
   type OutboxMessage,
@@ -170,20 +171,24 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
     );
   }
 
-  async retryAfter(rows: readonly { seq: number; delayMs: number }[]): Promise<void> {
+  async retryAfter(rows: readonly (HeldRow & { delayMs: number })[]): Promise<void> {
     if (rows.length === 0) return;
     await this.deps.classified(() =>
       this.deps.pool.query(
         `UPDATE ${this.#q} AS t SET next_attempt_at = now() + make_interval(secs => d.ms / 1000), leased_by = NULL
-         FROM unnest($1::bigint[], $2::double precision[]) AS d(seq, ms) WHERE t.seq = d.seq`,
-        [rows.map((r) => r.seq), rows.map((r) => r.delayMs)],
+         FROM unnest($1::bigint[], $2::double precision[], $3::integer[]) AS d(seq, ms, attempts)
+         WHERE t.seq = d.seq AND t.attempts = d.attempts`,
+        [rows.map((r) => r.seq), rows.map((r) => r.delayMs), rows.map((r) => r.attempts)],
       ),
     );
   }
 
-  async moveAside(seq: number, reason: string): Promise<void> {
+  async moveAside(row: HeldRow, reason: string): Promise<void> {
     await this.deps.classified(() =>
-      this.deps.pool.query(`UPDATE ${this.#q} SET failed_at = now(), failed_reason = $2 WHERE seq = $1`, [seq, reason]),
+      this.deps.pool.query(
+        `UPDATE ${this.#q} SET failed_at = now(), failed_reason = $2 WHERE seq = $1 AND attempts = $3`,
+        [row.seq, reason, row.attempts],
+      ),
     );
   }
 

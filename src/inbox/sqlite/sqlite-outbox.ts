@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { Clock } from '../../internal/clock.js';
 import {
   type ClaimOptions,
+  type HeldRow,
   type OutboxColumnReaders,
   type OutboxLease,
   type OutboxMessage,
@@ -133,20 +134,22 @@ export class SqliteOutbox implements OutboxStore<Database.Database> {
     });
   }
 
-  async retryAfter(rows: readonly { seq: number; delayMs: number }[]): Promise<void> {
+  async retryAfter(rows: readonly (HeldRow & { delayMs: number })[]): Promise<void> {
     if (rows.length === 0) return;
     await this.deps.exclusive((db) => {
-      const update = db.prepare(`UPDATE ${this.deps.table} SET next_attempt_at = ?, leased_by = NULL WHERE seq = ?`);
+      const update = db.prepare(
+        `UPDATE ${this.deps.table} SET next_attempt_at = ?, leased_by = NULL WHERE seq = ? AND attempts = ?`,
+      );
       const now = this.deps.clock.now();
-      for (const r of rows) update.run(new Date(now + r.delayMs).toISOString(), r.seq);
+      for (const r of rows) update.run(new Date(now + r.delayMs).toISOString(), r.seq, r.attempts);
     });
   }
 
-  async moveAside(seq: number, reason: string): Promise<void> {
+  async moveAside(row: HeldRow, reason: string): Promise<void> {
     await this.deps.exclusive((db) =>
       db
-        .prepare(`UPDATE ${this.deps.table} SET failed_at = ?, failed_reason = ? WHERE seq = ?`)
-        .run(this.#now(), reason, seq),
+        .prepare(`UPDATE ${this.deps.table} SET failed_at = ?, failed_reason = ? WHERE seq = ? AND attempts = ?`)
+        .run(this.#now(), reason, row.seq, row.attempts),
     );
   }
 
