@@ -52,6 +52,8 @@ export class InProcessDispatch {
   /** The last row of each key handed to the dispatch here, until when it is remembered (two leases). */
   readonly #handed = new Map<string, { seq: number; until: number }>();
   readonly #running = new Set<Promise<void>>();
+  /** The bus is stopping: no dispatch starts; rows still to go are given back to the relays. */
+  #stopping = false;
 
   constructor(private readonly deps: InProcessDispatchDeps) {}
 
@@ -74,8 +76,14 @@ export class InProcessDispatch {
     return [...this.#running];
   }
 
-  /** Lets every caller waiting for the backlog go (the bus is stopping). */
-  releaseWaiters(): void {
+  /**
+   * The bus is stopping: lets every caller waiting for the backlog go, and starts no dispatch from
+   * now on. The rounds at the broker finish (the outbox's stop waits for them, within its time);
+   * the rows that would have followed them, and rows added after, are given back to the relays
+   * (of another instance, or of the next start) instead of going out while the transport closes.
+   */
+  stop(): void {
+    this.#stopping = true;
     for (const resolve of this.#underBacklog.splice(0)) resolve();
   }
 
@@ -172,8 +180,8 @@ export class InProcessDispatch {
     const round: OutboxRow[] = [];
     const back: OutboxRow[] = [];
     for (const row of rows) {
-      if (row.key === undefined) {
-        round.push(row);
+      if (this.#stopping || row.key === undefined) {
+        (this.#stopping ? back : round).push(row);
         continue;
       }
       const until = this.#givenBackKeys.get(row.key);
@@ -232,7 +240,7 @@ export class InProcessDispatch {
       const wentOut = givenBack !== undefined && !givenBack.has(row.seq);
       const following = chain.shift();
       // The next row goes only while enough of its lease is left for one dispatch: else to the relay.
-      if (wentOut && following && !this.#leaseTooShort(following, now)) {
+      if (wentOut && following && !this.#stopping && !this.#leaseTooShort(following, now)) {
         next.push(following);
         continue;
       }

@@ -291,7 +291,7 @@ export class Outbox {
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const timer of this.#timers.values()) clearTimeout(timer);
-    this.#inProcess.releaseWaiters();
+    this.#inProcess.stop();
     await settleWithin(
       Promise.all([this.#relay.stop(), ...this.#inProcess.running()]).then(() => this.#dispatcher.marked()),
       STOP_DISPATCH_MS,

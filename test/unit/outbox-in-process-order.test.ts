@@ -12,7 +12,7 @@ import { type OutboxMessage, type OutboxRow, OutboxConfigSchema } from '../../sr
 const config = OutboxConfigSchema.parse({ leaseMs: 1_000, dispatchTimeoutMs: 100, dispatchBacklog: 100 });
 const OWNER = 'instance-1';
 
-function setup(failFirst = false) {
+function setup(failFirst = false, gate: Promise<void> = Promise.resolve()) {
   let now = 1_000_000;
   const clock = { now: () => now, setTimer: () => () => {} };
   let commits: (() => void)[] = [];
@@ -29,6 +29,7 @@ function setup(failFirst = false) {
     dispatcher: {
       marked: async () => {},
       dispatch: async (rows): Promise<DispatchResult> => {
+        await gate;
         if (fail) {
           fail = false;
           await store.retryAfter(rows.map((r) => ({ seq: r.seq, attempts: r.attempts, delayMs: 5_000 })));
@@ -78,7 +79,7 @@ function setup(failFirst = false) {
   };
   const settle = () => new Promise((r) => setTimeout(r, 10));
   const undispatched = async () => (await store.rows(100)).filter((r) => !r.dispatchedAt).map((r) => r.messageId);
-  return { dispatch, write, commit, settle, sent, undispatched, advance: (ms: number) => (now += ms) };
+  return { dispatch, store, write, commit, settle, sent, undispatched, advance: (ms: number) => (now += ms) };
 }
 
 describe('the outbox in-process dispatch keeps a key in commit order', () => {
@@ -153,5 +154,42 @@ describe('the outbox in-process dispatch keeps a key in commit order', () => {
     await dispatch.add(rows);
     await settle();
     expect(sent).toEqual(['A', 'B', 'C']);
+  });
+});
+
+describe('the outbox in-process dispatch when the bus stops', () => {
+  it('finishes the round at the broker and gives the rows that would have followed it back to the relays', async () => {
+    let open = () => {};
+    const { dispatch, store, write, commit, settle, sent, undispatched } = setup(
+      false,
+      new Promise<void>((resolve) => {
+        open = resolve;
+      }),
+    );
+    const rows = [await write('A'), await write('B'), await write('C')];
+    commit();
+    void dispatch.add(rows.map((r) => r.row)); // A goes to the broker; B and C wait in the key's chain
+    await settle();
+    dispatch.stop();
+    open(); // A is confirmed after the stop began
+    await Promise.all(dispatch.running());
+    await settle();
+    expect(sent).toEqual(['A']);
+    expect(await undispatched()).toEqual(['B', 'C']);
+    // Given back (lease ended): a relay takes B now, not after the lease.
+    expect((await store.claim({ limit: 10, leaseMs: 1_000 })).map((r) => r.messageId)).toEqual(['B']);
+  });
+
+  it('gives rows committed after the stop began back to the relays without sending them', async () => {
+    const { dispatch, write, commit, settle, sent, undispatched } = setup();
+    dispatch.stop();
+    const late = await write('L');
+    const loose = await write('U');
+    commit();
+    await dispatch.add([late.row, { ...loose.row, key: undefined }]);
+    await Promise.all(dispatch.running());
+    await settle();
+    expect(sent).toEqual([]);
+    expect(await undispatched()).toEqual(['L', 'U']);
   });
 });
