@@ -49,6 +49,13 @@ export function postgresOutboxUpgrade(schema: string, table: string, add: { leas
   return `${column}${postgresOutboxWriteFunction(schema, table)}`;
 }
 
+/**
+ * The write function's version, its comment in the database: start-up replaces a function whose
+ * comment differs (an earlier release's body under the same signature), or, with `createTables`
+ * false, refuses to start. Change it with every change of the function's body.
+ */
+export const POSTGRES_OUTBOX_WRITE_VERSION = 'sluice outbox write, version 2';
+
 /** The write function with its argument types, as `to_regprocedure` and `GRANT EXECUTE` take it. */
 export function postgresOutboxWriteSignature(schema: string, table: string): string {
   return `${postgresOutboxWriteName(schema, table)}(text[], text[], text[], text[], text[], jsonb[], bytea[], text[], text[], integer, text, text, double precision)`;
@@ -110,7 +117,8 @@ BEGIN
   -- Relays need a wake-up only for rows they may take now: leased rows are the writer's.
   IF notify THEN PERFORM pg_notify(channel, owner); END IF;
 END
-$sluice$;`;
+$sluice$;
+COMMENT ON FUNCTION ${postgresOutboxWriteSignature(schema, table)} IS '${POSTGRES_OUTBOX_WRITE_VERSION}';`;
 }
 
 /** The index names {@link postgresOutboxDdl} makes, besides the table: start-up checks them without locks. */

@@ -3,6 +3,7 @@ import type { PostgresOutboxDeps } from './postgres-outbox.js';
 import {
   postgresOutboxDdl,
   postgresOutboxRelations,
+  POSTGRES_OUTBOX_WRITE_VERSION,
   postgresOutboxUpgrade,
   postgresOutboxWriteName,
   postgresOutboxWriteSignature,
@@ -11,7 +12,7 @@ import {
 /**
  * Checks the database and brings the outbox up to date: the isolation its order needs, the table
  * and indexes (created when missing), and what later versions added (`leased_by`, the write
- * function: added alone, with no index DDL on a live table). With `createTables: false` nothing is
+ * function: added alone, with no index DDL on a live table; replaced when an earlier release made it). With `createTables: false` nothing is
  * created: anything missing, or a write function this user may not run, fails the start naming it
  * (else every transaction that publishes would fail). Catalog lookups first, DDL only when needed.
  */
@@ -34,7 +35,9 @@ export async function setUpPostgresOutbox(deps: PostgresOutboxDeps): Promise<voi
       const what = [
         ...missing.relations,
         ...(missing.leasedBy ? [`the column ${schema}.${table}.leased_by`] : []),
-        ...(missing.write ? [`the function ${postgresOutboxWriteSignature(schema, table)}`] : []),
+        ...(missing.write
+          ? [`the function ${postgresOutboxWriteSignature(schema, table)} (or its '${POSTGRES_OUTBOX_WRITE_VERSION}')`]
+          : []),
       ];
       throw new ConfigError([
         `outbox.table: ${what.join(', ')} missing and inbox.createTables is false: ` +
@@ -59,7 +62,10 @@ export async function setUpPostgresOutbox(deps: PostgresOutboxDeps): Promise<voi
   }
 }
 
-/** What of the outbox is missing: relations, the `leased_by` column, the write function. */
+/**
+ * What of the outbox is missing: relations, the `leased_by` column, the write function (or the
+ * current version of it: its comment, see {@link POSTGRES_OUTBOX_WRITE_VERSION}).
+ */
 async function missingParts(
   deps: PostgresOutboxDeps,
 ): Promise<{ relations: string[]; leasedBy: boolean; write: boolean }> {
@@ -67,10 +73,10 @@ async function missingParts(
   const names = postgresOutboxRelations(table).map((name) => `${schema}.${name}`);
   const { rows } = await pool.query(
     `SELECT array(SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NULL) AS relations,
-            to_regprocedure($2) IS NULL AS no_write,
+            coalesce(obj_description(to_regprocedure($2), 'pg_proc'), '') <> $4 AS no_write,
             NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($3) AND attname = 'leased_by'
                           AND NOT attisdropped) AS no_lease`,
-    [names, postgresOutboxWriteSignature(schema, table), `${schema}.${table}`],
+    [names, postgresOutboxWriteSignature(schema, table), `${schema}.${table}`, POSTGRES_OUTBOX_WRITE_VERSION],
   );
   const row = rows[0] as { relations: string[]; no_write: boolean; no_lease: boolean };
   return { relations: row.relations, leasedBy: row.no_lease && row.relations.length === 0, write: row.no_write };

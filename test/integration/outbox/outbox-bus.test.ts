@@ -20,7 +20,11 @@ import { waitFor } from '../../support/wait-for.js';
 import { TEST_SCHEMA } from '../../support/test-schema.js';
 import { inboxOf, PG_URL, uniqueTable } from '../inbox/stores.js';
 import { postgresInbox } from '../../../src/inbox/postgres/index.js';
-import { postgresOutboxDdl } from '../../../src/inbox/postgres/postgres-outbox-ddl.js';
+import {
+  POSTGRES_OUTBOX_WRITE_VERSION,
+  postgresOutboxDdl,
+  postgresOutboxWriteSignature,
+} from '../../../src/inbox/postgres/postgres-outbox-ddl.js';
 
 const PlaceOrder = defineMessage(
   'shop.place-order.v1',
@@ -455,6 +459,12 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
   });
 
   /** `options`: connection settings (`-c name=value`) for every connection of the inbox. */
+  /** The write function as an earlier release made it: the same signature, another version's comment. */
+  function earlierRelease(ddl: string): string {
+    const fn = ddl.slice(ddl.indexOf('CREATE OR REPLACE FUNCTION'));
+    return fn.replace(`'${POSTGRES_OUTBOX_WRITE_VERSION}'`, "'sluice outbox write, version 1'");
+  }
+
   function pgBus(outboxTable: string, inboxTable = uniqueTable('inbox'), createTables = true, options?: string) {
     const connectionString = options === undefined ? PG_URL : `${PG_URL}?options=${encodeURIComponent(options)}`;
     const b = createBus(
@@ -531,9 +541,15 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
       const started = bus.start();
       await expect(started).rejects.toBeInstanceOf(ConfigError);
       await expect(started).rejects.toThrow(
-        `outbox.table: the function ${TEST_SCHEMA}.${table}_write(text[], text[], text[], text[], text[], jsonb[], bytea[], text[], text[], integer, text, text, double precision) missing and inbox.createTables is false`,
+        `outbox.table: the function ${TEST_SCHEMA}.${table}_write(text[], text[], text[], text[], text[], jsonb[], bytea[], text[], text[], integer, text, text, double precision) (or its '${POSTGRES_OUTBOX_WRITE_VERSION}') missing and inbox.createTables is false`,
       );
+      // The function an earlier release made (same signature, its own version): refused just the same.
+      await admin.query(earlierRelease(ddl));
+      const { bus: again } = pgBus(table, inboxTable, false);
+      again.endpoint('orders').handle(PlaceOrder, async () => {});
+      await expect(again.start()).rejects.toThrow(`(or its '${POSTGRES_OUTBOX_WRITE_VERSION}') missing`);
     } finally {
+      await admin.query(`DROP FUNCTION IF EXISTS ${TEST_SCHEMA}.${table}_write`);
       await admin.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}`);
       await admin.end();
     }
@@ -561,6 +577,9 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
       await admin.query(ddl.slice(0, ddl.indexOf('CREATE OR REPLACE FUNCTION')));
       // ... from before leased_by, too.
       await admin.query(`ALTER TABLE ${TEST_SCHEMA}.${table} DROP COLUMN leased_by`);
+      // And a function an earlier release made under the same signature: replaced at start.
+      // (PL/pgSQL resolves the column names at the first call, not at creation.)
+      await admin.query(earlierRelease(ddl));
       const { bus, seen } = pgBus(table);
       bus.endpoint('orders').handle(PlaceOrder, async (m, ctx) => {
         await ctx.publish(OrderPlaced, { order: m.order, attempt: ctx.attempt });
@@ -569,6 +588,20 @@ describe('the outbox on PostgreSQL, written with the COMMIT', () => {
       await bus.send('orders', PlaceOrder, { order: 'upgraded' });
       await waitFor(() => seen.length === 1, { what: 'the event' });
       expect(seen).toEqual([{ order: 'upgraded', attempt: 1 }]);
+      const { rows } = await admin.query(`SELECT obj_description(to_regprocedure($1), 'pg_proc') AS version`, [
+        postgresOutboxWriteSignature(TEST_SCHEMA, table),
+      ]);
+      expect(rows[0]?.version).toBe(POSTGRES_OUTBOX_WRITE_VERSION);
+      // A table that is up to date, with the function of an earlier release alone: replaced too.
+      await bus.stop();
+      await admin.query(earlierRelease(ddl));
+      const { bus: next } = pgBus(table);
+      next.endpoint('orders').handle(PlaceOrder, async () => {});
+      await next.start();
+      const { rows: after } = await admin.query(`SELECT obj_description(to_regprocedure($1), 'pg_proc') AS version`, [
+        postgresOutboxWriteSignature(TEST_SCHEMA, table),
+      ]);
+      expect(after[0]?.version).toBe(POSTGRES_OUTBOX_WRITE_VERSION);
     } finally {
       await bus?.stop();
       bus = undefined;
