@@ -111,7 +111,7 @@ export class Outbox {
       wakeRelay: () => this.#relay.wake(),
       // Rows of this instance wait behind the round's: they become claimable once its rows are marked.
       afterRound: () => {
-        if (this.#blocked.size > 0) void this.#dispatcher.marked().then(() => this.#relay.wake());
+        if (this.#hasBlocked()) void this.#dispatcher.marked().then(() => this.#relay.wake());
       },
     });
   }
@@ -205,9 +205,18 @@ export class Outbox {
     timer.unref();
   }
 
+  /**
+   * Whether rows of this instance still wait behind their key. A row another instance's relay
+   * dispatched is forgotten after a lease: the entries are in insertion order, so the sweep stops
+   * at the first one still young (amortised constant time: it runs after every in-process round,
+   * not only when the relay sleeps, which under steady load it never does).
+   */
   #hasBlocked(): boolean {
     const expired = this.deps.clock.now() - this.deps.config.leaseMs;
-    for (const [seq, since] of this.#blocked) if (since < expired) this.#blocked.delete(seq);
+    for (const [seq, since] of this.#blocked) {
+      if (since >= expired) break;
+      this.#blocked.delete(seq);
+    }
     return this.#blocked.size > 0;
   }
 
