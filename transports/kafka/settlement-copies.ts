@@ -27,21 +27,12 @@ export class SettlementCopies {
     const record: Record<string, string> = { ...headers };
     record[KafkaHeader.dueAt] = String(this.clock.now() + Math.max(0, delayMs));
     record[KafkaHeader.source] = delivery.deliveryId;
-    try {
-      await this.producer.send({
-        topic: this.topics.retry,
-        acks: -1,
-        messages: [{ key: delivery.key, value: delivery.body, headers: record }],
-      });
-      return true;
-    } catch (error) {
-      if (!isMessageTooLarge(error)) throw error;
-      this.logger.warn(
-        { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic: this.topics.retry, delayMs },
-        'retry copy too large for the retry topic; redelivering the record in process after the delay instead',
-      );
-      return false;
-    }
+    if (await this.#write(this.topics.retry, delivery, record)) return true;
+    this.logger.warn(
+      { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic: this.topics.retry, delayMs },
+      'retry copy too large for the retry topic; redelivering the record in process after the delay instead',
+    );
+    return false;
   }
 
   /**
@@ -50,21 +41,27 @@ export class SettlementCopies {
    * (the source record, kept for its topic's retention; redrive reads it there).
    */
   async deadLetter(delivery: KafkaDelivery, headers: Record<string, string>): Promise<void> {
-    delete headers[KafkaHeader.dueAt];
     headers[SluiceHeader.deliveryCount] = String(delivery.deliveryCount);
     headers[KafkaHeader.source] = delivery.deliveryId;
     const topic = this.topics.deadLetter;
+    if (await this.#write(topic, delivery, headers)) return;
+    headers[KafkaHeader.bodyOmitted] =
+      `${delivery.body.length} bytes did not fit ${topic} (max.message.bytes); the body stays at ${delivery.deliveryId}`;
+    this.logger.warn(
+      { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic },
+      'dead-letter copy too large for the dead-letter topic; dead-lettered a reference to the record instead',
+    );
+    await this.producer.send({ topic, acks: -1, messages: [{ key: delivery.key, value: Buffer.alloc(0), headers }] });
+  }
+
+  /** Writes the record with acks=all; false when it is larger than the topic accepts. */
+  async #write(topic: string, delivery: KafkaDelivery, headers: Record<string, string>): Promise<boolean> {
     try {
       await this.producer.send({ topic, acks: -1, messages: [{ key: delivery.key, value: delivery.body, headers }] });
+      return true;
     } catch (error) {
       if (!isMessageTooLarge(error)) throw error;
-      headers[KafkaHeader.bodyOmitted] =
-        `${delivery.body.length} bytes did not fit ${topic} (max.message.bytes); the body stays at ${delivery.deliveryId}`;
-      this.logger.warn(
-        { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic },
-        'dead-letter copy too large for the dead-letter topic; dead-lettered a reference to the record instead',
-      );
-      await this.producer.send({ topic, acks: -1, messages: [{ key: delivery.key, value: Buffer.alloc(0), headers }] });
+      return false;
     }
   }
 }
