@@ -7,13 +7,7 @@ import {
   type ServiceBusReceiver,
 } from '@azure/service-bus';
 import type { Logger } from 'pino';
-import type {
-  Clock,
-  Consumer,
-  ConsumeOptions,
-  DeliveryCallback,
-  TransportCapabilities,
-} from '../../src/transport-core/index.js';
+import type { Clock, Consumer, ConsumeOptions, DeliveryCallback } from '../../src/transport-core/index.js';
 import { ConsumerGate, createDeferred } from '../../src/transport-core/index.js';
 import { ServiceBusDelivery } from './service-bus-delivery.js';
 import { type Lane, newLane, receiverOptions, runSessionWorker } from './session-worker.js';
@@ -21,7 +15,6 @@ import { type Lane, newLane, receiverOptions, runSessionWorker } from './session
 export interface ServiceBusConsumerOptions {
   readonly client: ServiceBusClient;
   readonly address: string;
-  readonly capabilities: TransportCapabilities;
   readonly callback: DeliveryCallback;
   readonly sessions: false | { readonly maxConcurrentSessions: number; readonly idleTimeoutMs: number };
   readonly maxAutoLockRenewalDurationMs: number;
@@ -221,7 +214,6 @@ export class ServiceBusConsumer implements Consumer {
   #handOut(admitted: Admitted): void {
     const delivery: ServiceBusDelivery = new ServiceBusDelivery(admitted.message, admitted.lane.receiver, {
       address: this.options.address,
-      capabilities: this.options.capabilities,
       schedule: this.options.schedule,
       now: () => this.options.clock.now(),
       session: admitted.lane.session,

@@ -5,10 +5,20 @@ import { bodyOf, copyOf, messageIdOf } from './message-mapping.js';
 import { settlementError } from './settlement-error.js';
 import type { SettlementSequencer } from './settlement-sequencer.js';
 
+/** Capabilities; `ordering` is `session` when the transport is configured with sessions. */
+export function serviceBusCapabilities(sessions: boolean): TransportCapabilities {
+  return {
+    nativeDelay: true,
+    nativeDeadLetter: true,
+    deliveryCount: 'native',
+    ordering: sessions ? 'session' : 'none',
+    durable: true,
+  };
+}
+
 /** What a delivery needs from its consumer and transport. */
 export interface DeliveryDeps {
   readonly address: string;
-  readonly capabilities: TransportCapabilities;
   /** Schedules a copy on the delivery's own queue; resolves once the broker has it. */
   readonly schedule: (message: ServiceBusMessage, at: Date) => Promise<void>;
   readonly now: () => number;
@@ -45,8 +55,9 @@ export class ServiceBusDelivery extends SettlingDelivery {
     this.deliveryCount = deliveryCountOf(this.headers, message.deliveryCount ?? 0);
   }
 
+  /** A message of a session came from a queue of a transport configured with sessions. */
   protected get capabilities(): TransportCapabilities {
-    return this.deps.capabilities;
+    return serviceBusCapabilities(this.deps.session);
   }
   get deliveryId(): string {
     return `${this.deps.address}#${this.message.lockToken ?? String(this.message.sequenceNumber)}`;
@@ -67,10 +78,7 @@ export class ServiceBusDelivery extends SettlingDelivery {
 
   /** Abandons the message without a settlement by the endpoint (consumer close). */
   async handBack(): Promise<void> {
-    if (!this.markLost()) return;
-    await this.#abandon().catch(() => {
-      // a lost lock or a closed link: the broker redelivers once the lock expires either way
-    });
+    if (this.markLost()) await this.returnUnchanged();
   }
 
   #abandon(properties?: Readonly<Record<string, string>>): Promise<void> {
@@ -100,7 +108,10 @@ export class ServiceBusDelivery extends SettlingDelivery {
     return this.#broker('abandon', () => this.#abandon(headers));
   }
 
-  /** Abandon; when even that fails, the lock is let go of: it expires and the broker redelivers. */
+  /**
+   * Abandon; when even that fails (a lost lock, a closed link), the lock is let go of: it expires
+   * and the broker redelivers.
+   */
   protected async returnUnchanged(): Promise<void> {
     await this.#abandon().catch(() => {});
   }
