@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import type { Clock, DeliveryCallback } from '../../src/transport-core/index.js';
+import type { DeliveryCallback } from '../../src/transport-core/index.js';
 import { SluiceHeader } from '../../src/transport-core/index.js';
+import type { KafkaConsumerDeps } from './kafka-consumer.js';
 import type { KafkaDelivery } from './kafka-delivery.js';
 import type { PartitionState } from './partition-state.js';
 
@@ -18,9 +19,7 @@ export class HeldRecords {
   readonly #held = new Set<() => void>();
 
   constructor(
-    private readonly clock: Clock,
-    private readonly callback: DeliveryCallback,
-    private readonly logger: Logger,
+    private readonly deps: Pick<KafkaConsumerDeps, 'clock' | 'callback' | 'logger'>,
     private readonly closing: () => boolean,
   ) {}
 
@@ -39,11 +38,11 @@ export class HeldRecords {
   redeliverLater(delivery: KafkaDelivery, headers: Record<string, string>, delayMs: number): void {
     const state = delivery.lease as PartitionState;
     headers[SluiceHeader.deliveryCount] = String(delivery.deliveryCount);
-    const cancel = this.clock.setTimer(
+    const cancel = this.deps.clock.setTimer(
       () => {
         this.#held.delete(cancel);
         if (state.revoked || this.closing()) return;
-        handOut(delivery.again(headers), this.callback, this.logger);
+        handOut(delivery.again(headers), this.deps.callback, this.deps.logger);
       },
       Math.max(0, delayMs),
     );

@@ -65,8 +65,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       logger: deps.logger,
       what: `kafka consumer of group ${deps.topics.group}`,
     });
-    this.copies = new SettlementCopies(deps.producer, deps.topics, deps.clock, deps.logger);
-    this.held = new HeldRecords(deps.clock, deps.callback, deps.logger, () => this.#closing);
+    this.copies = new SettlementCopies(deps);
+    this.held = new HeldRecords(deps, () => this.#closing);
     this.#feed = new RecordFeed({
       ...deps,
       owner: this,
@@ -77,15 +77,8 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
       applyPauses: () => this.#applyPauses(),
       closing: () => this.#closing,
     });
-    const supervised = deps.options.onStatus !== undefined;
-    this.#consumer = groupMember(deps.kafka, deps.config, deps.topics.group, () => this.#gate.paused, supervised);
-    this.#commits = new OffsetCommits(
-      this.#consumer,
-      () => this.#partitions.values(),
-      deps.clock,
-      deps.config.commitIntervalMs,
-      deps.logger,
-    );
+    this.#consumer = groupMember(deps, () => this.#gate.paused);
+    this.#commits = new OffsetCommits(this.#consumer, () => this.#partitions.values(), deps);
   }
 
   get inFlight(): number {
@@ -198,7 +191,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     if (existing) return existing;
     let marks = this.#marks.get(topic);
     if (!marks) {
-      marks = loadDeliveryMarks(this.#deps.admin, this.#deps.topics.group, topic, this.#deps.logger);
+      marks = loadDeliveryMarks(this.#deps, topic);
       this.#marks.set(topic, marks);
     }
     const committed = (await marks).get(partition);
