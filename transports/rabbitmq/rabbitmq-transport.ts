@@ -131,13 +131,7 @@ export class RabbitmqTransport implements Transport {
 
   #declareOn(model: ChannelModel, topology: EndpointTopology): Promise<void> {
     return this.#withChannel(model, `declaring endpoint "${topology.endpoint}"`, async (channel) => {
-      await declareEndpoint(
-        channel,
-        topology.address,
-        topology.messageTypes,
-        this.config.queueType,
-        topology.skippedAddress,
-      );
+      await declareEndpoint(channel, topology, this.config.queueType);
       for (const type of topology.messageTypes) this.#exchanges.declared(model, exchangeFor(type));
     });
   }
