@@ -12,7 +12,7 @@ import {
   choose,
   deadLettered,
   faultFromHeaders,
-  redriveCopyHeaders,
+  redriveHeaders,
   scanPages,
   stringHeaders,
 } from '../../src/transport-core/index.js';
@@ -202,7 +202,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     // topic, and two of them in one produce can exceed the input topic's limit for one batch.
     let batch: Message[] = [];
     for (const r of chosen) {
-      const headers = redriveCopyHeaders(stringHeaders(r.message.headers, true), reason, now, ['sluice-kafka-']);
+      const headers = redriveHeaders(stringHeaders(r.message.headers, true), reason, now, ['sluice-kafka-']);
       const referenced = bodies.get(r);
       batch.push({ key: r.message.key, value: referenced ?? r.message.value, headers });
       if (referenced) batch = await this.#produceToInput(batch);

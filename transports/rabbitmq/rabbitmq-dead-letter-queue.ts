@@ -14,7 +14,7 @@ import {
   deadLettered,
   peekByScan,
   planSelection,
-  redriveCopyHeaders,
+  redriveHeaders,
   stringHeaders,
   transportFailure,
   walkHead,
@@ -141,7 +141,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
         planSelection(selection),
         moved,
         async (message, dead) => {
-          const headers = redriveCopyHeaders(dead.headers, reason, now, [DEAD_LETTER_ID_HEADER, ...BROKER_HEADERS]);
+          const headers = redriveHeaders(dead.headers, reason, now, [DEAD_LETTER_ID_HEADER, ...BROKER_HEADERS]);
           window.push({ message, options: copyProperties(message.properties, headers) });
           if (window.length >= REDRIVE_WINDOW) await flush();
         },

@@ -9,6 +9,7 @@ import {
 import type { Logger } from 'pino';
 import type { Clock, Consumer, ConsumeOptions, DeliveryCallback } from '../../src/transport-core/index.js';
 import { ConsumerGate, createDeferred } from '../../src/transport-core/index.js';
+import type { ServiceBusTransportConfig } from './service-bus-config.js';
 import { ServiceBusDelivery } from './service-bus-delivery.js';
 import { type Lane, newLane, receiverOptions, runSessionWorker } from './session-worker.js';
 
@@ -16,8 +17,8 @@ export interface ServiceBusConsumerOptions {
   readonly client: ServiceBusClient;
   readonly address: string;
   readonly callback: DeliveryCallback;
-  readonly sessions: false | { readonly maxConcurrentSessions: number; readonly idleTimeoutMs: number };
-  readonly maxAutoLockRenewalDurationMs: number;
+  /** The transport's: sessions, their number and idle timeout, the lock renewal. */
+  readonly config: ServiceBusTransportConfig;
   readonly schedule: (message: ServiceBusMessage, at: Date) => Promise<void>;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -77,18 +78,13 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   start(): void {
-    const { sessions } = this.options;
-    if (sessions === false) {
-      const receiver = this.options.client.createReceiver(
-        this.options.address,
-        receiverOptions(this.options.maxAutoLockRenewalDurationMs),
-      );
-      const lane = this.newLane(receiver, false);
+    const { client, address, config } = this.options;
+    if (!config.sessions) {
+      const lane = this.newLane(client.createReceiver(address, receiverOptions(config)), false);
       if (!this.gate.paused) this.subscribe(lane);
       return;
     }
-    for (let i = 0; i < sessions.maxConcurrentSessions; i++)
-      this.#sessionWorkers.push(runSessionWorker(this, sessions));
+    for (let i = 0; i < config.maxConcurrentSessions; i++) this.#sessionWorkers.push(runSessionWorker(this));
   }
 
   newLane(receiver: ServiceBusReceiver, session: boolean): Lane {
@@ -247,7 +243,7 @@ export class ServiceBusConsumer implements Consumer {
     if (!this.gate.resume()) return;
     this.resumed.resolve();
     if (this.gate.stopped) return;
-    if (this.options.sessions === false) for (const lane of this.lanes) this.subscribe(lane);
+    if (!this.options.config.sessions) for (const lane of this.lanes) this.subscribe(lane);
   }
 
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {

@@ -116,11 +116,9 @@ export class ServiceBusDelivery extends SettlingDelivery {
     await this.#abandon().catch(() => {});
   }
 
-  protected copy(target: CopyTarget, headers: Record<string, string>): Promise<undefined> {
-    const delayMs = target.kind === 'release' ? target.delayMs : 0;
-    return this.#broker('delayed release', async () => {
-      await this.deps.schedule(copyOf(this.message, headers), new Date(this.deps.now() + delayMs));
-    }).then(() => undefined);
+  protected async copy(target: CopyTarget, headers: Record<string, string>): Promise<undefined> {
+    const at = new Date(this.deps.now() + (target.kind === 'release' ? target.delayMs : 0));
+    await this.#broker('delayed release', () => this.deps.schedule(copyOf(this.message, headers), at));
   }
 
   protected override nativeDeadLetter(fault: FaultDetails, headers: Record<string, string>): Promise<void> {

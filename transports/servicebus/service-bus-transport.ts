@@ -64,7 +64,7 @@ export class ServiceBusTransport implements Transport {
 
   /** Creates the SDK client; the SDK opens the AMQP connection on first use and reopens it when lost. */
   connect(): Promise<void> {
-    return this.#connection.connect(() => {
+    return this.#connection.connect(async () => {
       try {
         this.#client = new ServiceBusClient(this.config.connectionString, {
           retryOptions: { maxRetries: this.config.maxRetries, timeoutInMs: this.config.operationTimeoutMs },
@@ -74,7 +74,6 @@ export class ServiceBusTransport implements Transport {
         const detail = redactSecrets(errorText(error), secretsOf(this.config.connectionString));
         throw new TransportError(`Service Bus connection string rejected: ${detail}`, { retryable: false });
       }
-      return undefined;
     });
   }
 
@@ -176,19 +175,15 @@ export class ServiceBusTransport implements Transport {
   async consume(address: string, callback: DeliveryCallback, options: ConsumeOptions): Promise<Consumer> {
     const client = this.#connected();
     const consumer = new ServiceBusConsumer({
+      ...this.deps,
+      config: this.config,
       client,
       address,
       callback,
       consume: options,
-      sessions: this.config.sessions
-        ? { maxConcurrentSessions: this.config.maxConcurrentSessions, idleTimeoutMs: this.config.sessionIdleTimeoutMs }
-        : false,
-      maxAutoLockRenewalDurationMs: this.config.maxAutoLockRenewalDurationMs,
       schedule: async (message, at) => {
         await this.#sender(address).scheduleMessages(message, at);
       },
-      clock: this.deps.clock,
-      logger: this.deps.logger,
       onClosed: (c) => this.#consumers.delete(c),
     });
     this.#consumers.add(consumer);
