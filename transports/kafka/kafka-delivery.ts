@@ -54,6 +54,10 @@ export class KafkaDelivery extends SettlingDelivery {
     readonly key: Buffer | null,
     readonly address: string,
     readonly body: Buffer,
+    /**
+     * The record's headers, less a retry record's due time: the one header the endpoint does not
+     * see, which every copy sets anew (retry) or leaves out (dead letter, held record).
+     */
     readonly headers: Readonly<Record<string, string>>,
     readonly deliveryCount: number,
     readonly partitionKey: string | undefined,
