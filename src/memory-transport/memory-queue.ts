@@ -122,11 +122,16 @@ export class MemoryQueue {
     return undefined;
   }
 
-  /** Ends a lock; throws LockLostError when it is no longer the current lock of its message. */
-  #take(lock: Lock): StoredMessage {
+  /** Throws LockLostError when `lock` is no longer the current lock of its message. */
+  #assertHeld(lock: Lock): void {
     if (this.#locks.get(lock.tag) !== lock) {
       throw new LockLostError(`lock on message ${lock.message.messageId} in "${this.address}" was lost`);
     }
+  }
+
+  /** Ends a lock (it must be held). */
+  #take(lock: Lock): StoredMessage {
+    this.#assertHeld(lock);
     this.#locks.delete(lock.tag);
     lock.consumer.settled(lock);
     this.schedulePump();
@@ -164,19 +169,13 @@ export class MemoryQueue {
   }
 
   renew(lock: Lock): void {
-    if (this.#locks.get(lock.tag) !== lock) {
-      throw new LockLostError(`lock on message ${lock.message.messageId} in "${this.address}" was lost`);
-    }
+    this.#assertHeld(lock);
     lock.lockedUntil = this.clock.now() + this.lockTimeoutMs;
   }
 
   /** Puts a lock's message back at the front, as a broker does when a consumer goes away. */
   abandon(lock: Lock): void {
-    if (this.#locks.get(lock.tag) !== lock) return;
-    this.#locks.delete(lock.tag);
-    lock.consumer.settled(lock);
-    this.#ready.unshift(lock.message);
-    this.schedulePump();
+    if (this.#locks.get(lock.tag) === lock) this.#ready.unshift(this.#take(lock));
   }
 
   locksOf(consumer: MemoryConsumer): Lock[] {

@@ -16,13 +16,12 @@ export class ConnectionState {
   }
 
   /** Runs `open` unless already connected (back to `idle` when it throws); throws once closed. */
-  async connect(open?: () => Promise<void> | undefined): Promise<void> {
+  async connect(open?: () => Promise<void>): Promise<void> {
     if (this.#state === 'closed') throw new TransportError(`${this.name} transport is closed`, { retryable: false });
     if (this.#state === 'connected') return;
     this.#state = 'connecting';
     try {
-      const opening = open?.();
-      if (opening) await opening;
+      if (open) await open();
     } catch (error) {
       this.#state = 'idle';
       throw error;

@@ -86,13 +86,18 @@ export function stringHeaders(
   return headers;
 }
 
-/** Headers for a redriven copy: fault and attempt state removed, redrive stamped. */
+/**
+ * Headers for the copy a redrive sends back to the endpoint: the fault, the attempt state and the
+ * kept delivery count removed (the copy is a first delivery), the transport's own bookkeeping headers
+ * removed (`dropped`: exact names, or prefixes ending in `-`), and the redrive stamped.
+ */
 export function redriveHeaders(
   deadLettered: Readonly<Record<string, string>>,
   reason: string,
   now: Date,
+  dropped: readonly string[] = [],
 ): Record<string, string> {
-  const headers = withoutHeaders(deadLettered, ['sluice-fault-', ...ATTEMPT_STATE]);
+  const headers = withoutHeaders(deadLettered, ['sluice-fault-', ...RETRY_STATE, ...dropped]);
   headers[SluiceHeader.redrivenAt] = now.toISOString();
   headers[SluiceHeader.redriveReason] = reason;
   return headers;

@@ -38,7 +38,6 @@ export {
   type DeadLetterPlan,
   type HeadWalk,
   planSelection,
-  redriveCopyHeaders,
   walkHead,
 } from './redrive-plan.js';
 export { deliveryCountOf } from './delivery-count.js';

@@ -1,5 +1,4 @@
 import type { DeadLetteredMessage, PurgeSelection, RedriveSelection } from './dead-letter-queue.js';
-import { redriveHeaders, SluiceHeader, withoutHeaders } from './headers.js';
 
 /** What a redrive or purge decides about each dead letter it reads, oldest first. */
 export interface DeadLetterPlan {
@@ -48,20 +47,6 @@ export function choose<T>(
   const kept: T[] = [];
   for (const entry of entries) (plan.wants(identify(entry), chosen.length) ? chosen : kept).push(entry);
   return { chosen, kept };
-}
-
-/**
- * Headers for the copy a redrive sends back to the endpoint: the fault and attempt state removed,
- * the redrive stamped, the kept delivery count removed (the copy is a first delivery), and the
- * transport's own bookkeeping headers removed (`dropped`: exact names, or prefixes ending in `-`).
- */
-export function redriveCopyHeaders(
-  deadLettered: Readonly<Record<string, string>>,
-  reason: string,
-  now: Date,
-  dropped: readonly string[] = [],
-): Record<string, string> {
-  return withoutHeaders(redriveHeaders(deadLettered, reason, now), [SluiceHeader.deliveryCount, ...dropped]);
 }
 
 /** One walk through the head of a queue that locks what it hands out (RabbitMQ, Service Bus). */

@@ -1,5 +1,5 @@
-import type { Kafka, Consumer as KafkajsConsumer } from 'kafkajs';
-import type { KafkaTransportConfig } from './kafka-config.js';
+import type { Consumer as KafkajsConsumer } from 'kafkajs';
+import type { KafkaConsumerDeps } from './kafka-consumer.js';
 import { pauseAwareAssigner } from './pause-aware-assigner.js';
 
 /**
@@ -13,14 +13,12 @@ import { pauseAwareAssigner } from './pause-aware-assigner.js';
  * backoff, shown in health meanwhile. Unsupervised, kafkajs's own restart is kept (retriable only).
  */
 export function groupMember(
-  kafka: Kafka,
-  config: KafkaTransportConfig,
-  groupId: string,
+  { kafka, config, topics, options }: Pick<KafkaConsumerDeps, 'kafka' | 'config' | 'topics' | 'options'>,
   paused: () => boolean,
-  supervised: boolean,
 ): KafkajsConsumer {
+  const supervised = options.onStatus !== undefined;
   return kafka.consumer({
-    groupId,
+    groupId: topics.group,
     partitionAssigners: [pauseAwareAssigner(paused)],
     sessionTimeout: config.sessionTimeoutMs,
     rebalanceTimeout: config.rebalanceTimeoutMs,

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import type { Clock, DeliveryCallback } from '../../src/transport-core/index.js';
-import { SluiceHeader, withoutHeaders } from '../../src/transport-core/index.js';
+import type { DeliveryCallback } from '../../src/transport-core/index.js';
+import { SluiceHeader } from '../../src/transport-core/index.js';
+import type { KafkaConsumerDeps } from './kafka-consumer.js';
 import type { KafkaDelivery } from './kafka-delivery.js';
-import { KafkaHeader } from './kafka-header.js';
 import type { PartitionState } from './partition-state.js';
 
 /** Hands a delivery to the endpoint; a callback that throws loses nothing (the record comes again). */
@@ -19,9 +19,7 @@ export class HeldRecords {
   readonly #held = new Set<() => void>();
 
   constructor(
-    private readonly clock: Clock,
-    private readonly callback: DeliveryCallback,
-    private readonly logger: Logger,
+    private readonly deps: Pick<KafkaConsumerDeps, 'clock' | 'callback' | 'logger'>,
     private readonly closing: () => boolean,
   ) {}
 
@@ -37,15 +35,14 @@ export class HeldRecords {
    * unchanged. Never an offset left unsettled for good; a crash or a rebalance meanwhile loses
    * nothing: the record is read again from the committed offset.
    */
-  redeliverLater(delivery: KafkaDelivery, raw: Record<string, string>, delayMs: number): void {
+  redeliverLater(delivery: KafkaDelivery, headers: Record<string, string>, delayMs: number): void {
     const state = delivery.lease as PartitionState;
-    raw[SluiceHeader.deliveryCount] = String(delivery.deliveryCount);
-    const headers = withoutHeaders(raw, [KafkaHeader.dueAt]);
-    const cancel = this.clock.setTimer(
+    headers[SluiceHeader.deliveryCount] = String(delivery.deliveryCount);
+    const cancel = this.deps.clock.setTimer(
       () => {
         this.#held.delete(cancel);
         if (state.revoked || this.closing()) return;
-        handOut(delivery.again(raw, headers), this.callback, this.logger);
+        handOut(delivery.again(headers), this.deps.callback, this.deps.logger);
       },
       Math.max(0, delayMs),
     );

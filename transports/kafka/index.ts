@@ -23,5 +23,6 @@ export {
   type KafkaTransportConfigInput,
   KafkaTransportConfigSchema,
 } from './kafka-config.js';
-export { KafkaTransport, kafkaCapabilities } from './kafka-transport.js';
+export { kafkaCapabilities } from './kafka-delivery.js';
+export { KafkaTransport } from './kafka-transport.js';
 export { OffsetTracker } from './offset-tracker.js';

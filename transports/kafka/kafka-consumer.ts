@@ -1,14 +1,8 @@
-import type { Admin, Consumer as KafkajsConsumer, Kafka, Producer } from 'kafkajs';
+import type { Consumer as KafkajsConsumer } from 'kafkajs';
 import type { Logger } from 'pino';
-import type {
-  Clock,
-  Consumer,
-  ConsumeOptions,
-  DeliveryCallback,
-  TransportCapabilities,
-} from '../../src/transport-core/index.js';
+import type { Consumer, ConsumeOptions, DeliveryCallback } from '../../src/transport-core/index.js';
 import { ConsumerGate } from '../../src/transport-core/index.js';
-import type { KafkaTransportConfig } from './kafka-config.js';
+import type { KafkaClient } from './kafka-client.js';
 import type { DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
 import { OffsetCommits } from './offset-commits.js';
 import {
@@ -22,18 +16,7 @@ import { applyPauses, groupMember } from './group-member.js';
 import { RecordFeed } from './record-feed.js';
 import { HeldRecords } from './held-records.js';
 import { SettlementCopies } from './settlement-copies.js';
-import type { EndpointTopics, TopicNaming } from './topic-naming.js';
-
-/** What a transport's consumers and dead-letter queues share: its clients, clock, config and naming. */
-export interface KafkaClient {
-  readonly kafka: Kafka;
-  readonly admin: Admin;
-  readonly producer: Producer;
-  readonly clock: Clock;
-  readonly config: KafkaTransportConfig;
-  readonly naming: TopicNaming;
-  readonly capabilities: TransportCapabilities;
-}
+import type { EndpointTopics } from './topic-naming.js';
 
 export interface KafkaConsumerDeps extends KafkaClient {
   readonly logger: Logger;
@@ -60,7 +43,6 @@ const UNASKED_STOP_GRACE_MS = 5_000;
  */
 export class KafkaConsumer implements Consumer, DeliveryOwner {
   readonly #deps: KafkaConsumerDeps;
-  readonly capabilities: TransportCapabilities;
   readonly #consumer: KafkajsConsumer;
   /** Prefetch, paused / closing, the drain: the kernel's gate. */
   readonly #gate: ConsumerGate;
@@ -77,39 +59,26 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
 
   constructor(deps: KafkaConsumerDeps) {
     this.#deps = deps;
-    this.capabilities = deps.capabilities;
     this.#gate = new ConsumerGate({
       ...deps.options,
       clock: deps.clock,
       logger: deps.logger,
       what: `kafka consumer of group ${deps.topics.group}`,
     });
-    this.copies = new SettlementCopies(deps.producer, deps.topics, deps.clock, deps.logger);
-    this.held = new HeldRecords(deps.clock, deps.callback, deps.logger, () => this.#closing);
+    this.copies = new SettlementCopies(deps);
+    this.held = new HeldRecords(deps, () => this.#closing);
     this.#feed = new RecordFeed({
+      ...deps,
       owner: this,
       gate: this.#gate,
-      clock: deps.clock,
-      logger: deps.logger,
-      config: deps.config,
-      address: deps.topics.address,
-      typeOfTopic: (topic) => deps.naming.typeOfTopic(topic),
-      callback: deps.callback,
       partitionState: (topic, partition, firstOffset) => this.#partitionState(topic, partition, firstOffset),
       partition: (k) => this.#partitions.get(k),
       flushMarks: () => this.#commits.flush(),
       applyPauses: () => this.#applyPauses(),
       closing: () => this.#closing,
     });
-    const supervised = deps.options.onStatus !== undefined;
-    this.#consumer = groupMember(deps.kafka, deps.config, deps.topics.group, () => this.#gate.paused, supervised);
-    this.#commits = new OffsetCommits(
-      this.#consumer,
-      () => this.#partitions.values(),
-      deps.clock,
-      deps.config.commitIntervalMs,
-      deps.logger,
-    );
+    this.#consumer = groupMember(deps, () => this.#gate.paused);
+    this.#commits = new OffsetCommits(this.#consumer, () => this.#partitions.values(), deps);
   }
 
   get inFlight(): number {
@@ -222,7 +191,7 @@ export class KafkaConsumer implements Consumer, DeliveryOwner {
     if (existing) return existing;
     let marks = this.#marks.get(topic);
     if (!marks) {
-      marks = loadDeliveryMarks(this.#deps.admin, this.#deps.topics.group, topic, this.#deps.logger);
+      marks = loadDeliveryMarks(this.#deps, topic);
       this.#marks.set(topic, marks);
     }
     const committed = (await marks).get(partition);

@@ -1,6 +1,5 @@
-import type { Admin, Kafka, Message, Producer } from 'kafkajs';
+import type { Message } from 'kafkajs';
 import type {
-  Clock,
   DeadLetteredMessage,
   DeadLetterQueue,
   DeadLetterScanOptions,
@@ -13,22 +12,18 @@ import {
   choose,
   deadLettered,
   faultFromHeaders,
-  redriveCopyHeaders,
+  redriveHeaders,
   scanPages,
   stringHeaders,
 } from '../../src/transport-core/index.js';
+import type { KafkaClient } from './kafka-client.js';
 import { KafkaHeader } from './kafka-header.js';
 import { referencedBodies } from './referenced-bodies.js';
 import { type RangeRecord, readTopicRange } from './read-topic-range.js';
 import type { EndpointTopics } from './topic-naming.js';
 
-export interface KafkaDeadLetterQueueDeps {
-  readonly kafka: Kafka;
-  readonly admin: Admin;
-  readonly producer: Producer;
-  readonly clock: Clock;
+export interface KafkaDeadLetterQueueDeps extends KafkaClient {
   readonly topics: EndpointTopics;
-  readonly maxWaitTimeMs: number;
   /** Serialises redrives of one topic within the process. */
   readonly lock: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 }
@@ -133,11 +128,9 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
       let result = none;
       const ranges = await this.#ranges();
       if ('limit' in selection) for (const r of ranges.values()) r.to = Math.min(r.to, r.from + selection.limit);
-      await readTopicRange(this.deps.kafka, this.#topic, {
+      await readTopicRange(this.deps, this.#topic, {
         ranges,
         groupId: this.#readerGroup,
-        timeoutMs: 60_000,
-        maxWaitTimeMs: this.deps.maxWaitTimeMs,
         whileMember: async (read, commit) => {
           result = await act(oldestFirst(read), commit);
         },
@@ -201,7 +194,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     if (chosen.length === 0) return { moved: 0, ids: [] };
     // A dead letter written as a reference (its copy did not fit) gets its body from the source
     // record. One whose source is gone (retention) stays, as if not chosen.
-    const bodies = await referencedBodies(this.deps.kafka, this.deps.admin, chosen, this.deps.maxWaitTimeMs);
+    const bodies = await referencedBodies(this.deps, chosen);
     const gone = chosen.filter((r) => bodies.get(r) === null);
     if (gone.length > 0) chosen = chosen.filter((r) => bodies.get(r) !== null);
     const now = new Date(this.deps.clock.now());
@@ -209,7 +202,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
     // topic, and two of them in one produce can exceed the input topic's limit for one batch.
     let batch: Message[] = [];
     for (const r of chosen) {
-      const headers = redriveCopyHeaders(stringHeaders(r.message.headers, true), reason, now, ['sluice-kafka-']);
+      const headers = redriveHeaders(stringHeaders(r.message.headers, true), reason, now, ['sluice-kafka-']);
       const referenced = bodies.get(r);
       batch.push({ key: r.message.key, value: referenced ?? r.message.value, headers });
       if (referenced) batch = await this.#produceToInput(batch);
@@ -227,11 +220,7 @@ export class KafkaDeadLetterQueue implements DeadLetterQueue {
   }
 
   #read(ranges: Map<number, { from: number; to: number }>): Promise<RangeRecord[]> {
-    return readTopicRange(this.deps.kafka, this.#topic, {
-      ranges,
-      timeoutMs: 60_000,
-      maxWaitTimeMs: this.deps.maxWaitTimeMs,
-    });
+    return readTopicRange(this.deps, this.#topic, { ranges });
   }
 
   #toDeadLetter(r: RangeRecord): DeadLetteredMessage {

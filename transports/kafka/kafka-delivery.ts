@@ -3,9 +3,17 @@ import { ACKNOWLEDGED, KEPT_FOR_REDELIVERY, SettlingDelivery } from '../../src/t
 import type { HeldRecords } from './held-records.js';
 import type { SettlementCopies } from './settlement-copies.js';
 
+/** What Kafka gives natively (offsets, partition order) and what the settlement kernel builds on top. */
+export const kafkaCapabilities: TransportCapabilities = {
+  nativeDelay: false,
+  nativeDeadLetter: false,
+  deliveryCount: 'header',
+  ordering: 'partition',
+  durable: true,
+};
+
 /** What a delivery needs from the consumer that handed it out: Kafka's settlement primitives. */
 export interface DeliveryOwner {
-  readonly capabilities: TransportCapabilities;
   /** Retry-topic and dead-letter-topic copies (acks=all). */
   readonly copies: Pick<SettlementCopies, 'retry' | 'deadLetter'>;
   /** Records handed out again in process after a delay, their offsets unsettled meanwhile. */
@@ -35,6 +43,8 @@ export interface PartitionLease {
  * rejects with `LockLostError` and the record comes again to whoever owns the partition.
  */
 export class KafkaDelivery extends SettlingDelivery {
+  protected readonly capabilities = kafkaCapabilities;
+
   constructor(
     private readonly owner: DeliveryOwner,
     /** The partition it came from (the consumer's state for it). */
@@ -42,10 +52,12 @@ export class KafkaDelivery extends SettlingDelivery {
     readonly offset: number,
     /** The record key as received. */
     readonly key: Buffer | null,
-    /** Headers as received (including transport headers hidden from `headers`). */
-    readonly rawHeaders: Readonly<Record<string, string>>,
     readonly address: string,
     readonly body: Buffer,
+    /**
+     * The record's headers, less a retry record's due time: the one header the endpoint does not
+     * see, which every copy sets anew (retry) or leaves out (dead letter, held record).
+     */
     readonly headers: Readonly<Record<string, string>>,
     readonly deliveryCount: number,
     readonly partitionKey: string | undefined,
@@ -54,24 +66,9 @@ export class KafkaDelivery extends SettlingDelivery {
   }
 
   /** The same record handed out again in process (`HeldRecords`), counted once more. */
-  again(rawHeaders: Record<string, string>, headers: Record<string, string>): KafkaDelivery {
+  again(headers: Record<string, string>): KafkaDelivery {
     const { owner, lease, offset, key, address, body, deliveryCount, partitionKey } = this;
-    return new KafkaDelivery(
-      owner,
-      lease,
-      offset,
-      key,
-      rawHeaders,
-      address,
-      body,
-      headers,
-      deliveryCount + 1,
-      partitionKey,
-    );
-  }
-
-  protected get capabilities(): TransportCapabilities {
-    return this.owner.capabilities;
+    return new KafkaDelivery(owner, lease, offset, key, address, body, headers, deliveryCount + 1, partitionKey);
   }
 
   /** `<topic>:<partition>:<offset>`; built on use only (logs, copies). */
@@ -85,10 +82,6 @@ export class KafkaDelivery extends SettlingDelivery {
 
   protected override lost(): LockLostError {
     return super.lost('its partition was revoked or its consumer closed');
-  }
-
-  protected override copyHeaders(): Record<string, string> {
-    return { ...this.rawHeaders };
   }
 
   protected acknowledge(): Promise<void> {
@@ -119,6 +112,6 @@ export class KafkaDelivery extends SettlingDelivery {
 
   protected async returnUnchanged(): Promise<void> {
     if (this.lease.revoked) throw this.lost();
-    this.owner.held.redeliverLater(this, { ...this.rawHeaders }, 0);
+    this.owner.held.redeliverLater(this, { ...this.headers }, 0);
   }
 }

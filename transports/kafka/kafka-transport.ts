@@ -10,7 +10,6 @@ import type {
   EndpointTopology,
   OutgoingMessage,
   Transport,
-  TransportCapabilities,
   TransportState,
 } from '../../src/transport-core/index.js';
 import {
@@ -21,31 +20,17 @@ import {
   TransportError,
 } from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
-import { type KafkaClient, KafkaConsumer } from './kafka-consumer.js';
+import type { KafkaClient } from './kafka-client.js';
+import { KafkaConsumer } from './kafka-consumer.js';
 import { KafkaDeadLetterQueue } from './kafka-dead-letter-queue.js';
+import { kafkaCapabilities } from './kafka-delivery.js';
 import { isMessageTooLarge, KafkaHeader } from './kafka-header.js';
 import { type EndpointTopics, TopicNaming } from './topic-naming.js';
 
 // kafkajs is CommonJS: Node's ESM loader sees only its default export.
 const { ConfigResourceTypes, Kafka, logLevel, Partitioners } = kafkajs;
 
-/** What Kafka gives natively and what the transport builds on top. */
-export const kafkaCapabilities: TransportCapabilities = {
-  nativeDelay: false,
-  nativeDeadLetter: false,
-  deliveryCount: 'header',
-  ordering: 'partition',
-  durable: true,
-};
-
-/** kafkajs's levels by name (the config) and name by level (its log lines, routed to pino). */
-const LEVELS = {
-  nothing: logLevel.NOTHING,
-  error: logLevel.ERROR,
-  warn: logLevel.WARN,
-  info: logLevel.INFO,
-  debug: logLevel.DEBUG,
-};
+/** pino's level for a kafkajs level (its log lines are routed to the transport's logger). */
 const LEVEL_NAMES: Partial<Record<number, 'error' | 'warn' | 'info'>> = {
   [logLevel.ERROR]: 'error',
   [logLevel.WARN]: 'warn',
@@ -78,7 +63,8 @@ export class KafkaTransport implements Transport {
       brokers: config.brokers,
       connectionTimeout: config.connectionTimeoutMs,
       requestTimeout: config.requestTimeoutMs,
-      logLevel: LEVELS[config.clientLogLevel],
+      // The config names kafkajs's own levels, in lower case.
+      logLevel: logLevel[config.clientLogLevel.toUpperCase() as Uppercase<KafkaTransportConfig['clientLogLevel']>],
       // Route kafkajs logs to pino; kafkajs never logs SASL credentials.
       logCreator: () => (entry) => {
         const { message, ...fields } = entry.log;
@@ -98,7 +84,6 @@ export class KafkaTransport implements Transport {
       clock: deps.clock,
       config,
       naming: new TopicNaming(config),
-      capabilities: kafkaCapabilities,
     };
   }
 
@@ -257,7 +242,6 @@ export class KafkaTransport implements Transport {
     return new KafkaDeadLetterQueue({
       ...this.#client,
       topics: this.#topicsOf(address),
-      maxWaitTimeMs: this.#config.maxWaitTimeMs,
       lock: (name, fn) => this.#lock(name, fn),
     });
   }

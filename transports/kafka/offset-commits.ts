@@ -1,7 +1,7 @@
 import type { Consumer as KafkajsConsumer } from 'kafkajs';
-import type { Logger } from 'pino';
-import { type Clock, Mutex } from '../../src/transport-core/index.js';
+import { Mutex } from '../../src/transport-core/index.js';
 import { encodeDeliveryMark } from './delivery-mark.js';
+import type { KafkaConsumerDeps } from './kafka-consumer.js';
 import type { PartitionState } from './partition-state.js';
 
 /**
@@ -18,18 +18,16 @@ export class OffsetCommits {
   constructor(
     private readonly consumer: KafkajsConsumer,
     private readonly partitions: () => Iterable<PartitionState>,
-    private readonly clock: Clock,
-    private readonly intervalMs: number,
-    private readonly logger: Logger,
+    private readonly deps: Pick<KafkaConsumerDeps, 'clock' | 'config' | 'logger'>,
   ) {}
 
   /** A commit after the interval, unless one is already planned. */
   schedule(): void {
     if (this.#timer || this.#stopped) return;
-    this.#timer = this.clock.setTimer(() => {
+    this.#timer = this.deps.clock.setTimer(() => {
       this.#timer = undefined;
       void this.flush();
-    }, this.intervalMs);
+    }, this.deps.config.commitIntervalMs);
   }
 
   /** No more planned commits (a flush still commits). */
@@ -44,7 +42,7 @@ export class OffsetCommits {
     return this.#serial
       .run(() => this.#commitNow())
       .catch((error: unknown) => {
-        this.logger.debug({ err: error }, 'offset commit failed; retried with the next one');
+        this.deps.logger.debug({ err: error }, 'offset commit failed; retried with the next one');
       });
   }
 

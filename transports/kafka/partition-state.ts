@@ -1,5 +1,5 @@
-import type { Admin, KafkaMessage } from 'kafkajs';
-import type { Logger } from 'pino';
+import type { KafkaMessage } from 'kafkajs';
+import type { KafkaConsumerDeps } from './kafka-consumer.js';
 import { type DeliveryMark, decodeDeliveryMark } from './delivery-mark.js';
 import type { PartitionLease } from './kafka-delivery.js';
 import { OffsetTracker } from './offset-tracker.js';
@@ -46,14 +46,12 @@ export const partitionKeyOf = (topic: string, partition: number) => `${partition
  * re-read record counts as a first delivery: `deliveryCount` is then a lower bound.
  */
 export async function loadDeliveryMarks(
-  admin: Admin,
-  groupId: string,
+  { admin, topics, logger }: Pick<KafkaConsumerDeps, 'admin' | 'topics' | 'logger'>,
   topic: string,
-  logger: Logger,
 ): Promise<Map<number, CommittedMark>> {
   const result = new Map<number, CommittedMark>();
   try {
-    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const [offsets] = await admin.fetchOffsets({ groupId: topics.group, topics: [topic] });
     for (const p of offsets?.partitions ?? []) {
       const offset = Number(p.offset);
       if (offset >= 0) result.set(p.partition, { offset, mark: decodeDeliveryMark(p.metadata) });

@@ -42,9 +42,8 @@ export function pauseAwareAssigner(isPaused: () => boolean): PartitionAssigner {
         for (const partition of partitions) {
           const member = pool[turn++ % pool.length] as (typeof pool)[number];
           const forMember = assignment.get(member.memberId) as Record<string, number[]>;
-          const list = forMember[topic] ?? [];
-          list.push(partition);
-          forMember[topic] = list;
+          forMember[topic] ??= [];
+          forMember[topic].push(partition);
         }
       }
       return [...assignment].map(([memberId, topicPartitions]) => ({

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { KafkaMessage } from 'kafkajs';
 import { createDeferred, withTimeout } from '../../src/transport-core/index.js';
+import type { KafkaClient } from './kafka-client.js';
 
 /** A record read back from a topic, with its partition. */
 export interface RangeRecord {
@@ -21,9 +22,10 @@ export interface ReadTopicRangeOptions {
   ) => Promise<void>;
   /** Per partition: read offsets `from` (inclusive) to `to` (exclusive). */
   readonly ranges: ReadonlyMap<number, { from: number; to: number }>;
-  readonly timeoutMs: number;
-  readonly maxWaitTimeMs: number;
 }
+
+/** How long one read may take (a group join, then the fetches). */
+const READ_TIMEOUT_MS = 60_000;
 
 /**
  * Reads fixed offset ranges of one topic through a consumer group (kafkajs has no group-less
@@ -31,7 +33,7 @@ export interface ReadTopicRangeOptions {
  * default `group.initial.rebalance.delay.ms` (3 s) that is the floor of every call. Rejects on timeout.
  */
 export async function readTopicRange(
-  kafka: Kafka,
+  { kafka, config }: Pick<KafkaClient, 'kafka' | 'config'>,
   topic: string,
   options: ReadTopicRangeOptions,
 ): Promise<RangeRecord[]> {
@@ -41,7 +43,7 @@ export async function readTopicRange(
   const out: RangeRecord[] = [];
   const consumer = kafka.consumer({
     groupId: options.groupId ?? `sluice-reader-${randomUUID()}`,
-    maxWaitTimeInMs: options.maxWaitTimeMs,
+    maxWaitTimeInMs: config.maxWaitTimeMs,
     allowAutoTopicCreation: false,
   });
   const finished = createDeferred<void>();
@@ -66,8 +68,8 @@ export async function readTopicRange(
       },
     });
     for (const [partition, range] of pending) consumer.seek({ topic, partition, offset: String(range.from) });
-    const timedOut = () => new Error(`reading ${topic} timed out after ${options.timeoutMs} ms`);
-    await withTimeout(finished.promise, options.timeoutMs, timedOut);
+    const timedOut = () => new Error(`reading ${topic} timed out after ${READ_TIMEOUT_MS} ms`);
+    await withTimeout(finished.promise, READ_TIMEOUT_MS, timedOut);
     out.sort(byPosition);
     await options.whileMember?.(out, async (offsets) => {
       const list = [...offsets].map(([partition, offset]) => ({ topic, partition, offset: String(offset) }));

@@ -4,6 +4,7 @@ import { type DeliveryOwner, KafkaDelivery } from './kafka-delivery.js';
 import { KafkaHeader } from './kafka-header.js';
 import type { PartitionState } from './partition-state.js';
 import { tombstoneBody, UNKNOWN_TOMBSTONE_TYPE } from './tombstone-body.js';
+import type { TopicNaming } from './topic-naming.js';
 
 /**
  * The delivery of one fetched record: its headers without the retry topic's due time, its count
@@ -17,7 +18,7 @@ export function recordDelivery(
   offset: number,
   raw: Record<string, string>,
   address: string,
-  typeOfTopic: (topic: string) => string | undefined,
+  naming: TopicNaming,
 ): KafkaDelivery {
   const { topic, partition } = state;
   const headers = KafkaHeader.dueAt in raw ? withoutHeaders(raw, [KafkaHeader.dueAt]) : raw;
@@ -32,14 +33,13 @@ export function recordDelivery(
       offset: message.offset,
       key: partitionKey,
       timestampMs: Number(message.timestamp),
-      type: raw[SluiceHeader.messageType] ?? typeOfTopic(topic) ?? UNKNOWN_TOMBSTONE_TYPE,
+      type: raw[SluiceHeader.messageType] ?? naming.typeOfTopic(topic) ?? UNKNOWN_TOMBSTONE_TYPE,
     });
   return new KafkaDelivery(
     owner,
     state,
     offset,
     message.key,
-    raw,
     address,
     body,
     headers,

@@ -1,8 +1,7 @@
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
-import type { Logger } from 'pino';
-import type { Clock, ConsumerGate, DeliveryCallback } from '../../src/transport-core/index.js';
+import type { ConsumerGate } from '../../src/transport-core/index.js';
 import { Fifo, stringHeaders } from '../../src/transport-core/index.js';
-import type { KafkaTransportConfig } from './kafka-config.js';
+import type { KafkaConsumerDeps } from './kafka-consumer.js';
 import type { DeliveryOwner } from './kafka-delivery.js';
 import { handOut } from './held-records.js';
 import { KafkaHeader } from './kafka-header.js';
@@ -17,15 +16,11 @@ import { recordDelivery } from './record-delivery.js';
  */
 const BUFFER_FETCHES = 2;
 
-export interface RecordFeedDeps {
+/** The consumer's clock, logger, config, topics, naming and callback, its gate, and its partitions. */
+export interface RecordFeedDeps
+  extends Pick<KafkaConsumerDeps, 'clock' | 'logger' | 'config' | 'topics' | 'naming' | 'callback'> {
   readonly owner: DeliveryOwner;
   readonly gate: ConsumerGate;
-  readonly clock: Clock;
-  readonly logger: Logger;
-  readonly config: KafkaTransportConfig;
-  readonly address: string;
-  readonly typeOfTopic: (topic: string) => string | undefined;
-  readonly callback: DeliveryCallback;
   /** The partition's state, made (with the group's delivery mark) on its first batch. */
   readonly partitionState: (topic: string, partition: number, firstOffset: number) => Promise<PartitionState>;
   readonly partition: (k: string) => PartitionState | undefined;
@@ -191,8 +186,8 @@ export class RecordFeed {
       this.#buffered--;
       state.tracker.track(offset);
       gate.handedOut();
-      const { owner, address, typeOfTopic, logger } = this.deps;
-      handOut(recordDelivery(owner, state, message, offset, raw, address, typeOfTopic), callback, logger);
+      const { owner, topics, naming, logger } = this.deps;
+      handOut(recordDelivery(owner, state, message, offset, raw, topics.address, naming), callback, logger);
     }
     if (this.#wake.length > 0 && !this.#full) this.signal();
   };

@@ -1,5 +1,6 @@
-import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
+import type { KafkaMessage } from 'kafkajs';
 import { stringHeaders } from '../../src/transport-core/index.js';
+import type { KafkaClient } from './kafka-client.js';
 import { KafkaHeader, parseRecordPosition } from './kafka-header.js';
 import { type RangeRecord, readTopicRange } from './read-topic-range.js';
 
@@ -21,10 +22,8 @@ const SOURCE_WINDOW_GAP = 1_000;
  * a deleted topic) or is not the same message any more (a recreated topic).
  */
 export async function referencedBodies(
-  kafka: Kafka,
-  admin: Admin,
+  client: Pick<KafkaClient, 'kafka' | 'admin' | 'config'>,
   records: RangeRecord[],
-  maxWaitTimeMs: number,
 ): Promise<Map<RangeRecord, Buffer | null>> {
   const bodies = new Map<RangeRecord, Buffer | null>();
   const wanted = new Map<string, Wanted[]>();
@@ -41,7 +40,7 @@ export async function referencedBodies(
   for (const [topic, list] of wanted) {
     let watermarks: Map<number, { low: number; high: number }>;
     try {
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await client.admin.fetchTopicOffsets(topic);
       watermarks = new Map(offsets.map((p) => [p.partition, { low: Number(p.low), high: Number(p.high) }]));
     } catch {
       continue; // The source topic is gone: its references stay dead letters.
@@ -62,11 +61,7 @@ export async function referencedBodies(
     }
     const found = new Map<string, KafkaMessage>();
     for (const w of windows) {
-      const read = await readTopicRange(kafka, topic, {
-        ranges: new Map([[w.partition, { from: w.from, to: w.to }]]),
-        timeoutMs: 60_000,
-        maxWaitTimeMs: maxWaitTimeMs,
-      });
+      const read = await readTopicRange(client, topic, { ranges: new Map([[w.partition, w]]) });
       for (const r of read) found.set(`${r.partition}:${r.message.offset}`, r.message);
     }
     for (const want of present) {

@@ -1,10 +1,7 @@
-import type { Producer } from 'kafkajs';
-import type { Logger } from 'pino';
-import type { Clock } from '../../src/transport-core/index.js';
 import { SluiceHeader } from '../../src/transport-core/index.js';
+import type { KafkaConsumerDeps } from './kafka-consumer.js';
 import type { KafkaDelivery } from './kafka-delivery.js';
 import { isMessageTooLarge, KafkaHeader } from './kafka-header.js';
-import type { EndpointTopics } from './topic-naming.js';
 
 /**
  * Kafka's "copy durably to an address" for the settlement kernel: a record written with acks=all to
@@ -12,12 +9,7 @@ import type { EndpointTopics } from './topic-naming.js';
  * naming the record it copies.
  */
 export class SettlementCopies {
-  constructor(
-    private readonly producer: Producer,
-    private readonly topics: EndpointTopics,
-    private readonly clock: Clock,
-    private readonly logger: Logger,
-  ) {}
+  constructor(private readonly deps: Pick<KafkaConsumerDeps, 'producer' | 'topics' | 'clock' | 'logger'>) {}
 
   /**
    * The retry-topic copy; false when it does not fit the retry topic (the caller then keeps the
@@ -25,23 +17,14 @@ export class SettlementCopies {
    */
   async retry(delivery: KafkaDelivery, headers: Record<string, string>, delayMs: number): Promise<boolean> {
     const record: Record<string, string> = { ...headers };
-    record[KafkaHeader.dueAt] = String(this.clock.now() + Math.max(0, delayMs));
+    record[KafkaHeader.dueAt] = String(this.deps.clock.now() + Math.max(0, delayMs));
     record[KafkaHeader.source] = delivery.deliveryId;
-    try {
-      await this.producer.send({
-        topic: this.topics.retry,
-        acks: -1,
-        messages: [{ key: delivery.key, value: delivery.body, headers: record }],
-      });
-      return true;
-    } catch (error) {
-      if (!isMessageTooLarge(error)) throw error;
-      this.logger.warn(
-        { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic: this.topics.retry, delayMs },
-        'retry copy too large for the retry topic; redelivering the record in process after the delay instead',
-      );
-      return false;
-    }
+    if (await this.#write(this.deps.topics.retry, delivery, record)) return true;
+    this.deps.logger.warn(
+      { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic: this.deps.topics.retry, delayMs },
+      'retry copy too large for the retry topic; redelivering the record in process after the delay instead',
+    );
+    return false;
   }
 
   /**
@@ -50,21 +33,35 @@ export class SettlementCopies {
    * (the source record, kept for its topic's retention; redrive reads it there).
    */
   async deadLetter(delivery: KafkaDelivery, headers: Record<string, string>): Promise<void> {
-    delete headers[KafkaHeader.dueAt];
     headers[SluiceHeader.deliveryCount] = String(delivery.deliveryCount);
     headers[KafkaHeader.source] = delivery.deliveryId;
-    const topic = this.topics.deadLetter;
+    const topic = this.deps.topics.deadLetter;
+    if (await this.#write(topic, delivery, headers)) return;
+    headers[KafkaHeader.bodyOmitted] =
+      `${delivery.body.length} bytes did not fit ${topic} (max.message.bytes); the body stays at ${delivery.deliveryId}`;
+    this.deps.logger.warn(
+      { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic },
+      'dead-letter copy too large for the dead-letter topic; dead-lettered a reference to the record instead',
+    );
+    await this.deps.producer.send({
+      topic,
+      acks: -1,
+      messages: [{ key: delivery.key, value: Buffer.alloc(0), headers }],
+    });
+  }
+
+  /** Writes the record with acks=all; false when it is larger than the topic accepts. */
+  async #write(topic: string, delivery: KafkaDelivery, headers: Record<string, string>): Promise<boolean> {
     try {
-      await this.producer.send({ topic, acks: -1, messages: [{ key: delivery.key, value: delivery.body, headers }] });
+      await this.deps.producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: delivery.key, value: delivery.body, headers }],
+      });
+      return true;
     } catch (error) {
       if (!isMessageTooLarge(error)) throw error;
-      headers[KafkaHeader.bodyOmitted] =
-        `${delivery.body.length} bytes did not fit ${topic} (max.message.bytes); the body stays at ${delivery.deliveryId}`;
-      this.logger.warn(
-        { deliveryId: delivery.deliveryId, bytes: delivery.body.length, topic },
-        'dead-letter copy too large for the dead-letter topic; dead-lettered a reference to the record instead',
-      );
-      await this.producer.send({ topic, acks: -1, messages: [{ key: delivery.key, value: Buffer.alloc(0), headers }] });
+      return false;
     }
   }
 }

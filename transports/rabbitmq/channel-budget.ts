@@ -80,21 +80,26 @@ export class ChannelBudget {
   }
 }
 
+/** A short-lived channel and the function that closes it (giving its slot in the channel budget back). */
+export interface ShortLived {
+  readonly channel: Channel;
+  close(): Promise<void>;
+}
+
 /**
  * Opens a short-lived channel within the channel budget (waiting at most `timeoutMs` for a slot)
  * and resolves with it and the function that closes it and gives the slot back.
  */
-export async function openShortLived<C extends Channel>(
+export async function openShortLived(
   budget: ChannelBudget,
   model: ChannelModel,
   what: string,
   timeoutMs: number,
-  create: (model: ChannelModel) => Promise<C>,
-): Promise<{ channel: C; close: () => Promise<void> }> {
+): Promise<ShortLived> {
   const release = await budget.acquire(timeoutMs, what);
-  let channel: C;
+  let channel: Channel;
   try {
-    channel = await create(model);
+    channel = await model.createChannel();
   } catch (error) {
     release();
     throw new TransportError(`${what}: cannot open a channel: ${errorText(error)}`, { cause: error });

@@ -17,11 +17,12 @@ export class ConsumerChannel {
   readonly #unsettled = new Map<number, ConsumeMessage>();
   #acks: ConsumeMessage[] = [];
   #flush: Deferred<void> | undefined;
-  #onIdle: (() => void) | undefined;
 
   constructor(
     readonly channel: Channel,
     readonly id: number,
+    /** Called when `unsettled` drops to zero (for draining on close). */
+    private readonly onIdle: () => void,
   ) {}
 
   get alive(): boolean {
@@ -31,11 +32,6 @@ export class ConsumerChannel {
   /** Deliveries handed out on this channel whose ack or nack has not been written yet. */
   get unsettled(): number {
     return this.#unsettled.size + this.#acks.length;
-  }
-
-  /** Called when `unsettled` drops to zero (for draining on close). */
-  set onIdle(fn: (() => void) | undefined) {
-    this.#onIdle = fn;
   }
 
   handedOut(message: ConsumeMessage): void {
@@ -105,7 +101,7 @@ export class ConsumerChannel {
   }
 
   #idleCheck(): void {
-    if (this.unsettled === 0) this.#onIdle?.();
+    if (this.unsettled === 0) this.onIdle();
   }
 
   /** The channel is gone: its deliveries are the broker's again. */
@@ -117,6 +113,6 @@ export class ConsumerChannel {
     this.#flush = undefined;
     this.#acks = [];
     flush?.reject(new LockLostError('the channel closed before the ack was written; the broker redelivers'));
-    this.#onIdle?.();
+    this.onIdle();
   }
 }

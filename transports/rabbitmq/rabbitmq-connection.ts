@@ -13,10 +13,11 @@ import type { RabbitmqTransportConfig } from './rabbitmq-config.js';
 /** Runs after every (re)connection, before the transport reports `connected`; a throw retries. */
 export type ConnectedHook = (model: ChannelModel) => Promise<void>;
 
+/** A caller waiting for the connection, and the end of its wait's timer. */
 interface Waiter {
   resolve(model: ChannelModel): void;
   reject(error: unknown): void;
-  cancel: () => void;
+  cancel(): void;
 }
 
 /**
@@ -28,7 +29,6 @@ interface Waiter {
 export class RabbitmqConnection {
   #state: TransportState = 'idle';
   #model: ChannelModel | undefined;
-  #generation = 0;
   #cancelRetry: (() => void) | undefined;
   readonly #waiters = new Set<Waiter>();
   readonly #hooks: ConnectedHook[] = [];
@@ -47,11 +47,6 @@ export class RabbitmqConnection {
 
   get state(): TransportState {
     return this.#state;
-  }
-
-  /** Increases on each new connection: a channel of an older generation is dead. */
-  get generation(): number {
-    return this.#generation;
   }
 
   /** The live connection, or undefined while not connected. */
@@ -103,10 +98,12 @@ export class RabbitmqConnection {
 
   #adopt(model: ChannelModel): void {
     this.#model = model;
-    this.#generation++;
     this.#state = 'connected';
     model.once('close', (error?: Error) => this.#lost(model, error));
-    for (const waiter of this.#waiters) waiter.resolve(model);
+    for (const waiter of this.#waiters) {
+      waiter.cancel();
+      waiter.resolve(model);
+    }
     this.#waiters.clear();
   }
 
@@ -177,22 +174,11 @@ export class RabbitmqConnection {
       );
     }
     return new Promise<ChannelModel>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve: (model) => {
-          waiter.cancel();
-          resolve(model);
-        },
-        reject: (error) => {
-          waiter.cancel();
-          reject(error);
-        },
-        cancel: () => {},
-      };
-      const cancelTimer = this.clock.setTimer(() => {
+      const cancel = this.clock.setTimer(() => {
         this.#waiters.delete(waiter);
         reject(new TransportError(`RabbitMQ at ${this.#display} still unreachable after ${timeoutMs} ms`));
       }, timeoutMs);
-      waiter.cancel = cancelTimer;
+      const waiter: Waiter = { resolve, reject, cancel };
       this.#waiters.add(waiter);
     });
   }
@@ -202,8 +188,10 @@ export class RabbitmqConnection {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#cancelRetry?.();
-    for (const waiter of this.#waiters)
+    for (const waiter of this.#waiters) {
+      waiter.cancel();
       waiter.reject(new TransportError('rabbitmq transport closed', { retryable: false }));
+    }
     this.#waiters.clear();
     const model = this.#model;
     this.#model = undefined;

@@ -30,16 +30,14 @@ export class RabbitmqConsumer implements Consumer {
   constructor(
     private readonly queue: string,
     private readonly callback: DeliveryCallback,
-    prefetch: number,
+    /** `paused`: open the channel, but consume only on `resume()`. */
+    options: ConsumeOptions,
     private readonly routes: SettlementRoutes,
     private readonly logger: Logger,
     private readonly onClosed: (consumer: RabbitmqConsumer) => void,
-    /** `paused`: open the channel, but consume only on `resume()`. */
-    options: Omit<ConsumeOptions, 'prefetch'> = {},
   ) {
     this.#gate = new ConsumerGate({
       ...options,
-      prefetch,
       clock: systemClock,
       logger,
       what: `consumer of queue "${queue}"`,
@@ -74,8 +72,7 @@ export class RabbitmqConsumer implements Consumer {
         await raw.close().catch(() => {});
         return;
       }
-      const channel = new ConsumerChannel(raw, nextChannelId++);
-      channel.onIdle = () => this.#gate.idle();
+      const channel = new ConsumerChannel(raw, nextChannelId++, () => this.#gate.idle());
       // amqplib emits 'error' on a channel only when the broker closed that channel (not when the
       // connection went: then only 'close', and the transport reopens the consumer on reconnecting).
       let closedBy: Error | undefined;

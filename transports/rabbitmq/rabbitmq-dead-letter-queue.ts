@@ -1,4 +1,4 @@
-import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
+import type { GetMessage, Options } from 'amqplib';
 import type {
   Clock,
   DeadLetteredMessage,
@@ -14,13 +14,13 @@ import {
   deadLettered,
   peekByScan,
   planSelection,
-  redriveCopyHeaders,
+  redriveHeaders,
   stringHeaders,
-  TransportError,
   transportFailure,
   walkHead,
 } from '../../src/transport-core/index.js';
 import { BROKER_HEADERS, copyProperties } from './amqp-headers.js';
+import type { ShortLived } from './channel-budget.js';
 import { DEAD_LETTER_ID_HEADER } from './rabbitmq-delivery.js';
 import { queueNames } from './topology.js';
 
@@ -29,23 +29,20 @@ const REDRIVE_WINDOW = 100;
 /** How long an operation waits for the messages it handed back to be counted again. */
 const RETURN_WAIT_MS = 2_000;
 
-/** A short-lived channel and the function that closes it (giving its slot in the channel budget back). */
-export interface ShortLived<C> {
-  readonly channel: C;
-  close(): Promise<void>;
-}
-
-/** Opens the short-lived channels a dead-letter operation needs, within the transport's channel budget. */
-export interface ShortLivedChannels {
-  channel(what: string): Promise<ShortLived<Channel>>;
-  confirmChannel(what: string): Promise<ShortLived<ConfirmChannel>>;
+/** What a dead-letter operation needs of its transport. */
+export interface DeadLetterChannels {
+  /** A short-lived channel, within the transport's channel budget. */
+  channel(what: string): Promise<ShortLived>;
+  /** Publishes a copy to `queue` with confirms and `mandatory`; resolves once the broker has it. */
+  publishCopy(queue: string, content: Buffer, options: Options.Publish): Promise<void>;
 }
 
 /**
  * The `<queue>.dlq` queue of one endpoint, read with `basic.get` on a short-lived channel of its own.
  * Peek takes messages without acking and closes the channel, which puts them back in order. Redrive
- * publishes each chosen message's copy to the endpoint queue with confirms (mandatory: a missing
- * endpoint queue fails the redrive) and acks the dead letter only after the broker confirmed it:
+ * publishes each chosen message's copy to the endpoint queue with confirms, as the transport publishes
+ * every copy (mandatory: a missing endpoint queue fails the redrive), and acks the dead letter only
+ * after the broker confirmed it:
  * a crash in between duplicates, never loses. Messages a peek or redrive holds at that moment are
  * invisible to a concurrent peek or redrive.
  */
@@ -54,7 +51,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
 
   constructor(
     address: string,
-    private readonly channels: ShortLivedChannels,
+    private readonly channels: DeadLetterChannels,
     private readonly clock: Clock,
   ) {
     this.#names = queueNames(address);
@@ -123,20 +120,18 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
   }
 
   async redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
-    const opened = await this.channels.confirmChannel('redriving dead letters');
-    const { channel } = opened;
-    let returned: string | undefined;
-    channel.on('return', (message: GetMessage) => {
-      returned = message.fields.routingKey;
-    });
+    const opened = await this.channels.channel('redriving dead letters');
     const moved: string[] = [];
     const now = new Date(this.clock.now());
     // Take a window of dead letters first, then copy them all and wait for the confirms:
-    // alternating one get with one publish on a channel waits out TCP's delayed acks
+    // alternating one get with one publish waits out TCP's delayed acks
     // (measured: 50 ms a message on a quorum queue, against 2 ms in windows).
-    let window: { message: GetMessage; headers: Record<string, string> }[] = [];
+    let window: { message: GetMessage; options: Options.Publish }[] = [];
     const flush = async () => {
-      const copies = window.map(({ message, headers }) => this.#copyThenAck(channel, message, headers, () => returned));
+      const copies = window.map(async ({ message, options }) => {
+        await this.channels.publishCopy(this.#names.queue, message.content, options);
+        opened.channel.ack(message);
+      });
       window = [];
       await Promise.all(copies);
     };
@@ -146,8 +141,8 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
         planSelection(selection),
         moved,
         async (message, dead) => {
-          const headers = redriveCopyHeaders(dead.headers, reason, now, [DEAD_LETTER_ID_HEADER, ...BROKER_HEADERS]);
-          window.push({ message, headers });
+          const headers = redriveHeaders(dead.headers, reason, now, [DEAD_LETTER_ID_HEADER, ...BROKER_HEADERS]);
+          window.push({ message, options: copyProperties(message.properties, headers) });
           if (window.length >= REDRIVE_WINDOW) await flush();
         },
         flush,
@@ -159,13 +154,19 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
   }
 
   /**
-   * Takes dead letters from the head of the queue, no more than {@link scanBound} allows, until the
-   * plan has chosen enough: each chosen one's message id goes to `ids` and the message to `chosen`;
-   * the others stay held, returned on close. Runs `last` before closing the channel, then waits for
-   * what it held to be counted again.
+   * Takes dead letters from the head of the queue, no more than were waiting when it starts, until
+   * the plan has chosen enough: each chosen one's message id goes to `ids` and the message to
+   * `chosen`; the others stay held, returned on close. Runs `last` before closing the channel, then
+   * waits for what it held to be counted again.
+   *
+   * With chosen ids, it may take as many more as there are ids: the messages an earlier operation
+   * held and handed back on closing its channel (its skipped, non-chosen ones) may not be counted yet
+   * — a quorum queue requeues them through its log, after the channel's close is confirmed — and a
+   * bound that missed them stopped short of the last chosen ones ("no longer there"). The walk still
+   * ends once every chosen id is found or the queue has nothing ready.
    */
   async #take(
-    opened: ShortLived<Channel>,
+    opened: ShortLived,
     plan: DeadLetterPlan,
     ids: string[],
     chosen: (message: GetMessage, dead: DeadLetteredMessage) => unknown,
@@ -183,7 +184,8 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
       };
       const read = (message: GetMessage) => toDeadLettered(queue, message);
       // One not chosen stays held, returned on close.
-      await walkHead({ plan, bound: scanBound(atStart, plan.ids), take, read, chosen, skipped: () => held++ }, ids);
+      const bound = plan.ids ? atStart + plan.ids.size : atStart;
+      await walkHead({ plan, bound, take, read, chosen, skipped: () => held++ }, ids);
       await last?.();
     } finally {
       // Acks go out before the close, on the same channel: the broker applies them first.
@@ -202,7 +204,7 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
   async #awaitReturned(atLeast: number): Promise<void> {
     if (atLeast <= 0) return;
     const deadline = Date.now() + RETURN_WAIT_MS;
-    let counting: ShortLived<Channel> | undefined;
+    let counting: ShortLived | undefined;
     try {
       counting = await this.channels.channel('counting returned dead letters');
       while ((await counting.channel.checkQueue(this.#names.deadLetter)).messageCount < atLeast) {
@@ -215,49 +217,12 @@ export class RabbitmqDeadLetterQueue implements DeadLetterQueue {
       await counting?.close();
     }
   }
-
-  #copyThenAck(
-    channel: ConfirmChannel,
-    message: GetMessage,
-    headers: Record<string, string>,
-    returned: () => string | undefined,
-  ): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const options = { ...copyProperties(message.properties, headers), mandatory: true };
-      channel.publish('', this.#names.queue, message.content, options, (error: unknown) => {
-        if (returned() !== undefined) {
-          reject(
-            new TransportError(`endpoint queue "${this.#names.queue}" does not exist; dead letters left in place`, {
-              retryable: false,
-            }),
-          );
-        } else if (error) {
-          reject(error);
-        } else {
-          channel.ack(message);
-          resolve();
-        }
-      });
-    });
-  }
 }
 
 function toDeadLettered(queue: string, message: GetMessage): DeadLetteredMessage {
   const headers = stringHeaders(message.properties.headers);
   const messageId = typeof message.properties.messageId === 'string' ? message.properties.messageId : '';
   return deadLettered(headers[DEAD_LETTER_ID_HEADER] ?? `${queue}#${messageId}`, messageId, message.content, headers);
-}
-
-/**
- * How many dead letters a redrive or purge may take from the head of the queue: those waiting when
- * it starts. With chosen ids, as many more as there are ids: the messages an earlier operation
- * held and handed back on closing its channel (its skipped, non-chosen ones) may not be counted yet
- * — a quorum queue requeues them through its log, after the channel's close is confirmed — and a
- * bound that missed them stopped short of the last chosen ones ("no longer there"). The scan still
- * ends once every chosen id is found or the queue has nothing ready.
- */
-function scanBound(waiting: number, ids: ReadonlySet<string> | undefined): number {
-  return ids ? waiting + ids.size : waiting;
 }
 
 function isNotFound(error: unknown): boolean {

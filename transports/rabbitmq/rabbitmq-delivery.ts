@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ConsumeMessage } from 'amqplib';
 import type { CopyTarget, TransportCapabilities } from '../../src/transport-core/index.js';
 import {
@@ -22,7 +23,6 @@ export interface SettlementRoutes {
   publishCopy(routingKey: string, content: Buffer, options: import('amqplib').Options.Publish): Promise<void>;
   /** The delay queue for at least `delayMs` in front of the endpoint (declared if needed). */
   delayQueue(delayMs: number): Promise<string>;
-  newDeadLetterId(): string;
 }
 
 /**
@@ -100,7 +100,7 @@ export class RabbitmqDelivery extends SettlingDelivery {
   protected async copy(target: CopyTarget, headers: Record<string, string>): Promise<undefined> {
     if (target.kind === 'deadLetter') {
       delete headers[SluiceHeader.deliveryCount];
-      headers[DEAD_LETTER_ID_HEADER] = this.routes.newDeadLetterId();
+      headers[DEAD_LETTER_ID_HEADER] = randomUUID();
     }
     const queue =
       target.kind === 'deadLetter'

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import type {
@@ -116,7 +115,7 @@ export class RabbitmqTransport implements Transport {
     fn: (channel: Channel) => Promise<T>,
     timeoutMs = this.config.publishTimeoutMs,
   ): Promise<T> {
-    const { channel, close } = await openShortLived(this.#channels, model, what, timeoutMs, (m) => m.createChannel());
+    const { channel, close } = await openShortLived(this.#channels, model, what, timeoutMs);
     try {
       return await fn(channel);
     } catch (error) {
@@ -132,13 +131,7 @@ export class RabbitmqTransport implements Transport {
 
   #declareOn(model: ChannelModel, topology: EndpointTopology): Promise<void> {
     return this.#withChannel(model, `declaring endpoint "${topology.endpoint}"`, async (channel) => {
-      await declareEndpoint(
-        channel,
-        topology.address,
-        topology.messageTypes,
-        this.config.queueType,
-        topology.skippedAddress,
-      );
+      await declareEndpoint(channel, topology, this.config.queueType);
       for (const type of topology.messageTypes) this.#exchanges.declared(model, exchangeFor(type));
     });
   }
@@ -154,11 +147,10 @@ export class RabbitmqTransport implements Transport {
     const consumer = new RabbitmqConsumer(
       address,
       callback,
-      options.prefetch,
+      options,
       this.#routes(address),
       this.deps.logger.child({ queue: address }),
       (c) => this.#consumers.delete(c),
-      options,
     );
     this.#consumers.add(consumer);
     try {
@@ -174,15 +166,19 @@ export class RabbitmqTransport implements Transport {
     return {
       address,
       capabilities: this.capabilities,
-      publishCopy: async (routingKey, content, options) => {
-        // A copy belongs to a delivery of the current connection: no waiting for another one.
-        const model = this.#connection.current;
-        if (!model) throw new ConfirmLostError(new Error('not connected'));
-        await this.#publisher.publish(model, { exchange: '', routingKey, mandatory: true }, content, options);
-      },
+      publishCopy: (queue, content, options) => this.#publishCopy(queue, content, options),
       delayQueue: (delayMs) => this.#delayQueue(address, delayMs),
-      newDeadLetterId: () => randomUUID(),
     };
+  }
+
+  /**
+   * A copy of a message held on this connection (a delivery, a dead letter), published with
+   * confirms and `mandatory`: no waiting for another connection.
+   */
+  async #publishCopy(queue: string, content: Buffer, options: Options.Publish): Promise<void> {
+    const model = this.#connection.current;
+    if (!model) throw new ConfirmLostError(new Error('not connected'));
+    await this.#publisher.publish(model, { exchange: '', routingKey: queue, mandatory: true }, content, options);
   }
 
   async #delayQueue(address: string, delayMs: number): Promise<string> {
@@ -266,10 +262,8 @@ export class RabbitmqTransport implements Transport {
     return new RabbitmqDeadLetterQueue(
       address,
       {
-        channel: async (what) =>
-          openShortLived(this.#channels, await this.#model(), what, timeoutMs, (m) => m.createChannel()),
-        confirmChannel: async (what) =>
-          openShortLived(this.#channels, await this.#model(), what, timeoutMs, (m) => m.createConfirmChannel()),
+        channel: async (what) => openShortLived(this.#channels, await this.#model(), what, timeoutMs),
+        publishCopy: (queue, content, options) => this.#publishCopy(queue, content, options),
       },
       this.deps.clock,
     );

@@ -1,4 +1,5 @@
 import type { Channel } from 'amqplib';
+import type { EndpointTopology } from '../../src/transport-core/index.js';
 
 export type QueueType = 'quorum' | 'classic';
 
@@ -50,10 +51,8 @@ function typeArguments(queueType: QueueType): Record<string, unknown> {
  */
 export async function declareEndpoint(
   channel: Channel,
-  address: string,
-  messageTypes: readonly string[],
+  { address, messageTypes, skippedAddress }: EndpointTopology,
   queueType: QueueType,
-  skippedAddress?: string,
 ): Promise<void> {
   const names = queueNames(address);
   const args = typeArguments(queueType);

@@ -53,4 +53,5 @@ export {
   type ServiceBusTransportConfigInput,
   ServiceBusTransportConfigSchema,
 } from './service-bus-config.js';
-export { ServiceBusTransport, serviceBusCapabilities } from './service-bus-transport.js';
+export { serviceBusCapabilities } from './service-bus-delivery.js';
+export { ServiceBusTransport } from './service-bus-transport.js';

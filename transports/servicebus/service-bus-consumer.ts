@@ -7,24 +7,18 @@ import {
   type ServiceBusReceiver,
 } from '@azure/service-bus';
 import type { Logger } from 'pino';
-import type {
-  Clock,
-  Consumer,
-  ConsumeOptions,
-  DeliveryCallback,
-  TransportCapabilities,
-} from '../../src/transport-core/index.js';
+import type { Clock, Consumer, ConsumeOptions, DeliveryCallback } from '../../src/transport-core/index.js';
 import { ConsumerGate, createDeferred } from '../../src/transport-core/index.js';
+import type { ServiceBusTransportConfig } from './service-bus-config.js';
 import { ServiceBusDelivery } from './service-bus-delivery.js';
 import { type Lane, newLane, receiverOptions, runSessionWorker } from './session-worker.js';
 
 export interface ServiceBusConsumerOptions {
   readonly client: ServiceBusClient;
   readonly address: string;
-  readonly capabilities: TransportCapabilities;
   readonly callback: DeliveryCallback;
-  readonly sessions: false | { readonly maxConcurrentSessions: number; readonly idleTimeoutMs: number };
-  readonly maxAutoLockRenewalDurationMs: number;
+  /** The transport's: sessions, their number and idle timeout, the lock renewal. */
+  readonly config: ServiceBusTransportConfig;
   readonly schedule: (message: ServiceBusMessage, at: Date) => Promise<void>;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -84,18 +78,13 @@ export class ServiceBusConsumer implements Consumer {
   }
 
   start(): void {
-    const { sessions } = this.options;
-    if (sessions === false) {
-      const receiver = this.options.client.createReceiver(
-        this.options.address,
-        receiverOptions(this.options.maxAutoLockRenewalDurationMs),
-      );
-      const lane = this.newLane(receiver, false);
+    const { client, address, config } = this.options;
+    if (!config.sessions) {
+      const lane = this.newLane(client.createReceiver(address, receiverOptions(config)), false);
       if (!this.gate.paused) this.subscribe(lane);
       return;
     }
-    for (let i = 0; i < sessions.maxConcurrentSessions; i++)
-      this.#sessionWorkers.push(runSessionWorker(this, sessions));
+    for (let i = 0; i < config.maxConcurrentSessions; i++) this.#sessionWorkers.push(runSessionWorker(this));
   }
 
   newLane(receiver: ServiceBusReceiver, session: boolean): Lane {
@@ -221,7 +210,6 @@ export class ServiceBusConsumer implements Consumer {
   #handOut(admitted: Admitted): void {
     const delivery: ServiceBusDelivery = new ServiceBusDelivery(admitted.message, admitted.lane.receiver, {
       address: this.options.address,
-      capabilities: this.options.capabilities,
       schedule: this.options.schedule,
       now: () => this.options.clock.now(),
       session: admitted.lane.session,
@@ -255,7 +243,7 @@ export class ServiceBusConsumer implements Consumer {
     if (!this.gate.resume()) return;
     this.resumed.resolve();
     if (this.gate.stopped) return;
-    if (this.options.sessions === false) for (const lane of this.lanes) this.subscribe(lane);
+    if (!this.options.config.sessions) for (const lane of this.lanes) this.subscribe(lane);
   }
 
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {

@@ -15,7 +15,7 @@ import {
   deadLettered,
   peekByScan,
   planSelection,
-  redriveCopyHeaders,
+  redriveHeaders,
   stringHeaders,
   walkHead,
 } from '../../src/transport-core/index.js';
@@ -98,7 +98,7 @@ export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
   async redrive(selection: RedriveSelection, reason: string): Promise<RedriveResult> {
     const moved = await this.#take(selection, async (message) => {
       const now = new Date(this.deps.clock.now());
-      const headers = redriveCopyHeaders(stringHeaders(message.applicationProperties), reason, now, [
+      const headers = redriveHeaders(stringHeaders(message.applicationProperties), reason, now, [
         DeadLetterProperty.reason,
         DeadLetterProperty.description,
       ]);

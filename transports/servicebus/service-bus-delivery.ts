@@ -5,10 +5,20 @@ import { bodyOf, copyOf, messageIdOf } from './message-mapping.js';
 import { settlementError } from './settlement-error.js';
 import type { SettlementSequencer } from './settlement-sequencer.js';
 
+/** Capabilities; `ordering` is `session` when the transport is configured with sessions. */
+export function serviceBusCapabilities(sessions: boolean): TransportCapabilities {
+  return {
+    nativeDelay: true,
+    nativeDeadLetter: true,
+    deliveryCount: 'native',
+    ordering: sessions ? 'session' : 'none',
+    durable: true,
+  };
+}
+
 /** What a delivery needs from its consumer and transport. */
 export interface DeliveryDeps {
   readonly address: string;
-  readonly capabilities: TransportCapabilities;
   /** Schedules a copy on the delivery's own queue; resolves once the broker has it. */
   readonly schedule: (message: ServiceBusMessage, at: Date) => Promise<void>;
   readonly now: () => number;
@@ -45,8 +55,9 @@ export class ServiceBusDelivery extends SettlingDelivery {
     this.deliveryCount = deliveryCountOf(this.headers, message.deliveryCount ?? 0);
   }
 
+  /** A message of a session came from a queue of a transport configured with sessions. */
   protected get capabilities(): TransportCapabilities {
-    return this.deps.capabilities;
+    return serviceBusCapabilities(this.deps.session);
   }
   get deliveryId(): string {
     return `${this.deps.address}#${this.message.lockToken ?? String(this.message.sequenceNumber)}`;
@@ -67,10 +78,7 @@ export class ServiceBusDelivery extends SettlingDelivery {
 
   /** Abandons the message without a settlement by the endpoint (consumer close). */
   async handBack(): Promise<void> {
-    if (!this.markLost()) return;
-    await this.#abandon().catch(() => {
-      // a lost lock or a closed link: the broker redelivers once the lock expires either way
-    });
+    if (this.markLost()) await this.returnUnchanged();
   }
 
   #abandon(properties?: Readonly<Record<string, string>>): Promise<void> {
@@ -100,16 +108,17 @@ export class ServiceBusDelivery extends SettlingDelivery {
     return this.#broker('abandon', () => this.#abandon(headers));
   }
 
-  /** Abandon; when even that fails, the lock is let go of: it expires and the broker redelivers. */
+  /**
+   * Abandon; when even that fails (a lost lock, a closed link), the lock is let go of: it expires
+   * and the broker redelivers.
+   */
   protected async returnUnchanged(): Promise<void> {
     await this.#abandon().catch(() => {});
   }
 
-  protected copy(target: CopyTarget, headers: Record<string, string>): Promise<undefined> {
-    const delayMs = target.kind === 'release' ? target.delayMs : 0;
-    return this.#broker('delayed release', async () => {
-      await this.deps.schedule(copyOf(this.message, headers), new Date(this.deps.now() + delayMs));
-    }).then(() => undefined);
+  protected async copy(target: CopyTarget, headers: Record<string, string>): Promise<undefined> {
+    const at = new Date(this.deps.now() + (target.kind === 'release' ? target.delayMs : 0));
+    await this.#broker('delayed release', () => this.deps.schedule(copyOf(this.message, headers), at));
   }
 
   protected override nativeDeadLetter(fault: FaultDetails, headers: Record<string, string>): Promise<void> {

@@ -1,4 +1,4 @@
-import { isServiceBusError, ServiceBusClient, type ServiceBusSender } from '@azure/service-bus';
+import { isServiceBusError, ServiceBusClient, type ServiceBusMessage, type ServiceBusSender } from '@azure/service-bus';
 import type { Logger } from 'pino';
 import type {
   Clock,
@@ -25,17 +25,7 @@ import { toServiceBusMessage } from './message-mapping.js';
 import type { ServiceBusTransportConfig } from './service-bus-config.js';
 import { ServiceBusConsumer } from './service-bus-consumer.js';
 import { ServiceBusDeadLetterQueue } from './service-bus-dead-letter-queue.js';
-
-/** Capabilities; `ordering` is `session` when the transport is configured with sessions. */
-export function serviceBusCapabilities(sessions: boolean): TransportCapabilities {
-  return {
-    nativeDelay: true,
-    nativeDeadLetter: true,
-    deliveryCount: 'native',
-    ordering: sessions ? 'session' : 'none',
-    durable: true,
-  };
-}
+import { serviceBusCapabilities } from './service-bus-delivery.js';
 
 export interface ServiceBusTransportDeps {
   readonly logger: Logger;
@@ -74,7 +64,7 @@ export class ServiceBusTransport implements Transport {
 
   /** Creates the SDK client; the SDK opens the AMQP connection on first use and reopens it when lost. */
   connect(): Promise<void> {
-    return this.#connection.connect(() => {
+    return this.#connection.connect(async () => {
       try {
         this.#client = new ServiceBusClient(this.config.connectionString, {
           retryOptions: { maxRetries: this.config.maxRetries, timeoutInMs: this.config.operationTimeoutMs },
@@ -84,7 +74,6 @@ export class ServiceBusTransport implements Transport {
         const detail = redactSecrets(errorText(error), secretsOf(this.config.connectionString));
         throw new TransportError(`Service Bus connection string rejected: ${detail}`, { retryable: false });
       }
-      return undefined;
     });
   }
 
@@ -102,8 +91,17 @@ export class ServiceBusTransport implements Transport {
     return sender;
   }
 
-  #sessionIdOf(message: OutgoingMessage): string | undefined {
-    return this.config.sessions ? (message.key ?? message.messageId) : undefined;
+  /** With sessions, a message's session id is its key (its message id when it has none). */
+  #toMessage(message: OutgoingMessage): ServiceBusMessage {
+    return toServiceBusMessage(message, this.config.sessions ? (message.key ?? message.messageId) : undefined);
+  }
+
+  async #sendTo(entity: string, what: string, message: ServiceBusMessage): Promise<void> {
+    try {
+      await this.#sender(entity).sendMessages(message);
+    } catch (error) {
+      throw sendError(what, error);
+    }
   }
 
   /**
@@ -177,20 +175,15 @@ export class ServiceBusTransport implements Transport {
   async consume(address: string, callback: DeliveryCallback, options: ConsumeOptions): Promise<Consumer> {
     const client = this.#connected();
     const consumer = new ServiceBusConsumer({
+      ...this.deps,
+      config: this.config,
       client,
       address,
-      capabilities: this.capabilities,
       callback,
       consume: options,
-      sessions: this.config.sessions
-        ? { maxConcurrentSessions: this.config.maxConcurrentSessions, idleTimeoutMs: this.config.sessionIdleTimeoutMs }
-        : false,
-      maxAutoLockRenewalDurationMs: this.config.maxAutoLockRenewalDurationMs,
       schedule: async (message, at) => {
         await this.#sender(address).scheduleMessages(message, at);
       },
-      clock: this.deps.clock,
-      logger: this.deps.logger,
       onClosed: (c) => this.#consumers.delete(c),
     });
     this.#consumers.add(consumer);
@@ -200,12 +193,7 @@ export class ServiceBusTransport implements Transport {
 
   async send(address: string, message: OutgoingMessage): Promise<void> {
     this.#connected();
-    const sbMessage = toServiceBusMessage(message, this.#sessionIdOf(message));
-    try {
-      await this.#sender(address).sendMessages(sbMessage);
-    } catch (error) {
-      throw sendError(`send to queue "${address}"`, error);
-    }
+    await this.#sendTo(address, `send to queue "${address}"`, this.#toMessage(message));
   }
 
   /**
@@ -215,7 +203,7 @@ export class ServiceBusTransport implements Transport {
   async publish(message: OutgoingMessage): Promise<void> {
     this.#connected();
     const topic = this.naming.topicFor(message.messageType);
-    const sbMessage = toServiceBusMessage(message, this.#sessionIdOf(message));
+    const sbMessage = this.#toMessage(message);
     try {
       await this.#sender(topic).sendMessages(sbMessage);
     } catch (error) {
@@ -223,11 +211,7 @@ export class ServiceBusTransport implements Transport {
       if (!missing || this.config.entities !== 'create') throw sendError(`publish to topic "${topic}"`, error);
       await this.#ensureTopic(topic);
       await this.#dropSender(topic);
-      try {
-        await this.#sender(topic).sendMessages(sbMessage);
-      } catch (retryError) {
-        throw sendError(`publish to topic "${topic}"`, retryError);
-      }
+      await this.#sendTo(topic, `publish to topic "${topic}"`, sbMessage);
     }
   }
 

@@ -1,6 +1,7 @@
 import { isServiceBusError, type ServiceBusReceiver, type ServiceBusSessionReceiver } from '@azure/service-bus';
 import type { ConsumerGate } from '../../src/transport-core/index.js';
 import { RedeliveryGuard } from './redelivery-guard.js';
+import type { ServiceBusTransportConfig } from './service-bus-config.js';
 import type { ServiceBusConsumerOptions } from './service-bus-consumer.js';
 import { SettlementSequencer } from './settlement-sequencer.js';
 
@@ -21,7 +22,8 @@ export interface Lane {
 
 /** A new lane of `receiver`, nothing pending, active now. */
 export function newLane(receiver: ServiceBusReceiver, session: boolean, options: ServiceBusConsumerOptions): Lane {
-  const { clock, maxAutoLockRenewalDurationMs: renewForMs } = options;
+  const { clock, config } = options;
+  const renewForMs = config.maxAutoLockRenewalDurationMs;
   return {
     receiver,
     session,
@@ -36,10 +38,10 @@ export function newLane(receiver: ServiceBusReceiver, session: boolean, options:
 }
 
 /** The options of every receiver of a consumer: peek-lock, the SDK's lock renewal, raw bodies. */
-export function receiverOptions(maxAutoLockRenewalDurationMs: number) {
+export function receiverOptions(config: ServiceBusTransportConfig) {
   return {
     receiveMode: 'peekLock' as const,
-    maxAutoLockRenewalDurationInMs: maxAutoLockRenewalDurationMs,
+    maxAutoLockRenewalDurationInMs: config.maxAutoLockRenewalDurationMs,
     skipParsingBodyAsJson: true,
     skipConvertingDate: true,
   };
@@ -64,7 +66,7 @@ export interface SessionHost {
  * it as a lane until it is idle, lost, paused or closed, then accepts the next. Several run at once
  * (`maxConcurrentSessions`); the consumer's gate bounds what they hand out together.
  */
-export async function runSessionWorker(c: SessionHost, sessions: { readonly idleTimeoutMs: number }): Promise<void> {
+export async function runSessionWorker(c: SessionHost): Promise<void> {
   while (!c.gate.closed && !c.gate.stopped) {
     if (c.gate.paused) {
       await c.resumed.promise;
@@ -73,7 +75,7 @@ export async function runSessionWorker(c: SessionHost, sessions: { readonly idle
     let receiver: ServiceBusSessionReceiver;
     try {
       receiver = await c.options.client.acceptNextSession(c.options.address, {
-        ...receiverOptions(c.options.maxAutoLockRenewalDurationMs),
+        ...receiverOptions(c.options.config),
         abortSignal: c.abort.signal,
       });
     } catch (error) {
@@ -89,7 +91,7 @@ export async function runSessionWorker(c: SessionHost, sessions: { readonly idle
       continue;
     }
     c.receiving();
-    await runSession(c, receiver, sessions.idleTimeoutMs);
+    await runSession(c, receiver, c.options.config.sessionIdleTimeoutMs);
   }
 }
 

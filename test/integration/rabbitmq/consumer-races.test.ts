@@ -11,7 +11,6 @@ const routes = (address: string): SettlementRoutes => ({
   capabilities: rabbitmqCapabilities('classic'),
   publishCopy: async () => {},
   delayQueue: async () => address,
-  newDeadLetterId: () => 'x',
 });
 
 describe('RabbitMQ consumer: pause and close racing a (re)open', () => {
@@ -25,7 +24,7 @@ describe('RabbitMQ consumer: pause and close racing a (re)open', () => {
       const consumer = new RabbitmqConsumer(
         queue,
         () => {},
-        5,
+        { prefetch: 5 },
         routes(queue),
         pino({ level: 'silent' }),
         () => {},
@@ -61,7 +60,7 @@ describe('RabbitMQ consumer: pause and close racing a (re)open', () => {
       const consumer = new RabbitmqConsumer(
         queue,
         () => {},
-        5,
+        { prefetch: 5 },
         routes(queue),
         pino({ level: 'silent' }),
         () => {},
