@@ -91,7 +91,8 @@ export type { CausedMessage, HistoryOutcome, LostTo } from './history/history-re
 export { HistoryConfigSchema, type HistoryConfig } from './history/history-config.js';
 export { postgresHistoryDdl } from './history/postgres-history.js';
 export { sqliteHistoryDdl } from './history/sqlite-history.js';
-export type { Outbox, OutboxView } from './outbox/outbox.js';
+export type { Outbox } from './outbox/outbox.js';
+export type { OutboxView } from './outbox/outbox-upkeep.js';
 export {
   type ClaimOptions,
   type HeldRow,

@@ -4,7 +4,7 @@ import { createHealthHandler } from '../health/health-handler.js';
 import { type HealthServer, startHealthServer } from '../health/health-server.js';
 import { createTokenAuthorizer, tokenDigest } from '../health/token-authorizer.js';
 import type { KillSwitchView } from '../killswitch/kill-switch.js';
-import type { OutboxView } from '../outbox/outbox.js';
+import type { OutboxView } from '../outbox/outbox-upkeep.js';
 import { safeError } from '../telemetry/safe-error.js';
 import type { BusParts, BusState } from './bus-parts.js';
 import type { ConsumerView } from './consumer-supervisor.js';

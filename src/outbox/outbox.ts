@@ -5,10 +5,10 @@ import type { Transport } from '../transport-core/transport.js';
 import { OutboxDispatcher } from './outbox-dispatcher.js';
 import { InProcessDispatch, type LeasedRow } from './in-process-dispatch.js';
 import { type Dispatch, OutboxRelay } from './outbox-relay.js';
+import { OutboxUpkeep, type OutboxView } from './outbox-upkeep.js';
 import {
   type OutboxConfig,
   type OutboxMessage,
-  type OutboxStats,
   type OutboxStore,
   OutboxWriteNotSent,
   type WrittenRow,
@@ -31,22 +31,6 @@ export interface Written {
   readonly ready: Promise<void>;
 }
 
-/** The outbox in `bus.health()`: counts and times only. */
-export interface OutboxView {
-  /** Rows waiting to be dispatched (not moved aside), as last read. */
-  readonly depth: number;
-  /** How long the oldest of them has waited (ms), as last read; 0 when none. */
-  readonly oldestAgeMs: number;
-  /** Rows moved aside (refused for good), as last read. */
-  readonly movedAside: number;
-  /** When those counts were read (ISO 8601); absent before the first read. */
-  readonly readAt?: string;
-  /** Since start, by this instance: rows the broker confirmed, attempts given back, rows moved aside. */
-  readonly dispatched: number;
-  readonly retried: number;
-  readonly movedAsideHere: number;
-}
-
 export interface OutboxDeps {
   readonly store: OutboxStore<unknown>;
   /** This bus instance: the owner of the rows its writes lease to its in-process dispatch. */
@@ -61,7 +45,6 @@ export interface OutboxDeps {
 
 /** How long `stop()` lets dispatches in progress finish. */
 const STOP_DISPATCH_MS = 700;
-const MAX_CLEANUP_ROUNDS = 100;
 
 /**
  * The bus's outbox at run time. `write` puts messages in the caller's transaction (leased to this
@@ -77,16 +60,14 @@ export class Outbox {
   /** Rows of this instance written behind an earlier row of their key (the relay's): seq → since. */
   readonly #blocked = new Map<number, number>();
   readonly #inProcess: InProcessDispatch;
+  readonly #upkeep: OutboxUpkeep;
   #stopped = false;
-  #stats: OutboxStats | undefined;
-  #readAt: number | undefined;
   #dispatched = 0;
   #retried = 0;
   #movedAside = 0;
-  /** The pending timer of each periodic task, by name. */
-  readonly #timers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly deps: OutboxDeps) {
+    this.#upkeep = new OutboxUpkeep(deps);
     const dispatcher = new OutboxDispatcher({ ...deps, stopping: () => this.#stopped });
     this.#dispatcher = {
       dispatch: async (rows) => {
@@ -206,10 +187,8 @@ export class Outbox {
   }
 
   /**
-   * Whether rows of this instance still wait behind their key. A row another instance's relay
-   * dispatched is forgotten after a lease: the entries are in insertion order, so the sweep stops
-   * at the first one still young (amortised constant time: it runs after every in-process round,
-   * not only when the relay sleeps, which under steady load it never does).
+   * Whether rows of this instance wait behind their key; one another relay sent is forgotten after
+   * a lease. Swept after every round (a busy relay never sleeps) from the oldest, so in O(1) amortised.
    */
   #hasBlocked(): boolean {
     const expired = this.deps.clock.now() - this.deps.config.leaseMs;
@@ -224,41 +203,12 @@ export class Outbox {
   async start(): Promise<void> {
     await this.deps.store.init();
     await this.#relay.start();
-    await this.#readStats();
-    this.#every('stats', this.deps.config.statsIntervalMs, () => this.#readStats());
-    this.#every('cleanup', this.deps.config.cleanupIntervalMs, async () => {
-      const deleted = await this.cleanup();
-      if (deleted > 0) this.deps.logger.info({ deleted }, 'outbox cleanup');
-    });
-  }
-
-  /** Runs `task` every `ms` after the previous run ended, until `stop()`. */
-  #every(name: string, ms: number, task: () => Promise<void>): void {
-    const schedule = () => {
-      if (this.#stopped) return;
-      const timer = setTimeout(() => {
-        task()
-          .catch((error: unknown) => this.deps.logger.warn({ err: error }, `outbox: its ${name} task failed`))
-          .finally(schedule);
-      }, ms);
-      timer.unref();
-      this.#timers.set(name, timer);
-    };
-    schedule();
-  }
-
-  async #readStats(): Promise<void> {
-    try {
-      this.#stats = await this.deps.store.stats();
-      this.#readAt = this.deps.clock.now();
-    } catch (error) {
-      this.deps.logger.warn({ err: error }, 'outbox: reading its counts failed');
-    }
+    await this.#upkeep.start();
   }
 
   /** Re-reads the counts now (tests, tools); `view()` shows them. */
   refresh(): Promise<void> {
-    return this.#readStats();
+    return this.#upkeep.refresh();
   }
 
   /** Wakes the relay (tests, tools). */
@@ -267,30 +217,12 @@ export class Outbox {
   }
 
   /** Deletes dispatched rows older than the retention, in bounded batches; returns how many. */
-  async cleanup(): Promise<number> {
-    const { config, clock, store } = this.deps;
-    const olderThan = new Date(clock.now() - config.retentionMs);
-    let total = 0;
-    for (let round = 0; round < MAX_CLEANUP_ROUNDS; round++) {
-      const deleted = await store.cleanup(olderThan, config.cleanupBatchSize);
-      total += deleted;
-      if (deleted < config.cleanupBatchSize) break;
-    }
-    return total;
+  cleanup(): Promise<number> {
+    return this.#upkeep.cleanup();
   }
 
   view(): OutboxView {
-    const stats = this.#stats;
-    const oldest = stats?.oldestCreatedAt?.getTime();
-    return {
-      depth: stats?.depth ?? 0,
-      oldestAgeMs: oldest === undefined || this.#readAt === undefined ? 0 : Math.max(0, this.#readAt - oldest),
-      movedAside: stats?.movedAside ?? 0,
-      ...(this.#readAt !== undefined ? { readAt: new Date(this.#readAt).toISOString() } : {}),
-      dispatched: this.#dispatched,
-      retried: this.#retried,
-      movedAsideHere: this.#movedAside,
-    };
+    return this.#upkeep.view({ dispatched: this.#dispatched, retried: this.#retried, movedAside: this.#movedAside });
   }
 
   /**
@@ -299,7 +231,7 @@ export class Outbox {
    */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#upkeep.stop();
     this.#inProcess.stop();
     await settleWithin(
       Promise.all([this.#relay.stop(), ...this.#inProcess.running()]).then(() => this.#dispatcher.marked()),
