@@ -44,6 +44,14 @@ export async function setUpPostgresOutbox(deps: PostgresOutboxDeps): Promise<voi
           'create them with the SQL in docs/outbox.md (postgresOutboxDdl), or turn the outbox off',
       ]);
     }
+    if (missing.write && missing.writeNotOwned) {
+      // CREATE OR REPLACE takes the owner: else the start would fail on a bare "must be owner".
+      throw new ConfigError([
+        `outbox.table: the function ${postgresOutboxWriteSignature(schema, table)} is not '${POSTGRES_OUTBOX_WRITE_VERSION}' ` +
+          'and this database user may not replace it (not its owner): have its owner run the SQL in docs/outbox.md ' +
+          '(postgresOutboxDdl), or turn the outbox off',
+      ]);
+    }
     await deps.ddl(
       missing.relations.length > 0
         ? postgresOutboxDdl(schema, table)
@@ -68,16 +76,19 @@ export async function setUpPostgresOutbox(deps: PostgresOutboxDeps): Promise<voi
  */
 async function missingParts(
   deps: PostgresOutboxDeps,
-): Promise<{ relations: string[]; leasedBy: boolean; write: boolean }> {
+): Promise<{ relations: string[]; leasedBy: boolean; write: boolean; writeNotOwned: boolean }> {
   const { schema, table, pool } = deps;
   const names = postgresOutboxRelations(table).map((name) => `${schema}.${name}`);
   const { rows } = await pool.query(
     `SELECT array(SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NULL) AS relations,
             coalesce(obj_description(to_regprocedure($2), 'pg_proc'), '') <> $4 AS no_write,
             NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($3) AND attname = 'leased_by'
-                          AND NOT attisdropped) AS no_lease`,
+                          AND NOT attisdropped) AS no_lease,
+            coalesce((SELECT NOT pg_has_role(proowner, 'USAGE') FROM pg_proc WHERE oid = to_regprocedure($2)), false)
+              AS not_owned`,
     [names, postgresOutboxWriteSignature(schema, table), `${schema}.${table}`, POSTGRES_OUTBOX_WRITE_VERSION],
   );
-  const row = rows[0] as { relations: string[]; no_write: boolean; no_lease: boolean };
-  return { relations: row.relations, leasedBy: row.no_lease && row.relations.length === 0, write: row.no_write };
+  const row = rows[0] as { relations: string[]; no_write: boolean; no_lease: boolean; not_owned: boolean };
+  const leasedBy = row.no_lease && row.relations.length === 0;
+  return { relations: row.relations, leasedBy, write: row.no_write, writeNotOwned: row.not_owned };
 }
