@@ -85,6 +85,9 @@ export class InProcessDispatch {
   stop(): void {
     this.#stopping = true;
     for (const resolve of this.#underBacklog.splice(0)) resolve();
+    // Rows added in this turn: given back now, among the dispatches the stop waits for (their
+    // flush would run after the stop took `running()`, maybe once the store is closed).
+    if (this.#scheduled) this.#flush();
   }
 
   /** A keyed row was just written leased to this instance: rows of its key written after it wait for it. */

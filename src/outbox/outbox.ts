@@ -173,7 +173,11 @@ export class Outbox {
     if (written.state !== 'known') {
       return written.ready.then(() => (written.state === 'known' ? this.afterCommit(written) : undefined));
     }
-    if (this.#stopped) return Promise.resolve();
+    if (this.#stopped) {
+      // Leased here, committed after the stop: the in-process dispatch gives them back at once.
+      void this.#inProcess.add(written.leased);
+      return Promise.resolve();
+    }
     const now = this.deps.clock.now();
     for (const seq of written.waiting) this.#blocked.set(seq, now);
     if (written.waiting.length > 0) this.#relay.wake();
