@@ -87,6 +87,11 @@ describe('the outbox write function version at start-up on PostgreSQL', () => {
       await expect(started).rejects.toBeInstanceOf(ConfigError);
       await expect(started).rejects.toThrow(`this database user may not replace it (not its owner)`);
       expect(await version(table)).toBeNull();
+      // Its owner brings it up to date (CREATE OR REPLACE keeps the grant): the user starts.
+      await admin.query(ddl.slice(ddl.indexOf('CREATE OR REPLACE FUNCTION')));
+      const close = await startOutbox(roleUrl, table);
+      await close();
+      expect(await version(table)).toBe(POSTGRES_OUTBOX_WRITE_VERSION);
     } finally {
       await admin.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}`);
       await admin.query(`DROP FUNCTION IF EXISTS ${TEST_SCHEMA}.${table}_write`);
