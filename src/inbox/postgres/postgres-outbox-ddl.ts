@@ -5,6 +5,12 @@
  * for the retention.
  */
 export function postgresOutboxDdl(schema: string, table: string): string {
+  return `${postgresOutboxTableDdl(schema, table)}
+${postgresOutboxWriteFunction(schema, table)}`;
+}
+
+/** The schema, table and indexes of {@link postgresOutboxDdl}, without the write function. */
+function postgresOutboxTableDdl(schema: string, table: string): string {
   return `CREATE SCHEMA IF NOT EXISTS ${schema};
 CREATE TABLE IF NOT EXISTS ${schema}.${table} (
   seq              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -36,25 +42,38 @@ CREATE INDEX IF NOT EXISTS ${table}_dispatched_idx ON ${schema}.${table} (dispat
 CREATE INDEX IF NOT EXISTS ${table}_failed_idx ON ${schema}.${table} (seq)
   WHERE failed_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ${table}_causation_idx ON ${schema}.${table} (causation_id)
-  WHERE causation_id IS NOT NULL;
-${postgresOutboxWriteFunction(schema, table)}`;
+  WHERE causation_id IS NOT NULL;`;
 }
 
 /**
- * What a table of an earlier version lacks, without the index DDL (which would lock a live table):
- * `leased_by`, the write function. Idempotent.
+ * The DDL start-up runs for what is missing: the whole table (new), else only what a table of an
+ * earlier version lacks, without index DDL (which would lock a live table): `leased_by`, the write
+ * function (missing, or of an earlier release). Idempotent.
  */
-export function postgresOutboxUpgrade(schema: string, table: string, add: { leasedBy: boolean }): string {
-  const column = add.leasedBy ? `ALTER TABLE ${schema}.${table} ADD COLUMN IF NOT EXISTS leased_by text;\n` : '';
-  return `${column}${postgresOutboxWriteFunction(schema, table)}`;
+export function postgresOutboxUpgrade(
+  schema: string,
+  table: string,
+  add: { readonly table: boolean; readonly leasedBy: boolean; readonly write: boolean },
+): string {
+  const column = add.leasedBy ? `ALTER TABLE ${schema}.${table} ADD COLUMN IF NOT EXISTS leased_by text;` : '';
+  const parts = [add.table ? postgresOutboxTableDdl(schema, table) : column];
+  return [...parts, add.write ? postgresOutboxWriteFunction(schema, table) : ''].filter((p) => p !== '').join('\n');
 }
 
 /**
- * The write function's version, its comment in the database: start-up replaces a function whose
- * comment differs (an earlier release's body under the same signature), or, with `createTables`
- * false, refuses to start. Change it with every change of the function's body.
+ * The version of the write function's body, kept as its comment (`sluice outbox write, version N`).
+ * Start-up replaces a function of a lower version (an earlier release's body under the same
+ * signature) and keeps one of a higher version (a later release's, during a rolling upgrade: a
+ * release that changes the body keeps what the signature promises, or changes the signature). A
+ * function without the comment is version 1 (the body before the comment existed). Raise it with
+ * every change of the body.
  */
-export const POSTGRES_OUTBOX_WRITE_VERSION = 'sluice outbox write, version 2';
+export const POSTGRES_OUTBOX_WRITE_VERSION = 1;
+
+/** The write function's comment for `version`. */
+export function postgresOutboxWriteComment(version: number): string {
+  return `sluice outbox write, version ${version}`;
+}
 
 /** The write function with its argument types, as `to_regprocedure` and `GRANT EXECUTE` take it. */
 export function postgresOutboxWriteSignature(schema: string, table: string): string {
@@ -118,7 +137,7 @@ BEGIN
   IF notify THEN PERFORM pg_notify(channel, owner); END IF;
 END
 $sluice$;
-COMMENT ON FUNCTION ${postgresOutboxWriteSignature(schema, table)} IS '${POSTGRES_OUTBOX_WRITE_VERSION}';`;
+COMMENT ON FUNCTION ${postgresOutboxWriteSignature(schema, table)} IS '${postgresOutboxWriteComment(POSTGRES_OUTBOX_WRITE_VERSION)}';`;
 }
 
 /** The index names {@link postgresOutboxDdl} makes, besides the table: start-up checks them without locks. */

@@ -1,5 +1,6 @@
 // Start-up of the outbox on PostgreSQL where its write function carries its version as its comment:
-// a database user that may run the function but does not own it, and two instances starting at once.
+// a function of an earlier release, of the release before the comment, of a later release; a
+// database user that may run the function but does not own it; four instances starting at once.
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { postgresInbox } from '../../../src/inbox/postgres/index.js';
 import {
   POSTGRES_OUTBOX_WRITE_VERSION,
   postgresOutboxDdl,
+  postgresOutboxWriteComment,
   postgresOutboxWriteSignature,
 } from '../../../src/inbox/postgres/postgres-outbox-ddl.js';
 import { type InboxStore, systemClock } from '../../../src/index.js';
@@ -52,6 +54,14 @@ function withoutComment(ddl: string): string {
   return fn.slice(0, fn.indexOf('COMMENT ON FUNCTION'));
 }
 
+/** The function under the comment of another release's `version`. */
+function ofVersion(ddl: string, version: number): string {
+  const fn = ddl.slice(ddl.indexOf('CREATE OR REPLACE FUNCTION'));
+  return fn.replace(postgresOutboxWriteComment(POSTGRES_OUTBOX_WRITE_VERSION), postgresOutboxWriteComment(version));
+}
+
+const CURRENT = postgresOutboxWriteComment(POSTGRES_OUTBOX_WRITE_VERSION);
+
 const version = async (table: string) =>
   (
     await admin.query(`SELECT obj_description(to_regprocedure($1), 'pg_proc') AS v`, [
@@ -77,21 +87,23 @@ describe('the outbox write function version at start-up on PostgreSQL', () => {
   it('names the fix when a user that may run but not replace an earlier release’s function starts (createTables true)', async () => {
     const table = uniqueTable('outbox');
     const ddl = postgresOutboxDdl(TEST_SCHEMA, table);
-    // A DBA made the outbox with the release before the version comment; the app may use it.
+    // A DBA made the outbox with an earlier release; the app may use it.
     await admin.query(ddl.slice(0, ddl.indexOf('CREATE OR REPLACE FUNCTION')));
-    await admin.query(withoutComment(ddl));
+    await admin.query(ofVersion(ddl, 0));
     await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${TEST_SCHEMA}.${table} TO ${ROLE}`);
     await admin.query(`GRANT EXECUTE ON FUNCTION ${postgresOutboxWriteSignature(TEST_SCHEMA, table)} TO ${ROLE}`);
     try {
       const started = startOutbox(roleUrl, table);
       await expect(started).rejects.toBeInstanceOf(ConfigError);
-      await expect(started).rejects.toThrow(`this database user may not replace it (not its owner)`);
-      expect(await version(table)).toBeNull();
+      await expect(started).rejects.toThrow(
+        `of an earlier release (version 0; this release writes version ${POSTGRES_OUTBOX_WRITE_VERSION}) and this database user may not replace it (not its owner)`,
+      );
+      expect(await version(table)).toBe(postgresOutboxWriteComment(0));
       // Its owner brings it up to date (CREATE OR REPLACE keeps the grant): the user starts.
       await admin.query(ddl.slice(ddl.indexOf('CREATE OR REPLACE FUNCTION')));
       const close = await startOutbox(roleUrl, table);
       await close();
-      expect(await version(table)).toBe(POSTGRES_OUTBOX_WRITE_VERSION);
+      expect(await version(table)).toBe(CURRENT);
     } finally {
       await admin.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}`);
       await admin.query(`DROP FUNCTION IF EXISTS ${TEST_SCHEMA}.${table}_write`);
@@ -104,11 +116,34 @@ describe('the outbox write function version at start-up on PostgreSQL', () => {
     await admin.query(ddl.slice(0, ddl.indexOf('CREATE OR REPLACE FUNCTION')));
     try {
       for (let round = 0; round < 5; round++) {
-        await admin.query(withoutComment(ddl));
+        await admin.query(ofVersion(ddl, 0));
         const closes = await Promise.all([1, 2, 3, 4].map(() => startOutbox(PG_URL, table)));
         await Promise.all(closes.map((close) => close()));
-        expect(await version(table)).toBe(POSTGRES_OUTBOX_WRITE_VERSION);
+        expect(await version(table)).toBe(CURRENT);
       }
+    } finally {
+      await admin.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}`);
+      await admin.query(`DROP FUNCTION IF EXISTS ${TEST_SCHEMA}.${table}_write`);
+    }
+  });
+
+  it('keeps the function of the release before the version comment (the same body) and of a later release, even for a user that does not own it', async () => {
+    const table = uniqueTable('outbox');
+    const ddl = postgresOutboxDdl(TEST_SCHEMA, table);
+    await admin.query(ddl.slice(0, ddl.indexOf('CREATE OR REPLACE FUNCTION')));
+    await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${TEST_SCHEMA}.${table} TO ${ROLE}`);
+    try {
+      // No comment: version 1, the body this release writes (version 1). Nothing to replace: no owner needed.
+      await admin.query(withoutComment(ddl));
+      await admin.query(`GRANT EXECUTE ON FUNCTION ${postgresOutboxWriteSignature(TEST_SCHEMA, table)} TO ${ROLE}`);
+      const close = await startOutbox(roleUrl, table);
+      await close();
+      expect(await version(table)).toBeNull();
+      // A later release's function (a rolling upgrade): an instance of this release never downgrades it.
+      await admin.query(ofVersion(ddl, POSTGRES_OUTBOX_WRITE_VERSION + 1));
+      const closeAgain = await startOutbox(PG_URL, table);
+      await closeAgain();
+      expect(await version(table)).toBe(postgresOutboxWriteComment(POSTGRES_OUTBOX_WRITE_VERSION + 1));
     } finally {
       await admin.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}`);
       await admin.query(`DROP FUNCTION IF EXISTS ${TEST_SCHEMA}.${table}_write`);
