@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SqlIdentifierSchema } from '../inbox/inbox-store.js';
+import { sqlTableName } from '../internal/sql-identifier.js';
 
 /**
  * The history of each key (`history` in the bus configuration; see docs/explain.md): one row per
@@ -13,7 +13,7 @@ export const HistoryConfigSchema = z.strictObject({
    */
   enabled: z.boolean().default(false),
   /** The history table, in the inbox's database (and schema, on PostgreSQL); created on start. */
-  table: SqlIdentifierSchema.default('sluice_history'),
+  table: sqlTableName('_message_idx').default('sluice_history'),
   /** Rows recorded longer ago than this are deleted, in batches, on the inbox's cleanup interval. */
   retentionMs: z
     .number()

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SqlIdentifierSchema } from '../internal/sql-identifier.js';
+import { sqlTableName } from '../internal/sql-identifier.js';
 
 /** A row `write` inserted: its `seq`, and whether it was leased to the writer (see `write`). */
 export interface WrittenRow {
@@ -143,7 +143,7 @@ export const OutboxConfigSchema = z
     /** Off: handlers publish at once, and `bus.transaction` is refused. */
     enabled: z.boolean().default(true),
     /** The table, in the inbox's database (and schema). */
-    table: SqlIdentifierSchema.default('sluice_outbox'),
+    table: sqlTableName('_pending_key_idx').default('sluice_outbox'),
     /**
      * How long dispatched rows are kept (what happened to an entity, for its history); `0` deletes a
      * row when it is dispatched. Moved-aside rows are kept until someone deletes them.

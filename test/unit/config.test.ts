@@ -5,6 +5,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, createBus, defineMessage, loadConfig, RegistrationError } from '../../src/index.js';
+import { postgresInbox } from '../../src/inbox/postgres/index.js';
 import { sqliteInbox } from '../../src/inbox/sqlite/index.js';
 
 const silent = pino({ level: 'silent' });
@@ -56,6 +57,23 @@ describe('configuration', () => {
     const other = createBus({}, { logger: silent });
     const [retry] = issuesOf(() => other.endpoint('x', { retry: { kind: 'intervals', delaysMs: [100, 0] } }));
     expect(retry).toMatch(/^endpoints\.x\.retry\.delaysMs\.1: Too small/);
+  });
+
+  it('refuses a table name PostgreSQL would cut to another relation’s name, naming the field and its limit', () => {
+    const inbox = { kind: 'postgres', connectionString: 'postgres://x@127.0.0.1/db', table: 'i'.repeat(40) };
+    expect(issuesOf(() => createBus({ inbox }, { inbox: postgresInbox(), logger: silent }))).toEqual([
+      expect.stringMatching(/^inbox\.table: at most 39 characters: .*"<table>_versions_tombstones_idx"/),
+    ]);
+    const names = { inbox: { kind: 'sqlite', path: ':memory:' }, outbox: { table: 'o'.repeat(48) } };
+    expect(issuesOf(() => createBus(names, { inbox: sqliteInbox(), logger: silent }))).toEqual([
+      expect.stringMatching(/^outbox\.table: at most 47 characters/),
+    ]);
+    const history = { inbox: { kind: 'sqlite', path: ':memory:' }, history: { table: 'h'.repeat(52) } };
+    expect(issuesOf(() => createBus(history, { inbox: sqliteInbox(), logger: silent }))).toEqual([
+      expect.stringMatching(/^history\.table: at most 51 characters/),
+    ]);
+    // At the limit: accepted.
+    createBus({ inbox: { ...inbox, table: 'i'.repeat(39) } }, { inbox: postgresInbox(), logger: silent });
   });
 
   it('names a bad consumer restart backoff of an endpoint', () => {

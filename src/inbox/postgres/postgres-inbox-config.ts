@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sqlTableName } from '../../internal/sql-identifier.js';
 import { InboxCommonConfigShape, SqlIdentifierSchema } from '../inbox-store.js';
 
 /** The settings of the PostgreSQL inbox (`inbox` in the bus configuration); see docs/inbox.md. */
@@ -7,7 +8,7 @@ export const PostgresInboxConfigSchema = z.strictObject({
   /** `postgres://user:password@host:5432/db`. A secret: never logged. */
   connectionString: z.string().min(1),
   schema: SqlIdentifierSchema.default('public'),
-  table: SqlIdentifierSchema.default('sluice_inbox'),
+  table: sqlTableName('_versions_tombstones_idx').default('sluice_inbox'),
   poolSize: z.number().int().min(1).max(1_000).default(10),
   /**
    * How long a consumer waits for another consumer that holds the same message id in an open
