@@ -59,7 +59,7 @@ describe('configuration', () => {
     expect(retry).toMatch(/^endpoints\.x\.retry\.delaysMs\.1: Too small/);
   });
 
-  it('refuses a table name PostgreSQL would cut to another relation’s name, naming the field and its limit', () => {
+  it('refuses a table name PostgreSQL would cut to another relation’s name, or a reserved word, naming the field', () => {
     const inbox = { kind: 'postgres', connectionString: 'postgres://x@127.0.0.1/db', table: 'i'.repeat(40) };
     expect(issuesOf(() => createBus({ inbox }, { inbox: postgresInbox(), logger: silent }))).toEqual([
       expect.stringMatching(/^inbox\.table: at most 39 characters: .*"<table>_versions_tombstones_idx"/),
@@ -72,6 +72,15 @@ describe('configuration', () => {
     expect(issuesOf(() => createBus(history, { inbox: sqliteInbox(), logger: silent }))).toEqual([
       expect.stringMatching(/^history\.table: at most 51 characters/),
     ]);
+    // A reserved word: the stores write names unquoted.
+    expect(
+      issuesOf(() =>
+        createBus(
+          { inbox: { ...inbox, table: 'orders_inbox', schema: 'user' } },
+          { inbox: postgresInbox(), logger: silent },
+        ),
+      ),
+    ).toEqual([expect.stringMatching(/^inbox\.schema: a word SQL reserves/)]);
     // At the limit: accepted.
     createBus({ inbox: { ...inbox, table: 'i'.repeat(39) } }, { inbox: postgresInbox(), logger: silent });
   });
