@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { MemoryOutbox } from '../../src/inbox/memory-outbox.js';
 import { InProcessDispatch } from '../../src/outbox/in-process-dispatch.js';
 import type { DispatchResult } from '../../src/outbox/outbox-dispatcher.js';
-import { type OutboxMessage, type OutboxRow, OutboxConfigSchema } from '../../src/outbox/outbox-store.js';
+import { type OutboxRow, OutboxConfigSchema } from '../../src/outbox/outbox-store.js';
+import { keyedMessage } from '../support/outbox-message.js';
 
 const config = OutboxConfigSchema.parse({ leaseMs: 1_000, dispatchTimeoutMs: 100, dispatchBacklog: 100 });
 const OWNER = 'instance-1';
@@ -48,17 +49,7 @@ function setup(failFirst = false, gate: Promise<void> = Promise.resolve()) {
   /** Writes one message of key K as Outbox.write does (leased rows noted); `commit` ends its transaction. */
   // (`note` false: as with a store that writes at the COMMIT, whose rows are noted when it came back.)
   const write = async (id: string, note = true): Promise<{ row: OutboxRow; leased: boolean }> => {
-    const message: OutboxMessage = {
-      messageId: id,
-      destinationKind: 'publish',
-      destination: 'x',
-      messageType: 'x',
-      key: 'K',
-      headers: {},
-      body: Buffer.from(id),
-      sourceEndpoint: undefined,
-      causationId: undefined,
-    };
+    const message = keyedMessage(id);
     const [written] = await store.write(undefined, [message], { ms: config.leaseMs, owner: OWNER });
     const row: OutboxRow = {
       ...message,

@@ -7,24 +7,15 @@ import { describe, expect, it } from 'vitest';
 import { MemoryOutbox } from '../../src/inbox/memory-outbox.js';
 import { InProcessDispatch } from '../../src/outbox/in-process-dispatch.js';
 import { Outbox } from '../../src/outbox/outbox.js';
-import { type OutboxMessage, OutboxConfigSchema } from '../../src/outbox/outbox-store.js';
+import { OutboxConfigSchema } from '../../src/outbox/outbox-store.js';
 import type { Transport } from '../../src/transport-core/transport.js';
+import { keyedMessage } from '../support/outbox-message.js';
 
 const config = OutboxConfigSchema.parse({ leaseMs: 1_000, dispatchTimeoutMs: 100, dispatchBacklog: 100 });
 const OWNER = 'instance-1';
 const logger = pino({ level: 'silent' });
 
-const message = (id: string): OutboxMessage => ({
-  messageId: id,
-  destinationKind: 'publish',
-  destination: 'x',
-  messageType: 'x',
-  key: 'K',
-  headers: {},
-  body: Buffer.from(id),
-  sourceEndpoint: undefined,
-  causationId: undefined,
-});
+const message = (id: string) => keyedMessage(id);
 
 function setup() {
   const clock = { now: () => 1_000_000, setTimer: () => () => {} };
