@@ -85,6 +85,8 @@ describe('input the inbox cannot store', () => {
       // Bad input is not a failure of the endpoint: seven of them did not pause it.
       expect(bus.killSwitch('notes').state).toBe('closed');
       expect(handled).toEqual(['fine-1']);
+      // The handler ran inside the claim's transaction: its row is there once that committed.
+      await waitFor(async () => (await bus.inbox?.find('notes', 'fine-1')) !== undefined, { what: 'the inbox row' });
       expect((await bus.inbox?.find('notes', 'fine-1'))?.envelope).toMatchObject({
         data: { text: 'an emoji 😀 is fine' },
       });
