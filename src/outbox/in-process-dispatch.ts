@@ -11,8 +11,8 @@ export interface InProcessDispatchDeps {
   readonly logger: Logger;
   /** Rows were given back: the relay may take them now. */
   readonly wakeRelay: () => void;
-  /** A round of dispatches ended. */
-  readonly afterRound: () => void;
+  /** A round of dispatches ended: the keys of its rows. */
+  readonly afterRound: (keys: readonly string[]) => void;
 }
 
 /** Keys remembered (given back, or with rows handed over) before the expired ones are swept. */
@@ -256,7 +256,7 @@ export class InProcessDispatch {
     this.#drained(rows.length);
     if (back.length > 0) await this.#giveBack(back);
     if (next.length > 0) this.#track(this.#dispatchRound(next));
-    this.deps.afterRound();
+    this.deps.afterRound(rows.flatMap((row) => (row.key === undefined ? [] : [row.key])));
   }
 
   /** Leaves rows to the relay (their lease ends now): an earlier row of their key did not go out. */

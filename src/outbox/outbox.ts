@@ -22,7 +22,7 @@ export interface Written {
   /** Rows leased to this writer: dispatched in process right after the commit, without a claim. */
   readonly leased: LeasedRow[];
   /** Rows behind an earlier row of their key: left to the relay, which takes them in order. */
-  readonly waiting: number[];
+  readonly waiting: { readonly seq: number; readonly key: string | undefined }[];
   /** The messages written: their keys go to the relay when the rows' fate is unknown. */
   readonly messages: readonly OutboxMessage[];
   /** `known`: the rows above are written; `unsent`: nothing was; `unknown`: the COMMIT's fate is. */
@@ -57,8 +57,10 @@ const STOP_DISPATCH_MS = 700;
 export class Outbox {
   readonly #dispatcher: Dispatch;
   readonly #relay: OutboxRelay;
-  /** Rows of this instance written behind an earlier row of their key (the relay's): seq → since. */
-  readonly #blocked = new Map<number, number>();
+  /** Rows of this instance written behind an earlier row of their key (the relay's): seq → since, key. */
+  readonly #blocked = new Map<number, { readonly since: number; readonly key: string | undefined }>();
+  /** How many of them each key has. */
+  readonly #blockedKeys = new Map<string, number>();
   readonly #inProcess: InProcessDispatch;
   readonly #upkeep: OutboxUpkeep;
   #stopped = false;
@@ -75,7 +77,7 @@ export class Outbox {
         this.#dispatched += result.dispatched;
         this.#retried += result.givenBack.size;
         this.#movedAside += result.movedAside;
-        for (const row of rows) this.#blocked.delete(row.seq);
+        for (const row of rows) this.#unblock(row.seq);
         // Rows given back are due after their backoff: wake the relay then (its poll may be slower).
         if (result.nextRetryInMs !== undefined) this.#wakeIn(result.nextRetryInMs);
         return result;
@@ -90,9 +92,12 @@ export class Outbox {
       clock: deps.clock,
       logger: deps.logger,
       wakeRelay: () => this.#relay.wake(),
-      // Rows of this instance wait behind the round's: they become claimable once its rows are marked.
-      afterRound: () => {
-        if (this.#hasBlocked()) void this.#dispatcher.marked().then(() => this.#relay.wake());
+      // A row of this instance waiting behind one of the round's keys becomes claimable once the
+      // round's rows are marked: wake the relay then (not for rows behind other keys: its poll does).
+      afterRound: (keys) => {
+        if (this.#hasBlocked() && keys.some((key) => this.#blockedKeys.has(key))) {
+          void this.#dispatcher.marked().then(() => this.#relay.wake());
+        }
       },
     });
   }
@@ -112,12 +117,12 @@ export class Outbox {
     // (Taken before the write: the lease the store gives runs from then or later.)
     const now = this.deps.clock.now();
     const leased: LeasedRow[] = [];
-    const waiting: number[] = [];
+    const waiting: Written['waiting'] = [];
     const stored = this.deps.store.write(tx, messages, { ms: leaseMs, owner: this.deps.instanceId });
     const fill = (rows: readonly WrittenRow[]) => {
       rows.forEach(({ seq, leased: mine, after }, i) => {
         if (!mine) {
-          waiting.push(seq);
+          waiting.push({ seq, key: messages[i]?.key });
           return;
         }
         const row: LeasedRow = {
@@ -179,7 +184,10 @@ export class Outbox {
       return Promise.resolve();
     }
     const now = this.deps.clock.now();
-    for (const seq of written.waiting) this.#blocked.set(seq, now);
+    for (const { seq, key } of written.waiting) {
+      this.#blocked.set(seq, { since: now, key });
+      if (key !== undefined) this.#blockedKeys.set(key, (this.#blockedKeys.get(key) ?? 0) + 1);
+    }
     if (written.waiting.length > 0) this.#relay.wake();
     return this.#inProcess.add(written.leased);
   }
@@ -196,11 +204,19 @@ export class Outbox {
    */
   #hasBlocked(): boolean {
     const expired = this.deps.clock.now() - this.deps.config.leaseMs;
-    for (const [seq, since] of this.#blocked) {
+    for (const [seq, { since }] of this.#blocked) {
       if (since >= expired) break;
-      this.#blocked.delete(seq);
+      this.#unblock(seq);
     }
     return this.#blocked.size > 0;
+  }
+
+  #unblock(seq: number): void {
+    const key = this.#blocked.get(seq)?.key;
+    if (!this.#blocked.delete(seq) || key === undefined) return;
+    const left = (this.#blockedKeys.get(key) ?? 1) - 1;
+    if (left > 0) this.#blockedKeys.set(key, left);
+    else this.#blockedKeys.delete(key);
   }
 
   /** Starts the relay, the counts and the retention cleanup. */
