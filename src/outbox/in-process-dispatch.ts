@@ -18,6 +18,12 @@ export interface InProcessDispatchDeps {
 /** Keys remembered (given back, or with rows handed over) before the expired ones are swept. */
 const MAX_REMEMBERED_KEYS = 10_000;
 
+/** Drops the entries of `map` that ran out by `now`, once it holds {@link MAX_REMEMBERED_KEYS}. */
+function sweepExpired<V>(map: Map<string, V>, until: (value: V) => number, now: number): void {
+  if (map.size < MAX_REMEMBERED_KEYS) return;
+  for (const [key, value] of map) if (until(value) <= now) map.delete(key);
+}
+
 /**
  * A row leased to this instance. `after`: the last undispatched row of its key when it was written
  * (from a store that writes at the COMMIT, which learns the rows only when the COMMIT came back, in
@@ -138,9 +144,7 @@ export class InProcessDispatch {
 
   /** Later rows of `key` follow its given-back rows to the relay, for two leases (rows leased behind them). */
   #giveBackKey(key: string, now: number): void {
-    if (this.#givenBackKeys.size >= MAX_REMEMBERED_KEYS) {
-      for (const [k, until] of this.#givenBackKeys) if (until <= now) this.#givenBackKeys.delete(k);
-    }
+    sweepExpired(this.#givenBackKeys, (until) => until, now);
     this.#givenBackKeys.set(key, now + 2 * this.deps.config.leaseMs);
   }
 
@@ -153,9 +157,7 @@ export class InProcessDispatch {
 
   /** `row` goes to the dispatch here: rows written after it may follow it in process. */
   #hand(row: OutboxRow & { key: string }, now: number): void {
-    if (this.#handed.size >= MAX_REMEMBERED_KEYS) {
-      for (const [k, { until }] of this.#handed) if (until <= now) this.#handed.delete(k);
-    }
+    sweepExpired(this.#handed, ({ until }) => until, now);
     const seq = Math.max(row.seq, this.#handed.get(row.key)?.seq ?? 0);
     this.#handed.set(row.key, { seq, until: now + 2 * this.deps.config.leaseMs });
   }
@@ -183,8 +185,12 @@ export class InProcessDispatch {
     const round: OutboxRow[] = [];
     const back: OutboxRow[] = [];
     for (const row of rows) {
-      if (this.#stopping || row.key === undefined) {
-        (this.#stopping ? back : round).push(row);
+      if (this.#stopping) {
+        back.push(row);
+        continue;
+      }
+      if (row.key === undefined) {
+        round.push(row);
         continue;
       }
       const until = this.#givenBackKeys.get(row.key);

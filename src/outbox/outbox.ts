@@ -3,6 +3,7 @@ import { settleWithin } from '../internal/abort.js';
 import type { Clock } from '../internal/clock.js';
 import type { Transport } from '../transport-core/transport.js';
 import { OutboxDispatcher } from './outbox-dispatcher.js';
+import { BlockedRows } from './blocked-rows.js';
 import { InProcessDispatch, type LeasedRow } from './in-process-dispatch.js';
 import { type Dispatch, OutboxRelay } from './outbox-relay.js';
 import { OutboxUpkeep, type OutboxView } from './outbox-upkeep.js';
@@ -57,10 +58,8 @@ const STOP_DISPATCH_MS = 700;
 export class Outbox {
   readonly #dispatcher: Dispatch;
   readonly #relay: OutboxRelay;
-  /** Rows of this instance written behind an earlier row of their key (the relay's): seq → since, key. */
-  readonly #blocked = new Map<number, { readonly since: number; readonly key: string | undefined }>();
-  /** How many of them each key has. */
-  readonly #blockedKeys = new Map<string, number>();
+  /** Rows of this instance written behind an earlier row of their key (the relay's). */
+  readonly #blocked: BlockedRows;
   readonly #inProcess: InProcessDispatch;
   readonly #upkeep: OutboxUpkeep;
   #stopped = false;
@@ -70,6 +69,7 @@ export class Outbox {
 
   constructor(private readonly deps: OutboxDeps) {
     this.#upkeep = new OutboxUpkeep(deps);
+    this.#blocked = new BlockedRows(deps.config.leaseMs);
     const dispatcher = new OutboxDispatcher({ ...deps, stopping: () => this.#stopped });
     this.#dispatcher = {
       dispatch: async (rows) => {
@@ -77,14 +77,16 @@ export class Outbox {
         this.#dispatched += result.dispatched;
         this.#retried += result.givenBack.size;
         this.#movedAside += result.movedAside;
-        for (const row of rows) this.#unblock(row.seq);
+        for (const row of rows) this.#blocked.delete(row.seq);
         // Rows given back are due after their backoff: wake the relay then (its poll may be slower).
         if (result.nextRetryInMs !== undefined) this.#wakeIn(result.nextRetryInMs);
         return result;
       },
       marked: () => dispatcher.marked(),
     };
-    this.#relay = new OutboxRelay(deps.store, this.#dispatcher, deps.config, deps.logger, () => this.#hasBlocked());
+    this.#relay = new OutboxRelay(deps.store, this.#dispatcher, deps.config, deps.logger, () =>
+      this.#blocked.any(deps.clock.now()),
+    );
     this.#inProcess = new InProcessDispatch({
       dispatcher: this.#dispatcher,
       store: deps.store,
@@ -95,7 +97,7 @@ export class Outbox {
       // A row of this instance waiting behind one of the round's keys becomes claimable once the
       // round's rows are marked: wake the relay then (not for rows behind other keys: its poll does).
       afterRound: (keys) => {
-        if (this.#hasBlocked() && keys.some((key) => this.#blockedKeys.has(key))) {
+        if (this.#blocked.behindAny(keys, deps.clock.now())) {
           void this.#dispatcher.marked().then(() => this.#relay.wake());
         }
       },
@@ -184,10 +186,7 @@ export class Outbox {
       return Promise.resolve();
     }
     const now = this.deps.clock.now();
-    for (const { seq, key } of written.waiting) {
-      this.#blocked.set(seq, { since: now, key });
-      if (key !== undefined) this.#blockedKeys.set(key, (this.#blockedKeys.get(key) ?? 0) + 1);
-    }
+    for (const { seq, key } of written.waiting) this.#blocked.add(seq, key, now);
     if (written.waiting.length > 0) this.#relay.wake();
     return this.#inProcess.add(written.leased);
   }
@@ -196,27 +195,6 @@ export class Outbox {
     if (this.#stopped) return;
     const timer = setTimeout(() => this.#relay.wake(), ms);
     timer.unref();
-  }
-
-  /**
-   * Whether rows of this instance wait behind their key; one another relay sent is forgotten after
-   * a lease. Swept after every round (a busy relay never sleeps) from the oldest, so in O(1) amortised.
-   */
-  #hasBlocked(): boolean {
-    const expired = this.deps.clock.now() - this.deps.config.leaseMs;
-    for (const [seq, { since }] of this.#blocked) {
-      if (since >= expired) break;
-      this.#unblock(seq);
-    }
-    return this.#blocked.size > 0;
-  }
-
-  #unblock(seq: number): void {
-    const key = this.#blocked.get(seq)?.key;
-    if (!this.#blocked.delete(seq) || key === undefined) return;
-    const left = (this.#blockedKeys.get(key) ?? 1) - 1;
-    if (left > 0) this.#blockedKeys.set(key, left);
-    else this.#blockedKeys.delete(key);
   }
 
   /** Starts the relay, the counts and the retention cleanup. */

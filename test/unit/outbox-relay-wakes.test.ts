@@ -20,7 +20,7 @@ afterEach(async () => {
 describe('the outbox relay’s wake-ups after in-process rounds', () => {
   it('does not claim after rounds of other keys while a row waits behind another instance’s row', async () => {
     const clock = { now: () => Date.now(), setTimer: () => () => {} };
-    let commits: (() => void)[] = [];
+    const commits: (() => void)[] = [];
     const store = new MemoryOutbox({ clock, inTransaction: (_undo, commit) => commits.push(commit) });
     const commit = () => {
       for (const c of commits.splice(0)) c();

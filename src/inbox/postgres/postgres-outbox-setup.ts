@@ -64,12 +64,12 @@ export async function setUpPostgresOutbox(deps: PostgresOutboxDeps): Promise<voi
   }
   const { rows: granted } = await pool.query(
     "SELECT has_function_privilege(to_regprocedure($1), 'EXECUTE') AS granted",
-    [postgresOutboxWriteSignature(schema, table)],
+    [signature],
   );
   if (granted[0]?.granted !== true) {
     throw new ConfigError([
       `outbox.table: this database user may not run ${postgresOutboxWriteName(schema, table)}: ` +
-        `GRANT EXECUTE ON FUNCTION ${postgresOutboxWriteSignature(schema, table)} TO it`,
+        `GRANT EXECUTE ON FUNCTION ${signature} TO it`,
     ]);
   }
 }

@@ -98,45 +98,20 @@ export class PostgresOutbox implements OutboxStore<pg.PoolClient> {
         throw new InvalidOutgoingMessageError(`outbox: a value contains the NUL character (U+0000)`);
       return escapeLiteral(v);
     };
-    const array = (values: readonly string[], type: string) => `ARRAY[${values.join(',')}]::${type}[]`;
+    /** One argument array: a column of the messages, each value an inline literal. */
+    const column = (value: (m: OutboxMessage) => string, type = 'text') =>
+      `ARRAY[${messages.map(value).join(',')}]::${type}[]`;
     const args = [
-      array(
-        messages.map((m) => text(m.messageId)),
-        'text',
-      ),
-      array(
-        messages.map((m) => text(m.destinationKind)),
-        'text',
-      ),
-      array(
-        messages.map((m) => text(m.destination)),
-        'text',
-      ),
-      array(
-        messages.map((m) => text(m.messageType)),
-        'text',
-      ),
-      array(
-        messages.map((m) => text(m.key)),
-        'text',
-      ),
-      array(
-        messages.map((m) => text(JSON.stringify(m.headers))),
-        'jsonb',
-      ),
-      array(
-        // Hex digits need no escaping: an E'' literal, whatever standard_conforming_strings says.
-        messages.map((m) => `E'\\\\x${m.body.toString('hex')}'`),
-        'bytea',
-      ),
-      array(
-        messages.map((m) => text(m.sourceEndpoint)),
-        'text',
-      ),
-      array(
-        messages.map((m) => text(m.causationId)),
-        'text',
-      ),
+      column((m) => text(m.messageId)),
+      column((m) => text(m.destinationKind)),
+      column((m) => text(m.destination)),
+      column((m) => text(m.messageType)),
+      column((m) => text(m.key)),
+      column((m) => text(JSON.stringify(m.headers)), 'jsonb'),
+      // Hex digits need no escaping: an E'' literal, whatever standard_conforming_strings says.
+      column((m) => `E'\\\\x${m.body.toString('hex')}'`, 'bytea'),
+      column((m) => text(m.sourceEndpoint)),
+      column((m) => text(m.causationId)),
       String(this.#lockClass),
       text(this.#channel),
       text(lease.owner),
