@@ -36,6 +36,14 @@ export interface DispatchResult {
 
 /** Most rows one statement marks dispatched. */
 const MARK_BATCH = 5_000;
+/**
+ * How long confirmed rows wait to be marked with the rows confirmed after them: one statement (and
+ * one transaction) per this many milliseconds rather than per dispatch round. Marking sooner gains
+ * nothing: a confirmed row is leased to its dispatcher, so no one sends it again meanwhile.
+ */
+export const MARK_LINGER_MS = 20;
+/** Rows that are marked at once, without waiting for {@link MARK_LINGER_MS}. */
+const MARK_AT_ONCE = 1_000;
 
 /**
  * Hands claimed rows to the broker and records what became of them. Rows are sent concurrently
@@ -51,43 +59,69 @@ export class OutboxDispatcher {
   readonly #tracer = sluiceTracer();
   #toMark: number[] = [];
   #marking: Promise<void> | undefined;
+  /** Set while confirmed rows wait {@link MARK_LINGER_MS} for more to mark with them. */
+  #linger: NodeJS.Timeout | undefined;
+  /** Rows ever handed to {@link #mark}, and rows whose statement ended (marked, or it failed). */
+  #queued = 0;
+  #settled = 0;
 
   constructor(private readonly deps: OutboxDispatcherDeps) {}
 
   /**
    * Resolves once every row confirmed so far is marked dispatched (the relay waits for it before
-   * its next claim: a key's next row becomes claimable only then).
+   * its next claim: a key's next row becomes claimable only then), marking the rows that wait for
+   * the linger now. Rows confirmed after the call are not waited for.
    */
-  marked(): Promise<void> {
-    return this.#marking ?? Promise.resolve();
+  async marked(): Promise<void> {
+    const target = this.#queued;
+    while (this.#settled < target) {
+      this.#startMarking();
+      await this.#marking;
+    }
   }
 
   /**
-   * Marks confirmed rows dispatched in the background, the rows of many rounds in one statement
-   * while one runs: a delivery is settled once its rows are confirmed, without waiting for this. If
-   * it fails (the database went away after the broker confirmed), the rows stay leased and go out
-   * again after the lease, with the same ids: downstream inboxes deduplicate them.
+   * Marks confirmed rows dispatched in the background: a delivery is settled once its rows are
+   * confirmed, without waiting for this. The rows confirmed within {@link MARK_LINGER_MS} go in one
+   * statement (and transaction) rather than one per dispatch round. If it fails (the database went
+   * away after the broker confirmed), the rows stay leased and go out again after the lease, with
+   * the same ids: downstream inboxes deduplicate them.
    */
   #mark(seqs: readonly number[]): void {
     if (seqs.length === 0) return;
     this.#toMark.push(...seqs);
-    this.#marking ??= this.#drainMarks();
+    this.#queued += seqs.length;
+    this.#lingerOrMark();
   }
 
-  async #drainMarks(): Promise<void> {
+  /** Marks now when enough rows wait, else once the linger ends; nothing while a statement runs. */
+  #lingerOrMark(): void {
+    if (this.#marking !== undefined || this.#toMark.length === 0) return;
+    if (this.#toMark.length >= MARK_AT_ONCE) this.#startMarking();
+    else this.#linger ??= setTimeout(() => this.#startMarking(), MARK_LINGER_MS);
+  }
+
+  #startMarking(): void {
+    clearTimeout(this.#linger);
+    this.#linger = undefined;
+    this.#marking ??= this.#markBatch();
+  }
+
+  /** One statement for the waiting rows (up to {@link MARK_BATCH}); then the next, or a linger. */
+  async #markBatch(): Promise<void> {
     const { store, config, logger } = this.deps;
-    while (this.#toMark.length > 0) {
-      const batch = this.#toMark.splice(0, MARK_BATCH);
-      try {
-        await store.markDispatched(batch, config.retentionMs === 0);
-      } catch (error) {
-        logger.warn(
-          { err: error, rows: batch.length },
-          'outbox: marking rows dispatched failed; they go out again after their lease',
-        );
-      }
+    const batch = this.#toMark.splice(0, MARK_BATCH);
+    try {
+      await store.markDispatched(batch, config.retentionMs === 0);
+    } catch (error) {
+      logger.warn(
+        { err: error, rows: batch.length },
+        'outbox: marking rows dispatched failed; they go out again after their lease',
+      );
     }
+    this.#settled += batch.length;
     this.#marking = undefined;
+    this.#lingerOrMark();
   }
 
   async dispatch(rows: readonly OutboxRow[]): Promise<DispatchResult> {

@@ -53,7 +53,11 @@ it('dispatches under the producer’s trace, and reports depth, oldest age and m
     expect(written).toBeDefined();
     expect(dispatch?.parentSpanContext?.spanId).toBe(written?.spanContext().spanId);
     expect(dispatch?.spanContext().traceId).toBe(written?.spanContext().traceId);
-    await bus.outbox?.refresh();
+    // The row is marked dispatched within the marks' linger (MARK_LINGER_MS) after its confirmation.
+    await waitFor(async () => {
+      await bus.outbox?.refresh();
+      return (await otel.points('sluice.outbox.depth'))[''] === 0;
+    });
     expect(await otel.points('sluice.outbox.depth')).toEqual({ '': 0 });
     expect(await otel.points('sluice.outbox.moved_aside')).toEqual({ '': 0 });
     expect(Object.keys(await otel.points('sluice.outbox.oldest_age'))).toEqual(['']);
