@@ -58,7 +58,12 @@ describe.each(['memory', 'sqlite', 'postgres'] as const)(
       await b.send('orders', OrderPlaced, { order: 'o-1042' }, { key: 'o-1042', id: 'm-1' });
       await waitFor(() => received.length === 2, { timeoutMs: 15_000, what: 'both caused messages delivered' });
 
-      const { entries } = await b.explain('o-1042', { endpoint: 'orders' });
+      // The caused rows are marked dispatched within the marks' linger after the broker confirmed them.
+      let entries: Awaited<ReturnType<typeof b.explain>>['entries'] = [];
+      await waitFor(async () => {
+        entries = (await b.explain('o-1042', { endpoint: 'orders' })).entries;
+        return (entries[0]?.caused ?? []).every((c) => c.dispatchedAt !== null);
+      });
       expect(entries.map((e) => [e.messageId, e.outcome])).toEqual([['m-1', 'applied']]);
       const caused = entries[0]?.caused ?? [];
       expect(
