@@ -6,6 +6,7 @@ import type { WaitGauge } from '../internal/wait-gauge.js';
 import type { Terminal } from '../pipeline/compose.js';
 import { type DeliveryContext, DeliveryRun, type EndpointInfo } from '../pipeline/context.js';
 import type { KeyedLimiter } from '../pipeline/keyed-limiter.js';
+import { isPromise, type MaybePromise } from '../pipeline/maybe-promise.js';
 import type { Outcome, OutcomeObserver } from '../pipeline/outcome.js';
 import { type Forward, settle } from '../pipeline/settle.js';
 import { describeError, safeError } from '../telemetry/logger.js';
@@ -58,6 +59,13 @@ export class Endpoint {
   /** The endpoint's stats first, then the options' observers: looped over per delivery. */
   readonly #observers: readonly OutcomeObserver[];
   readonly #settling: SettleRetryingOptions;
+  /**
+   * Deliveries whose outcome the pipeline decided synchronously, in order, waiting for
+   * `#settleDecided`: three arrays rather than an object per delivery.
+   */
+  readonly #decidedRuns: DeliveryRun[] = [];
+  readonly #decidedDeliveries: Delivery[] = [];
+  readonly #decidedOutcomes: Outcome[] = [];
 
   readonly #createdAt: string;
 
@@ -117,11 +125,15 @@ export class Endpoint {
       this.options.logger,
     );
     // Promise callbacks rather than an async frame per delivery: this runs for every message.
-    let outcome: Promise<Outcome>;
+    let outcome: MaybePromise<Outcome>;
     try {
       outcome = this.options.run(run);
     } catch (error) {
       outcome = Promise.reject(error);
+    }
+    if (!isPromise(outcome)) {
+      this.#decided(run, delivery, outcome);
+      return;
     }
     outcome.then(
       (o) => this.#settleFirst(run, delivery, o),
@@ -130,6 +142,37 @@ export class Endpoint {
       (error: unknown) => this.#settleFirst(run, delivery, this.#unexpected(run, error)),
     );
   }
+
+  /**
+   * An outcome decided synchronously is settled in a microtask, never inside the transport's
+   * callback (a transport may hand over the next delivery from inside a settlement, which would
+   * nest one delivery's run in another's, and the stack would grow with the messages): every stage
+   * has seen it already. One microtask settles all the deliveries decided before it runs.
+   */
+  #decided(run: DeliveryRun, delivery: Delivery, outcome: Outcome): void {
+    this.#decidedDeliveries.push(delivery);
+    this.#decidedOutcomes.push(outcome);
+    if (this.#decidedRuns.push(run) === 1) queueMicrotask(this.#settleDecided);
+  }
+
+  /**
+   * Settles what `#decided` gathered, in order. A delivery a settlement hands over and the
+   * pipeline decides at once joins this loop (a trampoline: no nesting).
+   */
+  readonly #settleDecided = (): void => {
+    const runs = this.#decidedRuns;
+    const deliveries = this.#decidedDeliveries;
+    const outcomes = this.#decidedOutcomes;
+    try {
+      for (let i = 0; i < runs.length; i++) {
+        this.#settleFirst(runs[i] as DeliveryRun, deliveries[i] as Delivery, outcomes[i] as Outcome);
+      }
+    } finally {
+      runs.length = 0;
+      deliveries.length = 0;
+      outcomes.length = 0;
+    }
+  };
 
   /**
    * The first settlement try of the common case, a completed delivery, without
