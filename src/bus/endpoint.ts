@@ -11,6 +11,7 @@ import type { Outcome, OutcomeObserver } from '../pipeline/outcome.js';
 import { type Forward, settle } from '../pipeline/settle.js';
 import { describeError, safeError } from '../telemetry/logger.js';
 import type { Delivery } from '../transport-core/delivery.js';
+import { ACKNOWLEDGED } from '../transport-core/settlement.js';
 import type { Transport } from '../transport-core/transport.js';
 import { ConsumerSupervisor, type ConsumerSupervisorOptions, type ConsumerView } from './consumer-supervisor.js';
 import { type EndpointCounters, EndpointStats } from './endpoint-stats.js';
@@ -183,7 +184,14 @@ export class Endpoint {
       void this.#settleRetrying(run, delivery, outcome, NOT_TRIED);
       return;
     }
-    settle(delivery, outcome, this.options.forward).then(
+    const settled = settle(delivery, outcome, this.options.forward);
+    // The broker took it before `complete` returned (the kernel's shared resolved promise): the
+    // delivery leaves now, without a promise callback.
+    if (settled === ACKNOWLEDGED) {
+      this.#finish(run, outcome);
+      return;
+    }
+    settled.then(
       () => this.#finish(run, outcome),
       (error: unknown) => this.#settleRetrying(run, delivery, outcome, error),
     );
