@@ -177,7 +177,7 @@ describe('a synchronous handler through the whole pipeline', () => {
     expect(h.outcomes).toHaveLength(30);
   });
 
-  it('makes far fewer promises per message than one per stage', async () => {
+  it('makes less than one promise per message, not one per stage', async () => {
     const h = await charging(() => {});
     const count = 1000;
     const bodies = Array.from({ length: count }, (_, n) => {
@@ -198,6 +198,7 @@ describe('a synchronous handler through the whole pipeline', () => {
       hook.disable();
     }
     expect(h.outcomes).toHaveLength(count);
-    expect(promises / count).toBeLessThan(2);
+    // Before issue 18's change: 7.4 per message (one per stage boundary and the settlement's).
+    expect(promises / count).toBeLessThan(1);
   });
 });
