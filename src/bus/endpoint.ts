@@ -164,15 +164,20 @@ export class Endpoint {
     const runs = this.#decidedRuns;
     const deliveries = this.#decidedDeliveries;
     const outcomes = this.#decidedOutcomes;
-    try {
-      for (let i = 0; i < runs.length; i++) {
+    // An observer that throws (they must not) stops no other delivery's settlement; its error is
+    // thrown once the loop is done, uncaught, as it was from a promise callback (unhandled).
+    let failure: { error: unknown } | undefined;
+    for (let i = 0; i < runs.length; i++) {
+      try {
         this.#settleFirst(runs[i] as DeliveryRun, deliveries[i] as Delivery, outcomes[i] as Outcome);
+      } catch (error) {
+        failure ??= { error };
       }
-    } finally {
-      runs.length = 0;
-      deliveries.length = 0;
-      outcomes.length = 0;
     }
+    runs.length = 0;
+    deliveries.length = 0;
+    outcomes.length = 0;
+    if (failure) throw failure.error;
   };
 
   /**
