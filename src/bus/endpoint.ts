@@ -6,10 +6,12 @@ import type { WaitGauge } from '../internal/wait-gauge.js';
 import type { Terminal } from '../pipeline/compose.js';
 import { type DeliveryContext, DeliveryRun, type EndpointInfo } from '../pipeline/context.js';
 import type { KeyedLimiter } from '../pipeline/keyed-limiter.js';
+import { isPromise, type MaybePromise } from '../pipeline/maybe-promise.js';
 import type { Outcome, OutcomeObserver } from '../pipeline/outcome.js';
 import { type Forward, settle } from '../pipeline/settle.js';
 import { describeError, safeError } from '../telemetry/logger.js';
 import type { Delivery } from '../transport-core/delivery.js';
+import { ACKNOWLEDGED } from '../transport-core/settlement.js';
 import type { Transport } from '../transport-core/transport.js';
 import { ConsumerSupervisor, type ConsumerSupervisorOptions, type ConsumerView } from './consumer-supervisor.js';
 import { type EndpointCounters, EndpointStats } from './endpoint-stats.js';
@@ -58,6 +60,13 @@ export class Endpoint {
   /** The endpoint's stats first, then the options' observers: looped over per delivery. */
   readonly #observers: readonly OutcomeObserver[];
   readonly #settling: SettleRetryingOptions;
+  /**
+   * Deliveries whose outcome the pipeline decided synchronously, in order, waiting for
+   * `#settleDecided`: three arrays rather than an object per delivery.
+   */
+  readonly #decidedRuns: DeliveryRun[] = [];
+  readonly #decidedDeliveries: Delivery[] = [];
+  readonly #decidedOutcomes: Outcome[] = [];
 
   readonly #createdAt: string;
 
@@ -117,11 +126,15 @@ export class Endpoint {
       this.options.logger,
     );
     // Promise callbacks rather than an async frame per delivery: this runs for every message.
-    let outcome: Promise<Outcome>;
+    let outcome: MaybePromise<Outcome>;
     try {
       outcome = this.options.run(run);
     } catch (error) {
       outcome = Promise.reject(error);
+    }
+    if (!isPromise(outcome)) {
+      this.#decided(run, delivery, outcome);
+      return;
     }
     outcome.then(
       (o) => this.#settleFirst(run, delivery, o),
@@ -132,6 +145,42 @@ export class Endpoint {
   }
 
   /**
+   * An outcome decided synchronously is settled in a microtask, never inside the transport's
+   * callback (a transport may hand over the next delivery from inside a settlement, which would
+   * nest one delivery's run in another's, and the stack would grow with the messages): every stage
+   * has seen it already. One microtask settles all the deliveries decided before it runs.
+   */
+  #decided(run: DeliveryRun, delivery: Delivery, outcome: Outcome): void {
+    this.#decidedDeliveries.push(delivery);
+    this.#decidedOutcomes.push(outcome);
+    if (this.#decidedRuns.push(run) === 1) queueMicrotask(this.#settleDecided);
+  }
+
+  /**
+   * Settles what `#decided` gathered, in order. A delivery a settlement hands over and the
+   * pipeline decides at once joins this loop (a trampoline: no nesting).
+   */
+  readonly #settleDecided = (): void => {
+    const runs = this.#decidedRuns;
+    const deliveries = this.#decidedDeliveries;
+    const outcomes = this.#decidedOutcomes;
+    // An observer that throws (they must not) stops no other delivery's settlement; its error is
+    // thrown once the loop is done, uncaught, as it was from a promise callback (unhandled).
+    let failure: { error: unknown } | undefined;
+    for (let i = 0; i < runs.length; i++) {
+      try {
+        this.#settleFirst(runs[i] as DeliveryRun, deliveries[i] as Delivery, outcomes[i] as Outcome);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+    runs.length = 0;
+    deliveries.length = 0;
+    outcomes.length = 0;
+    if (failure) throw failure.error;
+  };
+
+  /**
    * The first settlement try of the common case, a completed delivery, without
    * {@link settleRetrying}'s async frame and closure; a failure goes on there as a failed first try.
    */
@@ -140,7 +189,14 @@ export class Endpoint {
       void this.#settleRetrying(run, delivery, outcome, NOT_TRIED);
       return;
     }
-    settle(delivery, outcome, this.options.forward).then(
+    const settled = settle(delivery, outcome, this.options.forward);
+    // The broker took it before `complete` returned (the kernel's shared resolved promise): the
+    // delivery leaves now, without a promise callback.
+    if (settled === ACKNOWLEDGED) {
+      this.#finish(run, outcome);
+      return;
+    }
+    settled.then(
       () => this.#finish(run, outcome),
       (error: unknown) => this.#settleRetrying(run, delivery, outcome, error),
     );

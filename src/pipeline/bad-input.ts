@@ -12,8 +12,8 @@ export function rejectBadInput(
   reason: DeadLetterReason,
   description: string,
   envelope?: Envelope,
-): Promise<Outcome> {
-  return Promise.resolve({
+): Outcome {
+  return {
     kind: 'deadLetter',
     fault: createFault({
       reason,
@@ -25,5 +25,5 @@ export function rejectBadInput(
       messageId: envelope?.id,
       messageType: envelope?.type,
     }),
-  });
+  };
 }

@@ -1,5 +1,6 @@
 import { Fifo } from '../internal/fifo.js';
 import type { WaitGauge } from '../internal/wait-gauge.js';
+import type { MaybePromise } from './maybe-promise.js';
 
 export const CANCELLED: unique symbol = Symbol('cancelled');
 
@@ -7,7 +8,7 @@ export const CANCELLED: unique symbol = Symbol('cancelled');
 class Waiting {
   constructor(
     readonly key: string | undefined,
-    readonly fn: (arg: unknown) => Promise<unknown>,
+    readonly fn: (arg: unknown) => MaybePromise<unknown>,
     readonly arg: unknown,
     /** What the task resolves with when {@link KeyedLimiter.cancelWaiting} runs before it starts. */
     readonly cancelled: unknown,
@@ -16,7 +17,7 @@ class Waiting {
   ) {}
 }
 
-const callThunk = (fn: unknown): Promise<unknown> => (fn as () => Promise<unknown>)();
+const callThunk = (fn: unknown): MaybePromise<unknown> => (fn as () => MaybePromise<unknown>)();
 
 /**
  * Runs at most `concurrency` tasks at once, and tasks that share a key one after another in
@@ -25,6 +26,11 @@ const callThunk = (fn: unknown): Promise<unknown> => (fn as () => Promise<unknow
  * A task that can start at once (a free slot, its key idle) runs without any bookkeeping object:
  * that is the common case on the hot path. A task that waits counts as waiting on `waits` until
  * it starts or is cancelled.
+ *
+ * A task may finish synchronously (return its result rather than a promise of it): its slot and key
+ * are then freed before its result is returned, and the tasks that become ready start at once. They
+ * start from one loop (a trampoline), never from inside the task that freed them, so a long queue of
+ * synchronous tasks behind one key does not grow the stack.
  */
 export class KeyedLimiter {
   #running = 0;
@@ -34,6 +40,8 @@ export class KeyedLimiter {
    * only when a second task with the key arrives (`null` until then).
    */
   readonly #busy = new Map<string, Fifo<Waiting> | null>();
+  /** `#startReady` is running: a task freed inside it leaves the next start to its loop. */
+  #draining = false;
 
   constructor(
     private readonly concurrency: number,
@@ -53,17 +61,18 @@ export class KeyedLimiter {
   /**
    * Runs `fn` when its turn comes; resolves with `cancelled` if {@link cancelWaiting} ran first.
    */
-  run<T>(key: string | undefined, fn: () => Promise<T>): Promise<T | typeof CANCELLED> {
-    const call = callThunk as (thunk: () => Promise<T>) => Promise<T | typeof CANCELLED>;
+  run<T>(key: string | undefined, fn: () => MaybePromise<T>): MaybePromise<T | typeof CANCELLED> {
+    const call = callThunk as (thunk: () => MaybePromise<T>) => MaybePromise<T | typeof CANCELLED>;
     return this.runWith(key, call, fn, CANCELLED);
   }
 
   /**
    * Runs `fn(arg)` when its turn comes; resolves with `cancelled` if {@link cancelWaiting} ran
    * first. The same as {@link run}, for the hot path: no closure per task, and a task that starts
-   * at once returns `fn`'s own promise (no wrapper).
+   * at once returns `fn`'s own result (no wrapper): its value when it finished synchronously (or
+   * its synchronous throw, thrown on), else its promise. A task that waits gives a promise.
    */
-  runWith<A, T>(key: string | undefined, fn: (arg: A) => Promise<T>, arg: A, cancelled: T): Promise<T> {
+  runWith<A, T>(key: string | undefined, fn: (arg: A) => MaybePromise<T>, arg: A, cancelled: T): MaybePromise<T> {
     if (key !== undefined) {
       const behind = this.#busy.get(key);
       if (behind !== undefined) {
@@ -86,7 +95,7 @@ export class KeyedLimiter {
 
   #waiting<A, T>(
     key: string | undefined,
-    fn: (arg: A) => Promise<T>,
+    fn: (arg: A) => MaybePromise<T>,
     arg: A,
     cancelled: T,
     resolve: (value: T) => void,
@@ -94,7 +103,7 @@ export class KeyedLimiter {
   ): Waiting {
     return new Waiting(
       key,
-      fn as (arg: unknown) => Promise<unknown>,
+      fn as (arg: unknown) => MaybePromise<unknown>,
       arg,
       cancelled,
       resolve as (value: unknown) => void,
@@ -102,17 +111,26 @@ export class KeyedLimiter {
     );
   }
 
-  #start<A, T>(key: string | undefined, fn: (arg: A) => Promise<T>, arg: A): Promise<T> {
+  #start<A, T>(key: string | undefined, fn: (arg: A) => MaybePromise<T>, arg: A): MaybePromise<T> {
     this.#running++;
-    let result: Promise<T>;
+    let result: MaybePromise<T>;
     try {
       result = fn(arg);
     } catch (error) {
-      result = Promise.reject(error);
+      // Decided (by a throw): the key is free before the error goes on.
+      this.#free(key);
+      throw error;
     }
-    const done = key === undefined ? this.#freeSlot : this.#freeing(key);
-    result.then(done, done);
+    if (result instanceof Promise) {
+      const done = key === undefined ? this.#freeSlot : this.#freeing(key);
+      result.then(done, done);
+    } else this.#free(key);
     return result;
+  }
+
+  #free(key: string | undefined): void {
+    if (key === undefined) this.#freeSlot();
+    else this.#freeKey(key);
   }
 
   /** Frees `key` when called. (Returned, not assigned to a name: a bundler that keeps names wraps those.) */
@@ -122,7 +140,15 @@ export class KeyedLimiter {
 
   #startWaiting(task: Waiting): void {
     this.waits?.leave();
-    this.#start(task.key, task.fn, task.arg).then(task.resolve, task.reject);
+    let result: unknown;
+    try {
+      result = this.#start(task.key, task.fn, task.arg);
+    } catch (error) {
+      task.reject(error);
+      return;
+    }
+    if (result instanceof Promise) result.then(task.resolve, task.reject);
+    else task.resolve(result);
   }
 
   readonly #freeSlot = (): void => {
@@ -140,10 +166,17 @@ export class KeyedLimiter {
   }
 
   #startReady(): void {
-    while (this.#running < this.concurrency) {
-      const next = this.#ready.shift();
-      if (!next) break;
-      this.#startWaiting(next);
+    // A task that finishes synchronously frees its slot inside this loop: the loop starts the next.
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#running < this.concurrency) {
+        const next = this.#ready.shift();
+        if (!next) break;
+        this.#startWaiting(next);
+      }
+    } finally {
+      this.#draining = false;
     }
   }
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DecodedContext, Route } from '../context.js';
 import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
+import { andThen } from '../maybe-promise.js';
 
 /**
  * For message types marked droppable: a message that would be dead-lettered (schema violation,
@@ -10,12 +11,12 @@ import type { Stage } from '../compose.js';
 export function dropStage(routes: ReadonlyMap<string, Route>): Stage<DecodedContext> {
   // Decided once, when the endpoint starts: without a droppable type the stage costs nothing.
   if (![...routes.values()].some((r) => r.droppable)) return (ctx, next) => next(ctx);
-  return async (ctx, next) => {
-    const outcome = await next(ctx);
-    if (outcome.kind !== 'deadLetter' || routes.get(ctx.envelope.type)?.droppable !== true) return outcome;
-    logDrop(ctx.log, outcome);
-    return { kind: 'skipped', reason: 'dropped', detail: outcome.fault.description };
-  };
+  return (ctx, next) =>
+    andThen(next(ctx), (outcome): Outcome => {
+      if (outcome.kind !== 'deadLetter' || routes.get(ctx.envelope.type)?.droppable !== true) return outcome;
+      logDrop(ctx.log, outcome);
+      return { kind: 'skipped', reason: 'dropped', detail: outcome.fault.description };
+    });
 }
 
 function logDrop(log: Logger, outcome: Extract<Outcome, { kind: 'deadLetter' }>): void {

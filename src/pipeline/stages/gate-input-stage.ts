@@ -2,10 +2,9 @@ import { BadInputReasons } from '../../errors/fault.js';
 import { Admission } from '../admission.js';
 import type { Stage } from '../compose.js';
 import type { DeliveryContext } from '../context.js';
+import { andThen } from '../maybe-promise.js';
 import type { Outcome } from '../outcome.js';
 import { type Gate, RELEASED_BY_KILL_SWITCH } from './gate-stage.js';
-
-const RELEASED = Promise.resolve(RELEASED_BY_KILL_SWITCH);
 
 /**
  * The kill switch's outer check, first in the pipeline: a delivery that arrives while the switch
@@ -22,5 +21,5 @@ export function gateInputStage(gate: Gate): Stage<DeliveryContext> {
     outcome.kind === 'deadLetter' && outcome.admitted !== true && BadInputReasons.has(outcome.fault.reason)
       ? gate.observe(Admission.unadmitted, outcome, undefined)
       : outcome;
-  return (ctx, next) => (gate.releasesAll() ? RELEASED : next(ctx).then(onOutcome));
+  return (ctx, next) => (gate.releasesAll() ? RELEASED_BY_KILL_SWITCH : andThen(next(ctx), onOutcome));
 }

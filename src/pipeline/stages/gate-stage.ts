@@ -3,6 +3,7 @@ import { BadInputReasons } from '../../errors/fault.js';
 import { Admission } from '../admission.js';
 import type { Stage } from '../compose.js';
 import type { AdmittedContext, ValidatedContext } from '../context.js';
+import { isPromise, type MaybePromise } from '../maybe-promise.js';
 import { withAdmission } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 
@@ -29,8 +30,6 @@ export interface Gate {
 
 export const RELEASED_BY_KILL_SWITCH: Outcome = Object.freeze({ kind: 'released', reason: 'kill-switch' });
 const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 'shutdown' });
-const RELEASED_BY_KILL_SWITCH_P = Promise.resolve(RELEASED_BY_KILL_SWITCH);
-const RELEASED_ON_SHUTDOWN_P = Promise.resolve(RELEASED_ON_SHUTDOWN);
 
 /**
  * Marks bad input the gate has shown to the switch (decided after admission: `future-timestamp`),
@@ -51,18 +50,25 @@ function shown(outcome: Outcome): Outcome {
  * arrives after a trip is released instead of dead-lettered.
  */
 export function gateStage(gate: Gate): Stage<ValidatedContext, AdmittedContext> {
-  const admitted = (ctx: ValidatedContext, next: (ctx: AdmittedContext) => Promise<Outcome>, ticket: number) => {
-    if (ticket < 0) return ticket === Admission.shutdown ? RELEASED_ON_SHUTDOWN_P : RELEASED_BY_KILL_SWITCH_P;
+  const admitted = (
+    ctx: ValidatedContext,
+    next: (ctx: AdmittedContext) => MaybePromise<Outcome>,
+    ticket: number,
+  ): MaybePromise<Outcome> => {
+    if (ticket < 0) return ticket === Admission.shutdown ? RELEASED_ON_SHUTDOWN : RELEASED_BY_KILL_SWITCH;
     // A bug in a later stage: the endpoint releases the message; it counts as neither success nor
     // failure, but its probe slot (if it had one) must be given back. (Inline closures, not named
     // ones: bundlers that keep names wrap every named closure, and this runs for every message.)
-    let outcome: Promise<Outcome>;
+    let outcome: MaybePromise<Outcome>;
     try {
       outcome = next(withAdmission(ctx, gate.isProbe(ticket)));
     } catch (error) {
       gate.observe(ticket, RELEASED_ON_SHUTDOWN, ctx.envelope);
       return Promise.reject(error);
     }
+    // Decided without waiting: observed now (a throw of `observe` is the endpoint's, as from the
+    // callback below).
+    if (!isPromise(outcome)) return shown(gate.observe(ticket, outcome, ctx.envelope));
     return outcome.then(
       (o) => shown(gate.observe(ticket, o, ctx.envelope)),
       (error: unknown) => {

@@ -42,26 +42,22 @@ export function invokeHandler(
   outbound: Outbound,
   batches: ReadonlyMap<Route, BatchCollector>,
 ): Terminal<HandlerContext> {
-  // Not async: this runs for every message. A handler's throw becomes a rejection, as from an
-  // async function; a handler that returns without a promise completes without a microtask turn.
+  // Not async: this runs for every message. A handler that returns without a promise completes
+  // with no promise at all; its throw is thrown on, which the stages take as a rejection (the retry
+  // stage's failure path).
   return (ctx) => {
-    try {
-      // A tombstone carries no message of the contract: it goes to the route's tombstone handler only.
-      if (ctx.envelope.tombstone) return invokeTombstone(ctx, new HandlerMessageContext(ctx, outbound));
-      const collector = ctx.route.batch ? batches.get(ctx.route) : undefined;
-      if (collector) return collector.submit(ctx);
-      const result: unknown = ctx.route.handler(ctx.message, new HandlerMessageContext(ctx, outbound));
-      if (result instanceof Promise) return result.then(completed);
-      // A thenable that is not a native promise is awaited the way `await` would.
-      if (isThenable(result)) return Promise.resolve(result).then(completed);
-      return COMPLETED_P;
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    // A tombstone carries no message of the contract: it goes to the route's tombstone handler only.
+    if (ctx.envelope.tombstone) return invokeTombstone(ctx, new HandlerMessageContext(ctx, outbound));
+    const collector = ctx.route.batch ? batches.get(ctx.route) : undefined;
+    if (collector) return collector.submit(ctx);
+    const result: unknown = ctx.route.handler(ctx.message, new HandlerMessageContext(ctx, outbound));
+    if (result instanceof Promise) return result.then(completed);
+    // A thenable that is not a native promise is awaited the way `await` would.
+    if (isThenable(result)) return Promise.resolve(result).then(completed);
+    return COMPLETED;
   };
 }
 
-const COMPLETED_P: Promise<Outcome> = Promise.resolve(COMPLETED);
 const completed = (): Outcome => COMPLETED;
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   value !== null &&

@@ -9,6 +9,7 @@ import { SluiceHeader } from '../../transport-core/headers.js';
 import { safeError } from '../../telemetry/logger.js';
 import { recordRetry } from '../endpoint-telemetry.js';
 import type { AdmittedContext, AttemptContext } from '../context.js';
+import { isPromise, type MaybePromise } from '../maybe-promise.js';
 import { withAttempt } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
@@ -41,10 +42,11 @@ export interface RetryStageOptions {
 export function retryStage(options: RetryStageOptions): Stage<AdmittedContext, AttemptContext> {
   const { clock, inProcessMaxDelayMs, retryState, dependencyBackoff, retryLater, waits } = options;
   // The first attempt runs without an async frame (this runs for every message, and most first
-  // attempts succeed); `failed` takes over from its failure with the same loop as before.
+  // attempts succeed); `failed` takes over from its failure (a rejection or a synchronous throw)
+  // with the same loop as before.
   const failed = async (
     ctx: AdmittedContext,
-    next: (ctx: AttemptContext) => Promise<Outcome>,
+    next: (ctx: AttemptContext) => MaybePromise<Outcome>,
     carried: RetryState,
     firstError: unknown,
   ): Promise<Outcome> => {
@@ -157,12 +159,13 @@ export function retryStage(options: RetryStageOptions): Stage<AdmittedContext, A
   return (ctx, next) => {
     // A producer's own sluice-attempts is not believed: only a state Sluice signed counts.
     const carried = retryState.read(ctx.delivery.headers, ctx.envelope.id);
-    let first: Promise<Outcome>;
+    let first: MaybePromise<Outcome>;
     try {
       first = next(withAttempt(ctx, carried.attempts + 1));
     } catch (error) {
       return failed(ctx, next, carried, error);
     }
-    return first.then(undefined, (error: unknown) => failed(ctx, next, carried, error));
+    // A first attempt that succeeded (or decided) without waiting needs nothing more from this stage.
+    return isPromise(first) ? first.then(undefined, (error: unknown) => failed(ctx, next, carried, error)) : first;
   };
 }

@@ -8,7 +8,6 @@ import type { Stage } from '../compose.js';
 export type PartitionKeyOf = (envelope: Envelope, partitionKey: string | undefined) => string | undefined;
 
 const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 'shutdown' });
-const RELEASED_ON_SHUTDOWN_P = Promise.resolve(RELEASED_ON_SHUTDOWN);
 
 /**
  * Concurrency and per-key order: at most `concurrency` messages run at once; messages with the same
@@ -17,10 +16,10 @@ const RELEASED_ON_SHUTDOWN_P = Promise.resolve(RELEASED_ON_SHUTDOWN);
  */
 export function scheduleStage(limiter: KeyedLimiter, keyOf: PartitionKeyOf | undefined): Stage<ValidatedContext> {
   // Not async: this runs for every message. The limiter calls `next` with the context (no closure
-  // per message), and a message that starts at once gets `next`'s own promise back (no wrapper).
+  // per message), and a message that starts at once gets `next`'s own result back (no wrapper).
   return (ctx, next) => {
     // Arrived after the endpoint began to stop (a transport whose pause is not instant): hand back.
-    if (ctx.stopping.aborted) return RELEASED_ON_SHUTDOWN_P;
+    if (ctx.stopping.aborted) return RELEASED_ON_SHUTDOWN;
     let key: string | undefined;
     try {
       key = keyOf ? keyOf(ctx.envelope, ctx.delivery.partitionKey) : undefined;

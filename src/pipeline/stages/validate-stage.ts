@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import { rejectBadInput } from '../bad-input.js';
 import type { DecodedContext, Route, ValidatedContext } from '../context.js';
 import { withRoute } from '../narrow.js';
-import type { Outcome } from '../outcome.js';
 import type { Stage } from '../compose.js';
 
 /** What happens to a message no handler on the endpoint takes. */
@@ -26,16 +25,16 @@ export function validateStage(
     if (!route) {
       if (unknownTypes.kind === 'ignore') {
         warn(ctx.log, envelope.type);
-        return Promise.resolve<Outcome>({ kind: 'skipped', reason: 'unknown-type', detail: envelope.type });
+        return { kind: 'skipped', reason: 'unknown-type', detail: envelope.type };
       }
       if (unknownTypes.kind === 'skippedQueue') {
-        return Promise.resolve<Outcome>({
+        return {
           kind: 'skipped',
           reason: 'unknown-type',
           detail: envelope.type,
           forwardTo: unknownTypes.address,
           messageId: envelope.id,
-        });
+        };
       }
       return rejectBadInput(
         ctx,

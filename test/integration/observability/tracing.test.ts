@@ -107,7 +107,13 @@ describe('tracing', () => {
     b.endpoint('billing').handle(InvoiceDue, () => {});
     await b.start();
     await b.publish(OrderPlaced, { orderId: 'o2', card: '4111' });
-    await waitFor(() => b.health().endpoints.billing?.counters.completed === 1);
+    // Both deliveries gone: the billing message can be settled before the orders message it came
+    // from (its synchronous handler is decided without a microtask turn per stage), and each
+    // consumer span ends when its delivery is settled.
+    await waitFor(() => {
+      const { endpoints } = b.health();
+      return endpoints.billing?.counters.completed === 1 && endpoints.orders?.counters.completed === 1;
+    });
 
     const spans = otel.finished();
     const processOrders = spans.find((s) => s.name === 'process orders');
