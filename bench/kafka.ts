@@ -10,7 +10,7 @@
 // counted; CPU = this process's user+system time per message over the same span.
 //
 //   npx tsx bench/kafka.ts [--messages 50000] [--runs 5] [--partitions 1] [--concurrency 64]
-//                          [--prefetch 500] [--bytes 256] [--build src|dist]
+//                          [--prefetch 500] [--bytes 256] [--build src|dist] [--handler async|sync]
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
@@ -28,9 +28,13 @@ const { values } = parseArgs({
     prefetch: { type: 'string', default: '500' },
     bytes: { type: 'string', default: '256' },
     build: { type: 'string' },
+    handler: { type: 'string', default: 'async' },
   },
 });
 const build = parseBuild(values.build);
+/** Sluice's no-op handler: an `async` function (a promise per message) or a plain one. */
+const HANDLER = values.handler;
+if (HANDLER !== 'async' && HANDLER !== 'sync') throw new Error(`--handler must be async or sync, got ${HANDLER}`);
 const { createBus, defineMessage } = await loadCore(build);
 const { kafkaTransport } = await loadKafka(build);
 const N = Number(values.messages);
@@ -197,9 +201,16 @@ async function sluice(run: number): Promise<Run> {
       prefetch: PREFETCH,
       retry: { kind: 'none' },
     })
-    .handle(Item, async () => {
-      meter.tick();
-    });
+    .handle(
+      Item,
+      HANDLER === 'sync'
+        ? () => {
+            meter.tick();
+          }
+        : async () => {
+            meter.tick();
+          },
+    );
   await bus.start();
   await meter.done;
   const result = meter.result();
@@ -238,7 +249,7 @@ const med = (c: Contender) => ({
 const names: Record<Contender, string> = {
   eachMessage: 'kafkajs eachMessage + JSON.parse + zod, auto-commit',
   careful: 'kafkajs eachBatch + JSON.parse + zod + resolveOffset/commit/heartbeat',
-  sluice: 'Sluice bus',
+  sluice: `Sluice bus (${HANDLER} handler)`,
   raw: 'raw eachBatch, values never read (reference)',
 };
 for (const c of contenders) {

@@ -276,13 +276,15 @@ console.log(
   '\n| queue | client | msgs/s median (min–max) | vs raw amqplib | vs amqplib-coalesced | CPU µs/msg |\n| --- | --- | ---: | ---: | ---: | ---: |',
 );
 for (const type of TYPES) {
+  // A client not in this run's --clients has no median: its column says so.
+  const ratio = (m: number, of: number) => (Number.isNaN(of) ? '—' : `${(m / of).toFixed(2)}×`);
   const raw = median(results.get(`${type} amqplib`) ?? [Number.NaN]);
   const coalesced = median(results.get(`${type} amqplib-coalesced`) ?? [Number.NaN]);
   for (const client of CLIENTS) {
     const rates = results.get(`${type} ${client}`) ?? [];
     const m = median(rates);
     console.log(
-      `| ${type} | ${client} | ${fmt(m)} (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))}) | ${(m / raw).toFixed(2)}× | ${(m / coalesced).toFixed(2)}× | ${median(cpus.get(`${type} ${client}`) ?? []).toFixed(1)} |`,
+      `| ${type} | ${client} | ${fmt(m)} (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))}) | ${ratio(m, raw)} | ${ratio(m, coalesced)} | ${median(cpus.get(`${type} ${client}`) ?? []).toFixed(1)} |`,
     );
   }
 }
