@@ -5,7 +5,9 @@
 //
 //   npm run build && node --import tsx bench/pipeline-cpu.ts --build dist ... (or:)
 //   npx tsx bench/pipeline-cpu.ts [--build dist] [--messages 200000] [--runs 5] [--concurrency 64]
-//     [--prefetch 500] [--keys 100]
+//     [--prefetch 500] [--keys 100] [--handler sync|async]
+// `--handler async`: the no-op handler is an `async` function (what most real handlers are), so
+// every stage's look at the outcome waits for its promise; `sync` (default): a plain function.
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { z } from 'zod';
@@ -19,6 +21,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     prefetch: { type: 'string', default: '500' },
     keys: { type: 'string', default: '100' },
+    handler: { type: 'string', default: 'sync' },
   },
 });
 const build = parseBuild(values.build);
@@ -27,6 +30,8 @@ const runs = Number(values.runs);
 const concurrency = Number(values.concurrency);
 const prefetch = Number(values.prefetch);
 const keys = Number(values.keys);
+const handlerKind = values.handler;
+if (handlerKind !== 'sync' && handlerKind !== 'async') throw new Error('--handler must be sync or async');
 const { cloudEventsCodec, createBus, createEnvelope, createMemoryBroker, defineMessage, memoryTransport } =
   await loadCore(build);
 const Tick = defineMessage('bench.tick.v1', z.object({ n: z.number(), payload: z.string() }));
@@ -49,9 +54,12 @@ async function run(): Promise<{ rate: number; cpuUs: number }> {
   const finished = new Promise<void>((r) => {
     resolve = r;
   });
-  bus.endpoint('bench', { concurrency, prefetch }).handle(Tick, () => {
+  const handler = (): void => {
     if (++done === total) resolve();
-  });
+  };
+  bus
+    .endpoint('bench', { concurrency, prefetch })
+    .handle(Tick, handlerKind === 'async' ? async () => handler() : handler);
   const queue = broker.queue('bench');
   for (const b of bodies)
     queue.enqueue({ messageId: b.messageId, body: b.body, headers: {}, key: b.key, deliveryCount: 0 });
@@ -67,7 +75,7 @@ async function run(): Promise<{ rate: number; cpuUs: number }> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 console.log(
-  `pipeline cpu: ${total} messages × ${runs}, concurrency ${concurrency}, prefetch ${prefetch}, keys ${keys}, build ${build}, node ${process.version}`,
+  `pipeline cpu: ${total} messages × ${runs}, concurrency ${concurrency}, prefetch ${prefetch}, keys ${keys}, handler ${handlerKind}, build ${build}, node ${process.version}`,
 );
 const rates: number[] = [];
 const cpus: number[] = [];
