@@ -254,6 +254,11 @@ export class Endpoint {
     if (this.#state !== 'running') return;
     this.#state = 'stopping';
     this.#stopping.abort(new Error('endpoint stopping'));
+    // What waits for its turn when the stop begins is released now, before a running task that
+    // finishes while the consumer pauses can start it (nothing enters the limiter after the abort:
+    // the schedule stage hands such a delivery back); again after the pause, for a transport whose
+    // pause hands over what it had already fetched.
+    this.options.limiter.cancelWaiting();
     await this.#consumer?.pause();
     this.options.limiter.cancelWaiting();
     if (this.#inFlight > 0) {

@@ -48,6 +48,30 @@ describe('lifecycle', () => {
     await next.stop();
   });
 
+  it('releases what waits for a slot when the stop begins, even if a slot frees while the consumer pauses', async () => {
+    const broker = createMemoryBroker();
+    const bus = createBus(
+      { shutdown: { signals: [], timeoutMs: 5_000 } },
+      { transports: [memoryTransport({ broker })], logger: silent },
+    );
+    const gate = createDeferred<void>();
+    const started: number[] = [];
+    // Returns the gate's promise itself: the running message finishes in as few microtasks as a
+    // handler can, well before the consumer's pause has come back.
+    bus.endpoint('jobs', { concurrency: 1, prefetch: 4 }).handle(Job, ({ n }) => {
+      started.push(n);
+      return gate.promise;
+    });
+    await bus.start();
+    for (let n = 0; n < 4; n++) await bus.send('jobs', Job, { n });
+    await waitFor(() => started.length === 1 && (bus.health().endpoints.jobs?.inFlight ?? 0) === 4);
+    const stopping = bus.stop();
+    gate.resolve();
+    await stopping;
+    expect(started).toEqual([0]);
+    expect(bus.health().endpoints.jobs?.counters.completed).toBe(1);
+  });
+
   it('aborts the handler signal when the shutdown timeout passes and returns the message', async () => {
     const broker = createMemoryBroker();
     const bus = createBus(
