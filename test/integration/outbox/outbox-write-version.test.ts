@@ -48,19 +48,38 @@ async function startOutbox(url: string, table: string, createTables = true): Pro
   return () => store.close();
 }
 
+/** The write function's part of the outbox DDL (from its `CREATE OR REPLACE FUNCTION` on). */
+const functionOf = (ddl: string) => ddl.slice(ddl.indexOf('CREATE OR REPLACE FUNCTION'));
+
 /** The function as the release before the version comment made it: the same body, no comment. */
 function withoutComment(ddl: string): string {
-  const fn = ddl.slice(ddl.indexOf('CREATE OR REPLACE FUNCTION'));
+  const fn = functionOf(ddl);
   return fn.slice(0, fn.indexOf('COMMENT ON FUNCTION'));
 }
 
 /** The function under the comment of another release's `version`. */
 function ofVersion(ddl: string, version: number): string {
-  const fn = ddl.slice(ddl.indexOf('CREATE OR REPLACE FUNCTION'));
+  const fn = functionOf(ddl);
   return fn.replace(postgresOutboxWriteComment(POSTGRES_OUTBOX_WRITE_VERSION), postgresOutboxWriteComment(version));
 }
 
 const CURRENT = postgresOutboxWriteComment(POSTGRES_OUTBOX_WRITE_VERSION);
+
+/**
+ * Runs `body` with a new outbox table made by the admin without its write function (`ddl` is the
+ * whole outbox DDL for it), then drops the table and whatever function the test left.
+ */
+async function withOutboxTable(body: (table: string, ddl: string) => Promise<void>): Promise<void> {
+  const table = uniqueTable('outbox');
+  const ddl = postgresOutboxDdl(TEST_SCHEMA, table);
+  await admin.query(ddl.slice(0, ddl.indexOf('CREATE OR REPLACE FUNCTION')));
+  try {
+    await body(table, ddl);
+  } finally {
+    await admin.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}`);
+    await admin.query(`DROP FUNCTION IF EXISTS ${TEST_SCHEMA}.${table}_write`);
+  }
+}
 
 const version = async (table: string) =>
   (
@@ -85,14 +104,11 @@ describe('the outbox write function version at start-up on PostgreSQL', () => {
   });
 
   it('names the fix when a user that may run but not replace an earlier release’s function starts (createTables true)', async () => {
-    const table = uniqueTable('outbox');
-    const ddl = postgresOutboxDdl(TEST_SCHEMA, table);
-    // A DBA made the outbox with an earlier release; the app may use it.
-    await admin.query(ddl.slice(0, ddl.indexOf('CREATE OR REPLACE FUNCTION')));
-    await admin.query(ofVersion(ddl, 0));
-    await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${TEST_SCHEMA}.${table} TO ${ROLE}`);
-    await admin.query(`GRANT EXECUTE ON FUNCTION ${postgresOutboxWriteSignature(TEST_SCHEMA, table)} TO ${ROLE}`);
-    try {
+    await withOutboxTable(async (table, ddl) => {
+      // A DBA made the outbox with an earlier release; the app may use it.
+      await admin.query(ofVersion(ddl, 0));
+      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${TEST_SCHEMA}.${table} TO ${ROLE}`);
+      await admin.query(`GRANT EXECUTE ON FUNCTION ${postgresOutboxWriteSignature(TEST_SCHEMA, table)} TO ${ROLE}`);
       const started = startOutbox(roleUrl, table);
       await expect(started).rejects.toBeInstanceOf(ConfigError);
       await expect(started).rejects.toThrow(
@@ -100,39 +116,27 @@ describe('the outbox write function version at start-up on PostgreSQL', () => {
       );
       expect(await version(table)).toBe(postgresOutboxWriteComment(0));
       // Its owner brings it up to date (CREATE OR REPLACE keeps the grant): the user starts.
-      await admin.query(ddl.slice(ddl.indexOf('CREATE OR REPLACE FUNCTION')));
+      await admin.query(functionOf(ddl));
       const close = await startOutbox(roleUrl, table);
       await close();
       expect(await version(table)).toBe(CURRENT);
-    } finally {
-      await admin.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}`);
-      await admin.query(`DROP FUNCTION IF EXISTS ${TEST_SCHEMA}.${table}_write`);
-    }
+    });
   });
 
   it('replaces an earlier release’s function once when two instances start at once (the DDL lock)', async () => {
-    const table = uniqueTable('outbox');
-    const ddl = postgresOutboxDdl(TEST_SCHEMA, table);
-    await admin.query(ddl.slice(0, ddl.indexOf('CREATE OR REPLACE FUNCTION')));
-    try {
+    await withOutboxTable(async (table, ddl) => {
       for (let round = 0; round < 5; round++) {
         await admin.query(ofVersion(ddl, 0));
         const closes = await Promise.all([1, 2, 3, 4].map(() => startOutbox(PG_URL, table)));
         await Promise.all(closes.map((close) => close()));
         expect(await version(table)).toBe(CURRENT);
       }
-    } finally {
-      await admin.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}`);
-      await admin.query(`DROP FUNCTION IF EXISTS ${TEST_SCHEMA}.${table}_write`);
-    }
+    });
   });
 
   it('keeps the function of the release before the version comment (the same body) and of a later release, even for a user that does not own it', async () => {
-    const table = uniqueTable('outbox');
-    const ddl = postgresOutboxDdl(TEST_SCHEMA, table);
-    await admin.query(ddl.slice(0, ddl.indexOf('CREATE OR REPLACE FUNCTION')));
-    await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${TEST_SCHEMA}.${table} TO ${ROLE}`);
-    try {
+    await withOutboxTable(async (table, ddl) => {
+      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${TEST_SCHEMA}.${table} TO ${ROLE}`);
       // No comment: version 1, the body this release writes (version 1). Nothing to replace: no owner needed.
       await admin.query(withoutComment(ddl));
       await admin.query(`GRANT EXECUTE ON FUNCTION ${postgresOutboxWriteSignature(TEST_SCHEMA, table)} TO ${ROLE}`);
@@ -144,9 +148,6 @@ describe('the outbox write function version at start-up on PostgreSQL', () => {
       const closeAgain = await startOutbox(PG_URL, table);
       await closeAgain();
       expect(await version(table)).toBe(postgresOutboxWriteComment(POSTGRES_OUTBOX_WRITE_VERSION + 1));
-    } finally {
-      await admin.query(`DROP TABLE IF EXISTS ${TEST_SCHEMA}.${table}`);
-      await admin.query(`DROP FUNCTION IF EXISTS ${TEST_SCHEMA}.${table}_write`);
-    }
+    });
   });
 });
