@@ -11,6 +11,7 @@
 //
 //   npx tsx bench/kafka.ts [--messages 50000] [--runs 5] [--partitions 1] [--concurrency 64]
 //                          [--prefetch 500] [--bytes 256] [--build src|dist] [--handler async|sync]
+//                          [--contenders eachMessage,careful,sluice,raw]   (a subset: for profiles)
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     bytes: { type: 'string', default: '256' },
     build: { type: 'string' },
     handler: { type: 'string', default: 'async' },
+    contenders: { type: 'string', default: 'eachMessage,careful,sluice,raw' },
   },
 });
 const build = parseBuild(values.build);
@@ -230,7 +232,11 @@ console.log(
   `topic ${topic}: ${fmt(N)} messages of ${BYTES} bytes, ${PARTITIONS} partition(s), 100 keys; ${RUNS} runs each; build ${build}`,
 );
 console.log(`sluice endpoint: concurrency ${CONCURRENCY}, prefetch ${PREFETCH}, no inbox, no-op handler`);
-const contenders: Contender[] = ['eachMessage', 'careful', 'sluice', 'raw'];
+const ALL: readonly Contender[] = ['eachMessage', 'careful', 'sluice', 'raw'];
+const contenders = values.contenders.split(',').map((c) => {
+  if (!(ALL as readonly string[]).includes(c)) throw new Error(`--contenders: unknown contender ${c}`);
+  return c as Contender;
+});
 const results = new Map<Contender, Run[]>(contenders.map((c) => [c, []]));
 for (let run = 0; run < RUNS; run++) {
   const order = contenders.map((_, i) => contenders[(i + run) % contenders.length] as Contender);
@@ -256,7 +262,10 @@ for (const c of contenders) {
   const m = med(c);
   console.log(`median ${names[c].padEnd(72)} ${fmt(m.rate).padStart(9)} msg/s  ${m.cpu.toFixed(1)} µs CPU/msg`);
 }
-const s = med('sluice').rate;
-console.log(`ratio sluice / careful batch: ${(s / med('careful').rate).toFixed(2)}x (target >= 0.9)`);
-console.log(`ratio sluice / eachMessage:   ${(s / med('eachMessage').rate).toFixed(2)}x (target >= 1.2)`);
-console.log(`ratio sluice / raw reference: ${(s / med('raw').rate).toFixed(2)}x`);
+const ratio = (c: Contender, label: string, target: string) => {
+  if (!contenders.includes('sluice') || !contenders.includes(c)) return;
+  console.log(`ratio sluice / ${label} ${(med('sluice').rate / med(c).rate).toFixed(2)}x${target}`);
+};
+ratio('careful', 'careful batch:', ' (target >= 0.9)');
+ratio('eachMessage', 'eachMessage:  ', ' (target >= 1.2)');
+ratio('raw', 'raw reference:', '');

@@ -2,7 +2,9 @@
 // memory transport with a no-op handler, against the same transport consumed raw (JSON.parse +
 // complete, no Sluice pipeline) in the same run. Both sides start from the same pre-filled queue
 // (filled with `enqueue`: a queue filled through `send()` made the raw consumer ~30% slower and
-// flattered the ratio), and the two alternate which runs first. Prints messages/s and the ratio.
+// flattered the ratio), and the two alternate which runs first. Prints messages/s and the ratio, and
+// each side's CPU µs per message (this process's user + system time over the measured span, which a
+// shared box disturbs far less than the wall-clock rate) and their ratio.
 //
 //   npx tsx bench/memory-pipeline.ts [messages=200000] [runs=5] [--build src|dist]
 import { parseArgs } from 'node:util';
@@ -44,7 +46,23 @@ function fill(broker: MemoryBroker, queueName: string, batch: OutgoingMessage[])
     queue.enqueue({ messageId: m.messageId, body: m.body, headers: {}, key: m.key, deliveryCount: 0 });
 }
 
-async function raw(prefetch: number, batch: OutgoingMessage[]): Promise<number> {
+/** A measured side: messages per second (wall clock) and CPU µs per message over the same span. */
+interface Measured {
+  rate: number;
+  cpuUs: number;
+}
+
+/** Starts the clocks; the returned function stops them and gives what was measured. */
+function measure(): () => Measured {
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  return () => {
+    const used = process.cpuUsage(cpu);
+    return { rate: total / ((performance.now() - started) / 1000), cpuUs: (used.user + used.system) / total };
+  };
+}
+
+async function raw(prefetch: number, batch: OutgoingMessage[]): Promise<Measured> {
   const broker = createMemoryBroker();
   const transport = memoryTransport({ broker }).create(
     { kind: 'memory', lockTimeoutMs: 60_000 },
@@ -53,7 +71,7 @@ async function raw(prefetch: number, batch: OutgoingMessage[]): Promise<number> 
   await transport.connect();
   fill(broker, 'raw', batch);
   let done = 0;
-  const started = performance.now();
+  const stop = measure();
   await new Promise<void>((resolve) => {
     void transport.consume(
       'raw',
@@ -66,12 +84,12 @@ async function raw(prefetch: number, batch: OutgoingMessage[]): Promise<number> 
       { prefetch },
     );
   });
-  const rate = total / ((performance.now() - started) / 1000);
+  const measured = stop();
   await transport.close();
-  return rate;
+  return measured;
 }
 
-async function sluice(concurrency: number, batch: OutgoingMessage[]): Promise<number> {
+async function sluice(concurrency: number, batch: OutgoingMessage[]): Promise<Measured> {
   const broker = createMemoryBroker();
   const bus = createBus(
     { transport: { kind: 'memory' }, shutdown: { signals: [] }, logging: { level: 'silent' } },
@@ -86,12 +104,12 @@ async function sluice(concurrency: number, batch: OutgoingMessage[]): Promise<nu
     if (++done === total) resolve();
   });
   fill(broker, 'bench', batch);
-  const started = performance.now();
+  const stop = measure();
   await bus.start();
   await finished;
-  const rate = total / ((performance.now() - started) / 1000);
+  const measured = stop();
   await bus.stop();
-  return rate;
+  return measured;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -102,22 +120,26 @@ console.log(
   `memory pipeline: ${fmt(total)} messages × ${runs} runs, no-op handler, build ${build}, node ${process.version}`,
 );
 for (const concurrency of [1, 16]) {
-  const rawRates: number[] = [];
-  const sluiceRates: number[] = [];
+  const raws: Measured[] = [];
+  const sluices: Measured[] = [];
   for (let i = 0; i < runs; i++) {
     // Alternate which contender runs first: the second of a pair meets a warmer heap.
     if (i % 2 === 0) {
-      rawRates.push(await raw(concurrency * 2, batch));
-      sluiceRates.push(await sluice(concurrency, batch));
+      raws.push(await raw(concurrency * 2, batch));
+      sluices.push(await sluice(concurrency, batch));
     } else {
-      sluiceRates.push(await sluice(concurrency, batch));
-      rawRates.push(await raw(concurrency * 2, batch));
+      sluices.push(await sluice(concurrency, batch));
+      raws.push(await raw(concurrency * 2, batch));
     }
   }
-  const r = median(rawRates);
+  const sluiceRates = sluices.map((m) => m.rate);
+  const r = median(raws.map((m) => m.rate));
   const s = median(sluiceRates);
+  const rCpu = median(raws.map((m) => m.cpuUs));
+  const sCpu = median(sluices.map((m) => m.cpuUs));
   console.log(
     `concurrency ${String(concurrency).padStart(2)}: sluice ${fmt(s)} msg/s (min ${fmt(Math.min(...sluiceRates))}, max ${fmt(Math.max(...sluiceRates))}) | ` +
-      `raw transport ${fmt(r)} msg/s | ratio ${(s / r).toFixed(2)} | overhead ${(1e6 / s - 1e6 / r).toFixed(2)} µs/msg`,
+      `raw transport ${fmt(r)} msg/s | ratio ${(s / r).toFixed(2)} | overhead ${(1e6 / s - 1e6 / r).toFixed(2)} µs/msg | ` +
+      `CPU µs/msg sluice ${sCpu.toFixed(2)}, raw ${rCpu.toFixed(2)}, raw/sluice ${(rCpu / sCpu).toFixed(2)}`,
   );
 }

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { createFault } from '../errors/fault.js';
 import { settleWithin } from '../internal/abort.js';
+import { microtask } from '../internal/microtask.js';
 import type { WaitGauge } from '../internal/wait-gauge.js';
 import type { Terminal } from '../pipeline/compose.js';
 import { type DeliveryContext, DeliveryRun, type EndpointInfo } from '../pipeline/context.js';
@@ -153,7 +154,7 @@ export class Endpoint {
   #decided(run: DeliveryRun, delivery: Delivery, outcome: Outcome): void {
     this.#decidedDeliveries.push(delivery);
     this.#decidedOutcomes.push(outcome);
-    if (this.#decidedRuns.push(run) === 1) queueMicrotask(this.#settleDecided);
+    if (this.#decidedRuns.push(run) === 1) microtask(this.#settleDecided);
   }
 
   /**

@@ -7,7 +7,14 @@ import type {
   RedriveResult,
   RedriveSelection,
 } from '../../src/transport-core/index.js';
-import { choose, deadLetterHeaders, Fifo, LockLostError, redriveHeaders } from '../../src/transport-core/index.js';
+import {
+  choose,
+  deadLetterHeaders,
+  Fifo,
+  LockLostError,
+  microtask,
+  redriveHeaders,
+} from '../../src/transport-core/index.js';
 import type { MemoryConsumer } from './memory-consumer.js';
 
 /** A message held by the in-memory broker. */
@@ -86,7 +93,7 @@ export class MemoryQueue {
   schedulePump(): void {
     if (this.#pumpScheduled) return;
     this.#pumpScheduled = true;
-    queueMicrotask(() => {
+    microtask(() => {
       this.#pumpScheduled = false;
       this.#pump();
     });

@@ -70,5 +70,6 @@ export { type Clock, systemClock } from '../internal/clock.js';
 export { withTimeout } from '../internal/abort.js';
 export { createDeferred, type Deferred } from '../internal/deferred.js';
 export { Fifo } from '../internal/fifo.js';
+export { microtask } from '../internal/microtask.js';
 export { Mutex } from '../internal/mutex.js';
 export { redactConnectionString, redactSecrets, secretsOf } from '../internal/redact.js';

@@ -177,7 +177,10 @@ describe('a synchronous handler through the whole pipeline', () => {
     expect(h.outcomes).toHaveLength(30);
   });
 
-  it('makes less than one promise per message, not one per stage', async () => {
+  it('makes about one promise or microtask per message (the scheduling hops), not one per stage', async () => {
+    // Counted with the microtasks that schedule work (the memory queue's pump, the endpoint's
+    // settlement per burst): a `queueMicrotask` and a reaction on a resolved promise are the same
+    // hop, and which of the two makes it is an implementation choice.
     const h = await charging(() => {});
     const count = 1000;
     const bodies = Array.from({ length: count }, (_, n) => {
@@ -187,7 +190,7 @@ describe('a synchronous handler through the whole pipeline', () => {
     let promises = 0;
     const hook = createHook({
       init(_id, type) {
-        if (type === 'PROMISE') promises++;
+        if (type === 'PROMISE' || type === 'Microtask') promises++;
       },
     });
     hook.enable();
@@ -198,7 +201,9 @@ describe('a synchronous handler through the whole pipeline', () => {
       hook.disable();
     }
     expect(h.outcomes).toHaveLength(count);
-    // Before issue 18's change: 7.4 per message (one per stage boundary and the settlement's).
-    expect(promises / count).toBeLessThan(1);
+    // Before issue 18's change: 7.4 promises per message (one per stage boundary and the
+    // settlement's), besides the hops. Now the hops only: 1.03 per message at this prefetch, whether
+    // they are made with `queueMicrotask` or with a resolved promise.
+    expect(promises / count).toBeLessThan(1.5);
   });
 });
