@@ -18,7 +18,7 @@ import kafkajs from 'kafkajs';
 import pino from 'pino';
 import { z } from 'zod';
 import { ensureKafka, KAFKA_BROKERS } from '../test/infra/kafka/kafka.mjs';
-import { loadCore, loadKafka, parseBuild } from './load-sluice.js';
+import { handlerOf, loadCore, loadKafka, parseBuild, parseHandlerKind } from './load-sluice.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,9 +34,7 @@ const { values } = parseArgs({
   },
 });
 const build = parseBuild(values.build);
-/** Sluice's no-op handler: an `async` function (a promise per message) or a plain one. */
-const HANDLER = values.handler;
-if (HANDLER !== 'async' && HANDLER !== 'sync') throw new Error(`--handler must be async or sync, got ${HANDLER}`);
+const HANDLER = parseHandlerKind(values.handler);
 const { createBus, defineMessage } = await loadCore(build);
 const { kafkaTransport } = await loadKafka(build);
 const N = Number(values.messages);
@@ -205,13 +203,7 @@ async function sluice(run: number): Promise<Run> {
     })
     .handle(
       Item,
-      HANDLER === 'sync'
-        ? () => {
-            meter.tick();
-          }
-        : async () => {
-            meter.tick();
-          },
+      handlerOf(HANDLER, () => meter.tick()),
     );
   await bus.start();
   await meter.done;

@@ -1,6 +1,7 @@
 // Which build of Sluice a benchmark runs: the TypeScript sources under tsx (the default, what a
 // contributor edits) or the compiled `dist/` (what users run; `npm run build` first). Issue 18: the
-// two were measured apart, so every bench can run either with `--build dist`.
+// two were measured apart, so every bench can run either with `--build dist`. Also what the benches
+// share besides: the `--handler sync|async` option and the measurement of rate and CPU per message.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -36,4 +37,37 @@ export async function loadKafka(build: Build): Promise<Kafka> {
 
 export async function loadRabbitmq(build: Build): Promise<Rabbitmq> {
   return (await import(modulePath(build, 'transports/rabbitmq/index.js'))) as Rabbitmq;
+}
+
+/** Sluice's no-op handler in a bench: an `async` function (a promise per message) or a plain one. */
+export type HandlerKind = 'sync' | 'async';
+
+/** Parses `--handler sync|async`. */
+export function parseHandlerKind(value: string): HandlerKind {
+  if (value === 'sync' || value === 'async') return value;
+  throw new Error(`--handler: expected "sync" or "async", got "${value}"`);
+}
+
+/** `body` as the handler of `kind`: itself, or wrapped in an `async` function. */
+export function handlerOf(kind: HandlerKind, body: () => void): () => void | Promise<void> {
+  return kind === 'async' ? async () => body() : body;
+}
+
+/** What a bench measured over a span: messages per second (wall clock) and CPU µs per message. */
+export interface Measured {
+  rate: number;
+  cpuUs: number;
+}
+
+/**
+ * Starts the clocks for `messages` messages; the returned function stops them. CPU is this
+ * process's user + system time over the span, which a shared box disturbs far less than the rate.
+ */
+export function measure(messages: number): () => Measured {
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  return () => {
+    const used = process.cpuUsage(cpu);
+    return { rate: messages / ((performance.now() - started) / 1000), cpuUs: (used.user + used.system) / messages };
+  };
 }

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { z } from 'zod';
 import type { OutgoingMessage } from '../src/transport-core/index.js';
-import { loadCore, parseBuild } from './load-sluice.js';
+import { loadCore, type Measured, measure, parseBuild } from './load-sluice.js';
 
 const { values, positionals } = parseArgs({ options: { build: { type: 'string' } }, allowPositionals: true });
 const build = parseBuild(values.build);
@@ -46,22 +46,6 @@ function fill(broker: MemoryBroker, queueName: string, batch: OutgoingMessage[])
     queue.enqueue({ messageId: m.messageId, body: m.body, headers: {}, key: m.key, deliveryCount: 0 });
 }
 
-/** A measured side: messages per second (wall clock) and CPU µs per message over the same span. */
-interface Measured {
-  rate: number;
-  cpuUs: number;
-}
-
-/** Starts the clocks; the returned function stops them and gives what was measured. */
-function measure(): () => Measured {
-  const started = performance.now();
-  const cpu = process.cpuUsage();
-  return () => {
-    const used = process.cpuUsage(cpu);
-    return { rate: total / ((performance.now() - started) / 1000), cpuUs: (used.user + used.system) / total };
-  };
-}
-
 async function raw(prefetch: number, batch: OutgoingMessage[]): Promise<Measured> {
   const broker = createMemoryBroker();
   const transport = memoryTransport({ broker }).create(
@@ -71,7 +55,7 @@ async function raw(prefetch: number, batch: OutgoingMessage[]): Promise<Measured
   await transport.connect();
   fill(broker, 'raw', batch);
   let done = 0;
-  const stop = measure();
+  const stop = measure(total);
   await new Promise<void>((resolve) => {
     void transport.consume(
       'raw',
@@ -104,7 +88,7 @@ async function sluice(concurrency: number, batch: OutgoingMessage[]): Promise<Me
     if (++done === total) resolve();
   });
   fill(broker, 'bench', batch);
-  const stop = measure();
+  const stop = measure(total);
   await bus.start();
   await finished;
   const measured = stop();

@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { z } from 'zod';
-import { loadCore, parseBuild } from './load-sluice.js';
+import { handlerOf, loadCore, type Measured, measure, parseBuild, parseHandlerKind } from './load-sluice.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,8 +30,7 @@ const runs = Number(values.runs);
 const concurrency = Number(values.concurrency);
 const prefetch = Number(values.prefetch);
 const keys = Number(values.keys);
-const handlerKind = values.handler;
-if (handlerKind !== 'sync' && handlerKind !== 'async') throw new Error('--handler must be sync or async');
+const handlerKind = parseHandlerKind(values.handler);
 const { cloudEventsCodec, createBus, createEnvelope, createMemoryBroker, defineMessage, memoryTransport } =
   await loadCore(build);
 const Tick = defineMessage('bench.tick.v1', z.object({ n: z.number(), payload: z.string() }));
@@ -43,7 +42,7 @@ const bodies = Array.from({ length: total }, (_, n) => {
   return { messageId: envelope.id, body: cloudEventsCodec.encode(envelope), key: envelope.key };
 });
 
-async function run(): Promise<{ rate: number; cpuUs: number }> {
+async function run(): Promise<Measured> {
   const broker = createMemoryBroker();
   const bus = createBus(
     { transport: { kind: 'memory' }, shutdown: { signals: [] }, logging: { level: 'silent' } },
@@ -54,23 +53,21 @@ async function run(): Promise<{ rate: number; cpuUs: number }> {
   const finished = new Promise<void>((r) => {
     resolve = r;
   });
-  const handler = (): void => {
-    if (++done === total) resolve();
-  };
-  bus
-    .endpoint('bench', { concurrency, prefetch })
-    .handle(Tick, handlerKind === 'async' ? async () => handler() : handler);
+  bus.endpoint('bench', { concurrency, prefetch }).handle(
+    Tick,
+    handlerOf(handlerKind, () => {
+      if (++done === total) resolve();
+    }),
+  );
   const queue = broker.queue('bench');
   for (const b of bodies)
     queue.enqueue({ messageId: b.messageId, body: b.body, headers: {}, key: b.key, deliveryCount: 0 });
-  const cpu = process.cpuUsage();
-  const started = performance.now();
+  const stop = measure(total);
   await bus.start();
   await finished;
-  const ms = performance.now() - started;
-  const used = process.cpuUsage(cpu);
+  const measured = stop();
   await bus.stop();
-  return { rate: total / (ms / 1000), cpuUs: (used.user + used.system) / total };
+  return measured;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
