@@ -105,7 +105,7 @@ export {
   type OutboxStore,
   type OutboxStoreOptions,
 } from './outbox/outbox-store.js';
-export type { PartitionKeyOf } from './pipeline/stages/schedule-stage.js';
+export type { PartitionKeyOf } from './pipeline/delivery-pipeline.js';
 export {
   exponential,
   immediate,

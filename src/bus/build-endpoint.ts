@@ -1,18 +1,17 @@
-import type { DeliveryContext, HandlerContext, Route } from '../pipeline/context.js';
+import type { DeliveryContext, HandlerContext, Route, ValidatedContext } from '../pipeline/context.js';
 import { PipelineBuilder } from '../pipeline/compose.js';
 import { BatchCollector } from '../pipeline/batch-collector.js';
-import { KeyedLimiter } from '../pipeline/keyed-limiter.js';
+import { type OutcomeMapper, type PartitionKeyOf, TAKE_TURN } from '../pipeline/delivery-pipeline.js';
 import { withTransaction } from '../pipeline/narrow.js';
 import type { OutcomeObserver } from '../pipeline/outcome.js';
 import { decodeStage } from '../pipeline/stages/decode-stage.js';
-import { dropStage } from '../pipeline/stages/drop-stage.js';
-import { gateInputStage } from '../pipeline/stages/gate-input-stage.js';
+import { dropOutcome } from '../pipeline/stages/drop-outcome.js';
+import { badInputToGate, gateInputStage } from '../pipeline/stages/gate-input-stage.js';
 import { gateStage } from '../pipeline/stages/gate-stage.js';
 import { inboxStage } from '../pipeline/stages/inbox-stage.js';
 import { invokeHandler, type Outbound } from '../pipeline/stages/invoke-handler.js';
 import { orderingStage } from '../pipeline/stages/ordering-stage.js';
 import { retryStage } from '../pipeline/stages/retry-stage.js';
-import { type PartitionKeyOf, scheduleStage } from '../pipeline/stages/schedule-stage.js';
 import { type UnknownTypePolicy, validateStage } from '../pipeline/stages/validate-stage.js';
 import { GroupCommitter } from '../inbox/group-committer.js';
 import type { KillSwitch } from '../killswitch/kill-switch.js';
@@ -20,7 +19,7 @@ import type { Outbox } from '../outbox/outbox.js';
 import { retryStateHeaders } from '../retry/retry-state.js';
 import { EndpointTelemetry } from '../pipeline/endpoint-telemetry.js';
 import type { BusEvents } from '../telemetry/events.js';
-import { traceStage } from '../pipeline/stages/trace-stage.js';
+import { activateSpanStage, traceStage } from '../pipeline/stages/trace-stage.js';
 import { withoutRetryState } from '../transport-core/headers.js';
 import type { BusParts } from './bus-parts.js';
 import type { BusProducer } from './bus-producer.js';
@@ -55,7 +54,6 @@ export function buildEndpoint(registration: EndpointRegistration, deps: Endpoint
   const { clock, waits } = parts;
   const info = { name, address: config.address ?? name, clock };
   const logger = parts.logger.child({ endpoint: name });
-  const limiter = new KeyedLimiter(config.concurrency, waits);
   // Brokers that order by partition or session promise per-key order, so the endpoint keeps it by default.
   const byKey = config.orderBy === 'key' || parts.transport.capabilities.ordering !== 'none';
   const keyOf: PartitionKeyOf | undefined =
@@ -100,7 +98,8 @@ export function buildEndpoint(registration: EndpointRegistration, deps: Endpoint
       ? { kind: 'skippedQueue', address: skippedAddressOf(config, name) }
       : { kind: config.unknownTypes };
   const telemetry = new EndpointTelemetry({ endpoint: name, address, system: parts.transport.kind });
-  const run = PipelineBuilder.start<DeliveryContext>()
+  // Before the turn: what decides a delivery without a slot (bad input, a tripped switch).
+  const head = PipelineBuilder.start<DeliveryContext>()
     .use(gateInputStage(killSwitch))
     .use(
       decodeStage(parts.codec, config.maxBodyBytes, {
@@ -108,9 +107,11 @@ export function buildEndpoint(registration: EndpointRegistration, deps: Endpoint
       }),
     )
     .use(traceStage(telemetry))
-    .use(dropStage(registration.routes))
     .use(validateStage(registration.routes, unknownTypes))
-    .use(scheduleStage(limiter, keyOf))
+    .end(() => TAKE_TURN);
+  // The turn: when a slot and the message's key are free.
+  const turn = PipelineBuilder.start<ValidatedContext>()
+    .use(activateSpanStage())
     .use(gateStage(killSwitch))
     .use(
       retryStage({
@@ -151,6 +152,12 @@ export function buildEndpoint(registration: EndpointRegistration, deps: Endpoint
       }),
     )
     .end(invokeHandler(outbound, batches));
+  // Applied to every outcome, in this order: a droppable type's dead letter becomes a skip, then
+  // bad input is shown to the kill switch.
+  const mappers: OutcomeMapper[] = [];
+  const drop = dropOutcome(registration.routes);
+  if (drop) mappers.push(drop);
+  mappers.push(badInputToGate(killSwitch));
   const { rejectionAddress } = config;
   const external = history ? history.observerFor(name, parts.observer) : parts.observer;
   // The endpoint's outcome observers, after its own counters and logs; each only when it has work.
@@ -162,8 +169,7 @@ export function buildEndpoint(registration: EndpointRegistration, deps: Endpoint
   return new Endpoint({
     info,
     prefetch: config.prefetch ?? Math.max(2, config.concurrency * 2),
-    run,
-    limiter,
+    pipeline: { head, keyOf, turn, mappers, concurrency: config.concurrency },
     logger,
     observers,
     supervision: {

@@ -4,7 +4,7 @@ import { memoryTransport } from '../memory-transport/index.js';
 import { cloudEventsCodec, type EnvelopeCodec } from '../envelope/cloudevents-codec.js';
 import { ConfigError } from '../errors/sluice-error.js';
 import { type Clock, systemClock } from '../internal/clock.js';
-import type { PartitionKeyOf } from '../pipeline/stages/schedule-stage.js';
+import type { PartitionKeyOf } from '../pipeline/delivery-pipeline.js';
 import type { ErrorMatcher } from '../retry/retry-policy.js';
 import { configSecrets, createRootLogger, withSafeErrors } from '../telemetry/logger.js';
 import type { TransportDefinition } from '../transport-core/definition.js';

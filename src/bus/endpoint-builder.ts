@@ -3,7 +3,7 @@ import type { Handler } from '../contracts/message-context.js';
 import type { BatchHandler, BatchOptions } from '../contracts/batch-context.js';
 import { RegistrationError } from '../errors/sluice-error.js';
 import type { Route } from '../pipeline/context.js';
-import type { PartitionKeyOf } from '../pipeline/stages/schedule-stage.js';
+import type { PartitionKeyOf } from '../pipeline/delivery-pipeline.js';
 import { type RetryConfig, retryPolicyFrom } from '../retry/retry-config.js';
 import type { ErrorFilter, ErrorMatcher, RetryPolicy } from '../retry/retry-policy.js';
 import type { EndpointConfig } from './config-schema.js';

@@ -4,10 +4,8 @@ import { createFault } from '../errors/fault.js';
 import { settleWithin } from '../internal/abort.js';
 import { microtask } from '../internal/microtask.js';
 import type { WaitGauge } from '../internal/wait-gauge.js';
-import type { Terminal } from '../pipeline/compose.js';
-import { type DeliveryContext, DeliveryRun, type EndpointInfo } from '../pipeline/context.js';
-import type { KeyedLimiter } from '../pipeline/keyed-limiter.js';
-import { isPromise, type MaybePromise } from '../pipeline/maybe-promise.js';
+import { DeliveryRun, type EndpointInfo } from '../pipeline/context.js';
+import { DeliveryPipeline, type PipelineParts, type PipelineSink } from '../pipeline/delivery-pipeline.js';
 import type { Outcome, OutcomeObserver } from '../pipeline/outcome.js';
 import { type Forward, settle } from '../pipeline/settle.js';
 import { describeError, safeError } from '../telemetry/logger.js';
@@ -25,8 +23,8 @@ export type EndpointState = 'created' | 'running' | 'stopping' | 'stopped';
 export interface EndpointRuntimeOptions {
   readonly info: EndpointInfo;
   readonly prefetch: number;
-  readonly run: Terminal<DeliveryContext>;
-  readonly limiter: KeyedLimiter;
+  /** The endpoint's pipeline, composed once (see `build-endpoint.ts`). */
+  readonly pipeline: PipelineParts;
   readonly logger: Logger;
   /** Sends a copy of a delivery elsewhere (skipped queue). */
   readonly forward: Forward;
@@ -50,7 +48,20 @@ const MAX_UNEXPECTED_DELIVERIES = 5;
  * pipeline and settles it once from the outcome. Stopping drains: no new deliveries, waiting ones
  * are released, running ones get until the timeout, then their signal aborts.
  */
-export class Endpoint {
+/** A delivery's run as the endpoint keeps it: with the delivery it settles (stages see only its view). */
+class EndpointRun extends DeliveryRun {
+  constructor(
+    readonly settleable: Delivery,
+    info: EndpointInfo,
+    signal: AbortSignal,
+    stopping: AbortSignal,
+    logger: Logger,
+  ) {
+    super(settleable, info, signal, stopping, logger);
+  }
+}
+
+export class Endpoint implements PipelineSink<EndpointRun> {
   #state: EndpointState = 'created';
   #consumer: ConsumerSupervisor | undefined;
   #inFlight = 0;
@@ -61,12 +72,12 @@ export class Endpoint {
   /** The endpoint's stats first, then the options' observers: looped over per delivery. */
   readonly #observers: readonly OutcomeObserver[];
   readonly #settling: SettleRetryingOptions;
+  readonly #pipeline: DeliveryPipeline<EndpointRun>;
   /**
    * Deliveries whose outcome the pipeline decided synchronously, in order, waiting for
    * `#settleDecided`: three arrays rather than an object per delivery.
    */
-  readonly #decidedRuns: DeliveryRun[] = [];
-  readonly #decidedDeliveries: Delivery[] = [];
+  readonly #decidedRuns: EndpointRun[] = [];
   readonly #decidedOutcomes: Outcome[] = [];
 
   readonly #createdAt: string;
@@ -77,6 +88,7 @@ export class Endpoint {
     this.#observers = [this.#stats, ...options.observers];
     const { forward, info, waits } = options;
     this.#settling = { forward, clock: info.clock, waits, observers: this.#observers };
+    this.#pipeline = new DeliveryPipeline(options.pipeline, this, waits);
     // Every in-flight handler may listen on its signal (a fetch given ctx.signal): up to prefetch
     // of them at once, legitimately more than Node's default of ten. Sluice's own waits share one
     // listener per signal (`onAbort`).
@@ -119,30 +131,23 @@ export class Endpoint {
   #onDelivery(delivery: Delivery): void {
     this.#inFlight++;
     this.#stats.counters.received++;
-    const run = new DeliveryRun(
-      delivery,
-      this.options.info,
-      this.#abort.signal,
-      this.#stopping.signal,
-      this.options.logger,
+    this.#pipeline.run(
+      new EndpointRun(delivery, this.options.info, this.#abort.signal, this.#stopping.signal, this.options.logger),
     );
-    // Promise callbacks rather than an async frame per delivery: this runs for every message.
-    let outcome: MaybePromise<Outcome>;
-    try {
-      outcome = this.options.run(run);
-    } catch (error) {
-      outcome = Promise.reject(error);
-    }
-    if (!isPromise(outcome)) {
-      this.#decided(run, delivery, outcome);
-      return;
-    }
-    outcome.then(
-      (o) => this.#settleFirst(run, delivery, o),
-      // A bug in a stage (or in a partitionKey function), not in the handler: put the message back
-      // rather than lose it, but not forever: after a few deliveries it goes to the dead-letter queue.
-      (error: unknown) => this.#settleFirst(run, delivery, this.#unexpected(run, error)),
-    );
+  }
+
+  /** The pipeline decided: settle (in a microtask when decided inside the caller's stack). */
+  outcome(run: EndpointRun, outcome: Outcome, now: boolean): void {
+    if (now) this.#decided(run, outcome);
+    else this.#settleFirst(run, outcome);
+  }
+
+  /**
+   * A bug in a stage (or in a partitionKey function), not in the handler: put the message back
+   * rather than lose it, but not forever: after a few deliveries it goes to the dead-letter queue.
+   */
+  error(run: EndpointRun, error: unknown, now: boolean): void {
+    this.outcome(run, this.#unexpected(run, error), now);
   }
 
   /**
@@ -151,8 +156,7 @@ export class Endpoint {
    * nest one delivery's run in another's, and the stack would grow with the messages): every stage
    * has seen it already. One microtask settles all the deliveries decided before it runs.
    */
-  #decided(run: DeliveryRun, delivery: Delivery, outcome: Outcome): void {
-    this.#decidedDeliveries.push(delivery);
+  #decided(run: EndpointRun, outcome: Outcome): void {
     this.#decidedOutcomes.push(outcome);
     if (this.#decidedRuns.push(run) === 1) microtask(this.#settleDecided);
   }
@@ -163,20 +167,18 @@ export class Endpoint {
    */
   readonly #settleDecided = (): void => {
     const runs = this.#decidedRuns;
-    const deliveries = this.#decidedDeliveries;
     const outcomes = this.#decidedOutcomes;
     // An observer that throws (they must not) stops no other delivery's settlement; its error is
     // thrown once the loop is done, uncaught, as it was from a promise callback (unhandled).
     let failure: { error: unknown } | undefined;
     for (let i = 0; i < runs.length; i++) {
       try {
-        this.#settleFirst(runs[i] as DeliveryRun, deliveries[i] as Delivery, outcomes[i] as Outcome);
+        this.#settleFirst(runs[i] as EndpointRun, outcomes[i] as Outcome);
       } catch (error) {
         failure ??= { error };
       }
     }
     runs.length = 0;
-    deliveries.length = 0;
     outcomes.length = 0;
     if (failure) throw failure.error;
   };
@@ -185,7 +187,8 @@ export class Endpoint {
    * The first settlement try of the common case, a completed delivery, without
    * {@link settleRetrying}'s async frame and closure; a failure goes on there as a failed first try.
    */
-  #settleFirst(run: DeliveryRun, delivery: Delivery, outcome: Outcome): void {
+  #settleFirst(run: EndpointRun, outcome: Outcome): void {
+    const delivery = run.settleable;
     if (outcome.kind !== 'completed') {
       void this.#settleRetrying(run, delivery, outcome, NOT_TRIED);
       return;
@@ -259,9 +262,9 @@ export class Endpoint {
     // finishes while the consumer pauses can start it (nothing enters the limiter after the abort:
     // the schedule stage hands such a delivery back); again after the pause, for a transport whose
     // pause hands over what it had already fetched.
-    this.options.limiter.cancelWaiting();
+    this.#pipeline.cancelWaiting();
     await this.#consumer?.pause();
-    this.options.limiter.cancelWaiting();
+    this.#pipeline.cancelWaiting();
     if (this.#inFlight > 0) {
       const idle = new Promise<void>((resolve) => {
         this.#idle = resolve;

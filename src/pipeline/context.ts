@@ -116,6 +116,8 @@ export class DeliveryRun implements HandlerContext {
   tx: unknown = undefined;
   outbox: OutboxMessage[] | undefined = undefined;
   span: Span | undefined = undefined;
+  /** The key that orders its turn (`delivery-pipeline.ts`): set when it is scheduled. */
+  scheduleKey: string | undefined = undefined;
   readonly receivedAt = Date.now();
   #log: Logger | undefined;
 

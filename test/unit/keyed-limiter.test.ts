@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CANCELLED, KeyedLimiter } from '../../src/pipeline/keyed-limiter.js';
+import { KeyedLimiter } from '../../src/pipeline/keyed-limiter.js';
+import { WaitGauge } from '../../src/internal/wait-gauge.js';
+import { CANCELLED, TaskRunner } from '../support/task-runner.js';
 import { createDeferred } from '../../src/internal/deferred.js';
 
 describe('KeyedLimiter', () => {
   it('runs at most `concurrency` tasks at once', async () => {
-    const limiter = new KeyedLimiter(2);
+    const limiter = new TaskRunner(2);
     const gate = createDeferred<void>();
     let running = 0;
     let max = 0;
@@ -25,7 +27,7 @@ describe('KeyedLimiter', () => {
   });
 
   it('runs same-key tasks one after another in arrival order while other keys proceed', async () => {
-    const limiter = new KeyedLimiter(4);
+    const limiter = new TaskRunner(4);
     const order: string[] = [];
     const a1 = createDeferred<void>();
     const p1 = limiter.run('a', async () => {
@@ -47,7 +49,7 @@ describe('KeyedLimiter', () => {
   });
 
   it('cancels waiting tasks but lets running ones finish', async () => {
-    const limiter = new KeyedLimiter(1);
+    const limiter = new TaskRunner(1);
     const gate = createDeferred<void>();
     const running = limiter.run('k', () => gate.promise.then(() => 'done'));
     const waiting = limiter.run('k', async () => 'never');
@@ -62,7 +64,7 @@ describe('KeyedLimiter', () => {
   });
 
   it('frees the slot when a task throws', async () => {
-    const limiter = new KeyedLimiter(1);
+    const limiter = new TaskRunner(1);
     await expect(limiter.run('k', async () => Promise.reject(new Error('x')))).rejects.toThrow('x');
     expect(await limiter.run('k', async () => 'next')).toBe('next');
   });
@@ -70,7 +72,7 @@ describe('KeyedLimiter', () => {
 
 describe('KeyedLimiter after cancelling', () => {
   it('frees a key whose next task was cancelled while waiting for a slot', async () => {
-    const limiter = new KeyedLimiter(1);
+    const limiter = new TaskRunner(1);
     const gate = createDeferred<void>();
     const running = limiter.run('a', () => gate.promise);
     const first = limiter.run('b', async () => 'b1'); // waits for the slot, holding key b
@@ -85,22 +87,33 @@ describe('KeyedLimiter after cancelling', () => {
     expect(limiter.waiting).toBe(0);
   });
 
-  it('runWith passes the argument and resolves a cancelled task with the value given', async () => {
-    const limiter = new KeyedLimiter(1);
-    const gate = createDeferred<void>();
-    const first = limiter.runWith(
-      'a',
-      async (n: number) => {
-        await gate.promise;
-        return n * 2;
-      },
-      21,
-      -1,
-    );
-    const second = limiter.runWith('a', async (n: number) => n, 5, -1);
-    limiter.cancelWaiting();
-    gate.resolve();
-    expect(await first).toBe(42);
-    expect(await second).toBe(-1);
+  it("queues the caller's own objects, hands each to start once, and gives back those not started", () => {
+    interface Job {
+      readonly scheduleKey: string | undefined;
+      readonly name: string;
+    }
+    const started: Job[] = [];
+    const waits = new WaitGauge();
+    const limiter = new KeyedLimiter<Job>(1, (job) => started.push(job), waits);
+    const a1 = { scheduleKey: 'a', name: 'a1' };
+    const a2 = { scheduleKey: 'a', name: 'a2' };
+    const free = { scheduleKey: undefined, name: 'free' };
+    const b1 = { scheduleKey: 'b', name: 'b1' };
+    for (const job of [a1, a2, free, b1]) limiter.submit(job);
+    // a1 runs; a2 waits behind its key, the others for the slot.
+    expect(started).toEqual([a1]);
+    expect(waits.waiting).toBe(3);
+    limiter.done(a1);
+    // The slot goes to the first ready job (free), a2 queues behind it: submission order per key.
+    expect(started).toEqual([a1, free]);
+    expect(limiter.cancelWaiting()).toEqual([b1, a2]);
+    expect(waits.waiting).toBe(0);
+    limiter.done(free);
+    expect(limiter.running).toBe(0);
+    // Both keys are free again.
+    limiter.submit(a2);
+    limiter.done(a2);
+    limiter.submit(b1);
+    expect(started).toEqual([a1, free, a2, b1]);
   });
 });

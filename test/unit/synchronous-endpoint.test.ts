@@ -12,9 +12,8 @@ import {
   memoryTransport,
 } from '../../src/index.js';
 import { systemClock } from '../../src/internal/clock.js';
-import type { DeliveryContext } from '../../src/pipeline/context.js';
-import { KeyedLimiter } from '../../src/pipeline/keyed-limiter.js';
-import { COMPLETED, type Outcome } from '../../src/pipeline/outcome.js';
+import { TAKE_TURN } from '../../src/pipeline/delivery-pipeline.js';
+import { COMPLETED } from '../../src/pipeline/outcome.js';
 import type { Delivery } from '../../src/transport-core/delivery.js';
 import type { Consumer, DeliveryCallback, Transport } from '../../src/transport-core/transport.js';
 
@@ -131,13 +130,11 @@ class ReentrantSource {
 describe('an endpoint over a transport that hands over the next delivery from inside a settlement', () => {
   it('settles 100,000 synchronously decided deliveries without nesting them', async () => {
     const source = new ReentrantSource(100_000);
-    const limiter = new KeyedLimiter(1);
     const endpoint = new Endpoint({
       info: { name: 'reentrant', address: 'reentrant', clock: systemClock },
       prefetch: 1,
-      // The pipeline's schedule stage: one key, through the limiter, decided without waiting.
-      run: (ctx: DeliveryContext) => limiter.runWith<DeliveryContext, Outcome>('one', () => COMPLETED, ctx, COMPLETED),
-      limiter,
+      // Every delivery takes its turn behind one key, and is decided without waiting.
+      pipeline: { head: () => TAKE_TURN, keyOf: () => 'one', turn: () => COMPLETED, mappers: [], concurrency: 1 },
       logger: silent,
       forward: async () => {},
       observers: [],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createDeferred } from '../../src/internal/deferred.js';
-import { KeyedLimiter } from '../../src/pipeline/keyed-limiter.js';
 import { andThen, isPromise } from '../../src/pipeline/maybe-promise.js';
+import { TaskRunner } from '../support/task-runner.js';
 
 // Issue 18: a stage's result may be the outcome itself (decided without waiting) or a promise of it.
 describe('andThen over a result that may be there already', () => {
@@ -42,7 +42,7 @@ describe('andThen over a result that may be there already', () => {
 
 describe('KeyedLimiter with tasks that finish synchronously', () => {
   it('returns the result of a task that starts at once and finishes synchronously, its key already free', () => {
-    const limiter = new KeyedLimiter(1);
+    const limiter = new TaskRunner(1);
     expect(limiter.run('k', () => 'first')).toBe('first');
     expect(limiter.running).toBe(0);
     // The key and the slot are free: the next task with the key starts (and finishes) at once too.
@@ -50,7 +50,7 @@ describe('KeyedLimiter with tasks that finish synchronously', () => {
   });
 
   it('throws on a synchronous throw of a task that started at once, after freeing its key', () => {
-    const limiter = new KeyedLimiter(1);
+    const limiter = new TaskRunner(1);
     expect(() =>
       limiter.run('k', () => {
         throw new Error('task bug');
@@ -61,7 +61,7 @@ describe('KeyedLimiter with tasks that finish synchronously', () => {
   });
 
   it('rejects for a waiting task that throws synchronously when its turn comes, and goes on with the next', async () => {
-    const limiter = new KeyedLimiter(1);
+    const limiter = new TaskRunner(1);
     const gate = createDeferred<string>();
     const first = limiter.run('k', () => gate.promise);
     const throwing = limiter.run('k', () => {
@@ -76,7 +76,7 @@ describe('KeyedLimiter with tasks that finish synchronously', () => {
   });
 
   it('frees a key only once its task finished: the next one starts after it, in arrival order', async () => {
-    const limiter = new KeyedLimiter(4);
+    const limiter = new TaskRunner(4);
     const order: string[] = [];
     const gate = createDeferred<void>();
     const a1 = limiter.run('a', () => gate.promise.then(() => order.push('a1:end')));
@@ -95,7 +95,7 @@ describe('KeyedLimiter with tasks that finish synchronously', () => {
   });
 
   it('keeps the concurrency limit while synchronous tasks start one another', async () => {
-    const limiter = new KeyedLimiter(2);
+    const limiter = new TaskRunner(2);
     const gates = [createDeferred<void>(), createDeferred<void>()];
     let running = 0;
     let max = 0;
@@ -124,7 +124,7 @@ describe('KeyedLimiter with tasks that finish synchronously', () => {
   });
 
   it('starts 100,000 synchronous tasks waiting behind one key without growing the stack', async () => {
-    const limiter = new KeyedLimiter(1);
+    const limiter = new TaskRunner(1);
     const gate = createDeferred<void>();
     const first = limiter.run('k', () => gate.promise);
     let ran = 0;
@@ -140,7 +140,7 @@ describe('KeyedLimiter with tasks that finish synchronously', () => {
   });
 
   it('starts 100,000 synchronous tasks waiting for a slot without growing the stack', async () => {
-    const limiter = new KeyedLimiter(1);
+    const limiter = new TaskRunner(1);
     const gate = createDeferred<void>();
     const first = limiter.run(undefined, () => gate.promise);
     let ran = 0;

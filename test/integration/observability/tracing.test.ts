@@ -124,6 +124,39 @@ describe('tracing', () => {
     expect(processBilling?.parentSpanContext?.spanId).toBe(publishInvoice?.spanContext().spanId);
   });
 
+  it('runs a handler that waited for its turn in its own consumer span, not the one before it', async () => {
+    // Concurrency 1 and one key: the first handler holds the slot until every message has arrived,
+    // so the others wait and each starts when the one before it finishes. Each handler's publish
+    // must be a child of its own consumer span.
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const b = bus();
+    b.endpoint('orders', { concurrency: 1, prefetch: 8 }).handle(OrderPlaced, async (m, ctx) => {
+      await opened;
+      await ctx.publish(InvoiceDue, { orderId: m.orderId });
+    });
+    b.endpoint('billing').handle(InvoiceDue, () => {});
+    await b.start();
+    const ids = ['w1', 'w2', 'w3', 'w4'];
+    for (const orderId of ids) await b.publish(OrderPlaced, { orderId, card: '4111' }, { key: 'one' });
+    await waitFor(() => b.health().endpoints.orders?.inFlight === ids.length);
+    open();
+    await waitFor(() => b.health().endpoints.billing?.counters.completed === ids.length);
+
+    const spans = otel.finished();
+    const consumers = spans.filter((s) => s.name === 'process orders');
+    const publishes = spans.filter((s) => s.name === 'publish billing.invoice-due.v1');
+    expect(consumers).toHaveLength(ids.length);
+    expect(publishes).toHaveLength(ids.length);
+    for (const consumer of consumers) {
+      const children = publishes.filter((p) => p.parentSpanContext?.spanId === consumer.spanContext().spanId);
+      expect(children).toHaveLength(1);
+      expect(children[0]?.spanContext().traceId).toBe(consumer.spanContext().traceId);
+    }
+  });
+
   it('redacts credentials in the exception events of failed attempts and of the dead letter', async () => {
     const b = bus({ endpoints: { orders: { inProcessRetryMaxDelayMs: 10 } } });
     b.endpoint('orders', { retry: { kind: 'intervals', delaysMs: [1] } }).handle(OrderPlaced, () => {
