@@ -1,6 +1,7 @@
 import {
   type Attributes,
   type BatchObservableCallback,
+  createNoopMeter,
   type Histogram,
   type Meter,
   type Span,
@@ -26,6 +27,13 @@ export interface EndpointTelemetryOptions {
   /** Defaults to Sluice's meter from the global provider, taken now: create this when the bus starts. */
   readonly meter?: Meter;
 }
+
+/**
+ * The class of the API's no-op histogram (not exported by the API). A meter taken without an SDK
+ * stays a no-op meter (Sluice takes its meter when the bus starts), so its histogram never records.
+ * Another copy of the API makes another class: such a histogram is recorded into, as before.
+ */
+const NOOP_HISTOGRAM_CLASS: unknown = createNoopMeter().createHistogram('sluice.noop').constructor;
 
 /** Distinct `error.type` values kept per endpoint; more are recorded as `_OTHER` (bounded cardinality). */
 const MAX_ERROR_TYPES = 64;
@@ -54,6 +62,8 @@ export class EndpointTelemetry implements OutcomeObserver {
   /** Attributes every span and metric point of this endpoint carries. */
   readonly #base: Attributes;
   readonly #duration: Histogram;
+  /** The histogram is the API's no-op one (no SDK when the bus started): no clock read per message. */
+  readonly #durationIsNoop: boolean;
   readonly #consumed: Tally;
   readonly #settleFailures: Tally;
   readonly #completed: Tally;
@@ -80,6 +90,7 @@ export class EndpointTelemetry implements OutcomeObserver {
       description: processDuration.description,
       advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
     });
+    this.#durationIsNoop = this.#duration.constructor === NOOP_HISTOGRAM_CLASS;
     const consumed = meter.createObservableCounter(consumedMessages.name, {
       unit: consumedMessages.unit,
       description: consumedMessages.description,
@@ -143,7 +154,7 @@ export class EndpointTelemetry implements OutcomeObserver {
       default:
         this.#tally(outcome.kind, outcome.reason).count++;
     }
-    this.#duration.record((Date.now() - ctx.receivedAt) / 1000, durationAttributes);
+    if (!this.#durationIsNoop) this.#duration.record((Date.now() - ctx.receivedAt) / 1000, durationAttributes);
   }
 
   /** Ends the span of a delivery whose settlement the broker refused (it comes back) and counts it. */
