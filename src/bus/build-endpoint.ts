@@ -7,7 +7,7 @@ import type { OutcomeObserver } from '../pipeline/outcome.js';
 import { decodeStage } from '../pipeline/stages/decode-stage.js';
 import { dropOutcome } from '../pipeline/stages/drop-outcome.js';
 import { badInputToGate, gateInputStage } from '../pipeline/stages/gate-input-stage.js';
-import { gateStage } from '../pipeline/stages/gate-stage.js';
+import { gateAbandoned, gateOutcome, gateStage } from '../pipeline/stages/gate-stage.js';
 import { inboxStage } from '../pipeline/stages/inbox-stage.js';
 import { invokeHandler, type Outbound } from '../pipeline/stages/invoke-handler.js';
 import { orderingStage } from '../pipeline/stages/ordering-stage.js';
@@ -152,9 +152,10 @@ export function buildEndpoint(registration: EndpointRegistration, deps: Endpoint
       }),
     )
     .end(invokeHandler(outbound, batches));
-  // Applied to every outcome, in this order: a droppable type's dead letter becomes a skip, then
-  // bad input is shown to the kill switch.
-  const mappers: OutcomeMapper[] = [];
+  // Applied to every outcome, in this order: the turn's outcome is shown to the kill switch (which
+  // may release a failure instead), a droppable type's dead letter becomes a skip, then bad input
+  // decided before admission is shown to the kill switch.
+  const mappers: OutcomeMapper[] = [gateOutcome(killSwitch)];
   const drop = dropOutcome(registration.routes);
   if (drop) mappers.push(drop);
   mappers.push(badInputToGate(killSwitch));
@@ -169,7 +170,7 @@ export function buildEndpoint(registration: EndpointRegistration, deps: Endpoint
   return new Endpoint({
     info,
     prefetch: config.prefetch ?? Math.max(2, config.concurrency * 2),
-    pipeline: { head, keyOf, turn, mappers, concurrency: config.concurrency },
+    pipeline: { head, keyOf, turn, mappers, abandoned: [gateAbandoned(killSwitch)], concurrency: config.concurrency },
     logger,
     observers,
     supervision: {

@@ -10,6 +10,7 @@ import type { ErrorMatcher, RetryPolicy } from '../retry/retry-policy.js';
 import type { TombstoneHandler } from '../contracts/tombstone-handler.js';
 import type { OrderingConfig } from '../ordering/ordering-config.js';
 import { traceIdsOf } from '../telemetry/trace-context.js';
+import { Admission } from './admission.js';
 import type { OutboxMessage } from '../outbox/outbox-store.js';
 
 /** Endpoint facts every stage may read. */
@@ -84,6 +85,11 @@ export interface AdmittedContext extends ValidatedContext {
    * stage gives it one attempt (no in-process retries), so that a failed probe costs one attempt.
    */
   readonly probe: boolean;
+  /**
+   * The kill switch's ticket (≥ 0): the gate's mapper (`gateOutcome`) shows the switch the turn's
+   * outcome with it, once, when the pipeline reports it.
+   */
+  readonly ticket: number;
 }
 
 /** While a handler attempt runs: which attempt this is, globally. */
@@ -113,6 +119,7 @@ export class DeliveryRun implements HandlerContext {
   message: unknown;
   attempt = 0;
   probe = false;
+  ticket: number = Admission.unadmitted;
   tx: unknown = undefined;
   outbox: OutboxMessage[] | undefined = undefined;
   span: Span | undefined = undefined;

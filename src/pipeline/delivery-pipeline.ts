@@ -37,6 +37,11 @@ export interface PipelineParts {
   readonly turn: Terminal<ValidatedContext>;
   /** Applied in order to every outcome, decided in the head or in the turn. */
   readonly mappers: readonly OutcomeMapper[];
+  /**
+   * Called, in order, for a run whose turn failed with an error rather than an outcome (a bug in a
+   * stage), before the error is reported: what a stage of the turn holds for the run is given back.
+   */
+  readonly abandoned?: readonly ((ctx: DeliveryContext) => void)[];
   /** How many turns run at once. */
   readonly concurrency: number;
 }
@@ -64,6 +69,7 @@ export class DeliveryPipeline<R extends DeliveryRun> {
   readonly #keyOf: PartitionKeyOf | undefined;
   readonly #turn: Terminal<ValidatedContext>;
   readonly #mappers: readonly OutcomeMapper[];
+  readonly #abandoned: readonly ((ctx: DeliveryContext) => void)[];
   readonly #limiter: KeyedLimiter<R>;
 
   constructor(
@@ -75,6 +81,7 @@ export class DeliveryPipeline<R extends DeliveryRun> {
     this.#keyOf = parts.keyOf;
     this.#turn = parts.turn;
     this.#mappers = parts.mappers;
+    this.#abandoned = parts.abandoned ?? [];
     this.#limiter = new KeyedLimiter<R>(parts.concurrency, this.#start, waits);
   }
 
@@ -148,7 +155,7 @@ export class DeliveryPipeline<R extends DeliveryRun> {
       outcome = this.#turn(run);
     } catch (error) {
       try {
-        this.sink.error(run, error, true);
+        this.#failed(run, error, true);
       } finally {
         this.#limiter.done(run);
       }
@@ -173,13 +180,23 @@ export class DeliveryPipeline<R extends DeliveryRun> {
       },
       (error: unknown) => {
         try {
-          this.sink.error(run, error, false);
+          this.#failed(run, error, false);
         } finally {
           this.#limiter.done(run);
         }
       },
     );
   };
+
+  /** The turn failed with an error: what its stages hold is given back, then the error is reported. */
+  #failed(run: R, error: unknown, now: boolean): void {
+    const abandoned = this.#abandoned;
+    try {
+      for (let i = 0; i < abandoned.length; i++) (abandoned[i] as (ctx: DeliveryContext) => void)(run);
+    } finally {
+      this.sink.error(run, error, now);
+    }
+  }
 
   #report(run: R, outcome: Outcome, now: boolean): void {
     const mappers = this.#mappers;

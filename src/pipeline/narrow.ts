@@ -26,6 +26,7 @@ function run(ctx: DeliveryContext): DeliveryRun {
   if (proven.message !== undefined) copy.message = proven.message;
   if (proven.attempt !== undefined) copy.attempt = proven.attempt;
   if (proven.probe !== undefined) copy.probe = proven.probe;
+  if (proven.ticket !== undefined) copy.ticket = proven.ticket;
   if (proven.tx !== undefined) copy.tx = proven.tx;
   if (proven.outbox !== undefined) copy.outbox = proven.outbox;
   if (ctx.span !== undefined) copy.span = ctx.span;
@@ -46,9 +47,10 @@ export function withRoute(ctx: DecodedContext, route: Route, message: unknown): 
   return r;
 }
 
-export function withAdmission(ctx: ValidatedContext, probe: boolean): AdmittedContext {
+export function withAdmission(ctx: ValidatedContext, probe: boolean, ticket: number): AdmittedContext {
   const r = run(ctx);
   r.probe = probe;
+  r.ticket = ticket;
   return r;
 }
 

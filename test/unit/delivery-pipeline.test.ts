@@ -1,9 +1,7 @@
 import { createHook } from 'node:async_hooks';
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createDeferred } from '../../src/internal/deferred.js';
-import { systemClock } from '../../src/internal/clock.js';
-import { DeliveryRun, type ValidatedContext } from '../../src/pipeline/context.js';
+import type { DeliveryRun, ValidatedContext } from '../../src/pipeline/context.js';
 import {
   DeliveryPipeline,
   type OutcomeMapper,
@@ -13,40 +11,10 @@ import {
 } from '../../src/pipeline/delivery-pipeline.js';
 import type { MaybePromise } from '../../src/pipeline/maybe-promise.js';
 import { COMPLETED, type Outcome } from '../../src/pipeline/outcome.js';
+import { type Report, recordingSink, runOf } from '../support/pipeline-runs.js';
 
 // Issue 18: the endpoint's pipeline runs the head at once, queues what waits for its turn as the run
 // itself, and reports each run's outcome (mapped) or error exactly once, freeing its turn.
-const silent = pino({ level: 'silent' });
-
-function runOf(id: string, key: string | undefined, stopping = new AbortController().signal): DeliveryRun {
-  const delivery = {
-    deliveryId: id,
-    body: Buffer.from(id),
-    headers: {},
-    deliveryCount: 1,
-    partitionKey: key,
-    address: 'q',
-    renewLock: async () => {},
-  };
-  return new DeliveryRun(delivery, { name: 'e', address: 'q', clock: systemClock }, stopping, stopping, silent);
-}
-
-interface Report {
-  readonly id: string;
-  readonly outcome?: Outcome;
-  readonly error?: string;
-  readonly now: boolean;
-}
-
-function recordingSink(): PipelineSink<DeliveryRun> & { reports: Report[] } {
-  const reports: Report[] = [];
-  return {
-    reports,
-    outcome: (run, outcome, now) => reports.push({ id: run.delivery.deliveryId, outcome, now }),
-    error: (run, error, now) => reports.push({ id: run.delivery.deliveryId, error: String(error), now }),
-  };
-}
-
 function parts(
   turn: (ctx: ValidatedContext) => MaybePromise<Outcome>,
   more: Partial<PipelineParts> = {},

@@ -8,12 +8,11 @@ import { BUCKETS, FailureWindow } from '../../src/killswitch/failure-window.js';
 import { KillSwitch, type PausableConsumer } from '../../src/killswitch/kill-switch.js';
 import { type KillSwitchConfigInput, KillSwitchConfigSchema } from '../../src/killswitch/kill-switch-config.js';
 import { Admission, KillSwitchPolicy, type OutcomeClass } from '../../src/killswitch/kill-switch-policy.js';
-import type { ValidatedContext } from '../../src/pipeline/context.js';
 import type { Outcome } from '../../src/pipeline/outcome.js';
-import { gateStage } from '../../src/pipeline/stages/gate-stage.js';
 import { RetryLaterSignal } from '../../src/retry/control-signals.js';
 import type { BusEvents } from '../../src/telemetry/events.js';
 import type { KillSwitchChange } from '../../src/killswitch/kill-switch-events.js';
+import { throughGate } from '../support/pipeline-runs.js';
 
 const config = (over: KillSwitchConfigInput = {}) =>
   KillSwitchConfigSchema.parse({ restartDelayMs: { initial: 1_000, factor: 2, max: 5_000 }, ...over });
@@ -844,18 +843,19 @@ describe('gate stage', () => {
     expect(ks.state).toBe('probing');
     return ks;
   };
-  const ctx = { stopping: new AbortController().signal, envelope: undefined } as unknown as ValidatedContext;
-
   it('gives the probe slot back when a later stage throws', async () => {
     const ks = probing();
-    const stage = gateStage(ks);
-    await expect(
-      stage(ctx, () => {
+    expect(
+      await throughGate(ks, () => {
         throw new Error('bug in a stage');
       }),
-    ).rejects.toThrow('bug in a stage');
-    await expect(stage(ctx, () => Promise.reject(new Error('async bug')))).rejects.toThrow('async bug');
-    expect(await stage(ctx, async () => ({ kind: 'completed' }))).toEqual({ kind: 'completed' });
+    ).toMatchObject({ error: 'Error: bug in a stage' });
+    expect(await throughGate(ks, () => Promise.reject(new Error('async bug')))).toMatchObject({
+      error: 'Error: async bug',
+    });
+    expect(await throughGate(ks, async () => ({ kind: 'completed' }))).toMatchObject({
+      outcome: { kind: 'completed' },
+    });
     expect(ks.state).toBe('closed');
   });
 
@@ -863,11 +863,11 @@ describe('gate stage', () => {
     const ks = probing();
     ks.trip('maintenance');
     let ran = false;
-    const outcome = await gateStage(ks)(ctx, async () => {
+    const report = await throughGate(ks, async () => {
       ran = true;
       return { kind: 'completed' };
     });
-    expect(outcome).toEqual({ kind: 'released', reason: 'kill-switch' });
+    expect(report).toMatchObject({ outcome: { kind: 'released', reason: 'kill-switch' } });
     expect(ran).toBe(false);
   });
 });

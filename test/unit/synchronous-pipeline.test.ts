@@ -1,5 +1,4 @@
 import { createHook } from 'node:async_hooks';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -10,12 +9,11 @@ import {
   type Handler,
   type MessageOf,
 } from '../../src/index.js';
-import { PipelineBuilder } from '../../src/pipeline/compose.js';
-import type { AdmittedContext, ValidatedContext } from '../../src/pipeline/context.js';
-import { isPromise } from '../../src/pipeline/maybe-promise.js';
+import { createDeferred } from '../../src/internal/deferred.js';
 import { COMPLETED, type Outcome } from '../../src/pipeline/outcome.js';
-import { type Gate, gateStage } from '../../src/pipeline/stages/gate-stage.js';
+import type { Gate } from '../../src/pipeline/stages/gate-stage.js';
 import { createTestHarness, type TestHarness } from '../../src/testing/index.js';
+import { throughGate } from '../support/pipeline-runs.js';
 
 // Issue 18: stages and a handler that finish synchronously run the chain with no promise per stage;
 // what each stage decides and observes stays what it was.
@@ -36,52 +34,33 @@ function recordingGate(): Gate & { observed: { ticket: number; outcome: Outcome 
   };
 }
 
-function validated(): ValidatedContext {
-  const stopping = new AbortController().signal;
-  return {
-    delivery: { headers: {}, body: Buffer.alloc(0), deliveryCount: 1, address: 'q' },
-    endpoint: { name: 'billing', address: 'billing' },
-    receivedAt: 0,
-    signal: stopping,
-    stopping,
-    log: pino({ level: 'silent' }),
-    envelope: { id: 'm-1', type: Charge.type },
-    route: {},
-    message: {},
-  } as unknown as ValidatedContext;
-}
-
-describe('the gate stage over a result decided without waiting', () => {
-  const gated = (terminal: (ctx: AdmittedContext) => Outcome | Promise<Outcome>) =>
-    PipelineBuilder.start<ValidatedContext>().use(gateStage(recordingGateOf)).end(terminal);
+describe('the kill switch over a turn decided without waiting', () => {
   let recordingGateOf = recordingGate();
   afterEach(() => {
     recordingGateOf = recordingGate();
   });
 
-  it('shows the switch the outcome once, at once, and returns it without a promise', () => {
-    const run = gated(() => COMPLETED);
-    const result = run(validated());
-    expect(isPromise(result)).toBe(false);
-    expect(result).toBe(COMPLETED);
+  it('shows the switch the outcome once, reported inside the call', async () => {
+    const report = await throughGate(recordingGateOf, () => COMPLETED);
+    expect(report).toEqual({ id: 'm-1', outcome: COMPLETED, now: true });
     expect(recordingGateOf.observed).toEqual([{ ticket: 7, outcome: COMPLETED }]);
   });
 
-  it('gives the probe slot back once when a later stage throws synchronously, and passes the error on', async () => {
-    const run = gated(() => {
+  it('gives the probe slot back once when a later stage throws synchronously, and reports the error', async () => {
+    const report = await throughGate(recordingGateOf, () => {
       throw new Error('stage bug');
     });
-    const result = run(validated());
-    await expect(result).rejects.toThrow('stage bug');
+    expect(report).toEqual({ id: 'm-1', error: 'Error: stage bug', now: true });
     expect(recordingGateOf.observed).toEqual([{ ticket: 7, outcome: { kind: 'released', reason: 'shutdown' } }]);
   });
 
   it('still waits for a promise, observing once when it settles', async () => {
-    const run = gated(async () => COMPLETED);
-    const result = run(validated());
-    expect(isPromise(result)).toBe(true);
+    const gate = createDeferred<void>();
+    const reported = throughGate(recordingGateOf, () => gate.promise.then(() => COMPLETED));
+    await new Promise((resolve) => setImmediate(resolve));
     expect(recordingGateOf.observed).toEqual([]);
-    expect(await result).toBe(COMPLETED);
+    gate.resolve();
+    expect(await reported).toEqual({ id: 'm-1', outcome: COMPLETED, now: false });
     expect(recordingGateOf.observed).toEqual([{ ticket: 7, outcome: COMPLETED }]);
   });
 });

@@ -2,8 +2,9 @@ import type { Envelope } from '../../envelope/envelope.js';
 import { BadInputReasons } from '../../errors/fault.js';
 import { Admission } from '../admission.js';
 import type { Stage } from '../compose.js';
-import type { AdmittedContext, ValidatedContext } from '../context.js';
-import { isPromise, type MaybePromise } from '../maybe-promise.js';
+import type { AdmittedContext, DeliveryContext, ValidatedContext } from '../context.js';
+import type { OutcomeMapper } from '../delivery-pipeline.js';
+import type { MaybePromise } from '../maybe-promise.js';
 import { withAdmission } from '../narrow.js';
 import type { Outcome } from '../outcome.js';
 
@@ -33,8 +34,8 @@ const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 
 
 /**
  * Marks bad input the gate has shown to the switch (decided after admission: `future-timestamp`),
- * so that the gate's outer check (`gate-input-stage.ts`) does not show it again. Allocates only for
- * such a dead letter.
+ * so that the outer mapper (`badInputToGate`) does not show it again. Allocates only for such a
+ * dead letter.
  */
 function shown(outcome: Outcome): Outcome {
   return outcome.kind === 'deadLetter' && outcome.admitted !== true && BadInputReasons.has(outcome.fault.reason)
@@ -42,12 +43,16 @@ function shown(outcome: Outcome): Outcome {
     : outcome;
 }
 
+/** The ticket of a run the gate admitted, or a negative number. */
+function ticketOf(ctx: DeliveryContext): number {
+  return (ctx as Partial<AdmittedContext>).ticket ?? Admission.unadmitted;
+}
+
 /**
- * The kill switch's gate, placed right after the schedule stage so that a message that waited for
- * its turn is checked when the turn comes. Tripped → released untouched; probing → only the probe
- * messages run, the others wait for the verdict. The outcome of everything admitted passes back
- * through here: the switch counts what the endpoint will settle (after retries), and a failure that
- * arrives after a trip is released instead of dead-lettered.
+ * The kill switch's gate, first in the turn (after the span): a message that waited for its turn is
+ * checked when the turn comes. Tripped → released untouched; probing → only the probe messages run,
+ * the others wait for the verdict. An admitted message carries its ticket: {@link gateOutcome}
+ * shows the switch its final outcome.
  */
 export function gateStage(gate: Gate): Stage<ValidatedContext, AdmittedContext> {
   const admitted = (
@@ -56,30 +61,37 @@ export function gateStage(gate: Gate): Stage<ValidatedContext, AdmittedContext> 
     ticket: number,
   ): MaybePromise<Outcome> => {
     if (ticket < 0) return ticket === Admission.shutdown ? RELEASED_ON_SHUTDOWN : RELEASED_BY_KILL_SWITCH;
-    // A bug in a later stage: the endpoint releases the message; it counts as neither success nor
-    // failure, but its probe slot (if it had one) must be given back. (Inline closures, not named
-    // ones: bundlers that keep names wrap every named closure, and this runs for every message.)
-    let outcome: MaybePromise<Outcome>;
-    try {
-      outcome = next(withAdmission(ctx, gate.isProbe(ticket)));
-    } catch (error) {
-      gate.observe(ticket, RELEASED_ON_SHUTDOWN, ctx.envelope);
-      return Promise.reject(error);
-    }
-    // Decided without waiting: observed now (a throw of `observe` is the endpoint's, as from the
-    // callback below).
-    if (!isPromise(outcome)) return shown(gate.observe(ticket, outcome, ctx.envelope));
-    return outcome.then(
-      (o) => shown(gate.observe(ticket, o, ctx.envelope)),
-      (error: unknown) => {
-        gate.observe(ticket, RELEASED_ON_SHUTDOWN, ctx.envelope);
-        throw error;
-      },
-    );
+    return next(withAdmission(ctx, gate.isProbe(ticket), ticket));
   };
   // Not async: this runs for every message, and an async wrapper costs more than the gate itself.
   return (ctx, next) => {
     const ticket = gate.admit(ctx.stopping);
     return typeof ticket === 'number' ? admitted(ctx, next, ticket) : ticket.then((t) => admitted(ctx, next, t));
+  };
+}
+
+/**
+ * The outcome of everything the gate admitted, shown to the switch when the pipeline reports it
+ * (first of the mappers: after retries, before drop): the switch counts what the endpoint will
+ * settle, and a failure that arrives after a trip is released instead of dead-lettered. A mapper
+ * rather than a look at the turn's promise: one promise callback fewer per message whose handler
+ * returns a promise.
+ */
+export function gateOutcome(gate: Gate): OutcomeMapper {
+  return (ctx, outcome) => {
+    const ticket = ticketOf(ctx);
+    return ticket < 0 ? outcome : shown(gate.observe(ticket, outcome, (ctx as AdmittedContext).envelope));
+  };
+}
+
+/**
+ * A turn the gate admitted failed with a bug in a later stage (a throw or a rejection, not an
+ * outcome): the endpoint releases the message; it counts as neither success nor failure, but its
+ * probe slot (if it had one) must be given back.
+ */
+export function gateAbandoned(gate: Gate): (ctx: DeliveryContext) => void {
+  return (ctx) => {
+    const ticket = ticketOf(ctx);
+    if (ticket >= 0) gate.observe(ticket, RELEASED_ON_SHUTDOWN, (ctx as AdmittedContext).envelope);
   };
 }
