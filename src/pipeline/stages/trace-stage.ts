@@ -13,6 +13,9 @@ export function traceStage(telemetry: EndpointTelemetry): Stage<DecodedContext> 
   return (ctx, next) => next(withSpan(ctx, telemetry.start(ctx)));
 }
 
+/** A turn has made a consumer span active, in any endpoint of the process. */
+let activated = false;
+
 /**
  * First in the turn: runs the rest of it with the delivery's consumer span active, so the handler's
  * own spans and its `ctx.publish`/`ctx.send` are its children. A turn that waited starts when the
@@ -20,11 +23,10 @@ export function traceStage(telemetry: EndpointTelemetry): Stage<DecodedContext> 
  * the context of the message before it.
  *
  * Without an SDK and without a producer context the span is invalid: the turn runs in the root
- * context. That costs nothing until a turn of this endpoint has made a span active (only then can
- * a later turn inherit one).
+ * context. That costs nothing until a turn has made a span active (only then can a later turn, of
+ * this endpoint or of another one whose delivery it set off, inherit one).
  */
 export function activateSpanStage(): Stage<ValidatedContext> {
-  let activated = false;
   return (ctx, next) => {
     const span = ctx.span;
     const sc = span?.spanContext();
