@@ -3,7 +3,8 @@
 // two were measured apart, so every bench can run either with `--build dist`. Also what the benches
 // share besides: the `--handler sync|async` option and the measurement of rate and CPU per message.
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export type Build = 'src' | 'dist';
 type Core = typeof import('../src/index.js');
@@ -29,6 +30,19 @@ export function parseBuild(value: string | undefined): Build {
 
 export async function loadCore(build: Build): Promise<Core> {
   return (await import(modulePath(build, 'src/index.js'))) as Core;
+}
+
+/**
+ * The compiled build of another checkout (a worktree of an earlier commit, `npm run build` run in
+ * it), for an A/B in one process: runs of both alternate, so that they meet the same box at the
+ * same minutes (separate processes on a shared box differed by ±30 % from one to the next).
+ */
+export async function loadCoreAt(checkout: string): Promise<Core> {
+  const compiled = new URL('dist/src/index.js', pathToFileURL(`${resolve(checkout)}/`));
+  if (!existsSync(fileURLToPath(compiled))) {
+    throw new Error(`--against: ${fileURLToPath(compiled)} is missing; run \`npm run build\` in ${checkout} first`);
+  }
+  return (await import(compiled.href)) as Core;
 }
 
 export async function loadKafka(build: Build): Promise<Kafka> {
