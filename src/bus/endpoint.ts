@@ -43,11 +43,6 @@ export interface EndpointRuntimeOptions {
 /** A delivery on which the pipeline itself failed this many times is dead-lettered. */
 const MAX_UNEXPECTED_DELIVERIES = 5;
 
-/**
- * The consume loop of one endpoint: takes deliveries from the transport, runs each through the
- * pipeline and settles it once from the outcome. Stopping drains: no new deliveries, waiting ones
- * are released, running ones get until the timeout, then their signal aborts.
- */
 /** A delivery's run as the endpoint keeps it: with the delivery it settles (stages see only its view). */
 class EndpointRun extends DeliveryRun {
   constructor(
@@ -61,7 +56,12 @@ class EndpointRun extends DeliveryRun {
   }
 }
 
-export class Endpoint implements PipelineSink<EndpointRun> {
+/**
+ * The consume loop of one endpoint: takes deliveries from the transport, runs each through the
+ * pipeline and settles it once from the outcome. Stopping drains: no new deliveries, waiting ones
+ * are released, running ones get until the timeout, then their signal aborts.
+ */
+export class Endpoint {
   #state: EndpointState = 'created';
   #consumer: ConsumerSupervisor | undefined;
   #inFlight = 0;
@@ -75,7 +75,7 @@ export class Endpoint implements PipelineSink<EndpointRun> {
   readonly #pipeline: DeliveryPipeline<EndpointRun>;
   /**
    * Deliveries whose outcome the pipeline decided synchronously, in order, waiting for
-   * `#settleDecided`: three arrays rather than an object per delivery.
+   * `#settleDecided`: two arrays rather than an object per delivery.
    */
   readonly #decidedRuns: EndpointRun[] = [];
   readonly #decidedOutcomes: Outcome[] = [];
@@ -88,7 +88,7 @@ export class Endpoint implements PipelineSink<EndpointRun> {
     this.#observers = [this.#stats, ...options.observers];
     const { forward, info, waits } = options;
     this.#settling = { forward, clock: info.clock, waits, observers: this.#observers };
-    this.#pipeline = new DeliveryPipeline(options.pipeline, this, waits);
+    this.#pipeline = new DeliveryPipeline(options.pipeline, this.#sink, waits);
     // Every in-flight handler may listen on its signal (a fetch given ctx.signal): up to prefetch
     // of them at once, legitimately more than Node's default of ten. Sluice's own waits share one
     // listener per signal (`onAbort`).
@@ -136,19 +136,19 @@ export class Endpoint implements PipelineSink<EndpointRun> {
     );
   }
 
-  /** The pipeline decided: settle (in a microtask when decided inside the caller's stack). */
-  outcome(run: EndpointRun, outcome: Outcome, now: boolean): void {
-    if (now) this.#decided(run, outcome);
-    else this.#settleFirst(run, outcome);
-  }
-
   /**
-   * A bug in a stage (or in a partitionKey function), not in the handler: put the message back
-   * rather than lose it, but not forever: after a few deliveries it goes to the dead-letter queue.
+   * Where the pipeline reports: an outcome decided inside the caller's stack is settled in a
+   * microtask (`#decided`), one decided in a promise callback of its own at once. An error is a bug
+   * in a stage (or in a partitionKey function), not in the handler: the message is put back rather
+   * than lost, but not forever: after a few deliveries it goes to the dead-letter queue.
    */
-  error(run: EndpointRun, error: unknown, now: boolean): void {
-    this.outcome(run, this.#unexpected(run, error), now);
-  }
+  readonly #sink: PipelineSink<EndpointRun> = {
+    outcome: (run, outcome, now) => {
+      if (now) this.#decided(run, outcome);
+      else this.#settleFirst(run, outcome);
+    },
+    error: (run, error, now) => this.#sink.outcome(run, this.#unexpected(run, error), now),
+  };
 
   /**
    * An outcome decided synchronously is settled in a microtask, never inside the transport's
