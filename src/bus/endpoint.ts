@@ -260,7 +260,7 @@ export class Endpoint {
     this.#stopping.abort(new Error('endpoint stopping'));
     // What waits for its turn when the stop begins is released now, before a running task that
     // finishes while the consumer pauses can start it (nothing enters the limiter after the abort:
-    // the schedule stage hands such a delivery back); again after the pause, for a transport whose
+    // the pipeline hands such a delivery back); again after the pause, for a transport whose
     // pause hands over what it had already fetched.
     this.#pipeline.cancelWaiting();
     await this.#consumer?.pause();

@@ -38,8 +38,8 @@ export type Outcome =
       readonly fault: FaultDetails;
       /**
        * Decided after the kill switch's gate admitted the message (bad input the ordering guard
-       * decides: `future-timestamp`), and shown to the switch there: the gate's outer check, which
-       * shows the switch bad input decided before admission, leaves it alone. Set by the gate stage.
+       * decides: `future-timestamp`), and shown to the switch there: the outer mapper, which shows
+       * the switch bad input decided before admission, leaves it alone. Set by the gate's mapper.
        */
       readonly admitted?: true;
     }
