@@ -43,17 +43,12 @@ export interface EndpointRuntimeOptions {
 /** A delivery on which the pipeline itself failed this many times is dead-lettered. */
 const MAX_UNEXPECTED_DELIVERIES = 5;
 
-/** A delivery's run as the endpoint keeps it: with the delivery it settles (stages see only its view). */
+/**
+ * A delivery's run as the endpoint keeps it: typed with the delivery it settles (the same object;
+ * stages see the run through contexts that show only its view).
+ */
 class EndpointRun extends DeliveryRun {
-  constructor(
-    readonly settleable: Delivery,
-    info: EndpointInfo,
-    signal: AbortSignal,
-    stopping: AbortSignal,
-    logger: Logger,
-  ) {
-    super(settleable, info, signal, stopping, logger);
-  }
+  declare readonly delivery: Delivery;
 }
 
 /**
@@ -188,7 +183,7 @@ export class Endpoint {
    * {@link settleRetrying}'s async frame and closure; a failure goes on there as a failed first try.
    */
   #settleFirst(run: EndpointRun, outcome: Outcome): void {
-    const delivery = run.settleable;
+    const { delivery } = run;
     if (outcome.kind !== 'completed') {
       void this.#settleRetrying(run, delivery, outcome, NOT_TRIED);
       return;

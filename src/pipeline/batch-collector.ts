@@ -6,7 +6,7 @@ import type { Clock } from '../internal/clock.js';
 import type { WaitGauge } from '../internal/wait-gauge.js';
 import { inboxEntryOf } from './stages/inbox-stage.js';
 import type { HandlerContext } from './context.js';
-import { COMPLETED, type Outcome } from './outcome.js';
+import { COMPLETED, type Outcome, RELEASED_ON_SHUTDOWN } from './outcome.js';
 import type { InboxHistoryTap } from './history-tap.js';
 import type { Outbox, Written } from '../outbox/outbox.js';
 import type { OutboxMessage } from '../outbox/outbox-store.js';
@@ -16,7 +16,6 @@ import type { EnvelopeOptions } from '../envelope/envelope.js';
 import { createHash } from 'node:crypto';
 
 const DUPLICATE: Outcome = Object.freeze({ kind: 'skipped', reason: 'duplicate' });
-const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 'shutdown' });
 
 interface Waiting {
   readonly ctx: HandlerContext;

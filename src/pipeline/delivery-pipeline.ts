@@ -3,7 +3,7 @@ import type { Terminal } from './compose.js';
 import type { DeliveryContext, DeliveryRun, ValidatedContext } from './context.js';
 import { KeyedLimiter } from './keyed-limiter.js';
 import { isPromise, type MaybePromise } from './maybe-promise.js';
-import type { Outcome } from './outcome.js';
+import { type Outcome, RELEASED_ON_SHUTDOWN } from './outcome.js';
 import type { Envelope } from '../envelope/envelope.js';
 
 /** Picks the partition key of a message; `undefined` means no ordering constraint. */
@@ -15,8 +15,6 @@ export type PartitionKeyOf = (envelope: Envelope, partitionKey: string | undefin
  * back to the broker, never lost.
  */
 export const TAKE_TURN: Outcome = Object.freeze({ kind: 'released', reason: 'busy' });
-
-const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 'shutdown' });
 
 /**
  * Maps the final outcome of a delivery before it is settled, wherever in the pipeline it was
@@ -154,39 +152,31 @@ export class DeliveryPipeline<R extends DeliveryRun> {
     try {
       outcome = this.#turn(run);
     } catch (error) {
-      try {
-        this.#failed(run, error, true);
-      } finally {
-        this.#limiter.done(run);
-      }
+      this.#ended(run, true, true, error);
       return;
     }
-    // The turn is freed even when the sink throws (an observer's bug): a slot is never lost.
     if (!isPromise(outcome)) {
-      try {
-        this.#report(run, outcome, true);
-      } finally {
-        this.#limiter.done(run);
-      }
+      this.#ended(run, true, false, outcome);
       return;
     }
     outcome.then(
-      (o) => {
-        try {
-          this.#report(run, o, false);
-        } finally {
-          this.#limiter.done(run);
-        }
-      },
-      (error: unknown) => {
-        try {
-          this.#failed(run, error, false);
-        } finally {
-          this.#limiter.done(run);
-        }
-      },
+      (o) => this.#ended(run, false, false, o),
+      (error: unknown) => this.#ended(run, false, true, error),
     );
   };
+
+  /**
+   * The run's turn ended: with an outcome, or with an error when `failed`. Reports it, then frees the
+   * turn, even when the report throws (an observer's bug): a slot is never lost.
+   */
+  #ended(run: R, now: boolean, failed: boolean, result: unknown): void {
+    try {
+      if (failed) this.#failed(run, result, now);
+      else this.#report(run, result as Outcome, now);
+    } finally {
+      this.#limiter.done(run);
+    }
+  }
 
   /** The turn failed with an error: what its stages hold is given back, then the error is reported. */
   #failed(run: R, error: unknown, now: boolean): void {

@@ -76,6 +76,8 @@ export interface OrderingFacts {
 }
 
 export const COMPLETED: Outcome = Object.freeze({ kind: 'completed' });
+/** Handed back untouched: the endpoint is stopping (waiting, or arrived too late, when it began). */
+export const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 'shutdown' });
 
 /**
  * Sees every delivery leave its endpoint (MassTransit's receive observers): the endpoint calls each

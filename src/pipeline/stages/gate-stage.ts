@@ -6,7 +6,7 @@ import type { AdmittedContext, DeliveryContext, ValidatedContext } from '../cont
 import type { OutcomeMapper } from '../delivery-pipeline.js';
 import type { MaybePromise } from '../maybe-promise.js';
 import { withAdmission } from '../narrow.js';
-import type { Outcome } from '../outcome.js';
+import { type Outcome, RELEASED_ON_SHUTDOWN } from '../outcome.js';
 
 /** The kill switch as the pipeline sees it (implemented by `KillSwitch`). */
 export interface Gate {
@@ -30,7 +30,6 @@ export interface Gate {
 }
 
 export const RELEASED_BY_KILL_SWITCH: Outcome = Object.freeze({ kind: 'released', reason: 'kill-switch' });
-const RELEASED_ON_SHUTDOWN: Outcome = Object.freeze({ kind: 'released', reason: 'shutdown' });
 
 /**
  * Marks bad input the gate has shown to the switch (decided after admission: `future-timestamp`),
