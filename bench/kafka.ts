@@ -12,13 +12,26 @@
 //   npx tsx bench/kafka.ts [--messages 50000] [--runs 5] [--partitions 1] [--concurrency 64]
 //                          [--prefetch 500] [--bytes 256] [--build src|dist] [--handler async|sync]
 //                          [--contenders eachMessage,careful,sluice,raw]   (a subset: for profiles)
+//                          [--against ../other-checkout]
+// `--against <checkout>`: adds the contender "against", Sluice from another checkout's compiled build
+// (a worktree of an earlier commit, `npm run build` run in it), alternating with this one in the same
+// process, and prints the ratio of the two: separate processes on a shared box differ by more than the
+// change being measured.
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import pino from 'pino';
 import { z } from 'zod';
 import { ensureKafka, KAFKA_BROKERS } from '../test/infra/kafka/kafka.mjs';
-import { handlerOf, loadCore, loadKafka, parseBuild, parseHandlerKind } from './load-sluice.js';
+import {
+  handlerOf,
+  loadCore,
+  loadCoreAt,
+  loadKafka,
+  loadKafkaAt,
+  parseBuild,
+  parseHandlerKind,
+} from './load-sluice.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,11 +44,13 @@ const { values } = parseArgs({
     build: { type: 'string' },
     handler: { type: 'string', default: 'async' },
     contenders: { type: 'string', default: 'eachMessage,careful,sluice,raw' },
+    against: { type: 'string' },
   },
 });
 const build = parseBuild(values.build);
 const HANDLER = parseHandlerKind(values.handler);
-const { createBus, defineMessage } = await loadCore(build);
+const core = await loadCore(build);
+const { defineMessage } = core;
 const { kafkaTransport } = await loadKafka(build);
 const N = Number(values.messages);
 const RUNS = Number(values.runs);
@@ -141,9 +156,9 @@ class Meter {
   }
 }
 
-type Contender = 'raw' | 'eachMessage' | 'careful' | 'sluice';
+type Contender = 'raw' | 'eachMessage' | 'careful' | 'sluice' | 'against';
 
-async function handWritten(kind: Exclude<Contender, 'sluice'>, run: number): Promise<Run> {
+async function handWritten(kind: Exclude<Contender, 'sluice' | 'against'>, run: number): Promise<Run> {
   const consumer = kafka.consumer({ groupId: `bench-${kind}-${topic}-${run}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -184,7 +199,22 @@ async function handWritten(kind: Exclude<Contender, 'sluice'>, run: number): Pro
   return result;
 }
 
-async function sluice(run: number): Promise<Run> {
+/** A build of Sluice to run: this checkout's, or `--against`'s, each with its own message contract. */
+interface SluiceBuild {
+  readonly createBus: typeof core.createBus;
+  readonly kafkaTransport: typeof kafkaTransport;
+  readonly item: typeof Item;
+}
+const thisBuild: SluiceBuild = { createBus: core.createBus, kafkaTransport, item: Item };
+const againstBuild: SluiceBuild | undefined = values.against ? await loadBuildAt(values.against) : undefined;
+
+async function loadBuildAt(checkout: string): Promise<SluiceBuild> {
+  const other = await loadCoreAt(checkout);
+  const { kafkaTransport } = await loadKafkaAt(checkout);
+  return { createBus: other.createBus, kafkaTransport, item: other.defineMessage(type, Item.schema) };
+}
+
+async function sluice(run: number, { createBus, kafkaTransport, item }: SluiceBuild, name: string): Promise<Run> {
   const bus = createBus(
     {
       service: 'bench',
@@ -195,14 +225,14 @@ async function sluice(run: number): Promise<Run> {
   );
   const meter = new Meter();
   bus
-    .endpoint(`bench-sluice-${topic}-${run}`, {
+    .endpoint(`bench-${name}-${topic}-${run}`, {
       address: topic,
       concurrency: CONCURRENCY,
       prefetch: PREFETCH,
       retry: { kind: 'none' },
     })
     .handle(
-      Item,
+      item,
       handlerOf(HANDLER, () => meter.tick()),
     );
   await bus.start();
@@ -229,12 +259,22 @@ const contenders = values.contenders.split(',').map((c) => {
   if (!(ALL as readonly string[]).includes(c)) throw new Error(`--contenders: unknown contender ${c}`);
   return c as Contender;
 });
+if (againstBuild) {
+  if (!contenders.includes('sluice')) contenders.push('sluice');
+  contenders.push('against');
+  console.log(`against: ${values.against} (its compiled build, alternating with this one in this process)`);
+}
 const results = new Map<Contender, Run[]>(contenders.map((c) => [c, []]));
 for (let run = 0; run < RUNS; run++) {
   const order = contenders.map((_, i) => contenders[(i + run) % contenders.length] as Contender);
   const line: string[] = [];
   for (const c of order) {
-    const r = c === 'sluice' ? await sluice(run) : await handWritten(c, run);
+    const r =
+      c === 'sluice'
+        ? await sluice(run, thisBuild, 'sluice')
+        : c === 'against'
+          ? await sluice(run, againstBuild as SluiceBuild, 'against')
+          : await handWritten(c, run);
     results.get(c)?.push(r);
     line.push(`${c} ${fmt(r.rate)} msg/s ${r.cpuUsPerMessage.toFixed(1)} µs`);
   }
@@ -248,6 +288,7 @@ const names: Record<Contender, string> = {
   eachMessage: 'kafkajs eachMessage + JSON.parse + zod, auto-commit',
   careful: 'kafkajs eachBatch + JSON.parse + zod + resolveOffset/commit/heartbeat',
   sluice: `Sluice bus (${HANDLER} handler)`,
+  against: `Sluice bus (${HANDLER} handler), ${values.against}`,
   raw: 'raw eachBatch, values never read (reference)',
 };
 for (const c of contenders) {
@@ -265,3 +306,4 @@ const ratio = (c: Contender, label: string, target: string) => {
 ratio('careful', 'careful batch:', ' (target >= 0.9)');
 ratio('eachMessage', 'eachMessage:  ', ' (target >= 1.2)');
 ratio('raw', 'raw reference:', '');
+ratio('against', 'against:      ', '');

@@ -38,11 +38,20 @@ export async function loadCore(build: Build): Promise<Core> {
  * same minutes (separate processes on a shared box differed by ±30 % from one to the next).
  */
 export async function loadCoreAt(checkout: string): Promise<Core> {
-  const compiled = new URL('dist/src/index.js', pathToFileURL(`${resolve(checkout)}/`));
+  return (await import(compiledAt(checkout, 'src/index.js'))) as Core;
+}
+
+/** The Kafka transport of another checkout's compiled build (see {@link loadCoreAt}). */
+export async function loadKafkaAt(checkout: string): Promise<Kafka> {
+  return (await import(compiledAt(checkout, 'transports/kafka/index.js'))) as Kafka;
+}
+
+function compiledAt(checkout: string, sourcePath: string): string {
+  const compiled = new URL(`dist/${sourcePath}`, pathToFileURL(`${resolve(checkout)}/`));
   if (!existsSync(fileURLToPath(compiled))) {
     throw new Error(`--against: ${fileURLToPath(compiled)} is missing; run \`npm run build\` in ${checkout} first`);
   }
-  return (await import(compiled.href)) as Core;
+  return compiled.href;
 }
 
 export async function loadKafka(build: Build): Promise<Kafka> {
