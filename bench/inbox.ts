@@ -2,7 +2,13 @@
 // transaction per message: claim + the handler's effect INSERT) against raw `pg` doing the same
 // claim + effect in one transaction per message, same pool size and concurrency, in the same run.
 //
-//   npx tsx bench/inbox.ts [messages=5000] [runs=3] [concurrency=8] [memory|rabbitmq]
+//   npx tsx bench/inbox.ts [messages=5000] [runs=3] [concurrency=8] [memory|rabbitmq] [--build dist]
+//     [--against <checkout>]
+// `--build dist`: Sluice from the compiled `dist/` (what users run; `npm run build` first).
+// `--against <checkout>` (memory transport only): every mode also runs on another checkout's compiled
+// build (a worktree of an earlier commit, built), in this process, the two trees alternating run by
+// run, and the ratio of each mode's median is printed (issue 18: no inbox mode may get slower;
+// separate processes differed by ±10 % here, the raw side included).
 import pg from 'pg';
 import pino from 'pino';
 import { z } from 'zod';
@@ -18,13 +24,29 @@ import { postgresInbox } from '../src/inbox/postgres/index.js';
 import { systemClock } from '../src/transport-core/index.js';
 import { rabbitmqTransport } from '../transports/rabbitmq/index.js';
 import { deleteTopology } from '../test/integration/rabbitmq/rabbitmq-test-kit.js';
+import { loadCore, loadCoreAt, loadPostgresInbox, loadPostgresInboxAt, parseBuild } from './load-sluice.js';
 import { rawInbox } from './raw-pg-inbox.js';
 
-const total = Number(process.argv[2] ?? 5_000);
-const runs = Number(process.argv[3] ?? 3);
-const concurrency = Number(process.argv[4] ?? 8);
+let args = process.argv;
+/** Takes `--name value` out of the arguments (the rest are positional). */
+function option(name: string, expected: string): string | undefined {
+  const at = args.indexOf(name);
+  if (at < 0) return undefined;
+  const value = args[at + 1];
+  if (value === undefined || value.startsWith('--')) throw new Error(`${name}: expected ${expected}`);
+  args = args.filter((_, i) => i !== at && i !== at + 1);
+  return value;
+}
+const againstPath = option('--against', 'the path of another checkout (with `npm run build` run in it)');
+const build = parseBuild(option('--build', '"src" or "dist"'));
+const total = Number(args[2] ?? 5_000);
+const runs = Number(args[3] ?? 3);
+const concurrency = Number(args[4] ?? 8);
 /** `memory` (pre-filled in-process queue) or `rabbitmq` (a pre-filled quorum queue on 127.0.0.1). */
-const transportKind = (process.argv[5] ?? 'memory') as 'memory' | 'rabbitmq';
+const transportKind = (args[5] ?? 'memory') as 'memory' | 'rabbitmq';
+if (againstPath !== undefined && transportKind !== 'memory') {
+  throw new Error('--against: runs on the memory transport only (the other build brings its own)');
+}
 const URL = 'postgres://postgres@127.0.0.1:5432/test';
 const Credit = defineMessage('bench.credit.v1', z.object({ account: z.string(), amount: z.number() }));
 const silent = pino({ level: 'silent' });
@@ -32,7 +54,9 @@ const admin = new pg.Pool({ connectionString: URL, max: 2 });
 
 async function resetTables(): Promise<void> {
   await admin.query('CREATE SCHEMA IF NOT EXISTS sluice_bench');
-  await admin.query('DROP TABLE IF EXISTS sluice_bench.inbox, sluice_bench.raw_inbox, sluice_bench.effects');
+  await admin.query(
+    'DROP TABLE IF EXISTS sluice_bench.inbox, sluice_bench.inbox_versions, sluice_bench.raw_inbox, sluice_bench.effects',
+  );
   await admin.query(`CREATE TABLE sluice_bench.raw_inbox (endpoint text NOT NULL, message_id text NOT NULL,
     message_type text NOT NULL, entity_key text, occurred_at text NOT NULL, received_at timestamptz NOT NULL,
     processed_at timestamptz NOT NULL DEFAULT now(), outcome text NOT NULL DEFAULT 'completed', attempts integer NOT NULL,
@@ -43,8 +67,16 @@ async function resetTables(): Promise<void> {
 }
 
 function envelopes() {
+  // One millisecond apart: with the ordering guard on, an event stamped no later than the last one
+  // applied for its key is stale (skipped, never handled), and the run would not end.
+  const base = Date.now() - total;
   return Array.from({ length: total }, (_, n) =>
-    createEnvelope(Credit.type, 'bench', { account: `a${n % 100}`, amount: 1 }, { key: `a${n % 100}` }),
+    createEnvelope(
+      Credit.type,
+      'bench',
+      { account: `a${n % 100}`, amount: 1 },
+      { key: `a${n % 100}`, occurredAt: new Date(base + n) },
+    ),
   );
 }
 
@@ -57,10 +89,43 @@ async function raw(batch: ReturnType<typeof envelopes>): Promise<number> {
   });
 }
 
-type Mode = 'per-message' | 'group-rerun' | 'group-savepoint' | 'batch-handler';
+/** `ordered`: per message with the ordering guard on (the key's last applied version read and written in the transaction). */
+type Mode = 'per-message' | 'ordered' | 'group-rerun' | 'group-savepoint' | 'batch-handler';
 
-async function sluice(batch: ReturnType<typeof envelopes>, mode: Mode = 'per-message'): Promise<number> {
+/** A build of Sluice to run: this checkout's, or `--against`'s, each with its own message contract. */
+interface SluiceBuild {
+  readonly core: Pick<typeof import('../src/index.js'), 'createBus' | 'createMemoryBroker' | 'memoryTransport'>;
+  readonly postgresInbox: typeof postgresInbox;
+  readonly credit: typeof Credit;
+  /** This checkout's also brings the RabbitMQ transport. */
+  readonly withRabbitmq: boolean;
+}
+
+async function loadBuild(
+  core: typeof import('../src/index.js'),
+  inbox: typeof import('../src/inbox/postgres/index.js'),
+  withRabbitmq: boolean,
+): Promise<SluiceBuild> {
+  const credit = core.defineMessage(Credit.type, z.object({ account: z.string(), amount: z.number() }));
+  return { core, postgresInbox: inbox.postgresInbox, credit, withRabbitmq };
+}
+
+const thisBuild: SluiceBuild =
+  build === 'dist'
+    ? await loadBuild(await loadCore('dist'), await loadPostgresInbox('dist'), false)
+    : { core: { createBus, createMemoryBroker, memoryTransport }, postgresInbox, credit: Credit, withRabbitmq: true };
+if (build === 'dist' && transportKind !== 'memory') {
+  throw new Error('--build dist: runs on the memory transport only');
+}
+
+async function sluice(
+  batch: ReturnType<typeof envelopes>,
+  mode: Mode = 'per-message',
+  tree: SluiceBuild = thisBuild,
+): Promise<number> {
   await resetTables();
+  const { createBus, createMemoryBroker, memoryTransport } = tree.core;
+  const Credit = tree.credit;
   const broker = createMemoryBroker();
   const address = `bench-inbox-${Math.random().toString(36).slice(2, 8)}`;
   const bus = createBus(
@@ -69,7 +134,13 @@ async function sluice(batch: ReturnType<typeof envelopes>, mode: Mode = 'per-mes
       transport: transportKind === 'rabbitmq' ? { kind: 'rabbitmq', queueType: 'quorum' } : { kind: 'memory' },
       inbox: { kind: 'postgres', connectionString: URL, schema: 'sluice_bench', table: 'inbox', poolSize: concurrency },
     },
-    { inbox: postgresInbox(), transports: [memoryTransport({ broker }), rabbitmqTransport()], logger: silent },
+    {
+      inbox: tree.postgresInbox(),
+      transports: tree.withRabbitmq
+        ? [memoryTransport({ broker }), rabbitmqTransport()]
+        : [memoryTransport({ broker })],
+      logger: silent,
+    },
   );
   let done = 0;
   let resolve!: () => void;
@@ -92,21 +163,33 @@ async function sluice(batch: ReturnType<typeof envelopes>, mode: Mode = 'per-mes
     );
   } else {
     const isolation = mode === 'group-rerun' ? ('rerun' as const) : ('savepoint' as const);
-    const group = mode === 'per-message' ? undefined : { maxMessages: 100, isolation };
+    const group = mode === 'per-message' || mode === 'ordered' ? undefined : { maxMessages: 100, isolation };
     const c = group ? 200 : concurrency;
-    bus.endpoint(address, { concurrency: c, prefetch: c * 2, groupCommit: group }).handle(Credit, async (m, ctx) => {
-      await ctx.tx.query({
-        name: 'sluice-effect',
-        text: 'INSERT INTO sluice_bench.effects VALUES ($1, $2, $3)',
-        values: [ctx.messageId, m.account, m.amount],
+    const ordering = { enabled: mode === 'ordered' };
+    bus
+      .endpoint(address, { concurrency: c, prefetch: c * 2, groupCommit: group, ordering })
+      .handle(Credit, async (m, ctx) => {
+        await ctx.tx.query({
+          name: 'sluice-effect',
+          text: 'INSERT INTO sluice_bench.effects VALUES ($1, $2, $3)',
+          values: [ctx.messageId, m.account, m.amount],
+        });
+        if (++done === total) resolve();
       });
-      if (++done === total) resolve();
-    });
   }
-  await prefill(address, batch, broker);
+  await prefill(address, batch, broker as ReturnType<typeof createMemoryBroker>);
   const started = performance.now();
   await bus.start();
-  await finished;
+  // Every wait has a timeout: a run that stops short says so instead of hanging the bench.
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${mode}: ${done} of ${total} messages handled after 300 s`)), 300_000);
+  });
+  try {
+    await Promise.race([finished, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
   const rate = total / ((performance.now() - started) / 1000);
   await bus.stop();
   if (transportKind === 'rabbitmq') await deleteTopology([{ address, endpoint: address, messageTypes: [Credit.type] }]);
@@ -149,16 +232,29 @@ async function prefill(
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const batch = envelopes();
-const modes: Mode[] = ['per-message', 'group-rerun', 'group-savepoint', 'batch-handler'];
-const rates = new Map<string, number[]>([['raw', []], ...modes.map((m) => [m, []] as [string, number[]])]);
+const modes: Mode[] = ['per-message', 'ordered', 'group-rerun', 'group-savepoint', 'batch-handler'];
+const against =
+  againstPath === undefined
+    ? undefined
+    : await loadBuild(await loadCoreAt(againstPath), await loadPostgresInboxAt(againstPath), false);
+const rates = new Map<string, number[]>([
+  ['raw', []],
+  ...[...modes, ...modes.map((m) => `against ${m}`)].map((m) => [m, []] as [string, number[]]),
+]);
 for (let i = 0; i < runs; i++) {
   rates.get('raw')?.push(await raw(batch));
-  for (const mode of modes) rates.get(mode)?.push(await sluice(batch, mode));
+  // With --against the two trees alternate which runs first, mode by mode.
+  for (const mode of modes) {
+    const order = against ? (i % 2 === 0 ? [thisBuild, against] : [against, thisBuild]) : [thisBuild];
+    for (const tree of order) {
+      rates.get(tree === thisBuild ? mode : `against ${mode}`)?.push(await sluice(batch, mode, tree));
+    }
+  }
 }
 const m = (k: string) => median(rates.get(k) ?? []);
 const list = (k: string) => (rates.get(k) ?? []).map(fmt).join(', ');
 console.log(
-  `inbox on PostgreSQL, ${transportKind} transport, ${fmt(total)} messages × ${runs} runs, pool ${concurrency}`,
+  `inbox on PostgreSQL, ${transportKind} transport, ${fmt(total)} messages × ${runs} runs, pool ${concurrency}, build ${build}`,
 );
 console.log(`  raw pg, one transaction per message   ${fmt(m('raw')).padStart(8)} msg/s  [${list('raw')}]`);
 for (const mode of modes) {
@@ -166,5 +262,15 @@ for (const mode of modes) {
     `  sluice ${mode.padEnd(30)} ${fmt(m(mode)).padStart(8)} msg/s  [${list(mode)}]  ` +
       `vs raw ${(m(mode) / m('raw')).toFixed(2)}×  vs sluice per-message ${(m(mode) / m('per-message')).toFixed(2)}×`,
   );
+}
+if (againstPath !== undefined) {
+  console.log(`  against ${againstPath} (its compiled build, alternating with this tree in this process):`);
+  for (const mode of modes) {
+    const key = `against ${mode}`;
+    console.log(
+      `  against ${mode.padEnd(29)} ${fmt(m(key)).padStart(8)} msg/s  [${list(key)}]  ` +
+        `vs raw ${(m(key) / m('raw')).toFixed(2)}×  this tree / against ${(m(mode) / m(key)).toFixed(2)}×`,
+    );
+  }
 }
 await admin.end();

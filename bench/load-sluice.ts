@@ -10,6 +10,7 @@ export type Build = 'src' | 'dist';
 type Core = typeof import('../src/index.js');
 type Kafka = typeof import('../transports/kafka/index.js');
 type Rabbitmq = typeof import('../transports/rabbitmq/index.js');
+type PostgresInbox = typeof import('../src/inbox/postgres/index.js');
 
 const root = new URL('../', import.meta.url);
 
@@ -46,6 +47,11 @@ export async function loadKafkaAt(checkout: string): Promise<Kafka> {
   return (await import(compiledAt(checkout, 'transports/kafka/index.js'))) as Kafka;
 }
 
+/** The PostgreSQL inbox of another checkout's compiled build (see {@link loadCoreAt}). */
+export async function loadPostgresInboxAt(checkout: string): Promise<PostgresInbox> {
+  return (await import(compiledAt(checkout, 'src/inbox/postgres/index.js'))) as PostgresInbox;
+}
+
 function compiledAt(checkout: string, sourcePath: string): string {
   const compiled = new URL(`dist/${sourcePath}`, pathToFileURL(`${resolve(checkout)}/`));
   if (!existsSync(fileURLToPath(compiled))) {
@@ -56,6 +62,10 @@ function compiledAt(checkout: string, sourcePath: string): string {
 
 export async function loadKafka(build: Build): Promise<Kafka> {
   return (await import(modulePath(build, 'transports/kafka/index.js'))) as Kafka;
+}
+
+export async function loadPostgresInbox(build: Build): Promise<PostgresInbox> {
+  return (await import(modulePath(build, 'src/inbox/postgres/index.js'))) as PostgresInbox;
 }
 
 export async function loadRabbitmq(build: Build): Promise<Rabbitmq> {
