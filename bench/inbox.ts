@@ -9,43 +9,31 @@
 // build (a worktree of an earlier commit, built), in this process, the two trees alternating run by
 // run, and the ratio of each mode's median is printed (issue 18: no inbox mode may get slower;
 // separate processes differed by ±10 % here, the raw side included).
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 import pino from 'pino';
 import { z } from 'zod';
-import {
-  cloudEventsCodec,
-  createBus,
-  createEnvelope,
-  createMemoryBroker,
-  defineMessage,
-  memoryTransport,
-} from '../src/index.js';
-import { postgresInbox } from '../src/inbox/postgres/index.js';
+import { cloudEventsCodec, createEnvelope, type createMemoryBroker, defineMessage } from '../src/index.js';
+import { withTimeout } from '../src/internal/abort.js';
 import { systemClock } from '../src/transport-core/index.js';
 import { rabbitmqTransport } from '../transports/rabbitmq/index.js';
 import { deleteTopology } from '../test/integration/rabbitmq/rabbitmq-test-kit.js';
 import { loadCore, loadCoreAt, loadPostgresInbox, loadPostgresInboxAt, parseBuild } from './load-sluice.js';
 import { rawInbox } from './raw-pg-inbox.js';
 
-let args = process.argv;
-/** Takes `--name value` out of the arguments (the rest are positional). */
-function option(name: string, expected: string): string | undefined {
-  const at = args.indexOf(name);
-  if (at < 0) return undefined;
-  const value = args[at + 1];
-  if (value === undefined || value.startsWith('--')) throw new Error(`${name}: expected ${expected}`);
-  args = args.filter((_, i) => i !== at && i !== at + 1);
-  return value;
-}
-const againstPath = option('--against', 'the path of another checkout (with `npm run build` run in it)');
-const build = parseBuild(option('--build', '"src" or "dist"'));
-const total = Number(args[2] ?? 5_000);
-const runs = Number(args[3] ?? 3);
-const concurrency = Number(args[4] ?? 8);
+const { values, positionals } = parseArgs({
+  options: { build: { type: 'string' }, against: { type: 'string' } },
+  allowPositionals: true,
+});
+const againstPath = values.against;
+const build = parseBuild(values.build);
+const total = Number(positionals[0] ?? 5_000);
+const runs = Number(positionals[1] ?? 3);
+const concurrency = Number(positionals[2] ?? 8);
 /** `memory` (pre-filled in-process queue) or `rabbitmq` (a pre-filled quorum queue on 127.0.0.1). */
-const transportKind = (args[5] ?? 'memory') as 'memory' | 'rabbitmq';
-if (againstPath !== undefined && transportKind !== 'memory') {
-  throw new Error('--against: runs on the memory transport only (the other build brings its own)');
+const transportKind = (positionals[3] ?? 'memory') as 'memory' | 'rabbitmq';
+if ((build === 'dist' || againstPath !== undefined) && transportKind !== 'memory') {
+  throw new Error("--build dist and --against run on the memory transport only (the RabbitMQ one is this tree's src)");
 }
 const URL = 'postgres://postgres@127.0.0.1:5432/test';
 const Credit = defineMessage('bench.credit.v1', z.object({ account: z.string(), amount: z.number() }));
@@ -92,53 +80,36 @@ async function raw(batch: ReturnType<typeof envelopes>): Promise<number> {
 /** `ordered`: per message with the ordering guard on (the key's last applied version read and written in the transaction). */
 type Mode = 'per-message' | 'ordered' | 'group-rerun' | 'group-savepoint' | 'batch-handler';
 
-/** A build of Sluice to run: this checkout's, or `--against`'s, each with its own message contract. */
+/** A build of Sluice to run (this checkout's, or `--against`'s), with its own message contract. */
 interface SluiceBuild {
-  readonly core: Pick<typeof import('../src/index.js'), 'createBus' | 'createMemoryBroker' | 'memoryTransport'>;
-  readonly postgresInbox: typeof postgresInbox;
+  readonly core: typeof import('../src/index.js');
+  readonly inbox: typeof import('../src/inbox/postgres/index.js');
   readonly credit: typeof Credit;
-  /** This checkout's also brings the RabbitMQ transport. */
-  readonly withRabbitmq: boolean;
 }
 
-async function loadBuild(
-  core: typeof import('../src/index.js'),
-  inbox: typeof import('../src/inbox/postgres/index.js'),
-  withRabbitmq: boolean,
-): Promise<SluiceBuild> {
-  const credit = core.defineMessage(Credit.type, z.object({ account: z.string(), amount: z.number() }));
-  return { core, postgresInbox: inbox.postgresInbox, credit, withRabbitmq };
+function buildOf(core: SluiceBuild['core'], inbox: SluiceBuild['inbox']): SluiceBuild {
+  return { core, inbox, credit: core.defineMessage(Credit.type, Credit.schema) };
 }
 
-const thisBuild: SluiceBuild =
-  build === 'dist'
-    ? await loadBuild(await loadCore('dist'), await loadPostgresInbox('dist'), false)
-    : { core: { createBus, createMemoryBroker, memoryTransport }, postgresInbox, credit: Credit, withRabbitmq: true };
-if (build === 'dist' && transportKind !== 'memory') {
-  throw new Error('--build dist: runs on the memory transport only');
-}
+const thisBuild = buildOf(await loadCore(build), await loadPostgresInbox(build));
 
 async function sluice(
   batch: ReturnType<typeof envelopes>,
   mode: Mode = 'per-message',
-  tree: SluiceBuild = thisBuild,
+  { core, inbox, credit }: SluiceBuild = thisBuild,
 ): Promise<number> {
   await resetTables();
-  const { createBus, createMemoryBroker, memoryTransport } = tree.core;
-  const Credit = tree.credit;
-  const broker = createMemoryBroker();
+  const broker = core.createMemoryBroker();
   const address = `bench-inbox-${Math.random().toString(36).slice(2, 8)}`;
-  const bus = createBus(
+  const bus = core.createBus(
     {
       shutdown: { signals: [] },
       transport: transportKind === 'rabbitmq' ? { kind: 'rabbitmq', queueType: 'quorum' } : { kind: 'memory' },
       inbox: { kind: 'postgres', connectionString: URL, schema: 'sluice_bench', table: 'inbox', poolSize: concurrency },
     },
     {
-      inbox: tree.postgresInbox(),
-      transports: tree.withRabbitmq
-        ? [memoryTransport({ broker }), rabbitmqTransport()]
-        : [memoryTransport({ broker })],
+      inbox: inbox.postgresInbox(),
+      transports: transportKind === 'rabbitmq' ? [rabbitmqTransport()] : [core.memoryTransport({ broker })],
       logger: silent,
     },
   );
@@ -149,7 +120,7 @@ async function sluice(
   });
   if (mode === 'batch-handler') {
     bus.endpoint(address, { concurrency: 200, prefetch: 400 }).handleBatch(
-      Credit,
+      credit,
       async (credits, ctx) => {
         await ctx.tx.query({
           name: 'sluice-batch-effect',
@@ -168,7 +139,7 @@ async function sluice(
     const ordering = { enabled: mode === 'ordered' };
     bus
       .endpoint(address, { concurrency: c, prefetch: c * 2, groupCommit: group, ordering })
-      .handle(Credit, async (m, ctx) => {
+      .handle(credit, async (m, ctx) => {
         await ctx.tx.query({
           name: 'sluice-effect',
           text: 'INSERT INTO sluice_bench.effects VALUES ($1, $2, $3)',
@@ -177,19 +148,11 @@ async function sluice(
         if (++done === total) resolve();
       });
   }
-  await prefill(address, batch, broker as ReturnType<typeof createMemoryBroker>);
+  await prefill(address, batch, broker);
   const started = performance.now();
   await bus.start();
-  // Every wait has a timeout: a run that stops short says so instead of hanging the bench.
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${mode}: ${done} of ${total} messages handled after 300 s`)), 300_000);
-  });
-  try {
-    await Promise.race([finished, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  // A run that stops short says so instead of hanging the bench.
+  await withTimeout(finished, 300_000, () => new Error(`${mode}: ${done} of ${total} messages handled after 300 s`));
   const rate = total / ((performance.now() - started) / 1000);
   await bus.stop();
   if (transportKind === 'rabbitmq') await deleteTopology([{ address, endpoint: address, messageTypes: [Credit.type] }]);
@@ -236,7 +199,7 @@ const modes: Mode[] = ['per-message', 'ordered', 'group-rerun', 'group-savepoint
 const against =
   againstPath === undefined
     ? undefined
-    : await loadBuild(await loadCoreAt(againstPath), await loadPostgresInboxAt(againstPath), false);
+    : buildOf(await loadCoreAt(againstPath), await loadPostgresInboxAt(againstPath));
 const rates = new Map<string, number[]>([
   ['raw', []],
   ...[...modes, ...modes.map((m) => `against ${m}`)].map((m) => [m, []] as [string, number[]]),
