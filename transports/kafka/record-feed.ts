@@ -24,7 +24,10 @@ export interface RecordFeedDeps
   /** The partition's state, made (with the group's delivery mark) on its first batch. */
   readonly partitionState: (topic: string, partition: number, firstOffset: number) => Promise<PartitionState>;
   readonly partition: (k: string) => PartitionState | undefined;
-  /** Commits at once: writes a batch's delivery mark ahead of handing its records out. */
+  /**
+   * Commits at once (after any commit under way): writes a batch's delivery mark ahead of handing
+   * its records out. Resolves when that commit has returned or failed (a failure is logged there).
+   */
   readonly flushMarks: () => Promise<void>;
   /** Pauses and resumes fetching per partition (a deferred retry partition is paused). */
   readonly applyPauses: () => void;
@@ -76,10 +79,11 @@ export class RecordFeed {
   }
 
   /**
-   * Takes a fetched batch into the buffer, writes the delivery mark that covers it, then returns at
-   * once while the buffer is short (so kafkajs fetches the next batch meanwhile), else waits,
-   * heartbeating, until it is. The batch's records are resolved for kafkajs's fetch position only;
-   * commits come from the offset trackers.
+   * Takes a fetched batch into the buffer and starts the commit of the delivery mark that covers
+   * it (its records go out once that has returned), then returns at once while the buffer is short
+   * (so kafkajs fetches the next batch meanwhile), else waits, heartbeating, until it is. The
+   * batch's records are resolved for kafkajs's fetch position only; commits come from the offset
+   * trackers.
    */
   async eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
@@ -109,17 +113,27 @@ export class RecordFeed {
       this.#count(chunk, 1);
     }
     if (state.mark === undefined || state.mark.through < lastOffset) {
-      // Write-ahead: the group learns these records were handed out before any of them is.
+      // Write-ahead: the group learns these records were handed out before any of them is. The pump
+      // hands them out once a commit that carries the mark has returned; kafkajs is not held up
+      // meanwhile, so the next batches and the next fetch overlap the commit, and the marks of a
+      // fetch's batches share commits rather than waiting for one each in turn.
       const { prior } = state;
       const covers = prior !== undefined && lastOffset <= prior.through && from >= state.priorFrom;
       state.mark = { through: lastOffset, count: covers ? prior.count + 1 : 1 };
-      await this.deps.flushMarks();
-      if (state.revoked || closing()) return;
+      void this.deps.flushMarks().then(() => this.#marked(state, lastOffset));
     }
-    state.markedThrough = lastOffset;
+    // Otherwise an earlier batch's mark covers these records: its flush, done or under way, lets
+    // them out (`#marked` with its `through`).
     this.#pump();
     if (!(await this.#waitForRoom(payload))) return;
     await payload.heartbeat();
+  }
+
+  /** A commit carrying the partition's mark through `through` has returned: those records may go out. */
+  #marked(state: PartitionState, through: number): void {
+    if (state.revoked || state.markedThrough >= through) return;
+    state.markedThrough = through;
+    this.#pump();
   }
 
   /**
