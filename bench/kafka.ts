@@ -12,7 +12,9 @@
 //   npx tsx bench/kafka.ts [--messages 50000] [--runs 5] [--partitions 1] [--concurrency 64]
 //                          [--prefetch 500] [--bytes 256] [--build src|dist] [--handler async|sync]
 //                          [--contenders eachMessage,careful,sluice,raw]   (a subset: for profiles)
-//                          [--against ../other-checkout]
+//                          [--against ../other-checkout] [--fetch-bytes <n>]
+// `--fetch-bytes <n>`: every contender fetches up to n bytes per partition (kafkajs's and Sluice's
+// `maxBytesPerPartition`); without it each runs with its own default (kafkajs 1 MiB, Sluice 4 MiB).
 // `--against <checkout>`: adds the contender "against", Sluice from another checkout's compiled build
 // (a worktree of an earlier commit, `npm run build` run in it), alternating with this one in the same
 // process, and prints the ratio of the two: separate processes on a shared box differ by more than the
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     handler: { type: 'string', default: 'async' },
     contenders: { type: 'string', default: 'eachMessage,careful,sluice,raw' },
     against: { type: 'string' },
+    'fetch-bytes': { type: 'string' },
   },
 });
 const build = parseBuild(values.build);
@@ -58,6 +61,11 @@ const CONCURRENCY = Number(values.concurrency);
 const PREFETCH = Number(values.prefetch);
 const BYTES = Number(values.bytes);
 const PARTITIONS = Number(values.partitions);
+const FETCH_BYTES = values['fetch-bytes'] === undefined ? undefined : Number(values['fetch-bytes']);
+if (FETCH_BYTES !== undefined && !(Number.isInteger(FETCH_BYTES) && FETCH_BYTES >= 1024)) {
+  throw new Error(`--fetch-bytes: a whole number of bytes, at least 1024 (got ${values['fetch-bytes']})`);
+}
+const fetchBytes = FETCH_BYTES === undefined ? {} : { maxBytesPerPartition: FETCH_BYTES };
 
 await ensureKafka();
 const kafka = new kafkajs.Kafka({
@@ -159,7 +167,7 @@ class Meter {
 type Contender = 'raw' | 'eachMessage' | 'careful' | 'sluice' | 'against';
 
 async function handWritten(kind: Exclude<Contender, 'sluice' | 'against'>, run: number): Promise<Run> {
-  const consumer = kafka.consumer({ groupId: `bench-${kind}-${topic}-${run}`, maxWaitTimeInMs: 100 });
+  const consumer = kafka.consumer({ groupId: `bench-${kind}-${topic}-${run}`, maxWaitTimeInMs: 100, ...fetchBytes });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   const meter = new Meter();
@@ -218,7 +226,13 @@ async function sluice(run: number, { createBus, kafkaTransport, item }: SluiceBu
   const bus = createBus(
     {
       service: 'bench',
-      transport: { kind: 'kafka', brokers: KAFKA_BROKERS, maxWaitTimeMs: 100, clientLogLevel: 'nothing' },
+      transport: {
+        kind: 'kafka',
+        brokers: KAFKA_BROKERS,
+        maxWaitTimeMs: 100,
+        clientLogLevel: 'nothing',
+        ...fetchBytes,
+      },
       shutdown: { signals: [], timeoutMs: 5_000 },
     },
     { transports: [kafkaTransport()], logger: pino({ level: 'silent' }) },
@@ -254,6 +268,11 @@ console.log(
   `topic ${topic}: ${fmt(N)} messages of ${BYTES} bytes, ${PARTITIONS} partition(s), 100 keys; ${RUNS} runs each; build ${build}`,
 );
 console.log(`sluice endpoint: concurrency ${CONCURRENCY}, prefetch ${PREFETCH}, no inbox, no-op handler`);
+console.log(
+  FETCH_BYTES === undefined
+    ? 'fetch size per partition: each contender its default (kafkajs 1 MiB, Sluice 4 MiB)'
+    : `fetch size per partition: ${fmt(FETCH_BYTES)} bytes for every contender`,
+);
 const ALL: readonly Contender[] = ['eachMessage', 'careful', 'sluice', 'raw'];
 const contenders = values.contenders.split(',').map((c) => {
   if (!(ALL as readonly string[]).includes(c)) throw new Error(`--contenders: unknown contender ${c}`);

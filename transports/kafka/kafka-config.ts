@@ -46,13 +46,17 @@ export const KafkaTransportConfigSchema = z.strictObject({
   maxWaitTimeMs: z.number().int().min(10).max(30_000).default(250),
   /** Settled offsets are committed at most this often (and always on close). */
   commitIntervalMs: z.number().int().min(0).max(60_000).default(100),
-  /** Bytes fetched per partition per request. */
+  /**
+   * Bytes fetched per partition per request (kafkajs's own default is 1 MiB). The endpoint buffers
+   * up to half this of record values (or `prefetch` records), plus one fetch response (at most
+   * 10 MiB): lower it for many endpoints in little memory.
+   */
   maxBytesPerPartition: z
     .number()
     .int()
     .min(1024)
     .max(100 * 1024 * 1024)
-    .default(1024 * 1024),
+    .default(4 * 1024 * 1024),
   connectionTimeoutMs: z.number().int().min(100).max(120_000).default(3_000),
   requestTimeoutMs: z.number().int().min(100).max(300_000).default(30_000),
   /** Log level of the kafkajs client itself, routed to the transport's logger. */
