@@ -48,8 +48,9 @@ export const KafkaTransportConfigSchema = z.strictObject({
   commitIntervalMs: z.number().int().min(0).max(60_000).default(100),
   /**
    * Bytes fetched per partition per request (kafkajs's own default is 1 MiB). The endpoint buffers
-   * up to half this of record values (or `prefetch` records), plus one fetch response (at most
-   * 10 MiB): lower it for many endpoints in little memory.
+   * up to half this of record values or `prefetch` records, whichever is more, plus the fetch
+   * response it is taking in (at most 10 MiB, one per broker): lower it for many endpoints in
+   * little memory.
    */
   maxBytesPerPartition: z
     .number()

@@ -116,22 +116,31 @@ export class RecordFeed {
     }
     if (state.mark === undefined || state.mark.through < lastOffset) {
       // Write-ahead: the group learns these records were handed out before any of them is. The pump
-      // hands them out once a commit that carries the mark has returned; kafkajs is not held up
-      // meanwhile, so the next batches and the next fetch overlap the commit, and the marks of a
-      // fetch's batches share commits rather than waiting for one each in turn.
+      // hands them out once a commit that carries the mark has returned (or failed: best effort,
+      // as always); kafkajs is not held up meanwhile, so the next batches and the next fetch overlap
+      // the commit, and the marks of a fetch's batches share commits rather than waiting for one
+      // each in turn. (Always true past the re-fetch skip above: the mark ends at `fetchedNext - 1`.)
       const { prior } = state;
       const covers = prior !== undefined && lastOffset <= prior.through && from >= state.priorFrom;
       state.mark = { through: lastOffset, count: covers ? prior.count + 1 : 1 };
-      void this.deps.flushMarks().then(() => this.#marked(state, lastOffset));
+      this.deps
+        .flushMarks()
+        .then(() => this.#marked(state, lastOffset))
+        .catch((error: unknown) => {
+          // A bug in the pump, not a failed commit (flushMarks logs and resolves): the records stay
+          // buffered, and the next pump (a settlement, the next batch) tries again.
+          this.deps.logger.error({ err: error }, 'handing out a fetched batch failed');
+        });
     }
-    // Otherwise an earlier batch's mark covers these records: its flush, done or under way, lets
-    // them out (`#marked` with its `through`).
     this.#pump();
     if (!(await this.#waitForRoom(payload))) return;
     await payload.heartbeat();
   }
 
-  /** A commit carrying the partition's mark through `through` has returned: those records may go out. */
+  /**
+   * A commit carrying the partition's mark through `through` has returned (or failed, logged by
+   * `flushMarks`): those records may go out.
+   */
   #marked(state: PartitionState, through: number): void {
     if (state.revoked || state.markedThrough >= through) return;
     state.markedThrough = through;
@@ -180,7 +189,8 @@ export class RecordFeed {
       const { state, messages } = chunk;
       const message = messages[chunk.pos] as KafkaMessage;
       const offset = Number(message.offset);
-      // Only the newest chunk can wait for its mark, and nothing was fetched after it.
+      // A chunk whose mark has not returned yet waits, and what was fetched after it waits behind it
+      // (commits return in order, so the wait is short).
       if (offset > state.markedThrough) break;
       if (state.isRetry && (state.parked.length > 0 || this.isDeferred(state.topic, state.partition))) {
         this.#park(chunk);

@@ -102,7 +102,7 @@ describe('Kafka record feed: the delivery mark is written ahead, without holding
     expect(t.handedOut).toEqual([0, 1, 2, 3, 4]);
   });
 
-  it('hands out nothing of a partition revoked before its mark returned', async () => {
+  it('drops a partition revoked while its mark commits: nothing of it goes out when the commit returns', async () => {
     const t = feedWithHeldCommits();
     const revoked = { revoked: false };
     await t.feed.eachBatch(payload(revoked, records(0, 3)));
