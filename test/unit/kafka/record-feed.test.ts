@@ -19,11 +19,11 @@ const config = KafkaTransportConfigSchema.parse({ kind: 'kafka' });
 const naming = new TopicNaming(config);
 const topics = naming.endpoint('orders', 'orders', []);
 
-function records(from: number, count: number): KafkaMessage[] {
+function records(from: number, count: number, valueBytes = 2): KafkaMessage[] {
   return Array.from({ length: count }, (_, i) => ({
     offset: String(from + i),
     key: Buffer.from(`k${i}`),
-    value: Buffer.from('{}'),
+    value: Buffer.alloc(valueBytes, 0x20),
     headers: {},
     timestamp: '0',
     attributes: 0,
@@ -42,15 +42,15 @@ function payload(state: { revoked: boolean }, messages: KafkaMessage[]): EachBat
 }
 
 /** A feed whose mark commits wait until the test lets them return, in order. */
-function feedWithHeldCommits() {
+function feedWithHeldCommits({ prefetch = 1_000, maxBytesPerPartition = config.maxBytesPerPartition } = {}) {
   const handedOut: number[] = [];
   const commits: (() => void)[] = [];
   let partition: PartitionState | undefined;
-  const gate = new ConsumerGate({ prefetch: 1_000, clock: systemClock, logger, what: 'test' });
+  const gate = new ConsumerGate({ prefetch, clock: systemClock, logger, what: 'test' });
   const feed = new RecordFeed({
     clock: systemClock,
     logger,
-    config,
+    config: { ...config, maxBytesPerPartition },
     topics,
     naming,
     callback: (delivery) => {
@@ -69,9 +69,17 @@ function feedWithHeldCommits() {
   });
   return {
     feed,
+    gate,
     handedOut,
     commits,
     state: () => partition as PartitionState,
+    /** The partition is revoked (and its buffer dropped); a later batch makes its state anew. */
+    revoke(): void {
+      const state = partition as PartitionState;
+      state.revoked = true;
+      feed.dropPartition(state);
+      partition = undefined;
+    },
     /** Lets the oldest commit under way return, then lets the feed's callbacks run. */
     async commit(): Promise<void> {
       commits.shift()?.();
@@ -106,9 +114,50 @@ describe('Kafka record feed: the delivery mark is written ahead, without holding
     const t = feedWithHeldCommits();
     const revoked = { revoked: false };
     await t.feed.eachBatch(payload(revoked, records(0, 3)));
-    t.state().revoked = true;
-    t.feed.dropPartition(t.state());
+    t.revoke();
     await t.commit();
     expect(t.handedOut).toEqual([]);
+  });
+
+  it('lets a partition assigned again out only on its own mark, not on the one its revoked state sent', async () => {
+    const t = feedWithHeldCommits();
+    const running = { revoked: false };
+    await t.feed.eachBatch(payload(running, records(0, 3)));
+    const before = t.state();
+    t.revoke();
+    // Assigned back: the same records are fetched again, under a new state with its own mark.
+    await t.feed.eachBatch(payload(running, records(0, 3)));
+    expect(t.state()).not.toBe(before);
+    expect(t.commits).toHaveLength(2);
+    await t.commit(); // the revoked state's mark
+    expect(t.handedOut).toEqual([]);
+    await t.commit(); // the new state's mark
+    expect(t.handedOut).toEqual([0, 1, 2]);
+  });
+
+  it('holds kafkajs while the buffer is full of records whose mark is on its way, and lets it go once they are out and settled', async () => {
+    // 1 KiB per fetch: the buffer's limit is 512 bytes of values, and the prefetch 2 records.
+    const t = feedWithHeldCommits({ prefetch: 2, maxBytesPerPartition: 1_024 });
+    let returned = false;
+    const batch = t.feed.eachBatch(payload({ revoked: false }, records(0, 6, 200))).then(() => {
+      returned = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(returned).toBe(false); // 6 records, 1,200 bytes: full, and none can go out yet
+    expect(t.handedOut).toEqual([]);
+
+    await t.commit();
+    expect(t.handedOut).toEqual([0, 1]); // the prefetch
+    for (const handed of [2, 4]) {
+      // The endpoint settles what it has; the consumer frees the slots and pumps.
+      t.gate.settled();
+      t.gate.settled();
+      t.feed.schedulePump();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(t.handedOut).toHaveLength(handed + 2);
+    }
+    await batch;
+    expect(returned).toBe(true);
+    expect(t.handedOut).toEqual([0, 1, 2, 3, 4, 5]);
   });
 });
