@@ -12,7 +12,7 @@ import { recordDelivery } from './record-delivery.js';
  * `eachBatch` returns (so kafkajs fetches the next batch) while the buffer holds at most this many
  * fetches' worth of bytes (`maxBytesPerPartition` each) or at most `prefetch` records: the endpoint
  * has work while the next fetch and its delivery mark are on the way. Memory stays bounded by this
- * plus one fetch response. Half a fetch (2 MiB at the default 4 MiB): a buffered record is read
+ * plus the fetch response being taken in (one per broker). Half a fetch (2 MiB at the default 4 MiB): a buffered record is read
  * again when it is handed out, and the longer it waited the colder it is; 2 fetches cost 6–15 %
  * more CPU per message, and a quarter was no better (docs/benchmarks.md, issue 18).
  */

@@ -19,6 +19,15 @@ describe('delivery mark (offset commit metadata)', () => {
   });
 });
 
+describe('kafka transport config', () => {
+  it('fetches 4 MiB per partition by default, and takes a smaller size from the config', () => {
+    expect(KafkaTransportConfigSchema.parse({ kind: 'kafka' }).maxBytesPerPartition).toBe(4 * 1024 * 1024);
+    expect(KafkaTransportConfigSchema.parse({ kind: 'kafka', maxBytesPerPartition: 65_536 }).maxBytesPerPartition).toBe(
+      65_536,
+    );
+  });
+});
+
 describe('tombstone body', () => {
   it('is a CloudEvent the codec accepts, with a stable id and the record time in UTC', () => {
     const body = tombstoneBody({ topic: 't', partition: 2, offset: '17', key: 'k', timestampMs: 0, type: 'a.b.v1' });
