@@ -167,6 +167,16 @@ export class FaultBench {
     this.#closers.push(() => bus.stop());
   }
 
+  /**
+   * Builds the consumer's bus again and starts it, once the one before has stopped: the same
+   * endpoint (consumer group, queue), inbox and effect table, as a consumer process restarted.
+   */
+  async restartConsumer(): Promise<void> {
+    if (this.bus.state !== 'stopped') throw new Error(`restartConsumer: the bus is ${this.bus.state}, not stopped`);
+    this.#build();
+    await this.bus.start();
+  }
+
   isPoison(n: number): boolean {
     return isPoison(n, this.poisonEvery);
   }

@@ -45,7 +45,12 @@ export const APPLICATION_NAME = 'sluice-faults';
 export type FaultTransport =
   | { readonly kind: 'memory' }
   | { readonly kind: 'rabbitmq'; readonly url?: string; readonly queueType?: 'classic' | 'quorum' }
-  | { readonly kind: 'kafka'; readonly brokers: readonly string[] };
+  | {
+      readonly kind: 'kafka';
+      readonly brokers: readonly string[];
+      /** kafkajs's request timeout (the transport's default: 30 s); a hung-broker test sets it lower. */
+      readonly requestTimeoutMs?: number;
+    };
 
 export interface FaultConsumerOptions {
   readonly endpoint: string;
@@ -180,7 +185,13 @@ function transportOf(
       };
     }
     case 'kafka': {
-      const config = { ...testKafkaConfig, brokers: [...transport.brokers], numPartitions: 4, replicationFactor: 1 };
+      const config = {
+        ...testKafkaConfig,
+        brokers: [...transport.brokers],
+        numPartitions: 4,
+        replicationFactor: 1,
+        ...(transport.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: transport.requestTimeoutMs }),
+      };
       return {
         definition: kafkaTransport() as TransportDefinition,
         config,

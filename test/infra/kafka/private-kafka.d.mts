@@ -27,7 +27,14 @@ export interface PrivateKafka {
   start(): Promise<void>;
   /** Stops the broker (SIGTERM by default, SIGKILL after 30 s); resolves once the process exited. */
   stop(options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
-  /** Kills the broker and deletes its directory. Call it in `afterAll`. */
+  /**
+   * Freezes the broker process (SIGSTOP): connections stay open and nothing answers, as with a hung
+   * broker; throws when it is not running.
+   */
+  freeze(): void;
+  /** Lets a frozen broker run on (SIGCONT); does nothing when it is not running. */
+  thaw(): void;
+  /** Kills the broker (frozen or not) and deletes its directory. Call it in `afterAll`. */
   remove(): Promise<void>;
 }
 

@@ -196,7 +196,24 @@ export async function startPrivateKafka({ log = noop, timeoutMs = 120_000, prope
     log(`kafka(private): broker pid ${me.pid} stopped (${signal})`);
   }
 
+  /**
+   * Freezes the broker (SIGSTOP): its process stays, its sockets stay open, the kernel still
+   * accepts connections, and nothing answers (a hung broker, a black hole). `thaw()` lets it run on.
+   */
+  function freeze() {
+    if (!child) throw new Error('kafka(private): freeze() of a broker that is not running');
+    child.kill('SIGSTOP');
+    log(`kafka(private): broker pid ${child.pid} frozen (SIGSTOP)`);
+  }
+
+  function thaw() {
+    if (!child) return;
+    child.kill('SIGCONT');
+    log(`kafka(private): broker pid ${child.pid} thawed (SIGCONT)`);
+  }
+
   async function remove() {
+    thaw(); // a frozen broker would not run its shutdown; SIGKILL ends it either way
     await stop({ signal: 'SIGKILL' });
     await front?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -218,6 +235,8 @@ export async function startPrivateKafka({ log = noop, timeoutMs = 120_000, prope
     },
     start,
     stop,
+    freeze,
+    thaw,
     remove,
   };
 }
