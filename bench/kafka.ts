@@ -4,14 +4,18 @@
 //   the typical hand-written consumer;
 // - "careful batch": kafkajs eachBatch + JSON.parse + the same zod + resolveOffset per message +
 //   commitOffsetsIfNecessary + heartbeat — a careful at-least-once consumer;
-// - "raw eachBatch": a no-op eachBatch that never reads a value (a reference line only).
+// - "raw eachBatch": a no-op eachBatch that never reads a value (a reference line only);
+// - "transport": Sluice's Kafka transport consumed directly, each delivery decoded with the
+//   CloudEvents codec, its data checked with zod, and completed — no bus, no pipeline. A diagnostic
+//   line: what Sluice costs on Kafka before its pipeline (decode → validate → schedule → gate →
+//   retry → handler → settle) runs; sluice minus transport is the pipeline's share.
 // Each run reads the whole topic with a fresh consumer group; the contenders rotate their order from
 // run to run. Rate = messages / (last message time - first message time), so group joins are not
 // counted; CPU = this process's user+system time per message over the same span.
 //
 //   npx tsx bench/kafka.ts [--messages 50000] [--runs 5] [--partitions 1] [--concurrency 64]
 //                          [--prefetch 500] [--bytes 256] [--build src|dist] [--handler async|sync]
-//                          [--contenders eachMessage,careful,sluice,raw]   (a subset: for profiles)
+//                          [--contenders eachMessage,careful,sluice,raw,transport]   (a subset: for profiles)
 //                          [--against ../other-checkout] [--fetch-bytes <n>]
 // `--fetch-bytes <n>`: every contender fetches up to n bytes per partition (kafkajs's and Sluice's
 // `maxBytesPerPartition`); without it each runs with its own default (kafkajs 1 MiB, Sluice 4 MiB).
@@ -53,8 +57,8 @@ const { values } = parseArgs({
 const build = parseBuild(values.build);
 const HANDLER = parseHandlerKind(values.handler);
 const core = await loadCore(build);
-const { defineMessage } = core;
-const { kafkaTransport } = await loadKafka(build);
+const { defineMessage, cloudEventsCodec, systemClock } = core;
+const { kafkaTransport, KafkaTransport, KafkaTransportConfigSchema } = await loadKafka(build);
 const N = Number(values.messages);
 const RUNS = Number(values.runs);
 const CONCURRENCY = Number(values.concurrency);
@@ -164,9 +168,9 @@ class Meter {
   }
 }
 
-type Contender = 'raw' | 'eachMessage' | 'careful' | 'sluice' | 'against';
+type Contender = 'raw' | 'eachMessage' | 'careful' | 'sluice' | 'against' | 'transport';
 
-async function handWritten(kind: Exclude<Contender, 'sluice' | 'against'>, run: number): Promise<Run> {
+async function handWritten(kind: 'raw' | 'eachMessage' | 'careful', run: number): Promise<Run> {
   const consumer = kafka.consumer({ groupId: `bench-${kind}-${topic}-${run}`, maxWaitTimeInMs: 100, ...fetchBytes });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -204,6 +208,41 @@ async function handWritten(kind: Exclude<Contender, 'sluice' | 'against'>, run: 
   await meter.done;
   const result = meter.result();
   await consumer.disconnect();
+  return result;
+}
+
+/**
+ * Sluice's Kafka transport without the bus: the endpoint's group and topics declared as the bus
+ * would, each delivery decoded (codec), its data checked (zod) and completed; counted once its
+ * completion resolved, as the bus's handler is once it settles. Same prefetch as the bus.
+ */
+async function transportOnly(run: number): Promise<Run> {
+  const config = KafkaTransportConfigSchema.parse({
+    kind: 'kafka',
+    brokers: KAFKA_BROKERS,
+    maxWaitTimeMs: 100,
+    clientLogLevel: 'nothing',
+    ...fetchBytes,
+  });
+  const transport = new KafkaTransport(config, { logger: pino({ level: 'silent' }), clock: systemClock });
+  await transport.connect();
+  await transport.declare({ address: topic, endpoint: `bench-transport-${topic}-${run}`, messageTypes: [] });
+  const meter = new Meter();
+  const tick = () => meter.tick();
+  const consumer = await transport.consume(
+    topic,
+    (delivery) => {
+      const decoded = cloudEventsCodec.decode(delivery.body);
+      if (!decoded.ok) throw new Error(`bench: undecodable record: ${decoded.description}`);
+      Item.schema.parse(decoded.envelope.data);
+      void delivery.complete().then(tick);
+    },
+    { prefetch: PREFETCH },
+  );
+  await meter.done;
+  const result = meter.result();
+  await consumer.close();
+  await transport.close();
   return result;
 }
 
@@ -273,7 +312,7 @@ console.log(
     ? 'fetch size per partition: each contender its default (kafkajs 1 MiB, Sluice 4 MiB)'
     : `fetch size per partition: ${fmt(FETCH_BYTES)} bytes for every contender`,
 );
-const ALL: readonly Contender[] = ['eachMessage', 'careful', 'sluice', 'raw'];
+const ALL: readonly Contender[] = ['eachMessage', 'careful', 'sluice', 'raw', 'transport'];
 const contenders = values.contenders.split(',').map((c) => {
   if (!(ALL as readonly string[]).includes(c)) throw new Error(`--contenders: unknown contender ${c}`);
   return c as Contender;
@@ -293,7 +332,9 @@ for (let run = 0; run < RUNS; run++) {
         ? await sluice(run, thisBuild, 'sluice')
         : c === 'against'
           ? await sluice(run, againstBuild as SluiceBuild, 'against')
-          : await handWritten(c, run);
+          : c === 'transport'
+            ? await transportOnly(run)
+            : await handWritten(c, run);
     results.get(c)?.push(r);
     line.push(`${c} ${fmt(r.rate)} msg/s ${r.cpuUsPerMessage.toFixed(1)} µs`);
   }
@@ -309,6 +350,7 @@ const names: Record<Contender, string> = {
   sluice: `Sluice bus (${HANDLER} handler)`,
   against: `Sluice bus (${HANDLER} handler), ${values.against}`,
   raw: 'raw eachBatch, values never read (reference)',
+  transport: 'Sluice Kafka transport + codec + zod + complete, no pipeline',
 };
 for (const c of contenders) {
   const m = med(c);
@@ -325,4 +367,5 @@ const ratio = (c: Contender, label: string, target: string) => {
 ratio('careful', 'careful batch:', ' (target >= 0.9)');
 ratio('eachMessage', 'eachMessage:  ', ' (target >= 1.2)');
 ratio('raw', 'raw reference:', '');
+ratio('transport', 'transport only:', '');
 ratio('against', 'against:      ', '');
