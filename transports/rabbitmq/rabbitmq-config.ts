@@ -54,6 +54,12 @@ export const RabbitmqTransportConfigSchema = z.strictObject({
    * with `TransportError` (the message may then be on the broker or not: retrying can duplicate).
    */
   publishTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+  /**
+   * How long opening a connection (TCP, TLS, the AMQP handshake) may go without a byte from the
+   * broker before the attempt fails: a broker that accepts connections and never answers (hung, or
+   * a load balancer with no backend) fails the start and is retried on reconnect, never waited on.
+   */
+  connectTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
   /** AMQP heartbeat: a dead peer is noticed after about twice this. 0 disables heartbeats. */
   heartbeatSeconds: z.number().int().min(0).max(600).default(15),
 });

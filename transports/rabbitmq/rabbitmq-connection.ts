@@ -75,10 +75,15 @@ export class RabbitmqConnection {
   }
 
   async #open(): Promise<ChannelModel> {
-    const { url, heartbeatSeconds, tls } = this.config;
+    const { url, heartbeatSeconds, connectTimeoutMs, tls } = this.config;
     const target = new URL(url);
     if (!target.searchParams.has('heartbeat')) target.searchParams.set('heartbeat', String(heartbeatSeconds));
-    const socket: Record<string, unknown> = { clientProperties: { connection_name: 'sluice' } };
+    // amqplib's `timeout`: the socket's idle timeout until the connection is open (then cleared). A
+    // broker that never answers fails the attempt with "connect ETIMEDOUT" instead of holding it.
+    const socket: Record<string, unknown> = {
+      clientProperties: { connection_name: 'sluice' },
+      timeout: connectTimeoutMs,
+    };
     if (tls) {
       socket.rejectUnauthorized = tls.rejectUnauthorized;
       if (tls.ca) socket.ca = [tls.ca];

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,5 +135,42 @@ describe('rabbitmq credentials and connection recovery', () => {
     open.push(t);
     await t.close();
     await expect(t.send('anywhere', message('x'))).rejects.toBeInstanceOf(TransportError);
+  });
+
+  it('fails the start within connectTimeoutMs when the broker accepts the connection and never answers', async () => {
+    // A hung broker, or a load balancer with no backend: TCP connects, no AMQP byte ever comes.
+    const sockets = new Set<net.Socket>();
+    let closed = 0;
+    const silent = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => closed++);
+      socket.resume(); // reads (and ignores) what the client sends, so that its close is seen
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const { logger, lines } = capturingLogger();
+      const bus = createBus(
+        {
+          service: 'silent',
+          transport: { ...rabbit.config, url: `amqp://${user}:${password}@127.0.0.1:${port}`, connectTimeoutMs: 500 },
+          shutdown: { signals: [], timeoutMs: 1_000 },
+        },
+        { transports: [rabbit.definition], logger },
+      );
+      bus.endpoint(unique('silent')).handle(defineMessage('silent.test.v1', z.object({})), async () => {});
+      const error = await bus.start().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransportError);
+      expect((error as Error).message).toContain(`cannot connect to RabbitMQ at amqp://${user}:***@127.0.0.1:${port}`);
+      expect((error as Error).message).toContain('ETIMEDOUT');
+      expect(sockets.size).toBe(1);
+      // The attempt gave up on the socket: the server sees it closed.
+      await waitFor(() => closed === 1, { what: 'the socket closed' });
+      await bus.stop();
+      expect(lines.join('\n')).not.toContain(password);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
