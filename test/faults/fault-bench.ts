@@ -13,6 +13,7 @@ import type { PostgresTransaction } from '../../src/inbox/postgres/index.js';
 import { type PrivatePostgres, startPrivatePostgres } from '../infra/postgres/private-postgres.js';
 import { startTcpProxy, type TcpProxy } from '../infra/tcp-proxy.js';
 import { deleteTopology } from '../integration/rabbitmq/rabbitmq-test-kit.js';
+import { STOP_MARGIN_MS } from '../../src/bus/bus.js';
 import { TEST_SCHEMA } from '../support/test-schema.js';
 import { waitFor } from '../support/wait-for.js';
 import {
@@ -165,6 +166,40 @@ export class FaultBench {
       this.#closers.push(() => deleteTopology([topology]));
     }
     this.#closers.push(() => bus.stop());
+  }
+
+  /**
+   * `bus.stop()` while the broker hangs, counted. Starts the bus, sends `total` messages, and once
+   * `settledFirst` were settled `freeze`s the broker and stops the bus: it must return within
+   * `shutdown.timeoutMs` (`stopTimeoutMs`) + `STOP_MARGIN_MS`, as documented, with slack for a
+   * loaded box — a bound, not a speed. Then `thaw`s the broker and starts a new consumer of the same
+   * endpoint ({@link restartConsumer}), which gets what the stopped one left unsettled; counts every
+   * message ({@link expectEveryMessageOnce}); the kill switch must not have tripped. Returns how long
+   * the stop took.
+   */
+  async stopWhileHung(options: {
+    total: number;
+    settledFirst?: number;
+    stopTimeoutMs: number;
+    freeze: () => void;
+    thaw: () => void;
+  }): Promise<number> {
+    const { total, settledFirst = 100, stopTimeoutMs } = options;
+    await this.bus.start();
+    await this.produce(0, total);
+    await waitFor(() => this.settled() >= settledFirst, { timeoutMs: 60_000, what: 'load' });
+    options.freeze();
+    const stopping = Date.now();
+    await this.bus.stop();
+    const tookMs = Date.now() - stopping;
+    expect(tookMs).toBeLessThan(stopTimeoutMs + STOP_MARGIN_MS + 5_000);
+    expect(this.bus.state).toBe('stopped');
+    options.thaw();
+    await this.restartConsumer();
+    await this.waitForAll(total, 120_000);
+    await this.expectEveryMessageOnce(total);
+    expect(this.trips()).toEqual([]);
+    return tookMs;
   }
 
   /**

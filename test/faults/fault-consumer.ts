@@ -44,7 +44,13 @@ export const APPLICATION_NAME = 'sluice-faults';
 /** Where the messages go through. A RabbitMQ `url` names a private node; without one, the shared node. */
 export type FaultTransport =
   | { readonly kind: 'memory' }
-  | { readonly kind: 'rabbitmq'; readonly url?: string; readonly queueType?: 'classic' | 'quorum' }
+  | {
+      readonly kind: 'rabbitmq';
+      readonly url?: string;
+      readonly queueType?: 'classic' | 'quorum';
+      /** The AMQP heartbeat (the transport's default: 15 s); a hung-broker test sets it lower. */
+      readonly heartbeatSeconds?: number;
+    }
   | {
       readonly kind: 'kafka';
       readonly brokers: readonly string[];
@@ -158,6 +164,8 @@ function transportOf(
         queueType: transport.queueType ?? 'quorum',
         reconnect: { initialDelayMs: 100, maxDelayMs: 1_000 },
         publishTimeoutMs: 5_000,
+        connectTimeoutMs: 2_000,
+        ...(transport.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: transport.heartbeatSeconds }),
       } as const;
       if (transport.url === undefined) {
         const rabbit = trackedRabbitmq(common);

@@ -27,7 +27,14 @@ export interface PrivateRabbitmq {
   stopApp(): Promise<void>;
   /** Starts the application again and waits until it accepts connections. */
   startApp(): Promise<void>;
-  /** Stops the node and deletes its directory. Idempotent; call it in `afterAll`. */
+  /**
+   * Freezes the node's Erlang VM (SIGSTOP): connections stay open, the kernel still accepts new
+   * ones, and nothing answers (a hung broker). Throws when the node's process is not found.
+   */
+  freeze(): void;
+  /** Lets a frozen node run on (SIGCONT); nothing when it is not frozen. */
+  thaw(): void;
+  /** Stops the node (frozen or not) and deletes its directory. Idempotent; call it in `afterAll`. */
   remove(): Promise<void>;
 }
 
@@ -82,8 +89,9 @@ export async function startPrivateRabbitmq(options: PrivateRabbitmqOptions = {})
   const remove = async (): Promise<void> => {
     if (removed) return;
     removed = true;
+    signalByPidFile(dir, 'SIGCONT'); // a frozen node would not answer `stop`
     await ctl('stop').catch(() => {});
-    killByPidFile(dir, node);
+    killByPidFile(dir);
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -107,6 +115,12 @@ export async function startPrivateRabbitmq(options: PrivateRabbitmqOptions = {})
       await ctl('start_app');
       await poll(`private RabbitMQ ${node} after start_app`, accepting, timeoutMs);
     },
+    freeze() {
+      if (!signalByPidFile(dir, 'SIGSTOP')) throw new Error(`private RabbitMQ ${node}: no beam process to freeze`);
+    },
+    thaw() {
+      signalByPidFile(dir, 'SIGCONT');
+    },
     remove,
   };
 }
@@ -121,23 +135,34 @@ function removeOrphans(): void {
     const owner = Number(name.slice(DIR_PREFIX.length).split('-')[0]);
     if (!Number.isInteger(owner) || alive(owner)) continue;
     const dir = join(tmpdir(), name);
-    const node = existsSync(join(dir, 'node')) ? readFileSync(join(dir, 'node'), 'utf8') : undefined;
-    if (node) killByPidFile(dir, node);
+    killByPidFile(dir);
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** Kills the node's beam process if it still runs: only when its command line names this node. */
-function killByPidFile(dir: string, node: string): void {
+/** Kills the node's beam process if it still runs: only when its command line names this node's directory. */
+function killByPidFile(dir: string): void {
+  signalByPidFile(dir, 'SIGKILL');
+}
+
+/**
+ * Sends `signal` to the node's beam process when it runs; false when there is none. The process is
+ * the one in the node's pid file whose command line holds the node's directory (its `-home`): the
+ * node name itself reaches the VM through the environment, not the command line, and a pid reused by
+ * another process must not be signalled.
+ */
+function signalByPidFile(dir: string, signal: NodeJS.Signals): boolean {
   const file = join(dir, 'pid');
-  if (!existsSync(file)) return;
+  if (!existsSync(file)) return false;
   const pid = Number(readFileSync(file, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0) return;
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (cmdline.includes(node.split('@')[0] as string)) process.kill(pid, 'SIGKILL');
+    if (!cmdline.split('\0').includes(dir)) return false;
+    process.kill(pid, signal);
+    return true;
   } catch {
-    // already gone
+    return false; // already gone
   }
 }
 
