@@ -18,6 +18,7 @@ import {
   Mutex,
   SluiceHeader,
   TransportError,
+  transportFailure,
 } from '../../src/transport-core/index.js';
 import type { KafkaTransportConfig } from './kafka-config.js';
 import type { KafkaClient } from './kafka-client.js';
@@ -95,6 +96,10 @@ export class KafkaTransport implements Transport {
     return this.#connection.connect(async () => {
       try {
         await Promise.all([this.#client.producer.connect(), this.#client.admin.connect()]);
+        // kafkajs counts a broker whose socket is open as connected even when its first request
+        // timed out (a hung broker, a port that accepts and never answers): ask the cluster once,
+        // so that start fails here, naming the brokers, rather than at the first declare.
+        await this.#client.admin.describeCluster();
       } catch (error) {
         throw new TransportError(`cannot connect to kafka at ${this.#config.brokers.join(',')}`, { cause: error });
       }
@@ -122,6 +127,15 @@ export class KafkaTransport implements Transport {
   async #createTopics(names: string[]): Promise<void> {
     const unknown = names.filter((t) => !this.#created.has(t));
     if (unknown.length === 0) return;
+    try {
+      await this.#createUnknown(unknown);
+    } catch (error) {
+      // kafkajs's own errors ("Broker not connected", a request timeout) become a TransportError.
+      throw transportFailure(`checking or creating topics ${unknown.join(', ')}`, error);
+    }
+  }
+
+  async #createUnknown(unknown: string[]): Promise<void> {
     // Asked first: creating a topic that exists makes kafkajs log the broker's refusal at ERROR.
     const present = new Set(await this.#client.admin.listTopics());
     for (const t of unknown) if (present.has(t)) this.#created.add(t);
