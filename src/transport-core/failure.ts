@@ -2,11 +2,21 @@ import { SluiceError, TransportError } from '../errors/sluice-error.js';
 
 /**
  * An error's message (`withName`: "name: message"), for logs and wrapped errors (callers redact it
- * where it may hold secrets).
+ * where it may hold secrets). Never empty for an error whose message is: an `AggregateError` (the
+ * Service Bus SDK's of its attempts, Node's of a connect to a name with several addresses: message
+ * "") gives its errors' messages, any other its code or name.
  */
 export function errorText(error: unknown, withName = false): string {
   if (!(error instanceof Error)) return String(error);
-  return withName ? `${error.name}: ${error.message}` : error.message;
+  let message = error.message;
+  if (message === '' && error instanceof AggregateError && Array.isArray(error.errors)) {
+    message = error.errors.map((inner: unknown) => errorText(inner)).join('; ');
+  }
+  if (message === '') {
+    const code = (error as { code?: unknown }).code;
+    message = typeof code === 'string' && code !== '' ? code : error.name;
+  }
+  return withName ? `${error.name}: ${message}` : message;
 }
 
 /**
