@@ -1,4 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TransportError } from '../../src/index.js';
+import { systemClock } from '../../src/transport-core/index.js';
+import { KafkaTransportConfigSchema, kafkaTransport } from '../../transports/kafka/index.js';
+import { testKafkaConfig } from '../integration/kafka/kafka-fixture.js';
 import { type PrivateKafka, startPrivateKafka } from '../infra/kafka/private-kafka.mjs';
 import { FaultBench } from './fault-bench.js';
 
@@ -13,9 +18,10 @@ const REQUEST_TIMEOUT_MS = 4_000;
  *
  * The hang is longer than the client's request timeout (requests to the broker time out: sends are
  * retried by kafkajs) and than the group's session timeout (6 s: when the broker runs again it has
- * expired the member, whose commits and heartbeats are refused until it has joined again). Nothing may be lost, applied twice or dead-lettered for it; the
- * kill switch must not trip (no handler fails); the consumer must be consuming at the end; and
- * `bus.stop()` must return in its time while the broker is still hung.
+ * expired the member, whose commits and heartbeats are refused until it has joined again). Nothing
+ * may be lost, applied twice or dead-lettered for it; the kill switch must not trip (no handler
+ * fails); the consumer must be consuming at the end; `bus.stop()` must return in its time while the
+ * broker is still hung; and what the transport asks of a hung broker fails as a `TransportError`.
  */
 describe('fault: the Kafka broker hangs (SIGSTOP)', () => {
   let kafka: PrivateKafka | undefined;
@@ -61,5 +67,25 @@ describe('fault: the Kafka broker hangs (SIGSTOP)', () => {
       thaw: () => broker.thaw(),
     });
     console.info(`kafka hung: bus.stop() took ${tookMs} ms`);
+  }, 240_000);
+
+  it("declaring an endpoint's topics while the broker is hung fails with TransportError naming them", async () => {
+    const broker = kafka as PrivateKafka;
+    const transport = kafkaTransport().create(
+      KafkaTransportConfigSchema.parse({ ...testKafkaConfig, brokers: broker.brokers, requestTimeoutMs: 1_000 }),
+      { logger: pino({ level: 'silent' }), clock: systemClock },
+    );
+    try {
+      await transport.connect();
+      broker.freeze();
+      const error = await transport
+        .declare({ address: 'hung-declare', endpoint: 'hung-declare', messageTypes: [] })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransportError);
+      expect((error as Error).message).toMatch(/^checking or creating topics hung-declare, .* failed: /);
+    } finally {
+      broker.thaw();
+      await transport.close();
+    }
   }, 240_000);
 });
