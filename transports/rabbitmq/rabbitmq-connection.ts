@@ -7,6 +7,7 @@ import {
   redactSecrets,
   secretsOf,
   TransportError,
+  withTimeout,
 } from '../../src/transport-core/index.js';
 import type { RabbitmqTransportConfig } from './rabbitmq-config.js';
 
@@ -146,7 +147,7 @@ export class RabbitmqConnection {
       }
       if (closed) throw new Error('connection closed during recovery');
     } catch (error) {
-      if (model && !closed) await model.close().catch(() => {});
+      if (model && !closed) await this.#closeModel(model);
       if (this.#state !== 'reconnecting') return;
       const next = Math.min(delayMs * 2, this.config.reconnect.maxDelayMs);
       this.logger.warn(
@@ -157,7 +158,7 @@ export class RabbitmqConnection {
       return;
     }
     if (this.#state !== 'reconnecting') {
-      await model.close().catch(() => {});
+      await this.#closeModel(model);
       return;
     }
     this.#adopt(model);
@@ -200,6 +201,22 @@ export class RabbitmqConnection {
     this.#waiters.clear();
     const model = this.#model;
     this.#model = undefined;
-    await model?.close().catch(() => {});
+    if (model) await this.#closeModel(model);
+  }
+
+  /**
+   * Closes `model`, within `connectTimeoutMs`: amqplib's close waits for the broker's reply, which a
+   * hung broker never sends (its promise stays pending even after the heartbeat gave the connection
+   * up), and a reconnection that awaited it would never try again. Past the deadline the socket is
+   * destroyed; what was unacknowledged on it goes back to the queues once the broker notices.
+   * Real time, not the bus's clock: closing must end whether or not a test moves the clock.
+   */
+  async #closeModel(model: ChannelModel): Promise<void> {
+    try {
+      await withTimeout(model.close(), this.config.connectTimeoutMs, () => new Error('close timed out'));
+    } catch {
+      // Refused (already closing or closed) or timed out: make sure the socket is gone.
+      (model.connection as { stream?: { destroy?: () => void } }).stream?.destroy?.();
+    }
   }
 }

@@ -5,7 +5,9 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createBus, defineMessage, LockLostError, TransportError } from '../../../src/index.js';
-import type { Delivery, Transport } from '../../../src/transport-core/index.js';
+import { type Delivery, systemClock, type Transport } from '../../../src/transport-core/index.js';
+import { RabbitmqTransportConfigSchema } from '../../../transports/rabbitmq/index.js';
+import { startTcpProxy } from '../../infra/tcp-proxy.js';
 import { waitFor } from '../../support/wait-for.js';
 import { rabbitmqctl, trackedRabbitmq, unique } from './rabbitmq-test-kit.js';
 
@@ -140,6 +142,7 @@ describe('rabbitmq credentials and connection recovery', () => {
   it('fails the start within connectTimeoutMs when the broker accepts the connection and never answers', async () => {
     // A hung broker, or a load balancer with no backend: TCP connects, no AMQP byte ever comes.
     const sockets = new Set<net.Socket>();
+    const closers: (() => Promise<void>)[] = [];
     let closed = 0;
     const silent = net.createServer((socket) => {
       sockets.add(socket);
@@ -159,18 +162,43 @@ describe('rabbitmq credentials and connection recovery', () => {
         { transports: [rabbit.definition], logger },
       );
       bus.endpoint(unique('silent')).handle(defineMessage('silent.test.v1', z.object({})), async () => {});
+      const started = Date.now();
       const error = await bus.start().catch((e: unknown) => e);
+      // A bound, not a speed: the 500 ms configured, not the 10 s default (and not for ever).
+      expect(Date.now() - started).toBeLessThan(5_000);
+      closers.push(() => bus.stop());
       expect(error).toBeInstanceOf(TransportError);
       expect((error as Error).message).toContain(`cannot connect to RabbitMQ at amqp://${user}:***@127.0.0.1:${port}`);
       expect((error as Error).message).toContain('ETIMEDOUT');
       expect(sockets.size).toBe(1);
       // The attempt gave up on the socket: the server sees it closed.
       await waitFor(() => closed === 1, { what: 'the socket closed' });
-      await bus.stop();
       expect(lines.join('\n')).not.toContain(password);
     } finally {
+      for (const close of closers.splice(0)) await close();
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('closes within connectTimeoutMs when the broker stops answering (amqplib waits for a reply that never comes)', async () => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: 5672 });
+    try {
+      const config = RabbitmqTransportConfigSchema.parse({
+        ...rabbit.config,
+        url: `amqp://${user}:${encodeURIComponent(password)}@127.0.0.1:${proxy.port}`,
+        connectTimeoutMs: 500,
+      });
+      const transport = rabbit.definition.create(config, { logger: pino({ level: 'silent' }), clock: systemClock });
+      await transport.connect();
+      proxy.blackhole();
+      const closing = Date.now();
+      await transport.close();
+      // A bound, not a speed: without it close() waits for the broker's CloseOk for ever.
+      expect(Date.now() - closing).toBeLessThan(5_000);
+      expect(transport.state).toBe('closed');
+    } finally {
+      await proxy.close();
     }
   });
 });
