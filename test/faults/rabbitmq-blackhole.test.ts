@@ -12,10 +12,10 @@ const HEARTBEAT_SECONDS = 2;
  * reset, no refusal. On a private node of this file, never the shared node on 5672.
  *
  * The hang is longer than twice the heartbeat (the client drops the connection), than the publish
- * timeout (5 s: a send waiting for its confirm fails and is sent again) and than the connect timeout
- * (2 s: a reconnection attempt to the hung node is given up and tried again rather than held until
- * the node answers; that an attempt against a broker that never answers fails in its time is
- * `test/integration/rabbitmq/credentials-and-reconnect.test.ts`). Nothing may be lost, applied twice or
+ * timeout (5 s: a send waiting for its confirm fails and is sent again). Reconnection attempts made
+ * while the node is frozen may wait for it (this test does not tell): that an attempt against a
+ * broker that never answers fails within `connectTimeoutMs`, and that a close does, is
+ * `test/integration/rabbitmq/credentials-and-reconnect.test.ts`. Nothing may be lost, applied twice or
  * dead-lettered for it; the kill switch must not trip (no handler fails); the transport is
  * `reconnecting` while it lasts and `connected` after; and `bus.stop()` returns in its time while
  * the node is still hung.

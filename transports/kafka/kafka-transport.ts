@@ -14,6 +14,7 @@ import type {
 } from '../../src/transport-core/index.js';
 import {
   ConnectionState,
+  errorText,
   InvalidOutgoingMessageError,
   Mutex,
   SluiceHeader,
@@ -101,7 +102,9 @@ export class KafkaTransport implements Transport {
         // so that start fails here, naming the brokers, rather than at the first declare.
         await this.#client.admin.describeCluster();
       } catch (error) {
-        throw new TransportError(`cannot connect to kafka at ${this.#config.brokers.join(',')}`, { cause: error });
+        throw new TransportError(`cannot connect to kafka at ${this.#config.brokers.join(',')}: ${errorText(error)}`, {
+          cause: error,
+        });
       }
     });
   }

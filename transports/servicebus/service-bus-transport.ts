@@ -100,7 +100,7 @@ export class ServiceBusTransport implements Transport {
     try {
       await this.#sender(entity).sendMessages(message);
     } catch (error) {
-      throw sendError(what, error);
+      throw sendError(what, error, secretsOf(this.config.connectionString));
     }
   }
 
@@ -166,9 +166,12 @@ export class ServiceBusTransport implements Transport {
           { retryable: false, cause: error },
         );
       }
-      throw new TransportError(`checking Service Bus ${what} failed: ${redactSecrets(errorText(error))}`, {
-        cause: error,
-      });
+      throw new TransportError(
+        `checking Service Bus ${what} failed: ${redactSecrets(errorText(error), secretsOf(this.config.connectionString))}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 
@@ -208,7 +211,8 @@ export class ServiceBusTransport implements Transport {
       await this.#sender(topic).sendMessages(sbMessage);
     } catch (error) {
       const missing = isServiceBusError(error) && error.code === 'MessagingEntityNotFound';
-      if (!missing || this.config.entities !== 'create') throw sendError(`publish to topic "${topic}"`, error);
+      if (!missing || this.config.entities !== 'create')
+        throw sendError(`publish to topic "${topic}"`, error, secretsOf(this.config.connectionString));
       await this.#ensureTopic(topic);
       await this.#dropSender(topic);
       await this.#sendTo(topic, `publish to topic "${topic}"`, sbMessage);
@@ -246,10 +250,10 @@ export class ServiceBusTransport implements Transport {
   }
 }
 
-function sendError(what: string, error: unknown): TransportError {
+function sendError(what: string, error: unknown, secrets: readonly string[]): TransportError {
   const notFound = isServiceBusError(error) && error.code === 'MessagingEntityNotFound';
   return new TransportError(
-    notFound ? `${what}: the entity does not exist` : `${what} failed: ${redactSecrets(errorText(error))}`,
+    notFound ? `${what}: the entity does not exist` : `${what} failed: ${redactSecrets(errorText(error), secrets)}`,
     {
       retryable: !notFound,
       cause: error,

@@ -49,7 +49,7 @@ describe('kafka: connecting to a broker that never answers', () => {
     closers.push(() => transport.close());
     const error = await transport.connect().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransportError);
-    expect((error as Error).message).toBe(`cannot connect to kafka at 127.0.0.1:${port}`);
+    expect((error as Error).message).toMatch(new RegExp(`^cannot connect to kafka at 127\\.0\\.0\\.1:${port}: .+`));
     expect(transport.state).not.toBe('connected');
     expect(sockets()).toBeGreaterThan(0);
   });
@@ -63,7 +63,7 @@ describe('kafka: connecting to a broker that never answers', () => {
     bus.endpoint('silent').handle(defineMessage('it.silent.v1', z.object({})), async () => {});
     const error = await bus.start().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransportError);
-    expect((error as Error).message).toBe(`cannot connect to kafka at 127.0.0.1:${port}`);
+    expect((error as Error).message).toMatch(new RegExp(`^cannot connect to kafka at 127\\.0\\.0\\.1:${port}: .+`));
     await bus.stop();
     expect(bus.state).toBe('stopped');
   });
