@@ -85,10 +85,13 @@ export async function startPrivateRabbitmq(options: PrivateRabbitmqOptions = {})
       () => false,
     ));
 
+  live.add(dir);
+  installExitHook();
   let removed = false;
   const remove = async (): Promise<void> => {
     if (removed) return;
     removed = true;
+    live.delete(dir);
     signalByPidFile(dir, 'SIGCONT'); // a frozen node would not answer `stop`
     await ctl('stop').catch(() => {});
     killByPidFile(dir);
@@ -138,6 +141,25 @@ function removeOrphans(): void {
     killByPidFile(dir);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Directories of this process's nodes not yet removed: killed when the process exits. */
+const live = new Set<string>();
+let exitHookInstalled = false;
+
+/**
+ * A test process that exits without `remove()` (a failed `afterAll`, `process.exit`) kills its
+ * nodes, frozen or not, rather than leaving them to the next start's orphan sweep.
+ */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const dir of live) {
+      killByPidFile(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 }
 
 /** Kills the node's beam process if it still runs: only when its command line names this node's directory. */
