@@ -9,11 +9,11 @@ import type {
   KillSwitchChange,
   Transport,
 } from '../../src/index.js';
+import { STOP_MARGIN_MS } from '../../src/bus/bus.js';
 import type { PostgresTransaction } from '../../src/inbox/postgres/index.js';
 import { type PrivatePostgres, startPrivatePostgres } from '../infra/postgres/private-postgres.js';
 import { startTcpProxy, type TcpProxy } from '../infra/tcp-proxy.js';
 import { deleteTopology } from '../integration/rabbitmq/rabbitmq-test-kit.js';
-import { STOP_MARGIN_MS } from '../../src/bus/bus.js';
 import { TEST_SCHEMA } from '../support/test-schema.js';
 import { waitFor } from '../support/wait-for.js';
 import {
@@ -23,6 +23,7 @@ import {
   type FaultConsumerOptions,
   type FaultTransport,
   isPoison,
+  SHUTDOWN_TIMEOUT_MS,
 } from './fault-consumer.js';
 import { OutboxSink } from './outbox-sink.js';
 
@@ -170,31 +171,27 @@ export class FaultBench {
 
   /**
    * `bus.stop()` while the broker hangs, counted. Starts the bus, sends `total` messages, and once
-   * `settledFirst` were settled `freeze`s the broker and stops the bus: it must return within
-   * `shutdown.timeoutMs` (`stopTimeoutMs`) + `STOP_MARGIN_MS`, as documented, with slack for a
-   * loaded box — a bound, not a speed. Then `thaw`s the broker and starts a new consumer of the same
-   * endpoint ({@link restartConsumer}), which gets what the stopped one left unsettled; counts every
-   * message ({@link expectEveryMessageOnce}); the kill switch must not have tripped. Returns how long
-   * the stop took.
+   * `settledFirst` were settled freezes the broker and stops the bus: it must return within
+   * `shutdown.timeoutMs` + `STOP_MARGIN_MS`, as documented, with slack for a loaded box — a bound,
+   * not a speed. Then thaws the broker and starts a new consumer of the same endpoint
+   * ({@link restartConsumer}), which gets what the stopped one left unsettled; counts every message
+   * ({@link expectEveryMessageOnce}); the kill switch must not have tripped. Returns how long the
+   * stop took.
    */
-  async stopWhileHung(options: {
-    total: number;
-    settledFirst?: number;
-    stopTimeoutMs: number;
-    freeze: () => void;
-    thaw: () => void;
-  }): Promise<number> {
-    const { total, settledFirst = 100, stopTimeoutMs } = options;
+  async stopWhileHung(
+    broker: { freeze(): void; thaw(): void },
+    { total, settledFirst = 100 }: { total: number; settledFirst?: number },
+  ): Promise<number> {
     await this.bus.start();
     await this.produce(0, total);
     await waitFor(() => this.settled() >= settledFirst, { timeoutMs: 60_000, what: 'load' });
-    options.freeze();
+    broker.freeze();
     const stopping = Date.now();
     await this.bus.stop();
     const tookMs = Date.now() - stopping;
-    expect(tookMs).toBeLessThan(stopTimeoutMs + STOP_MARGIN_MS + 5_000);
+    expect(tookMs).toBeLessThan(SHUTDOWN_TIMEOUT_MS + STOP_MARGIN_MS + 5_000);
     expect(this.bus.state).toBe('stopped');
-    options.thaw();
+    broker.thaw();
     await this.restartConsumer();
     await this.waitForAll(total, 120_000);
     await this.expectEveryMessageOnce(total);

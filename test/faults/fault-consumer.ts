@@ -40,6 +40,8 @@ export const Credited = defineMessage(
   z.object({ n: z.number().int(), key: z.string(), seq: z.number().int() }),
 );
 export const APPLICATION_NAME = 'sluice-faults';
+/** The consumer bus's `shutdown.timeoutMs`. */
+export const SHUTDOWN_TIMEOUT_MS = 2_000;
 
 /** Where the messages go through. A RabbitMQ `url` names a private node; without one, the shared node. */
 export type FaultTransport =
@@ -96,7 +98,7 @@ export function createFaultConsumer(options: FaultConsumerOptions): FaultConsume
   const bus = createBus(
     {
       service: 'faults',
-      shutdown: { signals: [], timeoutMs: 2_000 },
+      shutdown: { signals: [], timeoutMs: SHUTDOWN_TIMEOUT_MS },
       transport: config,
       inbox: { kind: 'postgres', poolSize: 8, ...options.inbox },
       ...(options.outbox ? { outbox: options.outbox } : {}),

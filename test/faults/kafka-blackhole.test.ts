@@ -1,9 +1,6 @@
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TransportError } from '../../src/index.js';
-import { systemClock } from '../../src/transport-core/index.js';
-import { KafkaTransportConfigSchema, kafkaTransport } from '../../transports/kafka/index.js';
-import { testKafkaConfig } from '../integration/kafka/kafka-fixture.js';
+import { connectKafka } from '../integration/kafka/kafka-fixture.js';
 import { type PrivateKafka, startPrivateKafka } from '../infra/kafka/private-kafka.mjs';
 import { FaultBench } from './fault-bench.js';
 
@@ -59,24 +56,15 @@ describe('fault: the Kafka broker hangs (SIGSTOP)', () => {
     const broker = kafka as PrivateKafka;
     bench = await FaultBench.start({ transport: transport(), database: 'shared' });
     // A new member of the group, once the broker runs again, reads what the stopped one had not
-    // committed; the inbox skips what was applied. The bus's shutdown timeout is 2 s (fault-consumer.ts).
-    const tookMs = await bench.stopWhileHung({
-      total: 600,
-      stopTimeoutMs: 2_000,
-      freeze: () => broker.freeze(),
-      thaw: () => broker.thaw(),
-    });
+    // committed; the inbox skips what was applied.
+    const tookMs = await bench.stopWhileHung(broker, { total: 600 });
     console.info(`kafka hung: bus.stop() took ${tookMs} ms`);
   }, 240_000);
 
   it("declaring an endpoint's topics while the broker is hung fails with TransportError naming them", async () => {
     const broker = kafka as PrivateKafka;
-    const transport = kafkaTransport().create(
-      KafkaTransportConfigSchema.parse({ ...testKafkaConfig, brokers: broker.brokers, requestTimeoutMs: 1_000 }),
-      { logger: pino({ level: 'silent' }), clock: systemClock },
-    );
+    const transport = await connectKafka({ brokers: broker.brokers, requestTimeoutMs: 1_000 });
     try {
-      await transport.connect();
       broker.freeze();
       const error = await transport
         .declare({ address: 'hung-declare', endpoint: 'hung-declare', messageTypes: [] })

@@ -49,6 +49,8 @@ export class ServiceBusTransport implements Transport {
   readonly #senders = new Map<string, ServiceBusSender>();
   readonly #consumers = new Set<ServiceBusConsumer>();
   readonly #createdTopics = new Set<string>();
+  /** The connection string's secrets, masked in every error text that could repeat them. */
+  readonly #secrets: readonly string[];
 
   constructor(
     private readonly config: ServiceBusTransportConfig,
@@ -56,6 +58,7 @@ export class ServiceBusTransport implements Transport {
   ) {
     this.capabilities = serviceBusCapabilities(config.sessions);
     this.naming = new EntityNaming(config);
+    this.#secrets = secretsOf(config.connectionString);
   }
 
   get state(): TransportState {
@@ -71,7 +74,7 @@ export class ServiceBusTransport implements Transport {
         });
       } catch (error) {
         // The SDK's parse errors may quote the connection string: never let the key through.
-        const detail = redactSecrets(errorText(error), secretsOf(this.config.connectionString));
+        const detail = redactSecrets(errorText(error), this.#secrets);
         throw new TransportError(`Service Bus connection string rejected: ${detail}`, { retryable: false });
       }
     });
@@ -100,7 +103,7 @@ export class ServiceBusTransport implements Transport {
     try {
       await this.#sender(entity).sendMessages(message);
     } catch (error) {
-      throw sendError(what, error, secretsOf(this.config.connectionString));
+      throw sendError(what, error, this.#secrets);
     }
   }
 
@@ -167,7 +170,7 @@ export class ServiceBusTransport implements Transport {
         );
       }
       throw new TransportError(
-        `checking Service Bus ${what} failed: ${redactSecrets(errorText(error), secretsOf(this.config.connectionString))}`,
+        `checking Service Bus ${what} failed: ${redactSecrets(errorText(error), this.#secrets)}`,
         {
           cause: error,
         },
@@ -212,7 +215,7 @@ export class ServiceBusTransport implements Transport {
     } catch (error) {
       const missing = isServiceBusError(error) && error.code === 'MessagingEntityNotFound';
       if (!missing || this.config.entities !== 'create')
-        throw sendError(`publish to topic "${topic}"`, error, secretsOf(this.config.connectionString));
+        throw sendError(`publish to topic "${topic}"`, error, this.#secrets);
       await this.#ensureTopic(topic);
       await this.#dropSender(topic);
       await this.#sendTo(topic, `publish to topic "${topic}"`, sbMessage);

@@ -94,7 +94,7 @@ export async function startPrivateRabbitmq(options: PrivateRabbitmqOptions = {})
     live.delete(dir);
     signalByPidFile(dir, 'SIGCONT'); // a frozen node would not answer `stop`
     await ctl('stop').catch(() => {});
-    killByPidFile(dir);
+    signalByPidFile(dir, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -138,7 +138,7 @@ function removeOrphans(): void {
     const owner = Number(name.slice(DIR_PREFIX.length).split('-')[0]);
     if (!Number.isInteger(owner) || alive(owner)) continue;
     const dir = join(tmpdir(), name);
-    killByPidFile(dir);
+    signalByPidFile(dir, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -156,15 +156,10 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.once('exit', () => {
     for (const dir of live) {
-      killByPidFile(dir);
+      signalByPidFile(dir, 'SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });
-}
-
-/** Kills the node's beam process if it still runs: only when its command line names this node's directory. */
-function killByPidFile(dir: string): void {
-  signalByPidFile(dir, 'SIGKILL');
 }
 
 /**
