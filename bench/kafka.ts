@@ -309,11 +309,25 @@ const median = (xs: number[]) => {
 };
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 
+/**
+ * The node flags this process runs with (the loader's own left out): the young generation's size
+ * (`--max-semi-space-size`) moves Sluice's rate on Kafka more than the hand-written consumers'.
+ */
+function runtimeFlags(): string {
+  const argv = process.execArgv.filter(
+    (a, i, all) => !/^--(import|require|loader)\b/.test(a) && !/^--(import|require|loader)$/.test(all[i - 1] ?? ''),
+  );
+  const options = process.env.NODE_OPTIONS?.trim();
+  const all = [...argv, ...(options ? [`NODE_OPTIONS=${options}`] : [])];
+  return all.length > 0 ? all.join(' ') : 'none (node defaults)';
+}
+
 await produce();
 console.log(
   `topic ${topic}: ${fmt(N)} messages of ${BYTES} bytes, ${PARTITIONS} partition(s), 100 keys; ${RUNS} runs each; build ${build}`,
 );
 console.log(`sluice endpoint: concurrency ${CONCURRENCY}, prefetch ${PREFETCH}, no inbox, no-op handler`);
+console.log(`node ${process.version}, runtime flags (shared by every contender): ${runtimeFlags()}`);
 console.log(
   FETCH_BYTES === undefined
     ? 'fetch size per partition: each contender its default (kafkajs 1 MiB, Sluice 4 MiB)'
