@@ -23,25 +23,45 @@ export interface ReadTopicRangeOptions {
   ) => Promise<void>;
   /** Per partition: read offsets `from` (inclusive) to `to` (exclusive). */
   readonly ranges: ReadonlyMap<number, { from: number; to: number }>;
+  /** How long the whole read may take, joins included (default 60 s). */
+  readonly timeoutMs?: number;
 }
 
-/** How long one read may take in all (group joins, then the fetches). */
+/** How long one read may take in all (group joins, then the fetches), unless the caller says. */
 const READ_TIMEOUT_MS = 60_000;
 /** The pause before a reader whose member crashed joins again. */
 const REJOIN_DELAY_MS = 250;
+/**
+ * How long a reader waits for its consumer to disconnect: kafkajs first waits for the requests in
+ * flight (a JoinGroup: up to the rebalance timeout). The rest goes on in the background.
+ */
+const DISCONNECT_WAIT_MS = 5_000;
 
-/** Why a read's group member crashed (kafkajs's `run` resolves even when its first join failed). */
-class MemberCrashed extends Error {}
+/** A read's group member crashed (kafkajs's `run` resolves even when its first join failed). */
+class MemberCrashed extends Error {
+  constructor(
+    message: string,
+    /** Joining again cannot help: the broker refused the credentials or the group. */
+    readonly fatal: boolean,
+    cause: unknown,
+  ) {
+    super(message, { cause });
+  }
+}
 
 /**
  * Reads fixed offset ranges of one topic through a consumer group (kafkajs has no group-less
  * consumer), committing nothing unless `whileMember` does. Costs one group join: on brokers with the
  * default `group.initial.rebalance.delay.ms` (3 s) that is the floor of every call.
  *
- * A member that crashes (its join failed: the coordinator was still loading, the broker did not
- * answer) is disconnected and a new one joins after a short pause, reading on from where the last
- * stopped; every join seeks the partitions still to read, so a member never starts from the group's
- * committed offsets. Rejects when the whole read, joins included, takes longer than 60 s.
+ * The loop below supervises the member, kafkajs never restarts it (a restart could outlive the read
+ * and sit in the group, taking partitions from every later reader). A member that crashes (its join
+ * failed: the coordinator was still loading, the broker did not answer) is disconnected and a new
+ * one joins after a short pause, reading on from where the last stopped; every join seeks the
+ * partitions still to read, so a member never starts from the group's committed offsets. A crash
+ * the broker's refusal caused (authentication, authorization) rejects at once. Rejects when the
+ * whole read, joins included, takes longer than `timeoutMs` (60 s), naming the last crash; waiting
+ * for the consumer to disconnect adds at most 5 s.
  */
 export async function readTopicRange(
   { kafka, config }: Pick<KafkaClient, 'kafka' | 'config'>,
@@ -54,13 +74,22 @@ export async function readTopicRange(
   if (pending.size === 0) return [];
   const out: RangeRecord[] = [];
   const groupId = options.groupId ?? `sluice-reader-${randomUUID()}`;
-  const deadline = Date.now() + READ_TIMEOUT_MS;
-  const timedOut = () => new Error(`reading ${topic} timed out after ${READ_TIMEOUT_MS} ms`);
+  const timeoutMs = options.timeoutMs ?? READ_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  let lastCrash: MemberCrashed | undefined;
+  const timedOut = () =>
+    new Error(`reading ${topic} timed out after ${timeoutMs} ms${lastCrash ? ` (last: ${lastCrash.message})` : ''}`, {
+      cause: lastCrash,
+    });
   for (;;) {
     const consumer = kafka.consumer({
       groupId,
+      sessionTimeout: config.sessionTimeoutMs,
+      rebalanceTimeout: config.rebalanceTimeoutMs,
+      heartbeatInterval: config.heartbeatIntervalMs,
       maxWaitTimeInMs: config.maxWaitTimeMs,
       allowAutoTopicCreation: false,
+      retry: { retries: 5, restartOnFailure: async () => false },
     });
     const finished = createDeferred<void>();
     finished.promise.catch(() => {}); // a crash before anyone awaits it is read below
@@ -68,21 +97,26 @@ export async function readTopicRange(
       for (const [partition, range] of pending) consumer.seek({ topic, partition, offset: String(range.next) });
     });
     consumer.on(consumer.events.CRASH, (event) => {
-      finished.reject(
-        new MemberCrashed(`reading ${topic}: the group member crashed: ${errorText(event.payload.error)}`),
-      );
+      const { error } = event.payload;
+      const text = `reading ${topic}: the group member crashed: ${errorText(error)}`;
+      finished.reject(new MemberCrashed(text, refusedByBroker(error), error));
     });
+    /** `run()`: resolves once the first join is done (or crashed); settled: it has. */
+    let run: Promise<void> | undefined;
+    let runSettled = false;
+    /** This member is done with: a late batch of an abandoned join adds nothing. */
+    let gone = false;
     try {
       await withTimeout(
         (async () => {
           await consumer.connect();
           await consumer.subscribe({ topics: [topic], fromBeginning: true });
-          await consumer.run({
+          run = consumer.run({
             autoCommit: false,
             eachBatchAutoResolve: false,
             eachBatch: async ({ batch, resolveOffset }) => {
               const range = pending.get(batch.partition);
-              if (!range) return;
+              if (!range || gone) return;
               for (const message of batch.messages) {
                 const offset = Number(message.offset);
                 resolveOffset(message.offset);
@@ -95,6 +129,11 @@ export async function readTopicRange(
               if (pending.size === 0) finished.resolve();
             },
           });
+          const settled = () => {
+            runSettled = true;
+          };
+          run.then(settled, settled);
+          await run;
           await finished.promise;
         })(),
         Math.max(0, deadline - Date.now()),
@@ -107,12 +146,30 @@ export async function readTopicRange(
       });
       return out;
     } catch (error) {
-      if (!(error instanceof MemberCrashed) || Date.now() + REJOIN_DELAY_MS >= deadline) throw error;
+      if (!(error instanceof MemberCrashed) || error.fatal) throw error;
+      lastCrash = error;
+      if (Date.now() + REJOIN_DELAY_MS >= deadline) throw timedOut();
     } finally {
-      await consumer.disconnect().catch(() => {}); // also cancels kafkajs's own restart of a crashed member
+      gone = true;
+      const disconnect = () =>
+        withTimeout(consumer.disconnect(), DISCONNECT_WAIT_MS, () => new Error('disconnect')).catch(() => {});
+      await disconnect();
+      // A join still under way when the read gave up can finish after the disconnect (kafkajs
+      // reconnects for it): the member leaves once it has.
+      if (run && !runSettled) void run.then(disconnect, disconnect);
     }
     await sleep(REJOIN_DELAY_MS);
   }
+}
+
+/** The broker refused the client (credentials, ACLs): joining again would be refused again. */
+function refusedByBroker(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e.name === 'KafkaJSSASLAuthenticationError') return true;
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string' && /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED/.test(type)) return true;
+  }
+  return false;
 }
 
 function byPosition(a: RangeRecord, b: RangeRecord): number {

@@ -1,6 +1,6 @@
 // A TCP proxy in front of a private Kafka broker that can hold one request until the broker goes
 // down: how a test makes "the broker restarted while a member was looking up its group coordinator
-// during a join" happen every time instead of now and then. The broker advertises the proxy's
+// during a join" (or "a join that never answers") happen every time instead of now and then. The broker advertises the proxy's
 // address, so every client connection (bootstrap and after) goes through it. It forwards bytes both
 // ways untouched; it only parses the client's request frames (int32 size, int16 api key, int16
 // version, int32 correlation id, int16 client id length, client id) to find the one to hold.
@@ -9,14 +9,15 @@
 import net from 'node:net';
 
 const FIND_COORDINATOR = 10;
+const JOIN_GROUP = 11;
 
 /**
  * @param {{ host: string, port: number, upstreamPort: number }} options
- * @returns {Promise<{ port: number, holdNextFindCoordinator(clientId: string): Promise<void>, close(): Promise<void> }>}
+ * @returns {Promise<{ port: number, holdNextFindCoordinator(clientId: string): Promise<void>, holdNextJoinGroup(clientId: string): Promise<void>, close(): Promise<void> }>}
  */
 export async function startKafkaProxy({ host, port, upstreamPort }) {
   const sockets = new Set();
-  /** @type {{ clientId: string, resolve: () => void } | undefined} */
+  /** @type {{ apiKey: number, clientId: string, resolve: () => void } | undefined} */
   let trap;
 
   const server = net.createServer((client) => {
@@ -45,7 +46,7 @@ export async function startKafkaProxy({ host, port, upstreamPort }) {
         if (pending.length < 4 + size) break;
         const frame = pending.subarray(0, 4 + size);
         pending = pending.subarray(4 + size);
-        if (trap && frame.readInt16BE(4) === FIND_COORDINATOR && clientIdOf(frame) === trap.clientId) {
+        if (trap && frame.readInt16BE(4) === trap.apiKey && clientIdOf(frame) === trap.clientId) {
           holding = true;
           const { resolve } = trap;
           trap = undefined;
@@ -60,13 +61,19 @@ export async function startKafkaProxy({ host, port, upstreamPort }) {
     server.once('error', reject);
     server.listen(port, host, resolve);
   });
+  const hold = (apiKey, clientId) =>
+    new Promise((resolve) => {
+      trap = { apiKey, clientId, resolve };
+    });
   return {
     port: server.address().port,
     /** Resolves once a FindCoordinator request of `clientId` arrived; it is held (never forwarded). */
     holdNextFindCoordinator(clientId) {
-      return new Promise((resolve) => {
-        trap = { clientId, resolve };
-      });
+      return hold(FIND_COORDINATOR, clientId);
+    },
+    /** Resolves once a JoinGroup request of `clientId` arrived; it is held (never forwarded). */
+    holdNextJoinGroup(clientId) {
+      return hold(JOIN_GROUP, clientId);
     },
     async close() {
       for (const s of sockets) s.destroy();

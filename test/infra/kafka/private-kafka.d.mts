@@ -9,6 +9,8 @@ export interface KafkaProxy {
    * went down in the middle of it).
    */
   holdNextFindCoordinator(clientId: string): Promise<void>;
+  /** The same for the next JoinGroup request (a join that never answers, however long one waits). */
+  holdNextJoinGroup(clientId: string): Promise<void>;
   close(): Promise<void>;
 }
 
