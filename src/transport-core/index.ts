@@ -67,7 +67,7 @@ export {
   faultToHeaders,
 } from '../errors/fault.js';
 export { type Clock, systemClock } from '../internal/clock.js';
-export { withTimeout } from '../internal/abort.js';
+export { delay, settleWithin, withTimeout } from '../internal/abort.js';
 export { createDeferred, type Deferred } from '../internal/deferred.js';
 export { Fifo } from '../internal/fifo.js';
 export { microtask } from '../internal/microtask.js';

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { KafkaMessage } from 'kafkajs';
-import { createDeferred, errorText, withTimeout } from '../../src/transport-core/index.js';
+import kafkajs, { type KafkaMessage } from 'kafkajs';
+import { createDeferred, delay, errorText, settleWithin, withTimeout } from '../../src/transport-core/index.js';
 import type { KafkaClient } from './kafka-client.js';
 
 /** A record read back from a topic, with its partition. */
@@ -93,7 +92,13 @@ export async function readTopicRange(
     });
     const finished = createDeferred<void>();
     finished.promise.catch(() => {}); // a crash before anyone awaits it is read below
+    /** The read is done with this member (returned, failed, or moved on to a new one). */
+    let gone = false;
     consumer.on(consumer.events.GROUP_JOIN, () => {
+      // A join that ends after the read gave up on it (kafkajs reconnects for it after our
+      // disconnect, whose stop no longer reaches its runner): failing it here, not retriable, ends
+      // the member, and kafkajs does not restart it.
+      if (gone) throw new kafkajs.KafkaJSNonRetriableError(`the read of ${topic} this member joined for has ended`);
       for (const [partition, range] of pending) consumer.seek({ topic, partition, offset: String(range.next) });
     });
     consumer.on(consumer.events.CRASH, (event) => {
@@ -101,22 +106,17 @@ export async function readTopicRange(
       const text = `reading ${topic}: the group member crashed: ${errorText(error)}`;
       finished.reject(new MemberCrashed(text, refusedByBroker(error), error));
     });
-    /** `run()`: resolves once the first join is done (or crashed); settled: it has. */
-    let run: Promise<void> | undefined;
-    let runSettled = false;
-    /** This member is done with: a late batch of an abandoned join adds nothing. */
-    let gone = false;
     try {
       await withTimeout(
         (async () => {
           await consumer.connect();
           await consumer.subscribe({ topics: [topic], fromBeginning: true });
-          run = consumer.run({
+          await consumer.run({
             autoCommit: false,
             eachBatchAutoResolve: false,
             eachBatch: async ({ batch, resolveOffset }) => {
               const range = pending.get(batch.partition);
-              if (!range || gone) return;
+              if (!range) return;
               for (const message of batch.messages) {
                 const offset = Number(message.offset);
                 resolveOffset(message.offset);
@@ -129,11 +129,6 @@ export async function readTopicRange(
               if (pending.size === 0) finished.resolve();
             },
           });
-          const settled = () => {
-            runSettled = true;
-          };
-          run.then(settled, settled);
-          await run;
           await finished.promise;
         })(),
         Math.max(0, deadline - Date.now()),
@@ -151,14 +146,9 @@ export async function readTopicRange(
       if (Date.now() + REJOIN_DELAY_MS >= deadline) throw timedOut();
     } finally {
       gone = true;
-      const disconnect = () =>
-        withTimeout(consumer.disconnect(), DISCONNECT_WAIT_MS, () => new Error('disconnect')).catch(() => {});
-      await disconnect();
-      // A join still under way when the read gave up can finish after the disconnect (kafkajs
-      // reconnects for it): the member leaves once it has.
-      if (run && !runSettled) void run.then(disconnect, disconnect);
+      await settleWithin(consumer.disconnect(), DISCONNECT_WAIT_MS);
     }
-    await sleep(REJOIN_DELAY_MS);
+    await delay(REJOIN_DELAY_MS);
   }
 }
 
