@@ -1,6 +1,7 @@
 // A TCP proxy in front of a private Kafka broker that can hold one request until the broker goes
 // down: how a test makes "the broker restarted while a member was looking up its group coordinator
-// during a join" (or "a join that never answers") happen every time instead of now and then. The broker advertises the proxy's
+// during a join" (or "a join that never answers", or "a member that stops getting records in the
+// middle of a read") happen every time instead of now and then. The broker advertises the proxy's
 // address, so every client connection (bootstrap and after) goes through it. It forwards bytes both
 // ways untouched; it only parses the client's request frames (int32 size, int16 api key, int16
 // version, int32 correlation id, int16 client id length, client id) to find the one to hold.
@@ -8,16 +9,17 @@
 
 import net from 'node:net';
 
+const FETCH = 1;
 const FIND_COORDINATOR = 10;
 const JOIN_GROUP = 11;
 
 /**
  * @param {{ host: string, port: number, upstreamPort: number }} options
- * @returns {Promise<{ port: number, holdNextFindCoordinator(clientId: string): Promise<void>, holdNextJoinGroup(clientId: string): Promise<void>, close(): Promise<void> }>}
+ * @returns {Promise<{ port: number, holdNextFindCoordinator(clientId: string): Promise<void>, holdNextJoinGroup(clientId: string): Promise<void>, holdFetch(clientId: string, after?: number): Promise<void>, close(): Promise<void> }>}
  */
 export async function startKafkaProxy({ host, port, upstreamPort }) {
   const sockets = new Set();
-  /** @type {{ apiKey: number, clientId: string, resolve: () => void } | undefined} */
+  /** @type {{ apiKey: number, clientId: string, skip: number, resolve: () => void } | undefined} */
   let trap;
 
   const server = net.createServer((client) => {
@@ -46,7 +48,7 @@ export async function startKafkaProxy({ host, port, upstreamPort }) {
         if (pending.length < 4 + size) break;
         const frame = pending.subarray(0, 4 + size);
         pending = pending.subarray(4 + size);
-        if (trap && frame.readInt16BE(4) === trap.apiKey && clientIdOf(frame) === trap.clientId) {
+        if (trap && frame.readInt16BE(4) === trap.apiKey && clientIdOf(frame) === trap.clientId && trap.skip-- === 0) {
           holding = true;
           const { resolve } = trap;
           trap = undefined;
@@ -61,9 +63,9 @@ export async function startKafkaProxy({ host, port, upstreamPort }) {
     server.once('error', reject);
     server.listen(port, host, resolve);
   });
-  const hold = (apiKey, clientId) =>
+  const hold = (apiKey, clientId, skip = 0) =>
     new Promise((resolve) => {
-      trap = { apiKey, clientId, resolve };
+      trap = { apiKey, clientId, skip, resolve };
     });
   return {
     port: server.address().port,
@@ -74,6 +76,13 @@ export async function startKafkaProxy({ host, port, upstreamPort }) {
     /** Resolves once a JoinGroup request of `clientId` arrived; it is held (never forwarded). */
     holdNextJoinGroup(clientId) {
       return hold(JOIN_GROUP, clientId);
+    },
+    /**
+     * Resolves once the Fetch request of `clientId` that follows the next `after` ones (forwarded)
+     * arrived; it is held (never forwarded): a member in the middle of reading stops getting records.
+     */
+    holdFetch(clientId, after = 0) {
+      return hold(FETCH, clientId, after);
     },
     async close() {
       for (const s of sockets) s.destroy();

@@ -11,6 +11,12 @@ export interface KafkaProxy {
   holdNextFindCoordinator(clientId: string): Promise<void>;
   /** The same for the next JoinGroup request (a join that never answers, however long one waits). */
   holdNextJoinGroup(clientId: string): Promise<void>;
+  /**
+   * The same for a Fetch request: the one after the next `after` Fetch requests of this client (those
+   * are forwarded). Every later request on that connection (heartbeats too) waits behind it, so the
+   * member's fetches time out and, with its retries spent, it crashes in the middle of reading.
+   */
+  holdFetch(clientId: string, after?: number): Promise<void>;
   close(): Promise<void>;
 }
 

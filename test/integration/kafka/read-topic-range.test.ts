@@ -16,6 +16,10 @@ describe('kafka: reading an offset range through a member whose join fails', () 
   let admin: kafkajs.Admin | undefined;
   const topic = unique('range');
   const RECORDS = 20;
+  /** 40 records of 64 KiB in batches of 4: more than one fetch (kafkajs's 1 MiB per partition) holds. */
+  const bigTopic = unique('range-big');
+  const BIG = 40;
+  const bigValue = (n: number) => `big-${n}-`.padEnd(64 * 1024, 'x');
   beforeAll(async () => {
     broker = await startPrivateKafka({ proxy: true });
     const kafka = new kafkajs.Kafka({ brokers: broker.brokers, logLevel: kafkajs.logLevel.NOTHING });
@@ -27,6 +31,11 @@ describe('kafka: reading an offset range through a member whose join fails', () 
     for (const partition of [0, 1]) {
       const messages = Array.from({ length: RECORDS }, (_, n) => ({ value: `p${partition}-${n}`, partition }));
       await producer.send({ topic, messages });
+    }
+    await admin.createTopics({ topics: [{ topic: bigTopic, numPartitions: 1 }], waitForLeaders: true });
+    for (let n = 0; n < BIG; n += 4) {
+      const messages = [n, n + 1, n + 2, n + 3].map((i) => ({ value: bigValue(i), partition: 0 }));
+      await producer.send({ topic: bigTopic, messages });
     }
     await producer.disconnect();
   }, 180_000);
@@ -97,6 +106,27 @@ describe('kafka: reading an offset range through a member whose join fails', () 
     ]);
     expect(await group(groupId)).toMatchObject({ members: 0 });
   }, 120_000);
+
+  it('reads on from the next offset when the member crashes in the middle of the read', async () => {
+    // The first member's first fetch brings ~1 MiB of the 2.5 MiB range; its next fetch is held, so
+    // its fetches time out until it crashes. A new member joins and must read on from the first
+    // offset not yet read: neither a record twice nor one left out.
+    const clientId = unique('reader');
+    let midRead = false;
+    void proxy()
+      .holdFetch(clientId, 1)
+      .then(() => {
+        midRead = true;
+      });
+    const records = await readTopicRange(client(clientId), bigTopic, {
+      ranges: new Map([[0, { from: 2, to: 38 }]]),
+      timeoutMs: 100_000,
+    });
+    expect(midRead).toBe(true); // the second fetch was held: the first member had read only part
+    const offsets = records.map((r) => Number(r.message.offset));
+    expect(offsets).toEqual(Array.from({ length: 36 }, (_, i) => i + 2));
+    expect(records.every((r) => r.message.value?.toString() === bigValue(Number(r.message.offset)))).toBe(true);
+  }, 150_000);
 
   it('gives up at its deadline when every join fails, naming the crash, and leaves no member behind', async () => {
     const clientId = unique('reader');
