@@ -58,7 +58,8 @@ class MemberCrashed extends Error {
  * failed: the coordinator was still loading, the broker did not answer) is disconnected and a new
  * one joins after a short pause, reading on from where the last stopped; every join seeks the
  * partitions still to read, so a member never starts from the group's committed offsets. A crash
- * the broker's refusal caused (authentication, authorization) rejects at once. Rejects when the
+ * the broker's refusal caused (authentication, authorization) rejects at once. Partitions with
+ * nothing (more) to read are paused, so fetches bring only records still wanted. Rejects when the
  * whole read, joins included, takes longer than `timeoutMs` (60 s), naming the last crash; waiting
  * for the consumer to disconnect adds at most 5 s.
  */
@@ -94,12 +95,16 @@ export async function readTopicRange(
     finished.promise.catch(() => {}); // a crash before anyone awaits it is read below
     /** The read is done with this member (returned, failed, or moved on to a new one). */
     let gone = false;
-    consumer.on(consumer.events.GROUP_JOIN, () => {
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       // A join that ends after the read gave up on it (kafkajs reconnects for it after our
       // disconnect, whose stop no longer reaches its runner): failing it here, not retriable, ends
       // the member, and kafkajs does not restart it.
       if (gone) throw new kafkajs.KafkaJSNonRetriableError(`the read of ${topic} this member joined for has ended`);
       for (const [partition, range] of pending) consumer.seek({ topic, partition, offset: String(range.next) });
+      // A partition with nothing (more) to read is not fetched at all: unsought, it would be read
+      // from its beginning (and, never resolved, again on every fetch) until the read ends.
+      const idle = (payload.memberAssignment[topic] ?? []).filter((p) => !pending.has(p));
+      if (idle.length > 0) consumer.pause([{ topic, partitions: idle }]);
     });
     consumer.on(consumer.events.CRASH, (event) => {
       const { error } = event.payload;
@@ -114,7 +119,7 @@ export async function readTopicRange(
           await consumer.run({
             autoCommit: false,
             eachBatchAutoResolve: false,
-            eachBatch: async ({ batch, resolveOffset }) => {
+            eachBatch: async ({ batch, resolveOffset, pause }) => {
               const range = pending.get(batch.partition);
               if (!range) return;
               for (const message of batch.messages) {
@@ -125,7 +130,10 @@ export async function readTopicRange(
                 out.push({ partition: batch.partition, message });
                 range.next = offset + 1;
               }
-              if (Number(batch.lastOffset()) >= range.to - 1) pending.delete(batch.partition);
+              if (Number(batch.lastOffset()) >= range.to - 1) {
+                pending.delete(batch.partition);
+                pause(); // this partition is read: the others' fetches no longer bring its records
+              }
               if (pending.size === 0) finished.resolve();
             },
           });

@@ -15,12 +15,14 @@ const JOIN_GROUP = 11;
 
 /**
  * @param {{ host: string, port: number, upstreamPort: number }} options
- * @returns {Promise<{ port: number, holdNextFindCoordinator(clientId: string): Promise<void>, holdNextJoinGroup(clientId: string): Promise<void>, holdFetch(clientId: string, after?: number): Promise<void>, close(): Promise<void> }>}
+ * @returns {Promise<{ port: number, holdNextFindCoordinator(clientId: string): Promise<void>, holdNextJoinGroup(clientId: string): Promise<void>, holdFetch(clientId: string, after?: number): Promise<void>, bytesTo(clientId: string): number, close(): Promise<void> }>}
  */
 export async function startKafkaProxy({ host, port, upstreamPort }) {
   const sockets = new Set();
   /** @type {{ apiKey: number, clientId: string, skip: number, resolve: () => void } | undefined} */
   let trap;
+  /** Bytes the broker sent to each client id's connections (a connection's id: its first request's). */
+  const received = new Map();
 
   const server = net.createServer((client) => {
     client.setNoDelay(true);
@@ -36,7 +38,12 @@ export async function startKafkaProxy({ host, port, upstreamPort }) {
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    upstream.on('data', (chunk) => client.write(chunk));
+    /** @type {string | undefined} */
+    let id;
+    upstream.on('data', (chunk) => {
+      if (id !== undefined) received.set(id, (received.get(id) ?? 0) + chunk.length);
+      client.write(chunk);
+    });
     // Before the upstream connection is up, writes are buffered by the socket.
     let pending = Buffer.alloc(0);
     let holding = false;
@@ -48,6 +55,7 @@ export async function startKafkaProxy({ host, port, upstreamPort }) {
         if (pending.length < 4 + size) break;
         const frame = pending.subarray(0, 4 + size);
         pending = pending.subarray(4 + size);
+        id ??= clientIdOf(frame);
         if (trap && frame.readInt16BE(4) === trap.apiKey && clientIdOf(frame) === trap.clientId && trap.skip-- === 0) {
           holding = true;
           const { resolve } = trap;
@@ -83,6 +91,10 @@ export async function startKafkaProxy({ host, port, upstreamPort }) {
      */
     holdFetch(clientId, after = 0) {
       return hold(FETCH, clientId, after);
+    },
+    /** Bytes the broker has sent to the connections of `clientId` so far. */
+    bytesTo(clientId) {
+      return received.get(clientId) ?? 0;
     },
     async close() {
       for (const s of sockets) s.destroy();

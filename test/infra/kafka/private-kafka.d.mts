@@ -17,6 +17,8 @@ export interface KafkaProxy {
    * member's fetches time out and, with its retries spent, it crashes in the middle of reading.
    */
   holdFetch(clientId: string, after?: number): Promise<void>;
+  /** Bytes the broker has sent so far to the connections of a client with this `clientId`. */
+  bytesTo(clientId: string): number;
   close(): Promise<void>;
 }
 

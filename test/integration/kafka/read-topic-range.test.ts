@@ -20,6 +20,8 @@ describe('kafka: reading an offset range through a member whose join fails', () 
   const bigTopic = unique('range-big');
   const BIG = 40;
   const bigValue = (n: number) => `big-${n}-`.padEnd(64 * 1024, 'x');
+  /** Partition 0: 5 small records; partition 1: the same 2.5 MiB as `bigTopic`. */
+  const mixedTopic = unique('range-mixed');
   beforeAll(async () => {
     broker = await startPrivateKafka({ proxy: true });
     const kafka = new kafkajs.Kafka({ brokers: broker.brokers, logLevel: kafkajs.logLevel.NOTHING });
@@ -33,10 +35,14 @@ describe('kafka: reading an offset range through a member whose join fails', () 
       await producer.send({ topic, messages });
     }
     await admin.createTopics({ topics: [{ topic: bigTopic, numPartitions: 1 }], waitForLeaders: true });
+    await admin.createTopics({ topics: [{ topic: mixedTopic, numPartitions: 2 }], waitForLeaders: true });
     for (let n = 0; n < BIG; n += 4) {
       const messages = [n, n + 1, n + 2, n + 3].map((i) => ({ value: bigValue(i), partition: 0 }));
       await producer.send({ topic: bigTopic, messages });
+      await producer.send({ topic: mixedTopic, messages: messages.map((m) => ({ ...m, partition: 1 })) });
     }
+    const small = Array.from({ length: 5 }, (_, n) => ({ value: `small-${n}`, partition: 0 }));
+    await producer.send({ topic: mixedTopic, messages: small });
     await producer.disconnect();
   }, 180_000);
   afterAll(async () => {
@@ -127,6 +133,15 @@ describe('kafka: reading an offset range through a member whose join fails', () 
     expect(offsets).toEqual(Array.from({ length: 36 }, (_, i) => i + 2));
     expect(records.every((r) => r.message.value?.toString() === bigValue(Number(r.message.offset)))).toBe(true);
   }, 150_000);
+
+  it('fetches no partition it has nothing to read from', async () => {
+    // Partition 1 holds 2.5 MiB and is not in the range: unsought, it was read from its beginning
+    // (1 MiB a fetch, the same records again each time, none resolved) until partition 0 was done.
+    const clientId = unique('reader');
+    const records = await readTopicRange(client(clientId), mixedTopic, { ranges: new Map([[0, { from: 1, to: 4 }]]) });
+    expect(shown(records)).toEqual(['0:1:small-1', '0:2:small-2', '0:3:small-3']);
+    expect(proxy().bytesTo(clientId)).toBeLessThan(256 * 1024);
+  }, 120_000);
 
   it('gives up at its deadline when every join fails, naming the crash, and leaves no member behind', async () => {
     const clientId = unique('reader');
