@@ -140,7 +140,10 @@ describe('kafka: reading an offset range through a member whose join fails', () 
     const clientId = unique('reader');
     const records = await readTopicRange(client(clientId), mixedTopic, { ranges: new Map([[0, { from: 1, to: 4 }]]) });
     expect(shown(records)).toEqual(['0:1:small-1', '0:2:small-2', '0:3:small-3']);
-    expect(proxy().bytesTo(clientId)).toBeLessThan(256 * 1024);
+    // Partition 1's records are written uncompressed in 256 KiB batches: any fetch of it brings one.
+    const received = proxy().bytesTo(clientId);
+    expect(received).toBeGreaterThan(0); // counted at all (the reader's client id was seen)
+    expect(received).toBeLessThan(256 * 1024);
   }, 120_000);
 
   it('gives up at its deadline when every join fails, naming the crash, and leaves no member behind', async () => {
