@@ -20,12 +20,8 @@ export function groupMember(
   return kafka.consumer({
     groupId: topics.group,
     partitionAssigners: [pauseAwareAssigner(paused)],
-    sessionTimeout: config.sessionTimeoutMs,
-    rebalanceTimeout: config.rebalanceTimeoutMs,
-    heartbeatInterval: config.heartbeatIntervalMs,
-    maxWaitTimeInMs: config.maxWaitTimeMs,
+    ...memberSettings(config),
     maxBytesPerPartition: config.maxBytesPerPartition,
-    allowAutoTopicCreation: false,
     retry: {
       retries: 8,
       initialRetryTime: 100,
@@ -33,6 +29,20 @@ export function groupMember(
       ...(supervised ? { restartOnFailure: async () => false } : {}),
     },
   });
+}
+
+/**
+ * What every group member Sluice makes shares (an endpoint's, a range read's): the group timeouts
+ * and the fetch wait from the config, and no auto-created topics.
+ */
+export function memberSettings(config: KafkaConsumerDeps['config']) {
+  return {
+    sessionTimeout: config.sessionTimeoutMs,
+    rebalanceTimeout: config.rebalanceTimeoutMs,
+    heartbeatInterval: config.heartbeatIntervalMs,
+    maxWaitTimeInMs: config.maxWaitTimeMs,
+    allowAutoTopicCreation: false,
+  };
 }
 
 /** Pauses the assigned partitions `held` says should not be fetched, and resumes the others. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type KafkaMessage } from 'kafkajs';
 import { createDeferred, delay, errorText, settleWithin, withTimeout } from '../../src/transport-core/index.js';
+import { memberSettings } from './group-member.js';
 import type { KafkaClient } from './kafka-client.js';
 
 /** A record read back from a topic, with its partition. */
@@ -84,11 +85,7 @@ export async function readTopicRange(
   for (;;) {
     const consumer = kafka.consumer({
       groupId,
-      sessionTimeout: config.sessionTimeoutMs,
-      rebalanceTimeout: config.rebalanceTimeoutMs,
-      heartbeatInterval: config.heartbeatIntervalMs,
-      maxWaitTimeInMs: config.maxWaitTimeMs,
-      allowAutoTopicCreation: false,
+      ...memberSettings(config),
       retry: { retries: 5, restartOnFailure: async () => false },
     });
     const finished = createDeferred<void>();

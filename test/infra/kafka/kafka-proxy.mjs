@@ -21,7 +21,7 @@ export async function startKafkaProxy({ host, port, upstreamPort }) {
   const sockets = new Set();
   /** @type {{ apiKey: number, clientId: string, skip: number, resolve: () => void } | undefined} */
   let trap;
-  /** Bytes the broker sent to each client id's connections (a connection's id: its first request's). */
+  /** Bytes the broker sent to each client id's connections (a connection's id: its first request's; a kafkajs connection serves one client). */
   const received = new Map();
 
   const server = net.createServer((client) => {
@@ -56,7 +56,7 @@ export async function startKafkaProxy({ host, port, upstreamPort }) {
         const frame = pending.subarray(0, 4 + size);
         pending = pending.subarray(4 + size);
         id ??= clientIdOf(frame);
-        if (trap && frame.readInt16BE(4) === trap.apiKey && clientIdOf(frame) === trap.clientId && trap.skip-- === 0) {
+        if (trap && frame.readInt16BE(4) === trap.apiKey && id === trap.clientId && trap.skip-- === 0) {
           holding = true;
           const { resolve } = trap;
           trap = undefined;

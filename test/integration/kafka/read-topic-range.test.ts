@@ -34,8 +34,13 @@ describe('kafka: reading an offset range through a member whose join fails', () 
       const messages = Array.from({ length: RECORDS }, (_, n) => ({ value: `p${partition}-${n}`, partition }));
       await producer.send({ topic, messages });
     }
-    await admin.createTopics({ topics: [{ topic: bigTopic, numPartitions: 1 }], waitForLeaders: true });
-    await admin.createTopics({ topics: [{ topic: mixedTopic, numPartitions: 2 }], waitForLeaders: true });
+    await admin.createTopics({
+      topics: [
+        { topic: bigTopic, numPartitions: 1 },
+        { topic: mixedTopic, numPartitions: 2 },
+      ],
+      waitForLeaders: true,
+    });
     for (let n = 0; n < BIG; n += 4) {
       const messages = [n, n + 1, n + 2, n + 3].map((i) => ({ value: bigValue(i), partition: 0 }));
       await producer.send({ topic: bigTopic, messages });
